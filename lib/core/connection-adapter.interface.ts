@@ -1,0 +1,29 @@
+/**
+ * How the engine drives one kind of connection. Every method receives an AbortSignal that fires at its
+ * deadline; the engine stops waiting at that moment whatever the adapter does, so a hung client never
+ * blocks a decision. Honouring the signal is how an adapter frees what the hung call still holds.
+ */
+export interface ConnectionAdapter {
+  /** 'typeorm', 'tcp', 'custom', ...: shown in snapshots and health details. */
+  readonly kind: string;
+  /** Where it points, without credentials (host:port, driver name): shown in health details. */
+  readonly target?: string;
+
+  /**
+   * Makes the connection usable from whatever state it is in: at start and on every reconnect attempt.
+   * Tearing down a previous, broken session is the adapter's job, so sessions never pile up.
+   */
+  open(signal: AbortSignal): Promise<void>;
+
+  /** One heartbeat: resolves when the far end answered. A rejection or a missed deadline is a failed beat. */
+  ping(signal: AbortSignal): Promise<void>;
+
+  /** Closes politely; when `signal` aborts, force-closes what is left. Called once, on shutdown. */
+  close(signal: AbortSignal): Promise<void>;
+
+  /**
+   * Reports a loss the client noticed by itself (socket closed, reset, server BYE), so the engine need not
+   * wait for the next heartbeat. Returns the unsubscribe function.
+   */
+  observeLoss?(onLoss: (error: Error) => void): () => void;
+}

@@ -1,0 +1,278 @@
+import { Subject, type Observable } from 'rxjs';
+import { backoffDelay } from './backoff.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { ConnectionAdapter } from './connection-adapter.interface.js';
+import type { ConnectionEvent } from './connection-event.js';
+import type { ConnectionSnapshot } from './connection-snapshot.js';
+import { isClosing, isServing, type ConnectionState } from './connection-state.js';
+import { withDeadline } from './deadline.js';
+import { HeartbeatTimeoutError } from './errors/heartbeat-timeout.error.js';
+import { messages } from './messages.js';
+import type { MonitorOptions } from './monitor-options.js';
+import { describeError, redactSecrets } from './redact.js';
+
+export interface MonitorDependencies {
+  readonly clock?: Clock;
+  /** Source of jitter; tests pin it. */
+  readonly random?: () => number;
+  /** Where a throwing onFailure callback is reported; the monitor itself goes on. */
+  readonly reportHandlerError?: (error: unknown, message: string) => void;
+}
+
+type Operation = 'connect' | 'heartbeat';
+
+/**
+ * Watches one connection: heartbeats it, declares it down when beats fail or the client reports a loss,
+ * reconnects with backoff, gives up after max attempts, and closes it on purpose. One state machine;
+ * `transition()` is the only place its state changes. Every decision that abandons a running operation
+ * starts a new "course", and a result that arrives from an older course is ignored, so a late answer of a
+ * hung ping can never undo a later decision.
+ */
+export class ConnectionMonitor {
+  readonly events$: Observable<ConnectionEvent>;
+  private readonly events = new Subject<ConnectionEvent>();
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly reportHandlerError: (error: unknown, message: string) => void;
+  private readonly timerName: string;
+  private current: ConnectionSnapshot;
+  private course = 0;
+  /** The one scheduled step: the next heartbeat or the next reconnect attempt. */
+  private stepTimer?: TimerHandle;
+  /** The open() or ping() in flight; aborted when the course changes. */
+  private operation?: AbortController;
+  private failureReported = false;
+  private stopObservingLoss?: () => void;
+  private closing?: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    private readonly adapter: ConnectionAdapter,
+    readonly options: MonitorOptions,
+    dependencies: MonitorDependencies = {},
+  ) {
+    this.clock = dependencies.clock ?? systemClock;
+    this.random = dependencies.random ?? Math.random;
+    this.reportHandlerError = dependencies.reportHandlerError ?? (() => undefined);
+    this.timerName = `connection-health:${name}`;
+    this.events$ = this.events.asObservable();
+    this.current = Object.freeze({
+      name,
+      kind: adapter.kind,
+      target: adapter.target,
+      state: 'idle',
+      since: this.clock.now(),
+      reason: 'not started',
+      consecutiveFailures: 0,
+      reconnectAttempts: 0,
+      staleAfterMs: options.heartbeat.staleAfterMs,
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.current.state;
+  }
+
+  snapshot(): ConnectionSnapshot {
+    return this.current;
+  }
+
+  /** Connects and starts heartbeats. Never throws: failures become states. Calling it twice does nothing. */
+  start(): void {
+    if (this.current.state !== 'idle') return;
+    this.stopObservingLoss = this.adapter.observeLoss?.((error) => {
+      if (isServing(this.current.state)) this.lose(`connection lost: ${describeError(error)}`, error);
+    });
+    this.transition('connecting', 'starting');
+    void this.connect(false);
+  }
+
+  /** Drops the current session and connects again at once, resetting the attempt count. */
+  forceReconnect(reason = 'reconnect requested'): void {
+    const { state } = this.current;
+    if (state === 'idle' || isClosing(state)) return;
+    this.lose(reason, undefined, 0);
+  }
+
+  /**
+   * Stops heartbeats and reconnects for good and closes the connection politely; at `timeoutMs` the
+   * adapter is told to force-close. Idempotent: every call returns the same promise.
+   */
+  close(timeoutMs: number): Promise<void> {
+    this.closing ??= this.shutdown(timeoutMs);
+    return this.closing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    const opened = this.current.state !== 'idle';
+    this.changeCourse();
+    this.stopObservingLoss?.();
+    this.transition('closing', messages.closedOnPurpose(this.name));
+    if (opened) {
+      try {
+        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal));
+      } catch (error) {
+        this.update({ lastError: describeError(error) });
+      }
+    }
+    this.transition('closed', messages.closedOnPurpose(this.name));
+    this.events.complete();
+  }
+
+  private async connect(isRetry: boolean): Promise<void> {
+    const course = this.course;
+    try {
+      await this.run('connect', this.options.heartbeat.connectTimeoutMs, (signal) => this.adapter.open(signal));
+    } catch (error) {
+      if (course === this.course) this.connectFailed(error, isRetry);
+      return;
+    }
+    if (course !== this.course) return;
+    this.failureReported = false;
+    const reason = isRetry ? `reconnected after ${this.current.reconnectAttempts + 1} attempt(s)` : 'connected';
+    this.transition('up', reason, { consecutiveFailures: 0, reconnectAttempts: 0, nextAttemptAt: undefined, connectedAt: this.clock.now() });
+    this.scheduleBeat();
+  }
+
+  private connectFailed(error: unknown, isRetry: boolean): void {
+    const attempts = this.current.reconnectAttempts + (isRetry ? 1 : 0);
+    const lastError = describeError(error);
+    const { maxAttempts, maxDelayMs } = this.options.reconnect;
+    if (attempts >= maxAttempts) {
+      this.transition('failed', `gave up after ${attempts} reconnect attempt(s): ${lastError}`, {
+        reconnectAttempts: attempts,
+        lastError,
+        nextAttemptAt: undefined,
+      });
+      this.reportFailure();
+      if (this.options.failure.policy === 'retry') this.scheduleAttempt(maxDelayMs * (1 - this.options.reconnect.jitter * this.random()));
+      return;
+    }
+    this.transition('down', `${isRetry ? 'reconnect' : 'connect'} failed: ${lastError}`, { reconnectAttempts: attempts, lastError });
+    this.scheduleAttempt(backoffDelay(attempts + 1, this.options.reconnect, this.random));
+  }
+
+  private scheduleBeat(): void {
+    const { intervalMs, jitter } = this.options.heartbeat;
+    // Jitter only shortens the interval, so intervalMs + timeoutMs stays a true detection bound.
+    this.setStep(intervalMs * (1 - jitter * this.random()), () => void this.beat());
+  }
+
+  private async beat(): Promise<void> {
+    const course = this.course;
+    const startedAt = this.clock.now();
+    try {
+      await this.run('heartbeat', this.options.heartbeat.timeoutMs, (signal) => this.adapter.ping(signal));
+    } catch (error) {
+      if (course === this.course) this.beatFailed(error);
+      return;
+    }
+    if (course !== this.course) return;
+    const at = this.clock.now();
+    const rttMs = Math.round((at - startedAt) * 100) / 100;
+    this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0 });
+    if (this.current.state === 'degraded') this.transition('up', 'heartbeat answered again');
+    this.events.next({ type: 'heartbeat', name: this.name, ok: true, rttMs, at, snapshot: this.current });
+    this.scheduleBeat();
+  }
+
+  private beatFailed(error: unknown): void {
+    const failures = this.current.consecutiveFailures + 1;
+    const lastError = describeError(error);
+    this.update({ consecutiveFailures: failures, lastError });
+    this.events.next({ type: 'heartbeat', name: this.name, ok: false, error: lastError, at: this.clock.now(), snapshot: this.current });
+    if (failures >= this.options.heartbeat.failureThreshold) {
+      this.lose(`heartbeat failed ${failures} time(s) in a row: ${lastError}`, error);
+      return;
+    }
+    if (this.current.state === 'up') this.transition('degraded', `heartbeat failed: ${lastError}`);
+    this.scheduleBeat();
+  }
+
+  /** Declares the connection down and schedules the first reconnect attempt. */
+  private lose(reason: string, error?: unknown, delayMs?: number): void {
+    this.changeCourse();
+    this.transition('down', reason, {
+      reconnectAttempts: 0,
+      ...(error === undefined ? {} : { lastError: describeError(error) }),
+    });
+    this.scheduleAttempt(delayMs ?? backoffDelay(1, this.options.reconnect, this.random));
+  }
+
+  private scheduleAttempt(delayMs: number): void {
+    this.update({ nextAttemptAt: this.clock.now() + delayMs });
+    this.setStep(delayMs, () => {
+      this.transition('reconnecting', `attempt ${this.current.reconnectAttempts + 1}`, { nextAttemptAt: undefined });
+      void this.connect(true);
+    });
+  }
+
+  private reportFailure(): void {
+    if (this.failureReported) return;
+    this.failureReported = true;
+    const { onFailure } = this.options.failure;
+    if (!onFailure) return;
+    const snapshot = this.current;
+    Promise.resolve()
+      .then(() => onFailure(snapshot))
+      .catch((error: unknown) => this.reportHandlerError(error, messages.handlerFailed(this.name, 'onFailure')));
+  }
+
+  private run(operation: Operation, timeoutMs: number, task: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const controller = new AbortController();
+    this.operation = controller;
+    return this.withDeadline(operation, timeoutMs, task, controller.signal).finally(() => {
+      if (this.operation === controller) this.operation = undefined;
+    });
+  }
+
+  private withDeadline(
+    operation: Operation | 'close',
+    timeoutMs: number,
+    task: (signal: AbortSignal) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return withDeadline(task, {
+      clock: this.clock,
+      timeoutMs,
+      lagToleranceMs: this.options.heartbeat.lagToleranceMs,
+      signal,
+      onTimeout: () => new HeartbeatTimeoutError(this.name, operation, timeoutMs),
+    });
+  }
+
+  /** Abandons whatever runs or waits; results of the old course are ignored from here on. */
+  private changeCourse(): void {
+    this.course += 1;
+    this.operation?.abort(new Error(`superseded: ${this.name} changed course`));
+    this.operation = undefined;
+    this.clearStep();
+  }
+
+  private setStep(delayMs: number, step: () => void): void {
+    this.clearStep();
+    this.stepTimer = this.clock.setTimer(() => {
+      this.stepTimer = undefined;
+      step();
+    }, delayMs, this.timerName);
+  }
+
+  private clearStep(): void {
+    if (this.stepTimer === undefined) return;
+    this.clock.clearTimer(this.stepTimer, this.timerName);
+    this.stepTimer = undefined;
+  }
+
+  private update(patch: Partial<ConnectionSnapshot>): void {
+    this.current = Object.freeze({ ...this.current, ...patch });
+  }
+
+  /** The only place a connection's state changes. */
+  private transition(to: ConnectionState, reason: string, patch: Partial<ConnectionSnapshot> = {}): void {
+    const from = this.current.state;
+    const at = this.clock.now();
+    const redacted = redactSecrets(reason);
+    this.current = Object.freeze({ ...this.current, ...patch, state: to, since: at, reason: redacted });
+    this.events.next({ type: 'state', name: this.name, from, to, reason: redacted, at, snapshot: this.current });
+  }
+}

@@ -1,0 +1,13 @@
+import { messages } from '../messages.js';
+
+/** An optional peer dependency that a configured feature needs is not installed. */
+export class MissingDependencyError extends Error {
+  override readonly name = 'MissingDependencyError';
+
+  constructor(
+    readonly packageName: string,
+    readonly feature: string,
+  ) {
+    super(messages.missingDependency(packageName, feature));
+  }
+}

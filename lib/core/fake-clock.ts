@@ -1,0 +1,78 @@
+import type { Clock, TimerHandle } from './clock.js';
+
+interface FakeTimer {
+  readonly at: number;
+  readonly callback: () => void;
+  readonly name?: string;
+}
+
+/** Lets every pending promise chain settle: setImmediate runs after the microtask queue has drained. */
+export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Fake time for engine tests: timers fire only when the test advances the clock, in due order, with promise
+ * chains settled between them. `block()` moves time without firing anything, as a blocked event loop does.
+ */
+export class FakeClock implements Clock {
+  private time: number;
+  private nextId = 1;
+  private readonly timers = new Map<number, FakeTimer>();
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.time = start;
+  }
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimer(callback: () => void, delayMs: number, name?: string): TimerHandle {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback, name });
+    return id;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Timers still pending: after close() this must be zero. */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /** Names of pending named timers. */
+  get pendingNames(): string[] {
+    return [...this.timers.values()].flatMap((timer) => (timer.name ? [timer.name] : []));
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due on the way. */
+  async advance(ms: number): Promise<void> {
+    const target = this.time + ms;
+    await settle();
+    for (;;) {
+      const due = this.earliestDue(target);
+      if (!due) break;
+      const [id, timer] = due;
+      this.timers.delete(id);
+      this.time = Math.max(this.time, timer.at);
+      timer.callback();
+      await settle();
+    }
+    this.time = target;
+    await settle();
+  }
+
+  /** Moves time forward without firing timers: they fire late at the next advance(). */
+  block(ms: number): void {
+    this.time += ms;
+  }
+
+  private earliestDue(limit: number): [number, FakeTimer] | undefined {
+    let found: [number, FakeTimer] | undefined;
+    for (const entry of this.timers) {
+      if (entry[1].at <= limit && (!found || entry[1].at < found[1].at)) found = entry;
+    }
+    return found;
+  }
+}

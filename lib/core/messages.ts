@@ -1,0 +1,28 @@
+/** Every message the package shows a user, in one place so their tone and hints stay consistent. */
+export const messages = {
+  invalidOption: (connection: string, option: string, value: unknown, fix: string) =>
+    `Connection "${connection}": option "${option}" is ${describe(value)}. ${fix}`,
+  duplicateConnection: (connection: string) =>
+    `Connection "${connection}" is registered twice. Give every monitored connection a unique name.`,
+  unknownConnection: (connection: string, known: readonly string[]) =>
+    `No connection named "${connection}" is monitored. Known connections: ${
+      known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
+    }.`,
+  missingDependency: (packageName: string, feature: string) =>
+    `The "${packageName}" package is required for ${feature} but is not installed. ` +
+    `Run "npm install ${packageName}" and try again.`,
+  heartbeatTimeout: (connection: string, timeoutMs: number) =>
+    `Connection "${connection}": no heartbeat answer within ${timeoutMs} ms.`,
+  operationTimeout: (connection: string, operation: string, timeoutMs: number) =>
+    `Connection "${connection}": ${operation} did not finish within ${timeoutMs} ms.`,
+  closedOnPurpose: (connection: string) => `Connection "${connection}" was closed on purpose.`,
+  handlerFailed: (connection: string, handler: string) =>
+    `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
+} as const;
+
+function describe(value: unknown): string {
+  if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined || value === null || typeof value !== 'object') return String(value);
+  return 'an object';
+}

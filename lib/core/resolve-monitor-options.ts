@@ -1,0 +1,167 @@
+import { ConnectionHealthConfigError } from './errors/connection-health-config.error.js';
+import { messages } from './messages.js';
+import {
+  DEFAULT_FAILURE,
+  DEFAULT_HEARTBEAT,
+  DEFAULT_RECONNECT,
+  type FailurePolicy,
+  type MonitorOptions,
+  type MonitorOptionsInput,
+} from './monitor-options.js';
+
+/** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const FAILURE_POLICIES: readonly FailurePolicy[] = ['retry', 'stop', 'exit'];
+
+/**
+ * Merges per-connection options over module defaults over built-in defaults, and checks every value, so a
+ * bad configuration stops the bootstrap with a message that names the connection, the option, the value
+ * and the fix, instead of a monitor that beats in a busy loop or never.
+ */
+export function resolveMonitorOptions(
+  connection: string,
+  input: MonitorOptionsInput = {},
+  defaults: MonitorOptionsInput = {},
+): MonitorOptions {
+  const check = new OptionChecker(connection);
+  for (const group of ['heartbeat', 'reconnect', 'failure'] as const) {
+    check.knownKeys(group, defaults[group], Object.keys(builtIn[group]));
+    check.knownKeys(group, input[group], Object.keys(builtIn[group]));
+  }
+  const merged = {
+    heartbeat: { ...DEFAULT_HEARTBEAT, ...defaults.heartbeat, ...input.heartbeat },
+    reconnect: { ...DEFAULT_RECONNECT, ...defaults.reconnect, ...input.reconnect },
+    failure: { ...DEFAULT_FAILURE, ...defaults.failure, ...input.failure },
+  };
+
+  const { heartbeat, reconnect, failure } = merged;
+  check.duration('heartbeat.intervalMs', heartbeat.intervalMs);
+  check.duration('heartbeat.timeoutMs', heartbeat.timeoutMs);
+  check.duration('heartbeat.connectTimeoutMs', heartbeat.connectTimeoutMs);
+  check.duration('heartbeat.lagToleranceMs', heartbeat.lagToleranceMs);
+  check.ratio('heartbeat.jitter', heartbeat.jitter, 0.5);
+  check.count('heartbeat.failureThreshold', heartbeat.failureThreshold);
+  check.that(
+    heartbeat.timeoutMs < heartbeat.intervalMs,
+    'heartbeat.timeoutMs',
+    heartbeat.timeoutMs,
+    `It must be below heartbeat.intervalMs (${heartbeat.intervalMs}), or beats would overlap; lower it or raise the interval.`,
+  );
+  const staleAfterMs =
+    (input.heartbeat?.staleAfterMs ?? defaults.heartbeat?.staleAfterMs) ?? 2 * (heartbeat.intervalMs + heartbeat.timeoutMs);
+  check.duration('heartbeat.staleAfterMs', staleAfterMs);
+  check.that(
+    staleAfterMs > heartbeat.intervalMs + heartbeat.timeoutMs,
+    'heartbeat.staleAfterMs',
+    staleAfterMs,
+    `It must exceed intervalMs + timeoutMs (${heartbeat.intervalMs + heartbeat.timeoutMs}), or healthy snapshots would read as stale.`,
+  );
+
+  check.duration('reconnect.initialDelayMs', reconnect.initialDelayMs);
+  check.duration('reconnect.maxDelayMs', reconnect.maxDelayMs);
+  check.ratio('reconnect.jitter', reconnect.jitter, 1);
+  check.that(
+    Number.isFinite(reconnect.factor) && reconnect.factor >= 1,
+    'reconnect.factor',
+    reconnect.factor,
+    'Use a number of at least 1 (1 = constant delay, 2 = doubling).',
+  );
+  check.that(
+    reconnect.initialDelayMs <= reconnect.maxDelayMs,
+    'reconnect.initialDelayMs',
+    reconnect.initialDelayMs,
+    `It must not exceed reconnect.maxDelayMs (${reconnect.maxDelayMs}).`,
+  );
+  if (reconnect.maxAttempts !== Infinity) check.count('reconnect.maxAttempts', reconnect.maxAttempts, 'or Infinity');
+
+  check.that(
+    FAILURE_POLICIES.includes(failure.policy),
+    'failure.policy',
+    failure.policy,
+    `Use one of ${FAILURE_POLICIES.map((p) => `'${p}'`).join(', ')}.`,
+  );
+  check.that(
+    Number.isInteger(failure.exitCode) && failure.exitCode >= 1 && failure.exitCode <= 255,
+    'failure.exitCode',
+    failure.exitCode,
+    'Use an integer from 1 to 255: exit code 0 would tell the orchestrator all went well.',
+  );
+  check.that(
+    failure.onFailure === undefined || typeof failure.onFailure === 'function',
+    'failure.onFailure',
+    failure.onFailure,
+    'Pass a function (snapshot) => void, or leave it out.',
+  );
+
+  return Object.freeze({
+    heartbeat: Object.freeze({ ...heartbeat, staleAfterMs }),
+    reconnect: Object.freeze(reconnect),
+    failure: Object.freeze(failure),
+  });
+}
+
+const builtIn = {
+  heartbeat: { ...DEFAULT_HEARTBEAT, staleAfterMs: 0 },
+  reconnect: DEFAULT_RECONNECT,
+  failure: { ...DEFAULT_FAILURE, onFailure: undefined },
+};
+
+class OptionChecker {
+  constructor(private readonly connection: string) {}
+
+  that(ok: boolean, option: string, value: unknown, fix: string): void {
+    if (!ok) {
+      throw new ConnectionHealthConfigError(
+        messages.invalidOption(this.connection, option, value, fix),
+        this.connection,
+        option,
+        value,
+      );
+    }
+  }
+
+  duration(option: string, value: unknown): void {
+    this.that(
+      typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= MAX_TIMER_MS,
+      option,
+      value,
+      `Use a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (Node's timer limit, about 24.8 days).`,
+    );
+  }
+
+  count(option: string, value: unknown, alternative = ''): void {
+    this.that(
+      typeof value === 'number' && Number.isInteger(value) && value >= 1,
+      option,
+      value,
+      `Use a whole number of at least 1${alternative ? ` ${alternative}` : ''}.`,
+    );
+  }
+
+  ratio(option: string, value: unknown, max: number): void {
+    this.that(
+      typeof value === 'number' && value >= 0 && value <= max,
+      option,
+      value,
+      `Use a fraction from 0 to ${max}.`,
+    );
+  }
+
+  knownKeys(group: string, given: object | undefined, known: readonly string[]): void {
+    if (given === undefined) return;
+    this.that(
+      typeof given === 'object' && given !== null,
+      group,
+      given,
+      `Use an object with some of: ${known.join(', ')}.`,
+    );
+    for (const key of Object.keys(given)) {
+      this.that(
+        known.includes(key),
+        `${group}.${key}`,
+        (given as Record<string, unknown>)[key],
+        `There is no such option; ${group} takes ${known.join(', ')}.`,
+      );
+    }
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the real servers and fault tools the end-to-end tests need (Debian/Ubuntu, as root).
+# Idempotent: when everything is present it touches nothing and needs no network.
+# To add a server, add its package name to PACKAGES.
+set -euo pipefail
+
+PACKAGES=(postgresql iptables iproute2)
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  is_installed "$pkg" || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-servers: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update
+  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "install-servers: all present (${PACKAGES[*]})"
+fi
+
+# The tests start PostgreSQL themselves from the versioned bin dir; show which one they will find.
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+  echo "install-servers: no PostgreSQL server binaries under /usr/lib/postgresql/*/bin" >&2
+  exit 1
+fi
+echo "install-servers: PostgreSQL binaries at $pg_bin"
