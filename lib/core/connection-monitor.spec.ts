@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ConnectionAdapter } from './connection-adapter.interface.js';
+import type { ConnectionEvent, StateChangeEvent } from './connection-event.js';
+import { ConnectionMonitor } from './connection-monitor.js';
+import { FakeClock, settle } from './fake-clock.js';
+import type { MonitorOptionsInput } from './monitor-options.js';
+import { resolveMonitorOptions } from './resolve-monitor-options.js';
+
+type Behaviour = 'ok' | 'fail' | 'hang';
+
+/** The adapter seen by the monitor, steered through `script`. */
+function makeAdapter() {
+  const script = {
+    open: 'ok' as Behaviour,
+    ping: 'ok' as Behaviour,
+    calls: { open: 0, ping: 0, close: 0 },
+    aborted: 0,
+    hungPing: undefined as (() => void) | undefined,
+    lossListener: undefined as ((error: Error) => void) | undefined,
+  };
+  const act = (behaviour: Behaviour, signal: AbortSignal, keep?: (resolve: () => void) => void) => {
+    signal.addEventListener('abort', () => (script.aborted += 1));
+    if (behaviour === 'ok') return Promise.resolve();
+    if (behaviour === 'fail') return Promise.reject(new Error('ECONNREFUSED postgres://app:hunter2@db:5432'));
+    return new Promise<void>((resolve) => keep?.(resolve));
+  };
+  const adapter: ConnectionAdapter = {
+    kind: 'scripted',
+    target: 'db:5432',
+    open: (signal) => (script.calls.open++, act(script.open, signal)),
+    ping: (signal) => (script.calls.ping++, act(script.ping, signal, (resolve) => (script.hungPing = resolve))),
+    close: async () => void script.calls.close++,
+    observeLoss: (listener) => {
+      script.lossListener = listener;
+      return () => (script.lossListener = undefined);
+    },
+  };
+  return { adapter, script };
+}
+
+function setup(options: MonitorOptionsInput = {}, random = () => 0) {
+  const clock = new FakeClock();
+  const { adapter, script } = makeAdapter();
+  const resolved = resolveMonitorOptions('db', {
+    heartbeat: { intervalMs: 10_000, timeoutMs: 2_000, connectTimeoutMs: 3_000, jitter: 0, ...options.heartbeat },
+    reconnect: { initialDelayMs: 1_000, maxDelayMs: 8_000, jitter: 0, maxAttempts: 3, ...options.reconnect },
+    failure: options.failure,
+  });
+  const monitor = new ConnectionMonitor('db', adapter, resolved, { clock, random });
+  const events: ConnectionEvent[] = [];
+  monitor.events$.subscribe((event) => events.push(event));
+  const transitions = () =>
+    events.filter((e): e is StateChangeEvent => e.type === 'state').map((e) => `${e.from}->${e.to}`);
+  return { clock, monitor, script, events, transitions };
+}
+
+describe('ConnectionMonitor', () => {
+  it('connects, then beats every intervalMs and records the round trip', async () => {
+    const { clock, monitor, script, transitions } = setup();
+    monitor.start();
+    await settle();
+    assert.equal(monitor.state, 'up');
+    await clock.advance(10_000);
+    await clock.advance(10_000);
+    assert.equal(script.calls.ping, 2);
+    assert.equal(monitor.snapshot().lastBeatAt, clock.now());
+    assert.equal(monitor.snapshot().lastRttMs, 0);
+    assert.deepEqual(transitions(), ['idle->connecting', 'connecting->up']);
+    await monitor.close(1_000);
+  });
+
+  it('declares a silent death within intervalMs + timeoutMs and reconnects after the backoff', async () => {
+    const { clock, monitor, script, transitions } = setup();
+    monitor.start();
+    await settle();
+    script.ping = 'hang';
+    await clock.advance(10_000 + 2_000 - 1);
+    assert.equal(monitor.state, 'up', 'still within the deadline');
+    await clock.advance(1);
+    assert.equal(monitor.state, 'down');
+    assert.match(monitor.snapshot().reason, /no heartbeat answer within 2000 ms/);
+    assert.ok(script.aborted >= 1, 'the hung ping was told to give up');
+    script.ping = 'ok';
+    await clock.advance(1_000);
+    assert.equal(monitor.state, 'up');
+    assert.deepEqual(transitions(), ['idle->connecting', 'connecting->up', 'up->down', 'down->reconnecting', 'reconnecting->up']);
+    await monitor.close(1_000);
+  });
+
+  it('ignores the late answer of a hung ping once it has been declared dead', async () => {
+    const { clock, monitor, script } = setup();
+    monitor.start();
+    await settle();
+    script.ping = 'hang';
+    script.open = 'hang';
+    await clock.advance(12_000);
+    assert.equal(monitor.state, 'down');
+    script.hungPing?.();
+    await settle();
+    assert.equal(monitor.state, 'down', 'a stale success does not bring it back');
+    await monitor.close(1_000);
+  });
+
+  it('goes degraded below the failure threshold and back up when a beat answers', async () => {
+    const { clock, monitor, script, transitions } = setup({ heartbeat: { failureThreshold: 2 } });
+    monitor.start();
+    await settle();
+    script.ping = 'fail';
+    await clock.advance(10_000);
+    assert.equal(monitor.state, 'degraded');
+    assert.equal(monitor.snapshot().consecutiveFailures, 1);
+    script.ping = 'ok';
+    await clock.advance(10_000);
+    assert.equal(monitor.state, 'up');
+    script.ping = 'fail';
+    await clock.advance(20_000);
+    assert.equal(monitor.state, 'down');
+    assert.deepEqual(transitions().slice(0, 5), ['idle->connecting', 'connecting->up', 'up->degraded', 'degraded->up', 'up->degraded']);
+    assert.equal(transitions()[5], 'degraded->down');
+    await monitor.close(1_000);
+  });
+
+  it('backs off exponentially up to the cap, fails after maxAttempts and fires onFailure once', async () => {
+    const failures: string[] = [];
+    const { clock, monitor, script, events } = setup({
+      reconnect: { maxAttempts: 5 },
+      failure: { onFailure: (snapshot) => void failures.push(snapshot.state) },
+    });
+    monitor.start();
+    await settle();
+    script.ping = 'fail';
+    script.open = 'fail';
+    await clock.advance(10_000);
+    const downAt = clock.now();
+    await clock.advance(200_000);
+    const attempts = events.filter((e) => e.type === 'state' && e.to === 'reconnecting').map((e) => e.at - downAt);
+    // delays 1 s, 2 s, 4 s, 8 s (cap), 8 s; then 'retry' goes on every maxDelayMs
+    assert.deepEqual(attempts.slice(0, 6), [1_000, 3_000, 7_000, 15_000, 23_000, 31_000]);
+    assert.equal(monitor.snapshot().state, 'failed');
+    assert.equal(failures.length, 1, 'onFailure fired once, although retries go on');
+    assert.match(monitor.snapshot().reason, /gave up after \d+ reconnect attempt/);
+    script.open = 'ok';
+    script.ping = 'ok';
+    await clock.advance(8_000);
+    assert.equal(monitor.state, 'up', "the 'retry' policy heals a late recovery");
+    await monitor.close(1_000);
+  });
+
+  it("stops trying under the 'stop' policy, leaving no timer", async () => {
+    const { clock, monitor, script } = setup({ reconnect: { maxAttempts: 2 }, failure: { policy: 'stop' } });
+    script.open = 'fail';
+    monitor.start();
+    await clock.advance(60_000);
+    assert.equal(monitor.state, 'failed');
+    assert.equal(script.calls.open, 3, 'the first connect and two reconnect attempts');
+    assert.equal(clock.pendingTimers, 0);
+    await monitor.close(1_000);
+  });
+
+  it('keeps jittered delays within [delay * (1 - jitter), delay]', async () => {
+    let call = 0;
+    const randoms = [0.999, 0.5, 0];
+    const { clock, monitor, script, events } = setup(
+      { heartbeat: { jitter: 0.2 }, reconnect: { jitter: 0.5 } },
+      () => randoms[call++ % randoms.length] ?? 0,
+    );
+    monitor.start();
+    await settle();
+    const upAt = clock.now();
+    await clock.advance(10_000);
+    const firstBeat = events.find((e) => e.type === 'heartbeat');
+    assert.ok(firstBeat && firstBeat.at - upAt >= 8_000 && firstBeat.at - upAt <= 10_000);
+    script.ping = 'fail';
+    await clock.advance(10_000);
+    const down = events.find((e) => e.type === 'state' && e.to === 'down');
+    await clock.advance(1_000);
+    const retry = events.find((e) => e.type === 'state' && e.to === 'reconnecting');
+    assert.ok(down && retry);
+    const delay = retry.at - down.at;
+    assert.ok(delay >= 500 && delay <= 1_000, `backoff ${delay} within [500, 1000]`);
+    await monitor.close(1_000);
+  });
+
+  it('gives a beat whose deadline fired late, because the event loop was blocked, one grace period', async () => {
+    const { clock, monitor, script } = setup();
+    monitor.start();
+    await settle();
+    script.ping = 'hang';
+    await clock.advance(10_000);
+    clock.block(30_000); // a synchronous task held the loop; the answer sits unread in the socket
+    const judged = clock.advance(0);
+    script.hungPing?.();
+    await judged;
+    await clock.advance(500);
+    assert.equal(monitor.state, 'up');
+    assert.equal(monitor.snapshot().consecutiveFailures, 0);
+    await monitor.close(1_000);
+  });
+
+  it('reacts to a loss the client reports at once, without waiting for a beat', async () => {
+    const { monitor, script } = setup();
+    monitor.start();
+    await settle();
+    script.lossListener?.(new Error('read ECONNRESET'));
+    assert.equal(monitor.state, 'down');
+    assert.match(monitor.snapshot().reason, /connection lost: read ECONNRESET/);
+    await monitor.close(1_000);
+    assert.equal(script.lossListener, undefined, 'unsubscribed on close');
+  });
+
+  it('reconnects at once on forceReconnect', async () => {
+    const { clock, monitor, script, transitions } = setup();
+    monitor.start();
+    await settle();
+    monitor.forceReconnect('operator asked');
+    assert.equal(monitor.snapshot().reason, 'operator asked');
+    await clock.advance(0);
+    assert.equal(script.calls.open, 2);
+    assert.deepEqual(transitions().slice(-3), ['up->down', 'down->reconnecting', 'reconnecting->up']);
+    await monitor.close(1_000);
+  });
+
+  it('closes once, on purpose: no reconnect, no timer, no event after closed', async () => {
+    const { clock, monitor, script, events, transitions } = setup();
+    monitor.start();
+    await settle();
+    await Promise.all([monitor.close(1_000), monitor.close(1_000)]);
+    assert.equal(script.calls.close, 1);
+    assert.equal(monitor.state, 'closed');
+    assert.equal(clock.pendingTimers, 0);
+    const count = events.length;
+    script.lossListener?.(new Error('late loss'));
+    monitor.forceReconnect();
+    await clock.advance(100_000);
+    assert.equal(events.length, count);
+    assert.equal(script.calls.open, 1);
+    assert.deepEqual(transitions().slice(-2), ['up->closing', 'closing->closed']);
+  });
+
+  it('force-closes at the close deadline when the polite close hangs', async () => {
+    const clock = new FakeClock();
+    const { adapter } = makeAdapter();
+    let forced = false;
+    adapter.close = (signal) =>
+      new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => {
+          forced = true;
+          resolve();
+        }),
+      );
+    const monitor = new ConnectionMonitor('db', adapter, resolveMonitorOptions('db'), { clock });
+    monitor.start();
+    await settle();
+    const closed = monitor.close(5_000);
+    await clock.advance(5_000);
+    await closed;
+    assert.equal(forced, true);
+    assert.equal(monitor.state, 'closed');
+    assert.match(monitor.snapshot().lastError ?? '', /close did not finish within 5000 ms/);
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('never shows a password from a driver error', async () => {
+    const { clock, monitor, script } = setup();
+    monitor.start();
+    await settle();
+    script.ping = 'fail';
+    await clock.advance(10_000);
+    assert.doesNotMatch(JSON.stringify(monitor.snapshot()), /hunter2/);
+    assert.match(monitor.snapshot().lastError ?? '', /postgres:\/\/\*\*\*@db:5432/);
+    await monitor.close(1_000);
+  });
+
+  it('registers its schedule timer under one name per connection', async () => {
+    const { clock, monitor } = setup();
+    monitor.start();
+    await settle();
+    assert.deepEqual(clock.pendingNames, ['connection-health:db']);
+    await monitor.close(1_000);
+  });
+});
