@@ -1,1 +1,28 @@
-export {};
+export { ConnectionHealthModule } from './connection-health.module.js';
+export type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
+export type {
+  ConnectionDefinition,
+  CustomConnectionDefinition,
+  TcpConnectionDefinition,
+  TypeOrmConnectionDefinition,
+} from './interfaces/connection-definition.interface.js';
+export { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
+export { ConnectionHandle } from './registry/connection-handle.js';
+export { ConnectionHealthIndicator } from './health/connection-health.health.js';
+
+export type { ConnectionState } from './core/connection-state.js';
+export type { ConnectionSnapshot, HealthStatus } from './core/connection-snapshot.js';
+export type { ConnectionEvent, HeartbeatEvent, StateChangeEvent } from './core/connection-event.js';
+export type {
+  FailureOptions,
+  FailurePolicy,
+  HeartbeatOptions,
+  MonitorOptionsInput,
+  ReconnectOptions,
+} from './core/monitor-options.js';
+export type { ConnectionAdapter } from './core/connection-adapter.interface.js';
+export type { CustomConnection } from './adapters/custom/custom.adapter.js';
+export { ConnectionHealthConfigError } from './core/errors/connection-health-config.error.js';
+export { HeartbeatTimeoutError } from './core/errors/heartbeat-timeout.error.js';
+export { MissingDependencyError } from './core/errors/missing-dependency.error.js';
+export { UnknownConnectionError } from './core/errors/unknown-connection.error.js';

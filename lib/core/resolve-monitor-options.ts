@@ -1,5 +1,4 @@
-import { ConnectionHealthConfigError } from './errors/connection-health-config.error.js';
-import { messages } from './messages.js';
+import { OptionChecker } from './option-checker.js';
 import {
   DEFAULT_FAILURE,
   DEFAULT_HEARTBEAT,
@@ -9,8 +8,6 @@ import {
   type MonitorOptionsInput,
 } from './monitor-options.js';
 
-/** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 const FAILURE_POLICIES: readonly FailurePolicy[] = ['retry', 'stop', 'exit'];
 
 /**
@@ -105,63 +102,3 @@ const builtIn = {
   reconnect: DEFAULT_RECONNECT,
   failure: { ...DEFAULT_FAILURE, onFailure: undefined },
 };
-
-class OptionChecker {
-  constructor(private readonly connection: string) {}
-
-  that(ok: boolean, option: string, value: unknown, fix: string): void {
-    if (!ok) {
-      throw new ConnectionHealthConfigError(
-        messages.invalidOption(this.connection, option, value, fix),
-        this.connection,
-        option,
-        value,
-      );
-    }
-  }
-
-  duration(option: string, value: unknown): void {
-    this.that(
-      typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= MAX_TIMER_MS,
-      option,
-      value,
-      `Use a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (Node's timer limit, about 24.8 days).`,
-    );
-  }
-
-  count(option: string, value: unknown, alternative = ''): void {
-    this.that(
-      typeof value === 'number' && Number.isInteger(value) && value >= 1,
-      option,
-      value,
-      `Use a whole number of at least 1${alternative ? ` ${alternative}` : ''}.`,
-    );
-  }
-
-  ratio(option: string, value: unknown, max: number): void {
-    this.that(
-      typeof value === 'number' && value >= 0 && value <= max,
-      option,
-      value,
-      `Use a fraction from 0 to ${max}.`,
-    );
-  }
-
-  knownKeys(group: string, given: object | undefined, known: readonly string[]): void {
-    if (given === undefined) return;
-    this.that(
-      typeof given === 'object' && given !== null,
-      group,
-      given,
-      `Use an object with some of: ${known.join(', ')}.`,
-    );
-    for (const key of Object.keys(given)) {
-      this.that(
-        known.includes(key),
-        `${group}.${key}`,
-        (given as Record<string, unknown>)[key],
-        `There is no such option; ${group} takes ${known.join(', ')}.`,
-      );
-    }
-  }
-}

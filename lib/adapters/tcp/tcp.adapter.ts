@@ -1,0 +1,92 @@
+import { connect, type Socket } from 'node:net';
+import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+
+export interface TcpAdapterOptions {
+  host: string;
+  port: number;
+  /**
+   * 'probe' (default): every heartbeat opens a fresh connection and closes it; the round trip is the
+   * connect time. 'hold': also keeps one connection open and reports its loss (FIN, RST) at once,
+   * for a dependency whose listener must stay reachable.
+   */
+  mode?: 'probe' | 'hold';
+  /** TCP keepalive idle time of the held socket. Default 30 000. */
+  keepAliveInitialDelayMs?: number;
+}
+
+/**
+ * A host:port dependency without a client library: a TCP connect proves the listener is there. It cannot
+ * see a server that accepts connections but no longer answers; custom pings or protocol adapters can.
+ */
+export class TcpAdapter implements ConnectionAdapter {
+  readonly kind = 'tcp';
+  readonly target: string;
+  private held?: Socket;
+  private onLoss?: (error: Error) => void;
+
+  constructor(private readonly options: TcpAdapterOptions) {
+    this.target = `${options.host}:${options.port}`;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    if (this.options.mode !== 'hold') return this.ping(signal);
+    this.held?.destroy();
+    const socket = await this.connect(signal);
+    socket.setKeepAlive(true, this.options.keepAliveInitialDelayMs ?? 30_000);
+    socket.on('error', () => undefined); // 'close' follows and reports; an unheard 'error' would crash
+    socket.on('data', () => undefined); // a banner must not fill the buffer
+    socket.once('close', (hadError) => {
+      if (this.held !== socket) return;
+      this.held = undefined;
+      this.onLoss?.(new Error(hadError ? `${this.target} reset the connection` : `${this.target} closed the connection`));
+    });
+    this.held = socket;
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    if (this.options.mode === 'hold' && !this.held) throw new Error(`no open connection to ${this.target}`);
+    const socket = await this.connect(signal);
+    socket.destroy();
+  }
+
+  async close(signal: AbortSignal): Promise<void> {
+    const socket = this.held;
+    this.held = undefined;
+    if (!socket || socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const force = () => socket.destroy();
+      socket.once('close', () => {
+        signal.removeEventListener('abort', force);
+        resolve();
+      });
+      signal.addEventListener('abort', force, { once: true });
+      socket.end();
+    });
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  private connect(signal: AbortSignal): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host: this.options.host, port: this.options.port });
+      const onAbort = () => {
+        socket.destroy();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        signal.removeEventListener('abort', onAbort);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (error) => {
+        signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        reject(error);
+      });
+    });
+  }
+}

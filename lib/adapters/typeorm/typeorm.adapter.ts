@@ -1,0 +1,138 @@
+import type { DataSource } from 'typeorm';
+import { abortable } from '../../core/abortable.js';
+import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+
+export interface TypeOrmAdapterOptions {
+  /** SQL of the heartbeat. Default: chosen from the driver (SELECT 1, SELECT 1 FROM DUAL on Oracle, ...). */
+  pingQuery?: string;
+  /**
+   * TCP keepalive of a PostgreSQL or CockroachDB pool: merged into the data source's `extra` (pg.Pool
+   * options) unless the user set them there. Applies when the pool is next created. Default: off.
+   */
+  postgresKeepAlive?: { initialDelayMs: number };
+  /**
+   * Bound of a new pool connection (pg's connectionTimeoutMillis) unless the user set one: without it, a
+   * connect to a silent server waits forever and so would every reconnect after it. Default 10 000.
+   */
+  connectTimeoutMs?: number;
+}
+
+const POSTGRES_POOLS = new Set(['postgres', 'cockroachdb']);
+
+/** The driver's cheapest round trip to the server. */
+function pingFor(dataSource: DataSource): (query: (sql: string) => Promise<unknown>) => Promise<unknown> {
+  switch (dataSource.options.type) {
+    case 'oracle':
+      return (query) => query('SELECT 1 FROM DUAL');
+    case 'sap':
+      return (query) => query('SELECT 1 FROM DUMMY');
+    case 'mongodb': {
+      // MongoDB has no SQL: its driver exposes the client, whose ping command is the round trip.
+      const driver = dataSource.driver as unknown as { queryRunner?: { databaseConnection?: MongoLike } };
+      return () => {
+        const client = driver.queryRunner?.databaseConnection;
+        if (!client) return Promise.reject(new Error('MongoDB client is not connected'));
+        return client.db().command({ ping: 1 });
+      };
+    }
+    default:
+      return (query) => query('SELECT 1');
+  }
+}
+
+interface MongoLike {
+  db(): { command(command: object): Promise<unknown> };
+}
+
+/** The pg.Pool inside TypeORM's PostgreSQL driver: only what a forced close needs. */
+interface PgPoolLike {
+  _clients?: Array<{ connection?: { stream?: { destroy(): void } } }>;
+}
+
+/**
+ * Monitors a TypeORM DataSource of any driver. It pings with the driver's cheapest query and, after a
+ * loss, destroys and initializes the data source again, so its pool holds no broken sockets; the user's
+ * repositories keep working because they hold the same DataSource object. The package closes only what it
+ * opened: a data source that was already initialized is left to its owner (e.g. @nestjs/typeorm) at shutdown.
+ */
+export class TypeOrmAdapter implements ConnectionAdapter {
+  readonly kind = 'typeorm';
+  readonly target: string;
+  private readonly ping$: (query: (sql: string) => Promise<unknown>) => Promise<unknown>;
+  private opened = false;
+  private ownsDataSource = false;
+  private destroying?: Promise<void>;
+  private initializing?: Promise<unknown>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: TypeOrmAdapterOptions = {},
+  ) {
+    this.target = describeTarget(dataSource);
+    this.ping$ = options.pingQuery ? (query) => query(options.pingQuery as string) : pingFor(dataSource);
+    if (POSTGRES_POOLS.has(dataSource.options.type)) this.tunePostgresPool(options);
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    if (!this.opened) {
+      this.opened = true;
+      // Initialized by someone else (e.g. @nestjs/typeorm): prove it works, tear nothing down, leave it to them.
+      if (this.dataSource.isInitialized) return this.ping(signal);
+      this.ownsDataSource = true;
+    }
+    await this.destroy(signal);
+    // One initialize at a time: a second one while the first hangs would create a second pool.
+    this.initializing ??= this.dataSource.initialize().finally(() => (this.initializing = undefined));
+    await abortable(this.initializing, signal);
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    if (!this.dataSource.isInitialized) throw new Error('data source is not initialized');
+    await abortable(this.ping$((sql) => this.dataSource.query(sql)), signal);
+  }
+
+  async close(signal: AbortSignal): Promise<void> {
+    if (this.ownsDataSource) await this.destroy(signal);
+  }
+
+  /** Destroys the data source once, however often it is asked; forces its sockets shut on abort. */
+  private async destroy(signal: AbortSignal): Promise<void> {
+    if (!this.dataSource.isInitialized && !this.destroying) return;
+    this.destroying ??= this.dataSource.destroy().finally(() => (this.destroying = undefined));
+    const force = () => this.forceSocketsClosed();
+    signal.addEventListener('abort', force, { once: true });
+    try {
+      await abortable(this.destroying, signal);
+    } finally {
+      signal.removeEventListener('abort', force);
+    }
+  }
+
+  /**
+   * pg's pool.end() waits for every client's socket to close, which never happens while the server is
+   * silent: destroying the sockets lets it finish. Only PostgreSQL pools are known to need this.
+   */
+  private forceSocketsClosed(): void {
+    const pool = (this.dataSource.driver as unknown as { master?: PgPoolLike }).master;
+    for (const client of pool?._clients ?? []) client.connection?.stream?.destroy();
+  }
+
+  private tunePostgresPool(options: TypeOrmAdapterOptions): void {
+    const extra: Record<string, unknown> = { ...(this.dataSource.options.extra as object | undefined) };
+    extra.connectionTimeoutMillis ??= options.connectTimeoutMs ?? 10_000;
+    if (options.postgresKeepAlive) {
+      extra.keepAlive ??= true;
+      extra.keepAliveInitialDelayMillis ??= options.postgresKeepAlive.initialDelayMs;
+    }
+    this.dataSource.setOptions({ extra });
+  }
+}
+
+/** Driver and host without credentials, e.g. "postgres 10.0.0.5:5432/orders" or "sqljs". */
+function describeTarget(dataSource: DataSource): string {
+  const options = dataSource.options as { type: string; host?: string; port?: number; database?: unknown };
+  if (!options.host) return options.type;
+  const port = options.port ? `:${options.port}` : '';
+  const database = typeof options.database === 'string' ? `/${options.database}` : '';
+  return `${options.type} ${options.host}${port}${database}`;
+}

@@ -1,0 +1,30 @@
+import type { InjectionToken } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { CustomConnection } from '../adapters/custom/custom.adapter.js';
+import type { TcpAdapterOptions } from '../adapters/tcp/tcp.adapter.js';
+import type { TypeOrmAdapterOptions } from '../adapters/typeorm/typeorm.adapter.js';
+import type { MonitorOptionsInput } from '../core/monitor-options.js';
+
+interface ConnectionDefinitionBase extends MonitorOptionsInput {
+  /** Unique name: the key in health bodies and in the registry. */
+  name: string;
+  /** A required connection decides readiness; an optional one that is down only makes health `degraded`. Default true. */
+  required?: boolean;
+}
+
+export interface TypeOrmConnectionDefinition extends ConnectionDefinitionBase, Omit<TypeOrmAdapterOptions, 'connectTimeoutMs'> {
+  kind: 'typeorm';
+  /** The DataSource itself, or the token of its provider (e.g. `DataSource`, or `getDataSourceToken('orders')`). */
+  dataSource: DataSource | InjectionToken;
+}
+
+export interface TcpConnectionDefinition extends ConnectionDefinitionBase, TcpAdapterOptions {
+  kind: 'tcp';
+}
+
+export interface CustomConnectionDefinition extends ConnectionDefinitionBase, CustomConnection {
+  kind: 'custom';
+}
+
+/** One monitored connection, as given to ConnectionHealthModule.forRoot(). */
+export type ConnectionDefinition = TypeOrmConnectionDefinition | TcpConnectionDefinition | CustomConnectionDefinition;

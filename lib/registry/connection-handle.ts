@@ -1,0 +1,37 @@
+import type { Observable } from 'rxjs';
+import type { ConnectionEvent } from '../core/connection-event.js';
+import type { ConnectionMonitor } from '../core/connection-monitor.js';
+import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
+import type { ConnectionState } from '../core/connection-state.js';
+
+/** What an app may see and do with one monitored connection. */
+export class ConnectionHandle {
+  constructor(
+    private readonly monitor: ConnectionMonitor,
+    /** A required connection decides readiness. */
+    readonly required: boolean,
+  ) {}
+
+  get name(): string {
+    return this.monitor.name;
+  }
+
+  get state(): ConnectionState {
+    return this.monitor.state;
+  }
+
+  /** The latest immutable snapshot: cheap, no I/O. */
+  snapshot(): ConnectionSnapshot {
+    return this.monitor.snapshot();
+  }
+
+  /** Every transition and heartbeat of this connection; completes when it is closed. */
+  get events$(): Observable<ConnectionEvent> {
+    return this.monitor.events$;
+  }
+
+  /** Drops the current session and connects again at once. */
+  forceReconnect(reason?: string): void {
+    this.monitor.forceReconnect(reason);
+  }
+}

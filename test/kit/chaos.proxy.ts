@@ -1,0 +1,176 @@
+import net from 'node:net';
+
+type Mode = 'pass' | 'latency' | 'stall' | 'blackhole' | 'refuse';
+
+/** One direction of a connection; chunks wait here out their latency, so order is kept when it changes. */
+interface Lane {
+  to: net.Socket;
+  /** A null chunk stands for the FIN, which must not overtake the data before it. */
+  queue: Array<{ dueAt: number; chunk: Buffer | null }>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+  lanes: [Lane, Lane];
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 that injects faults between a client and a real server, for machines
+ * where kernel-level tools (netem, namespaces) are not available. A mode applies at once to every
+ * current connection and to new ones.
+ *
+ * No backpressure: test traffic is small, and pausing for 'drain' would fight stall().
+ */
+export class ChaosProxy {
+  readonly host = '127.0.0.1';
+  private mode: Mode = 'pass';
+  private delayMs = 0;
+  private readonly links = new Set<Link>();
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {
+    server.on('connection', (client) => this.accept(client));
+  }
+
+  static async start(targetHost: string, targetPort: number): Promise<ChaosProxy> {
+    // Half-open allowed, so a FIN from one side is forwarded (or swallowed) like any other byte.
+    const server = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    return new ChaosProxy(server, (server.address() as net.AddressInfo).port, targetHost, targetPort);
+  }
+
+  get connectionCount(): number {
+    return this.links.size;
+  }
+
+  /** Forward everything at once (bytes still delayed by an earlier latency() go first). */
+  pass(): void {
+    this.setMode('pass');
+  }
+
+  /** Delay every chunk in both directions by `ms`, keeping order. */
+  latency(ms: number): void {
+    this.setMode('latency', ms);
+  }
+
+  /** Stop reading both ways: bytes queue up in the kernel, senders eventually block; pass() releases them. */
+  stall(): void {
+    this.setMode('stall');
+  }
+
+  /**
+   * Read and discard everything, FINs included, while both sockets stay open: an application-level
+   * partition (TCP ACKs still flow, so keepalive does not notice). Swallowed bytes are lost for good, so
+   * connections that lived through it are garbage afterwards; new connections work again after pass().
+   */
+  blackhole(): void {
+    this.setMode('blackhole');
+  }
+
+  /** Reset every new connection right after accepting it; current connections carry on as in pass(). */
+  refuse(): void {
+    this.setMode('refuse');
+  }
+
+  /** Graceful close (FIN) of every current connection, towards client and server. */
+  fin(): void {
+    for (const { client, upstream } of this.links) {
+      client.end();
+      upstream.end();
+    }
+  }
+
+  /** Abort (RST) every current connection, towards client and server. */
+  reset(): void {
+    for (const { client, upstream } of this.links) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+  }
+
+  /** Destroys every connection and the listener; leaves no handle or timer behind. */
+  async close(): Promise<void> {
+    for (const link of this.links) this.drop(link);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private setMode(mode: Mode, delayMs = 0): void {
+    this.mode = mode;
+    this.delayMs = delayMs;
+    for (const { client, upstream, lanes } of this.links) {
+      for (const socket of [client, upstream]) mode === 'stall' ? socket.pause() : socket.resume();
+      if (mode === 'blackhole') for (const lane of lanes) this.clear(lane);
+    }
+  }
+
+  private accept(client: net.Socket): void {
+    if (this.mode === 'refuse') {
+      client.on('error', () => undefined).resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect({ host: this.targetHost, port: this.targetPort, allowHalfOpen: true });
+    const link: Link = { client, upstream, lanes: [this.wire(client, upstream), this.wire(upstream, client)] };
+    this.links.add(link);
+    for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {
+      socket.setNoDelay(true);
+      // An error on one side (ECONNREFUSED, ECONNRESET) is passed on as an RST, as a router would.
+      socket.on('error', () => peer.resetAndDestroy());
+      // Gone once both sides are: a side that closes first may still have delayed bytes owed to the other.
+      socket.on('close', () => peer.destroyed && this.drop(link));
+      if (this.mode === 'stall') socket.pause();
+    }
+  }
+
+  private wire(from: net.Socket, to: net.Socket): Lane {
+    const lane: Lane = { to, queue: [], timer: undefined };
+    from.on('data', (chunk: Buffer) => this.carry(lane, chunk));
+    from.on('end', () => this.carry(lane, null));
+    return lane;
+  }
+
+  private carry(lane: Lane, chunk: Buffer | null): void {
+    if (this.mode === 'blackhole') return;
+    const previousDueAt = lane.queue.at(-1)?.dueAt ?? 0;
+    lane.queue.push({ dueAt: Math.max(Date.now() + this.delayMs, previousDueAt), chunk });
+    this.flush(lane);
+  }
+
+  private flush(lane: Lane): void {
+    clearTimeout(lane.timer);
+    lane.timer = undefined;
+    while (lane.queue.length > 0) {
+      const head = lane.queue[0]!;
+      const waitMs = head.dueAt - Date.now();
+      if (waitMs > 0) {
+        lane.timer = setTimeout(() => this.flush(lane), waitMs);
+        return;
+      }
+      lane.queue.shift();
+      if (lane.to.destroyed || lane.to.writableEnded) continue;
+      if (head.chunk) lane.to.write(head.chunk);
+      else lane.to.end();
+    }
+  }
+
+  private clear(lane: Lane): void {
+    clearTimeout(lane.timer);
+    lane.timer = undefined;
+    lane.queue.length = 0;
+  }
+
+  private drop(link: Link): void {
+    if (!this.links.delete(link)) return;
+    for (const lane of link.lanes) this.clear(lane);
+    link.client.destroy();
+    link.upstream.destroy();
+  }
+}
