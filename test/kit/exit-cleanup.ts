@@ -26,11 +26,15 @@ function runAll(): void {
 function install(): void {
   installed = true;
   process.once('exit', runAll);
-  // A signal ends the process without 'exit'; clean up, then re-raise so the exit status stays honest.
+  // An unhandled signal ends the process without 'exit': clean up, then re-raise so the exit status stays
+  // honest. When someone else handles the signal (Nest's shutdown hooks), they decide, and 'exit' covers us.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
+    const onSignal = (): void => {
+      if (process.listenerCount(signal) > 1) return;
+      process.off(signal, onSignal);
       runAll();
       process.kill(process.pid, signal);
-    });
+    };
+    process.on(signal, onSignal);
   }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -46,7 +47,7 @@ export class PostgresServer {
     this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
   }
 
-  /** Creates a fresh cluster (initdb takes most of the ~0.6 s) and waits until it answers a query. */
+  /** Creates a fresh cluster (about 1 s, mostly initdb) and waits until it answers a query. */
   static async start(options: PostgresStartOptions = {}): Promise<PostgresServer> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ch-pg-'));
     const server = new PostgresServer(
@@ -130,7 +131,7 @@ export class PostgresServer {
   async startAgain(): Promise<void> {
     if (!this.isRunning()) {
       this.forgetStaleLocks();
-      const settings = `-p ${this.port} -k ${this.dir} -c listen_addresses=${this.host} -c fsync=off`;
+      const settings = `-p ${this.port} -k "${this.dir}" -c listen_addresses=${this.host} -c fsync=off`;
       const args = ['start', '-w', '-t', '60', '-D', this.dataDir, '-l', this.logFile, '-o', settings];
       await this.asPostgres('pg_ctl', args, true).catch((error: unknown) => {
         throw new Error(`PostgreSQL on port ${this.port} did not start; log tail:\n${this.logTail()}`, { cause: error });
@@ -174,13 +175,18 @@ export class PostgresServer {
     return path.join(this.dir, 'log');
   }
 
-  private readPid(): number | undefined {
+  /** postmaster.pid: line 1 the pid, line 7 "key shmid" of its System V segment. */
+  private lockFile(): string[] {
     try {
-      const pid = Number(readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      return pid > 0 ? pid : undefined;
+      return readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n');
     } catch {
-      return undefined;
+      return [];
     }
+  }
+
+  private readPid(): number | undefined {
+    const pid = Number(this.lockFile()[0]);
+    return pid > 0 ? pid : undefined;
   }
 
   /** SIGKILLs the postmaster and its children; returns their pids. */
@@ -204,8 +210,23 @@ export class PostgresServer {
    */
   private forgetStaleLocks(): void {
     if (this.isRunning()) return;
+    this.removeSharedMemory();
     rmSync(path.join(this.dataDir, 'postmaster.pid'), { force: true });
     rmSync(path.join(this.dir, `.s.PGSQL.${this.port}.lock`), { force: true });
+  }
+
+  /**
+   * A postmaster killed by SIGKILL leaves its small System V segment behind, and one whose folder is
+   * then removed never comes back to reuse it. Removal is deferred by the kernel until the last detach.
+   */
+  private removeSharedMemory(): void {
+    const shmid = this.lockFile()[6]?.trim().split(/\s+/)[1];
+    if (!shmid) return;
+    try {
+      execFileSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
+    } catch {
+      // Already removed.
+    }
   }
 
   private async waitUntilReady(timeoutMs = 30_000): Promise<void> {
@@ -240,6 +261,7 @@ export class PostgresServer {
 
   /** Synchronous, for process exit: no graceful shutdown, just make sure nothing outlives the process. */
   private destroyNow(): void {
+    this.removeSharedMemory();
     this.signalAll();
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }

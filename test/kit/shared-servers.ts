@@ -46,12 +46,17 @@ let shared: Promise<PostgresServer> | undefined;
  */
 export function sharedPostgres(): Promise<PostgresServer> {
   shared ??= (async () => {
-    const { [POSTGRES_ENV.host]: host, [POSTGRES_ENV.port]: port, [POSTGRES_ENV.dir]: dir } = process.env;
-    if (!host || !port || !dir) return PostgresServer.start();
-    const server = PostgresServer.attach({ host, port: Number(port), dir });
+    const server = postgresFromEnv();
+    if (!server) return PostgresServer.start();
     // A file that killed the server and failed before starting it again must not fail every file after it.
     if (!server.isRunning()) await server.startAgain();
     return server;
   })();
   return shared;
+}
+
+/** A handle on the shared server that `env` describes, or undefined when no runner started one. */
+export function postgresFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresServer | undefined {
+  const { [POSTGRES_ENV.host]: host, [POSTGRES_ENV.port]: port, [POSTGRES_ENV.dir]: dir } = env;
+  return host && port && dir ? PostgresServer.attach({ host, port: Number(port), dir }) : undefined;
 }

@@ -1,0 +1,118 @@
+import 'reflect-metadata';
+import { Controller, Get, type INestApplication, Module, type ModuleMetadata } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import { firstValueFrom, filter, timeout } from 'rxjs';
+import type { AddressInfo } from 'node:net';
+import { ConnectionHealthIndicator, ConnectionHealthModule, ConnectionHealthRegistry } from '../../lib/index.js';
+import type { ConnectionSnapshot } from '../../lib/index.js';
+import type { ConnectionHealthModuleOptions } from '../../lib/interfaces/connection-health-options.interface.js';
+
+export interface TestAppOptions {
+  /** Given to ConnectionHealthModule.forRoot(), or returned by the forRootAsync factory when `async` is set. */
+  health: ConnectionHealthModuleOptions;
+  /** Register forRootAsync({ useFactory }) instead of forRoot(). */
+  async?: boolean;
+  /** Import ScheduleModule.forRoot(), so heartbeat timers land in its SchedulerRegistry. */
+  schedule?: boolean;
+  /** Extra imports and providers, e.g. a DataSource provider. */
+  imports?: ModuleMetadata['imports'];
+  providers?: ModuleMetadata['providers'];
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: { status: string; info?: object; error?: object; details: Record<string, Record<string, unknown>> };
+}
+
+@Controller('health')
+class TestHealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly connections: ConnectionHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([() => this.connections.isHealthy()]);
+  }
+}
+
+/** A real Nest HTTP app with the module, a Terminus /health route, and helpers to watch connections. */
+export class TestApp {
+  private constructor(
+    readonly app: INestApplication,
+    readonly url: string,
+  ) {}
+
+  static async start(options: TestAppOptions): Promise<TestApp> {
+    const healthModule = options.async
+      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health })
+      : ConnectionHealthModule.forRoot(options.health);
+    @Module({
+      imports: [
+        ...(options.schedule ? [ScheduleModule.forRoot()] : []),
+        TerminusModule,
+        ...(options.imports ?? []),
+        healthModule,
+      ],
+      providers: options.providers ?? [],
+      controllers: [TestHealthController],
+    })
+    class TestModule {}
+    const app = await NestFactory.create(TestModule, { logger: process.env.CH_TEST_LOGS ? undefined : false });
+    try {
+      await app.listen(0, '127.0.0.1');
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    return new TestApp(app, `http://127.0.0.1:${port}`);
+  }
+
+  get registry(): ConnectionHealthRegistry {
+    return this.app.get(ConnectionHealthRegistry);
+  }
+
+  snapshot(name: string): ConnectionSnapshot {
+    return this.registry.get(name).snapshot();
+  }
+
+  async health(): Promise<HttpAnswer> {
+    const response = await fetch(`${this.url}/health`, { headers: { connection: 'close' } });
+    return { status: response.status, body: (await response.json()) as HttpAnswer['body'] };
+  }
+
+  /** Resolves with the first snapshot of `name` that satisfies `predicate` (now or later), or rejects after `withinMs`. */
+  async waitFor(name: string, predicate: (s: ConnectionSnapshot) => boolean, withinMs: number): Promise<ConnectionSnapshot> {
+    const handle = this.registry.get(name);
+    if (predicate(handle.snapshot())) return handle.snapshot();
+    const event = await firstValueFrom(
+      handle.events$.pipe(
+        filter((e) => predicate(e.snapshot)),
+        timeout({ first: withinMs, with: () => Promise.reject(new Error(`${name}: condition not met within ${withinMs} ms; last ${JSON.stringify(handle.snapshot())}`)) }),
+      ),
+    );
+    return event.snapshot;
+  }
+
+  /** Resolves when `name` reaches `state`, with the time it took from `since`. */
+  async waitForState(name: string, state: string, withinMs: number, since = performance.timeOrigin + performance.now()) {
+    const snapshot = await this.waitFor(name, (s) => s.state === state, withinMs);
+    return { snapshot, elapsedMs: Math.round(snapshot.since - since) };
+  }
+
+  close(): Promise<void> {
+    return this.app.close();
+  }
+}
+
+/** Handles (timers, sockets, servers) alive in this process, by type: to prove app.close() left none. */
+export function activeHandles(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
+  return counts;
+}

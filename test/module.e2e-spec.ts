@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { DataSource } from 'typeorm';
+import { ConnectionHealthConfigError } from '../lib/index.js';
+import type { ConnectionDefinition } from '../lib/index.js';
+import { activeHandles, TestApp } from './kit/test-app.js';
+
+const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: Infinity } };
+const sqliteProvider = { provide: DataSource, useFactory: () => new DataSource({ type: 'sqljs' }) };
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+async function bootstrapError(connections: ConnectionDefinition[], extra: object = {}): Promise<ConnectionHealthConfigError> {
+  try {
+    const app = await TestApp.start({ health: { connections, ...extra }, providers: [sqliteProvider] });
+    await app.close();
+  } catch (error) {
+    assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the app bootstrapped although its configuration is wrong');
+}
+
+/** A TCP listener that can go away and come back on the same port. */
+class Listener {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  async listen(): Promise<void> {
+    this.server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.resetAndDestroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
+  }
+}
+
+describe('ConnectionHealthModule with SQLite (sql.js)', () => {
+  it('reports an initialized data source up, from its snapshot, as whole JSON', async () => {
+    const app = await TestApp.start({
+      health: { connections: [{ name: 'db', kind: 'typeorm', dataSource: DataSource, ...fast }] },
+      providers: [sqliteProvider],
+    });
+    try {
+      await app.waitFor('db', (s) => s.lastBeatAt !== undefined, 2_000);
+      const { status, body } = await app.health();
+      assert.equal(status, 200);
+      const db = body.details.db as Record<string, unknown>;
+      assert.match(String(db.since), ISO);
+      assert.match(String(db.lastBeatAt), ISO);
+      assert.equal(typeof db.rttMs, 'number');
+      assert.deepEqual(body, {
+        status: 'ok',
+        info: { db: { ...db } },
+        error: {},
+        details: {
+          db: {
+            kind: 'typeorm',
+            target: 'sqljs',
+            state: 'up',
+            since: db.since,
+            reason: 'connected',
+            lastBeatAt: db.lastBeatAt,
+            rttMs: db.rttMs,
+            reconnectAttempts: 0,
+            required: true,
+            status: 'up',
+          },
+        },
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('works the same through forRootAsync', async () => {
+    const app = await TestApp.start({
+      async: true,
+      health: { connections: [{ name: 'db', kind: 'typeorm', dataSource: DataSource, ...fast }] },
+      providers: [sqliteProvider],
+    });
+    try {
+      await app.waitForState('db', 'up', 2_000);
+      assert.equal((await app.health()).status, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('initializes a data source nobody initialized, and destroys it at shutdown because it opened it', async () => {
+    const dataSource = new DataSource({ type: 'sqljs' });
+    const app = await TestApp.start({ health: { connections: [{ name: 'db', kind: 'typeorm', dataSource, ...fast }] } });
+    await app.waitForState('db', 'up', 2_000);
+    assert.equal(dataSource.isInitialized, true);
+    await app.close();
+    assert.equal(dataSource.isInitialized, false);
+  });
+
+  it('registers one named timer per connection in SchedulerRegistry and leaves none after close', async () => {
+    const app = await TestApp.start({
+      schedule: true,
+      health: { connections: [{ name: 'db', kind: 'typeorm', dataSource: DataSource, ...fast }] },
+      providers: [sqliteProvider],
+    });
+    const registry = app.app.get(SchedulerRegistry);
+    await app.waitForState('db', 'up', 2_000);
+    assert.deepEqual(registry.getTimeouts(), ['connection-health:db']);
+    await app.close();
+    assert.deepEqual(registry.getTimeouts(), []);
+  });
+});
+
+describe('bootstrap validation', () => {
+  it('rejects a heartbeat timeout that is not below the interval', async () => {
+    const error = await bootstrapError([
+      { name: 'db', kind: 'typeorm', dataSource: DataSource, heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 } },
+    ]);
+    assert.equal(
+      error.message,
+      'Connection "db": option "heartbeat.timeoutMs" is 1000. It must be below heartbeat.intervalMs (1000), or beats would overlap; lower it or raise the interval.',
+    );
+  });
+
+  it('rejects duplicate names', async () => {
+    const error = await bootstrapError([
+      { name: 'db', kind: 'typeorm', dataSource: DataSource },
+      { name: 'db', kind: 'tcp', host: '127.0.0.1', port: 5432 },
+    ]);
+    assert.equal(error.message, 'Connection "db" is registered twice. Give every monitored connection a unique name.');
+  });
+
+  it('rejects a DataSource token nothing provides', async () => {
+    const error = await bootstrapError([{ name: 'orders', kind: 'typeorm', dataSource: 'OrdersDataSource' }]);
+    assert.equal(error.option, 'dataSource');
+    assert.match(error.message, /^Connection "orders": option "dataSource" is "OrdersDataSource"\. No provider with that token holds a TypeORM DataSource/);
+  });
+
+  it('rejects a bad port, an unknown kind, a missing ping, a bad module default and a bad shutdown deadline', async () => {
+    assert.match((await bootstrapError([{ name: 'smtp', kind: 'tcp', host: 'mail', port: 0 }])).message, /option "port" is 0\. Use a whole number from 1 to 65535/);
+    assert.match((await bootstrapError([{ name: 'x', kind: 'redis' } as never])).message, /option "kind" is "redis"\. Use one of "typeorm", "tcp", "custom"/);
+    assert.match((await bootstrapError([{ name: 'x', kind: 'custom' } as never])).message, /option "ping" is undefined\. Pass a function/);
+    assert.match((await bootstrapError([], { defaults: { heartbeat: { intervalMs: -1 } } })).message, /option "heartbeat\.intervalMs" is -1/);
+    assert.match((await bootstrapError([], { shutdownTimeoutMs: NaN })).message, /option "shutdownTimeoutMs" is NaN/);
+  });
+});
+
+describe('TCP connections against a real listener', () => {
+  const listener = new Listener();
+  before(() => listener.listen());
+  after(() => listener.stop());
+
+  it('probes: down when the listener goes away, up again when it is back, with no app restart', async () => {
+    const app = await TestApp.start({ health: { connections: [{ name: 'smtp', kind: 'tcp', host: '127.0.0.1', port: listener.port, ...fast }] } });
+    try {
+      await app.waitForState('smtp', 'up', 2_000);
+      const faultAt = performance.timeOrigin + performance.now();
+      await listener.stop();
+      const { elapsedMs } = await app.waitForState('smtp', 'down', 3_000, faultAt);
+      assert.ok(elapsedMs <= 300 + 150 + 250, `down after ${elapsedMs} ms, bound intervalMs + timeoutMs = 450 ms`);
+      assert.equal((await app.health()).status, 503);
+      await listener.listen();
+      await app.waitForState('smtp', 'up', 3_000);
+      assert.equal((await app.health()).status, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('holds: a reset of the held connection is noticed at once, without waiting for a beat', async () => {
+    const app = await TestApp.start({
+      health: { connections: [{ name: 'smtp', kind: 'tcp', mode: 'hold', host: '127.0.0.1', port: listener.port, ...fast, heartbeat: { intervalMs: 60_000, timeoutMs: 1_000 } }] },
+    });
+    try {
+      await app.waitForState('smtp', 'up', 2_000);
+      const faultAt = performance.timeOrigin + performance.now();
+      await listener.stop();
+      const { elapsedMs, snapshot } = await app.waitForState('smtp', 'down', 2_000, faultAt);
+      assert.ok(elapsedMs < 500, `noticed after ${elapsedMs} ms with a 60 s interval`);
+      assert.match(snapshot.reason, /connection lost: 127\.0\.0\.1:\d+ (reset|closed) the connection/);
+      await listener.listen();
+      await app.waitForState('smtp', 'up', 3_000);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('custom pings and health semantics', () => {
+  it('declares a hung ping down at its deadline and answers 503 with a redacted reason', async () => {
+    let hang = false;
+    const ping = (signal: AbortSignal) =>
+      hang ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('redis://app:hunter2@cache aborted')))) : Promise.resolve();
+    const app = await TestApp.start({ health: { connections: [{ name: 'cache', kind: 'custom', ping, ...fast }] } });
+    try {
+      await app.waitForState('cache', 'up', 2_000);
+      hang = true;
+      const faultAt = performance.timeOrigin + performance.now();
+      const { elapsedMs, snapshot } = await app.waitForState('cache', 'down', 2_000, faultAt);
+      assert.ok(elapsedMs <= 450 + 250, `down after ${elapsedMs} ms`);
+      assert.match(snapshot.reason, /no heartbeat answer within 150 ms/);
+      const { status, body } = await app.health();
+      assert.equal(status, 503);
+      assert.equal(body.status, 'error');
+      assert.doesNotMatch(JSON.stringify(body), /hunter2/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('reports an optional connection that is down as degraded, keeping 200', async () => {
+    const app = await TestApp.start({
+      health: {
+        connections: [
+          { name: 'primary', kind: 'custom', ping: async () => undefined, ...fast },
+          { name: 'analytics', kind: 'custom', required: false, ping: () => Promise.reject(new Error('ECONNREFUSED')), ...fast },
+        ],
+      },
+    });
+    try {
+      await app.waitForState('primary', 'up', 2_000);
+      await app.waitForState('analytics', 'down', 2_000);
+      const { status, body } = await app.health();
+      assert.equal(status, 200);
+      assert.equal(body.status, 'degraded');
+      assert.equal(body.details.analytics?.status, 'degraded');
+      assert.equal(body.details.analytics?.state, 'down');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('reads a connection whose heartbeats stopped as down once its snapshot is stale', async () => {
+    const app = await TestApp.start({
+      schedule: true,
+      health: { connections: [{ name: 'cache', kind: 'custom', ping: async () => undefined, heartbeat: { intervalMs: 200, timeoutMs: 100, staleAfterMs: 600 } }] },
+    });
+    try {
+      await app.waitFor('cache', (s) => s.lastBeatAt !== undefined, 2_000);
+      app.app.get(SchedulerRegistry).deleteTimeout('connection-health:cache'); // the app paused the job
+      await sleep(900);
+      const { status, body } = await app.health();
+      assert.equal(status, 503);
+      assert.equal(body.details.cache?.state, 'up');
+      assert.match(String(body.details.cache?.reason), /no sign of life for \d+ ms: the monitor is stalled/);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('shutdown', () => {
+  it('leaves no timer, socket or server behind after app.close()', async () => {
+    const listener = new Listener();
+    await listener.listen();
+    await sleep(50);
+    const baseline = activeHandles();
+    const app = await TestApp.start({
+      schedule: true,
+      health: {
+        connections: [
+          { name: 'db', kind: 'typeorm', dataSource: new DataSource({ type: 'sqljs' }), ...fast },
+          { name: 'held', kind: 'tcp', mode: 'hold', host: '127.0.0.1', port: listener.port, ...fast },
+          { name: 'hung', kind: 'custom', ping: () => new Promise(() => undefined), ...fast, heartbeat: { ...fast.heartbeat, connectTimeoutMs: 200 } },
+        ],
+      },
+    });
+    try {
+      await app.waitForState('held', 'up', 2_000);
+      await app.waitForState('hung', 'down', 2_000);
+      assert.ok((activeHandles().Timeout ?? 0) > (baseline.Timeout ?? 0), 'monitors hold timers while running');
+    } finally {
+      await app.close();
+    }
+    await sleep(50);
+    assert.deepEqual(activeHandles(), baseline);
+    await listener.stop();
+  });
+});
