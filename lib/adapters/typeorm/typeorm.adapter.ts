@@ -44,8 +44,10 @@ interface MongoLike {
   db(): { command(command: object): Promise<unknown> };
 }
 
-/** The pg.Pool inside TypeORM's PostgreSQL driver: only what a forced close needs. */
+/** The pg.Pool inside TypeORM's PostgreSQL driver: only what loss detection and a forced close need. */
 interface PgPoolLike {
+  on(event: 'error', listener: (error: Error) => void): void;
+  removeListener(event: 'error', listener: (error: Error) => void): void;
   _clients?: Array<{ connection?: { stream?: { destroy(): void } } }>;
 }
 
@@ -63,6 +65,8 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   private ownsDataSource = false;
   private destroying?: Promise<void>;
   private initializing?: Promise<unknown>;
+  private onLoss?: (error: Error) => void;
+  private stopWatchingPool?: () => void;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -77,13 +81,17 @@ export class TypeOrmAdapter implements ConnectionAdapter {
     if (!this.opened) {
       this.opened = true;
       // Initialized by someone else (e.g. @nestjs/typeorm): prove it works, tear nothing down, leave it to them.
-      if (this.dataSource.isInitialized) return this.ping(signal);
+      if (this.dataSource.isInitialized) {
+        await this.ping(signal);
+        return this.watchPool();
+      }
       this.ownsDataSource = true;
     }
     await this.destroy(signal);
     // One initialize at a time: a second one while the first hangs would create a second pool.
     this.initializing ??= this.dataSource.initialize().finally(() => (this.initializing = undefined));
     await abortable(this.initializing, signal);
+    this.watchPool();
   }
 
   async ping(signal: AbortSignal): Promise<void> {
@@ -92,12 +100,41 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   }
 
   async close(signal: AbortSignal): Promise<void> {
+    this.stopWatchingPool?.();
     if (this.ownsDataSource) await this.destroy(signal);
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  /**
+   * A pg pool emits 'error' when an idle client's socket dies (server killed or restarted, backend
+   * terminated, reset): reported at once rather than at the next heartbeat.
+   */
+  private watchPool(): void {
+    this.stopWatchingPool?.();
+    const pool = this.pgPool();
+    if (!pool) return;
+    const listener = (error: Error) => this.onLoss?.(error);
+    pool.on('error', listener);
+    this.stopWatchingPool = () => {
+      pool.removeListener('error', listener);
+      this.stopWatchingPool = undefined;
+    };
+  }
+
+  private pgPool(): PgPoolLike | undefined {
+    if (!POSTGRES_POOLS.has(this.dataSource.options.type)) return undefined;
+    const pool = (this.dataSource.driver as unknown as { master?: PgPoolLike }).master;
+    return typeof pool?.on === 'function' ? pool : undefined;
   }
 
   /** Destroys the data source once, however often it is asked; forces its sockets shut on abort. */
   private async destroy(signal: AbortSignal): Promise<void> {
     if (!this.dataSource.isInitialized && !this.destroying) return;
+    this.stopWatchingPool?.();
     this.destroying ??= this.dataSource.destroy().finally(() => (this.destroying = undefined));
     const force = () => this.forceSocketsClosed();
     signal.addEventListener('abort', force, { once: true });
@@ -113,8 +150,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
    * silent: destroying the sockets lets it finish. Only PostgreSQL pools are known to need this.
    */
   private forceSocketsClosed(): void {
-    const pool = (this.dataSource.driver as unknown as { master?: PgPoolLike }).master;
-    for (const client of pool?._clients ?? []) client.connection?.stream?.destroy();
+    for (const client of this.pgPool()?._clients ?? []) client.connection?.stream?.destroy();
   }
 
   private tunePostgresPool(options: TypeOrmAdapterOptions): void {
