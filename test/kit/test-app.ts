@@ -110,9 +110,21 @@ export class TestApp {
   }
 }
 
-/** Handles (timers, sockets, servers) alive in this process, by type: to prove app.close() left none. */
+/** Handles (timers, sockets, servers, child processes) alive in this process, by type. */
 export function activeHandles(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * The handle types that are more numerous now than in `baseline`: after app.close() this must be empty.
+ * Fewer is fine: the baseline may have caught a kit's child process on its way out.
+ */
+export function leakedHandles(baseline: Record<string, number>): Record<string, number> {
+  const leaked: Record<string, number> = {};
+  for (const [type, count] of Object.entries(activeHandles())) {
+    if (count > (baseline[type] ?? 0)) leaked[type] = count - (baseline[type] ?? 0);
+  }
+  return leaked;
 }

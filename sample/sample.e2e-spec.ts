@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('the sample app, as the README runs it', () => {
+  it('answers /health from the SQLite snapshot and shuts down on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [main], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes('Sample listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output, /Sample listening/);
+      let body: { status: string; details: Record<string, { state: string; kind: string }> } | undefined;
+      while (Date.now() < deadline) {
+        const response = await fetch(`http://127.0.0.1:${port}/health`);
+        body = (await response.json()) as typeof body;
+        if (response.status === 200) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(body?.status, 'ok');
+      assert.equal(body?.details.database?.state, 'up');
+      assert.equal(body?.details.database?.kind, 'typeorm');
+      child.kill('SIGTERM');
+      // Nest closes the app, then re-raises the signal: the exit a container runtime expects of SIGTERM.
+      const [code, signal] = await once(child, 'exit');
+      assert.deepEqual({ code, signal }, { code: null, signal: 'SIGTERM' }, output);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
