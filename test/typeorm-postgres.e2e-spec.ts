@@ -85,54 +85,29 @@ describe('TypeORM over real PostgreSQL', () => {
     }
   });
 
-  it('a silent blackhole (chaos proxy swallows every byte): down within the bound, up after it heals', async (t) => {
-    const proxy = await ChaosProxy.start(server.host, server.port);
-    const dataSource = postgresDataSource(proxy.host, proxy.port);
-    const app = await startApp(dataSource);
-    try {
-      const faultAt = now();
-      proxy.blackhole();
-      await expectDetected(t, app, faultAt, 'proxy blackhole');
-      const healedAt = now();
-      proxy.pass();
-      await expectRecovered(t, app, dataSource, healedAt, 'proxy blackhole');
-    } finally {
-      await app.close();
-      await proxy.close();
-    }
-  });
-
-  it('a slow server (latency above the deadline) counts as a failed beat', async (t) => {
-    const proxy = await ChaosProxy.start(server.host, server.port);
-    const dataSource = postgresDataSource(proxy.host, proxy.port);
-    const app = await startApp(dataSource);
-    try {
-      const faultAt = now();
-      proxy.latency(TIMEOUT_MS * 2);
-      await expectDetected(t, app, faultAt, 'latency 1000 ms');
-      const healedAt = now();
-      proxy.pass();
-      await expectRecovered(t, app, dataSource, healedAt, 'latency 1000 ms');
-    } finally {
-      await app.close();
-      await proxy.close();
-    }
-  });
-
-  it('a connection reset (RST) is noticed and recovered', async (t) => {
-    const proxy = await ChaosProxy.start(server.host, server.port);
-    const dataSource = postgresDataSource(proxy.host, proxy.port);
-    const app = await startApp(dataSource);
-    try {
-      const faultAt = now();
-      proxy.reset();
-      await expectDetected(t, app, faultAt, 'RST');
-      await expectRecovered(t, app, dataSource, faultAt, 'RST');
-    } finally {
-      await app.close();
-      await proxy.close();
-    }
-  });
+  const proxyFaults: Array<{ fault: string; title: string; inject: (proxy: ChaosProxy) => void }> = [
+    { fault: 'proxy blackhole', title: 'a silent blackhole (every byte swallowed)', inject: (proxy) => proxy.blackhole() },
+    { fault: 'latency 1000 ms', title: 'a slow server (latency above the deadline)', inject: (proxy) => proxy.latency(TIMEOUT_MS * 2) },
+    { fault: 'RST', title: 'a connection reset (RST)', inject: (proxy) => proxy.reset() },
+  ];
+  for (const { fault, title, inject } of proxyFaults) {
+    it(`${title} through the chaos proxy: down within the bound, up once it passes traffic again`, async (t) => {
+      const proxy = await ChaosProxy.start(server.host, server.port);
+      const dataSource = postgresDataSource(proxy.host, proxy.port);
+      const app = await startApp(dataSource);
+      try {
+        const faultAt = now();
+        inject(proxy);
+        await expectDetected(t, app, faultAt, fault);
+        const healedAt = now();
+        proxy.pass();
+        await expectRecovered(t, app, dataSource, healedAt, fault);
+      } finally {
+        await app.close();
+        await proxy.close();
+      }
+    });
+  }
 });
 
 describe('TypeORM over PostgreSQL in a network namespace (kernel-level faults)', async () => {
