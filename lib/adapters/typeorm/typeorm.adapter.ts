@@ -60,7 +60,7 @@ interface PgPoolLike {
 export class TypeOrmAdapter implements ConnectionAdapter {
   readonly kind = 'typeorm';
   readonly target: string;
-  private readonly ping$: (query: (sql: string) => Promise<unknown>) => Promise<unknown>;
+  private readonly runPing: (query: (sql: string) => Promise<unknown>) => Promise<unknown>;
   private opened = false;
   private ownsDataSource = false;
   private destroying?: Promise<void>;
@@ -73,7 +73,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
     options: TypeOrmAdapterOptions = {},
   ) {
     this.target = describeTarget(dataSource);
-    this.ping$ = options.pingQuery ? (query) => query(options.pingQuery as string) : pingFor(dataSource);
+    this.runPing = options.pingQuery ? (query) => query(options.pingQuery as string) : pingFor(dataSource);
     if (POSTGRES_POOLS.has(dataSource.options.type)) this.tunePostgresPool(options);
   }
 
@@ -96,12 +96,15 @@ export class TypeOrmAdapter implements ConnectionAdapter {
 
   async ping(signal: AbortSignal): Promise<void> {
     if (!this.dataSource.isInitialized) throw new Error('data source is not initialized');
-    await abortable(this.ping$((sql) => this.dataSource.query(sql)), signal);
+    await abortable(this.runPing((sql) => this.dataSource.query(sql)), signal);
   }
 
   async close(signal: AbortSignal): Promise<void> {
     this.stopWatchingPool?.();
-    if (this.ownsDataSource) await this.destroy(signal);
+    if (!this.ownsDataSource) return;
+    // An initialize still under way would leave an open pool behind the destroy: let it finish first.
+    if (this.initializing) await abortable(this.initializing.catch(() => undefined), signal);
+    await this.destroy(signal);
   }
 
   observeLoss(onLoss: (error: Error) => void): () => void {
