@@ -20,7 +20,6 @@ export type {
   MonitorOptionsInput,
   ReconnectOptions,
 } from './core/monitor-options.js';
-export type { ConnectionAdapter } from './core/connection-adapter.interface.js';
 export type { CustomConnection } from './adapters/custom/custom.adapter.js';
 export { ConnectionHealthConfigError } from './core/errors/connection-health-config.error.js';
 export { HeartbeatTimeoutError } from './core/errors/heartbeat-timeout.error.js';
