@@ -1,3 +1,5 @@
+import type { Observable } from 'rxjs';
+
 /**
  * How the engine drives one kind of connection. Every method receives an AbortSignal that fires at its
  * deadline; the engine stops waiting at that moment whatever the adapter does, so a hung client never
@@ -26,4 +28,13 @@ export interface ConnectionAdapter {
    * wait for the next heartbeat. Returns the unsubscribe function.
    */
   observeLoss?(onLoss: (error: Error) => void): () => void;
+
+  /**
+   * For adapters that create a client per session (IMAP, STOMP): the live client, or undefined while there
+   * is none. The app reaches it through the connection's handle and must not keep an old one.
+   */
+  currentClient?(): unknown;
+
+  /** Emits each new live client, and undefined when the session is lost or closed. */
+  readonly clientChanges$?: Observable<unknown>;
 }

@@ -71,7 +71,8 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
     const { heartbeat, reconnect, failure } = definition;
     const options = resolveMonitorOptions(definition.name, { heartbeat, reconnect, failure }, this.options.defaults);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
-    const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, dataSource), options, {
+    const adapter = createAdapter(definition, options, dataSource);
+    const monitor = new ConnectionMonitor(definition.name, adapter, options, {
       clock: this.clock,
       reportHandlerError: (error, message) => this.logger.error(message, error instanceof Error ? error.stack : String(error)),
     });
@@ -79,7 +80,7 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
       if (event.type === 'state') this.logTransition(event, options.failure.policy, options.failure.exitCode);
     });
     this.monitors.push(monitor);
-    this.registry.add(new ConnectionHandle(monitor, definition.required ?? true));
+    this.registry.add(new ConnectionHandle(monitor, adapter, definition.required ?? true));
   }
 
   private resolveDataSource(connection: string, given: unknown): DataSource {

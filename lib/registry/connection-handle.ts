@@ -1,4 +1,5 @@
-import type { Observable } from 'rxjs';
+import { EMPTY, type Observable } from 'rxjs';
+import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionEvent } from '../core/connection-event.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
@@ -8,6 +9,7 @@ import type { ConnectionState } from '../core/connection-state.js';
 export class ConnectionHandle {
   constructor(
     private readonly monitor: ConnectionMonitor,
+    private readonly adapter: ConnectionAdapter,
     /** A required connection decides readiness. */
     readonly required: boolean,
   ) {}
@@ -28,6 +30,19 @@ export class ConnectionHandle {
   /** Every transition and heartbeat of this connection; completes when it is closed. */
   get events$(): Observable<ConnectionEvent> {
     return this.monitor.events$;
+  }
+
+  /**
+   * The live client of a connection whose adapter creates one per session (IMAP, STOMP), or undefined
+   * while there is none. Ask again after a reconnect: the old client is gone.
+   */
+  client<T = unknown>(): T | undefined {
+    return this.adapter.currentClient?.() as T | undefined;
+  }
+
+  /** Each new live client, and undefined when a session is lost; empty for kinds without a client. */
+  clientChanges$<T = unknown>(): Observable<T | undefined> {
+    return (this.adapter.clientChanges$ ?? EMPTY) as Observable<T | undefined>;
   }
 
   /** Drops the current session and connects again at once. */
