@@ -25,3 +25,14 @@ export { ConnectionHealthConfigError } from './core/errors/connection-health-con
 export { HeartbeatTimeoutError } from './core/errors/heartbeat-timeout.error.js';
 export { MissingDependencyError } from './core/errors/missing-dependency.error.js';
 export { UnknownConnectionError } from './core/errors/unknown-connection.error.js';
+
+export { MonitorConnection, type MonitorConnectionOptions } from './decorators/monitor-connection.decorator.js';
+export { ConnectionHeartbeat, type ConnectionHeartbeatOptions } from './decorators/connection-heartbeat.decorator.js';
+export {
+  OnConnected,
+  OnConnectionFailed,
+  OnConnectionLost,
+  OnConnectionRecovered,
+} from './decorators/connection-lifecycle.decorator.js';
+export { getConnectionToken, InjectConnection } from './decorators/inject-connection.decorator.js';
+export type { ConnectionLifecycle } from './core/connection-lifecycle.js';

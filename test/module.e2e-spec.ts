@@ -136,7 +136,10 @@ describe('bootstrap validation', () => {
       { name: 'db', kind: 'typeorm', dataSource: DataSource },
       { name: 'db', kind: 'tcp', host: '127.0.0.1', port: 5432 },
     ]);
-    assert.equal(error.message, 'Connection "db" is registered twice. Give every monitored connection a unique name.');
+    assert.equal(
+      error.message,
+      'Connection "db" is registered twice (again by ConnectionHealthModule.forRoot()). Give every monitored connection a unique name.',
+    );
   });
 
   it('rejects a DataSource token nothing provides', async () => {

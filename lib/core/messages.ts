@@ -2,8 +2,8 @@
 export const messages = {
   invalidOption: (connection: string, option: string, value: unknown, fix: string) =>
     `Connection "${connection}": option "${option}" is ${describe(value)}. ${fix}`,
-  duplicateConnection: (connection: string) =>
-    `Connection "${connection}" is registered twice. Give every monitored connection a unique name.`,
+  duplicateConnection: (connection: string, declaredBy: string) =>
+    `Connection "${connection}" is registered twice (again by ${declaredBy}). Give every monitored connection a unique name.`,
   unknownConnection: (connection: string, known: readonly string[]) =>
     `No connection named "${connection}" is monitored. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
@@ -16,6 +16,20 @@ export const messages = {
   operationTimeout: (connection: string, operation: string, timeoutMs: number) =>
     `Connection "${connection}": ${operation} did not finish within ${timeoutMs} ms.`,
   closedOnPurpose: (connection: string) => `Connection "${connection}" was closed on purpose.`,
+  nonStaticProvider: (declaredBy: string, what: string) =>
+    `Cannot monitor ${what} declared by ${declaredBy} because it is defined in a non static provider. ` +
+    'Connection health needs a singleton provider: remove the request scope, or declare the connection elsewhere.',
+  heartbeatShape: (declaredBy: string, parameters: number) =>
+    `@ConnectionHeartbeat() on ${declaredBy} takes ${parameters} parameters. A heartbeat takes one, ` +
+    '(signal: AbortSignal), and returns a promise that resolves when the far end answered.',
+  handlerForUnknown: (declaredBy: string, decorator: string, connection: string, known: readonly string[]) =>
+    `${decorator}('${connection}') on ${declaredBy} names no monitored connection. Known connections: ${
+      known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
+    }.`,
+  injectedUnknown: (connection: string, known: readonly string[]) =>
+    `@InjectConnection('${connection}') names no monitored connection. Known connections: ${
+      known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
+    }.`,
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
 } as const;

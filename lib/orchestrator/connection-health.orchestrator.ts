@@ -11,6 +11,7 @@ import type { DataSource } from 'typeorm';
 import { createAdapter } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
 import type { StateChangeEvent } from '../core/connection-event.js';
+import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
@@ -21,15 +22,24 @@ import {
   CONNECTION_HEALTH_OPTIONS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../connection-health.constants.js';
+import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
-import { ConnectionHandle } from '../registry/connection-handle.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 
+const FOR_ROOT = 'ConnectionHealthModule.forRoot()';
+const DECORATOR_NAMES = {
+  connected: '@OnConnected',
+  lost: '@OnConnectionLost',
+  recovered: '@OnConnectionRecovered',
+  failed: '@OnConnectionFailed',
+} as const;
+
 /**
- * Builds a monitor per configured connection when the module initializes (so bad options stop the bootstrap),
- * starts them all once the app has bootstrapped, and closes them in parallel, under one deadline, as soon
- * as the app begins to shut down: before any owner destroys a connection a beat would then try to revive.
+ * Builds a monitor per connection, from forRoot() and from decorated providers, when the module initializes
+ * (so bad options stop the bootstrap), starts them all once the app has bootstrapped, and closes them in
+ * parallel, under one deadline, as soon as the app begins to shut down: before any owner destroys a
+ * connection that a beat would then try to revive.
  */
 @Injectable()
 export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
@@ -40,16 +50,32 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
     @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
     @Inject(CONNECTION_HEALTH_CLOCK) private readonly clock: Clock,
     private readonly registry: ConnectionHealthRegistry,
+    private readonly explorer: ConnectionHealthExplorer,
     private readonly moduleRef: ModuleRef,
   ) {}
 
   onModuleInit(): void {
-    const { connections, defaults, shutdownTimeoutMs } = this.options;
+    const { connections = [], defaults, shutdownTimeoutMs } = this.options;
     const check = new OptionChecker('*');
     check.that(Array.isArray(connections), 'connections', connections, 'Pass an array of connection definitions.');
     if (shutdownTimeoutMs !== undefined) check.duration('shutdownTimeoutMs', shutdownTimeoutMs);
     resolveMonitorOptions('*', {}, defaults); // module-wide defaults are checked even with no connection
-    for (const definition of connections) this.register(definition);
+
+    const declared = this.explorer.explore();
+    for (const definition of connections) this.register(definition, FOR_ROOT);
+    for (const { definition, declaredBy } of declared.connections) this.register(definition, declaredBy);
+
+    const known = this.registry.names();
+    // A warning, not an error: @InjectConnection names are collected process-wide, by classes that this
+    // app may never instantiate; the handle itself throws UnknownConnectionError when used.
+    for (const name of this.registry.unboundNames()) this.logger.warn(messages.injectedUnknown(name, known));
+    for (const handler of declared.handlers) {
+      if (handler.name !== undefined && !known.includes(handler.name)) {
+        const message = messages.handlerForUnknown(handler.declaredBy, DECORATOR_NAMES[handler.lifecycle], handler.name, known);
+        throw new ConnectionHealthConfigError(message, handler.name, 'name', handler.name);
+      }
+    }
+    for (const monitor of this.monitors) this.dispatchLifecycle(monitor, declared.handlers);
   }
 
   onApplicationBootstrap(): void {
@@ -61,11 +87,12 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
     await Promise.all(this.monitors.map((monitor) => monitor.close(timeoutMs)));
   }
 
-  private register(definition: ConnectionDefinition): void {
+  private register(definition: ConnectionDefinition, declaredBy: string): void {
     const check = new OptionChecker(typeof definition?.name === 'string' ? definition.name : '?');
     check.text('name', definition?.name);
     if (this.registry.has(definition.name)) {
-      throw new ConnectionHealthConfigError(messages.duplicateConnection(definition.name), definition.name, 'name', definition.name);
+      const message = messages.duplicateConnection(definition.name, declaredBy);
+      throw new ConnectionHealthConfigError(message, definition.name, 'name', definition.name);
     }
     check.oneOf('required', definition.required, [true, false]);
     const { heartbeat, reconnect, failure } = definition;
@@ -76,11 +103,36 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
       clock: this.clock,
       reportHandlerError: (error, message) => this.logger.error(message, error instanceof Error ? error.stack : String(error)),
     });
+    this.registry.register(monitor, adapter, definition.required ?? true);
     monitor.events$.subscribe((event) => {
       if (event.type === 'state') this.logTransition(event, options.failure.policy, options.failure.exitCode);
     });
     this.monitors.push(monitor);
-    this.registry.add(new ConnectionHandle(monitor, adapter, definition.required ?? true));
+  }
+
+  /** Calls the lifecycle handlers of a connection, never awaiting them and never letting them break the monitor. */
+  private dispatchLifecycle(monitor: ConnectionMonitor, handlers: readonly DeclaredHandler[]): void {
+    const mine = handlers.filter((handler) => handler.name === undefined || handler.name === monitor.name);
+    if (!mine.length) return;
+    let wasUp = false;
+    monitor.events$.subscribe((event) => {
+      if (event.type !== 'state') return;
+      const lifecycle = lifecycleOf(event, wasUp);
+      wasUp ||= event.to === 'up';
+      for (const handler of mine) {
+        if (handler.lifecycle !== lifecycle) continue;
+        const report = (error: unknown) =>
+          this.logger.error(
+            messages.handlerFailed(monitor.name, `${DECORATOR_NAMES[lifecycle]} ${handler.declaredBy}`),
+            error instanceof Error ? error.stack : String(error),
+          );
+        try {
+          Promise.resolve(handler.handle(event)).catch(report);
+        } catch (error) {
+          report(error);
+        }
+      }
+    });
   }
 
   private resolveDataSource(connection: string, given: unknown): DataSource {

@@ -1,35 +1,56 @@
-import { EMPTY, type Observable } from 'rxjs';
+import { defer, EMPTY, type Observable } from 'rxjs';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionEvent } from '../core/connection-event.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
 import type { ConnectionState } from '../core/connection-state.js';
+import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
 
-/** What an app may see and do with one monitored connection. */
+interface Binding {
+  readonly monitor: ConnectionMonitor;
+  readonly adapter: ConnectionAdapter;
+  readonly required: boolean;
+}
+
+/**
+ * What an app may see and do with one monitored connection. A handle can be injected by name
+ * (@InjectConnection) before the connection is registered, since decorated connections are only found
+ * once every provider exists; it is bound at module init and usable from onApplicationBootstrap on.
+ */
 export class ConnectionHandle {
+  private binding?: Binding;
+
   constructor(
-    private readonly monitor: ConnectionMonitor,
-    private readonly adapter: ConnectionAdapter,
-    /** A required connection decides readiness. */
-    readonly required: boolean,
+    readonly name: string,
+    private readonly knownNames: () => string[],
   ) {}
 
-  get name(): string {
-    return this.monitor.name;
+  /** @internal */
+  bind(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {
+    this.binding = { monitor, adapter, required };
+  }
+
+  get isBound(): boolean {
+    return this.binding !== undefined;
+  }
+
+  /** A required connection decides readiness. */
+  get required(): boolean {
+    return this.bound().required;
   }
 
   get state(): ConnectionState {
-    return this.monitor.state;
+    return this.bound().monitor.state;
   }
 
   /** The latest immutable snapshot: cheap, no I/O. */
   snapshot(): ConnectionSnapshot {
-    return this.monitor.snapshot();
+    return this.bound().monitor.snapshot();
   }
 
   /** Every transition and heartbeat of this connection; completes when it is closed. */
   get events$(): Observable<ConnectionEvent> {
-    return this.monitor.events$;
+    return defer(() => this.bound().monitor.events$);
   }
 
   /**
@@ -37,16 +58,21 @@ export class ConnectionHandle {
    * while there is none. Ask again after a reconnect: the old client is gone.
    */
   client<T = unknown>(): T | undefined {
-    return this.adapter.currentClient?.() as T | undefined;
+    return this.bound().adapter.currentClient?.() as T | undefined;
   }
 
   /** Each new live client, and undefined when a session is lost; empty for kinds without a client. */
   clientChanges$<T = unknown>(): Observable<T | undefined> {
-    return (this.adapter.clientChanges$ ?? EMPTY) as Observable<T | undefined>;
+    return defer(() => (this.bound().adapter.clientChanges$ ?? EMPTY) as Observable<T | undefined>);
   }
 
   /** Drops the current session and connects again at once. */
   forceReconnect(reason?: string): void {
-    this.monitor.forceReconnect(reason);
+    this.bound().monitor.forceReconnect(reason);
+  }
+
+  private bound(): Binding {
+    if (!this.binding) throw new UnknownConnectionError(this.name, this.knownNames());
+    return this.binding;
   }
 }

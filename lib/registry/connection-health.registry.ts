@@ -1,35 +1,51 @@
 import { Injectable } from '@nestjs/common';
+import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
+import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
-import { messages } from '../core/messages.js';
-import type { ConnectionHandle } from './connection-handle.js';
+import { ConnectionHandle } from './connection-handle.js';
 
 /** Monitored connections by name. */
 @Injectable()
 export class ConnectionHealthRegistry {
   private readonly handles = new Map<string, ConnectionHandle>();
 
-  /** @internal */
-  add(handle: ConnectionHandle): void {
-    if (this.handles.has(handle.name)) throw new Error(messages.duplicateConnection(handle.name));
-    this.handles.set(handle.name, handle);
+  /** @internal Binds a connection's monitor to its (perhaps already injected) handle; names are checked unique before. */
+  register(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {
+    this.handleFor(monitor.name).bind(monitor, adapter, required);
   }
 
-  /** The handle of a connection; throws UnknownConnectionError, listing the known names, for any other. */
+  /** @internal The handle of `name`, bound or not yet: what @InjectConnection receives. */
+  handleFor(name: string): ConnectionHandle {
+    let handle = this.handles.get(name);
+    if (!handle) {
+      handle = new ConnectionHandle(name, () => this.names());
+      this.handles.set(name, handle);
+    }
+    return handle;
+  }
+
+  /** The handle of a monitored connection; throws UnknownConnectionError, listing the known names, for any other. */
   get(name: string): ConnectionHandle {
     const handle = this.handles.get(name);
-    if (!handle) throw new UnknownConnectionError(name, this.names());
+    if (!handle?.isBound) throw new UnknownConnectionError(name, this.names());
     return handle;
   }
 
   has(name: string): boolean {
-    return this.handles.has(name);
+    return this.handles.get(name)?.isBound ?? false;
   }
 
+  /** Names of the monitored connections. */
   names(): string[] {
-    return [...this.handles.keys()];
+    return this.all().map((handle) => handle.name);
   }
 
   all(): ConnectionHandle[] {
-    return [...this.handles.values()];
+    return [...this.handles.values()].filter((handle) => handle.isBound);
+  }
+
+  /** Names asked for (e.g. by @InjectConnection) that no connection registered. */
+  unboundNames(): string[] {
+    return [...this.handles.values()].filter((handle) => !handle.isBound).map((handle) => handle.name);
   }
 }

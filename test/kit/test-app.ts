@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, type INestApplication, Module, type ModuleMetadata } from '@nestjs/common';
+import { Controller, Get, type INestApplication, type LoggerService, Module, type ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
@@ -11,7 +11,7 @@ import type { ConnectionHealthModuleOptions } from '../../lib/interfaces/connect
 
 export interface TestAppOptions {
   /** Given to ConnectionHealthModule.forRoot(), or returned by the forRootAsync factory when `async` is set. */
-  health: ConnectionHealthModuleOptions;
+  health?: ConnectionHealthModuleOptions;
   /** Register forRootAsync({ useFactory }) instead of forRoot(). */
   async?: boolean;
   /** Import ScheduleModule.forRoot(), so heartbeat timers land in its SchedulerRegistry. */
@@ -19,6 +19,8 @@ export interface TestAppOptions {
   /** Extra imports and providers, e.g. a DataSource provider. */
   imports?: ModuleMetadata['imports'];
   providers?: ModuleMetadata['providers'];
+  /** Where Nest logs go; silent unless CH_TEST_LOGS is set. */
+  logger?: LoggerService;
 }
 
 export interface HttpAnswer {
@@ -49,7 +51,7 @@ export class TestApp {
 
   static async start(options: TestAppOptions): Promise<TestApp> {
     const healthModule = options.async
-      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health })
+      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health ?? {} })
       : ConnectionHealthModule.forRoot(options.health);
     @Module({
       imports: [
@@ -62,7 +64,7 @@ export class TestApp {
       controllers: [TestHealthController],
     })
     class TestModule {}
-    const app = await NestFactory.create(TestModule, { logger: process.env.CH_TEST_LOGS ? undefined : false });
+    const app = await NestFactory.create(TestModule, { logger: options.logger ?? (process.env.CH_TEST_LOGS ? undefined : false) });
     try {
       await app.listen(0, '127.0.0.1');
     } catch (error) {

@@ -1,0 +1,87 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { DataSource } from 'typeorm';
+import type { StateChangeEvent } from '../core/connection-event.js';
+import type { ConnectionLifecycle } from '../core/connection-lifecycle.js';
+import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
+import { messages } from '../core/messages.js';
+import type { MonitoredMember } from '../decorators/monitor-connection.decorator.js';
+import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
+import { ConnectionHealthMetadataAccessor } from './connection-health-metadata.accessor.js';
+
+export interface DeclaredConnection {
+  readonly definition: ConnectionDefinition;
+  /** Class.member, for error messages. */
+  readonly declaredBy: string;
+}
+
+export interface DeclaredHandler {
+  readonly lifecycle: ConnectionLifecycle;
+  /** Undefined: every connection. */
+  readonly name?: string;
+  readonly declaredBy: string;
+  readonly handle: (event: StateChangeEvent) => unknown;
+}
+
+type Instance = Record<string | symbol, unknown>;
+
+/** Finds decorated connections, heartbeats and lifecycle handlers on every provider and controller. */
+@Injectable()
+export class ConnectionHealthExplorer {
+  private readonly logger = new Logger('ConnectionHealth');
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly accessor: ConnectionHealthMetadataAccessor,
+  ) {}
+
+  explore(): { connections: DeclaredConnection[]; handlers: DeclaredHandler[] } {
+    const connections: DeclaredConnection[] = [];
+    const handlers: DeclaredHandler[] = [];
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      const instance = wrapper.instance as Instance | undefined;
+      const prototype = instance && typeof instance === 'object' ? Object.getPrototypeOf(instance) : undefined;
+      if (!instance || !prototype) continue;
+      const className = instance.constructor?.name ?? String(wrapper.name);
+      const members = this.accessor.monitoredMembers(instance.constructor);
+      const methods = this.scanner
+        .getAllMethodNames(prototype)
+        .filter((method) => this.accessor.heartbeat(prototype[method]) || this.accessor.lifecycles(prototype[method]).length);
+      if (!members.length && !methods.length) continue;
+
+      if (!wrapper.isDependencyTreeStatic()) {
+        for (const member of members) this.logger.warn(messages.nonStaticProvider(`${className}.${String(member.propertyKey)}`, `connection "${member.options.name}"`));
+        for (const method of methods) this.logger.warn(messages.nonStaticProvider(`${className}.${method}`, 'a heartbeat or handler'));
+        continue;
+      }
+      for (const member of members) {
+        const declaredBy = `${className}.${String(member.propertyKey)}`;
+        connections.push({ definition: this.fromMember(instance, member), declaredBy });
+      }
+      for (const method of methods) {
+        const declaredBy = `${className}.${method}`;
+        const fn = prototype[method] as (...args: unknown[]) => unknown;
+        const heartbeat = this.accessor.heartbeat(fn);
+        if (heartbeat) {
+          if (fn.length > 1) {
+            throw new ConnectionHealthConfigError(messages.heartbeatShape(declaredBy, fn.length), heartbeat.name, 'ping', declaredBy);
+          }
+          const ping = (signal: AbortSignal) => Promise.resolve(fn.call(instance, signal));
+          connections.push({ definition: { ...heartbeat.options, name: heartbeat.name, kind: 'custom', ping }, declaredBy });
+        }
+        for (const { lifecycle, name } of this.accessor.lifecycles(fn)) {
+          handlers.push({ lifecycle, name, declaredBy, handle: (event) => fn.call(instance, event) });
+        }
+      }
+    }
+    return { connections, handlers };
+  }
+
+  /** A property or getter holds the connection; a method returns it. */
+  private fromMember(instance: Instance, member: MonitoredMember): ConnectionDefinition {
+    const value = instance[member.propertyKey];
+    const connection = typeof value === 'function' ? (value as () => unknown).call(instance) : value;
+    return { ...member.options, dataSource: connection as DataSource };
+  }
+}

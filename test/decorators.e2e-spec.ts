@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, type LoggerService, Scope } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import {
+  ConnectionHandle,
+  ConnectionHealthConfigError,
+  ConnectionHeartbeat,
+  InjectConnection,
+  MonitorConnection,
+  OnConnected,
+  OnConnectionFailed,
+  OnConnectionLost,
+  OnConnectionRecovered,
+  type StateChangeEvent,
+} from '../lib/index.js';
+import { ChaosProxy } from './kit/chaos.proxy.js';
+import type { PostgresServer } from './kit/postgres.server.js';
+import { sharedPostgres } from './kit/shared-servers.js';
+import { TestApp } from './kit/test-app.js';
+
+const fast = {
+  heartbeat: { intervalMs: 400, timeoutMs: 200, connectTimeoutMs: 500 },
+  reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxAttempts: Infinity },
+};
+let proxy: ChaosProxy;
+
+/** A real HTTP upstream whose /ping a decorated heartbeat calls. */
+class Upstream {
+  private server?: Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = createServer((_request, response) => response.end('pong'));
+    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+const upstream = new Upstream();
+
+@Injectable()
+class OrdersStore {
+  @MonitorConnection({ name: 'orders', kind: 'typeorm', ...fast })
+  readonly dataSource = new DataSource({ type: 'postgres', host: proxy.host, port: proxy.port, username: 'postgres', database: 'postgres' });
+}
+
+@Injectable()
+class PricingClient {
+  @ConnectionHeartbeat('pricing', { ...fast, reconnect: { initialDelayMs: 100, maxDelayMs: 100, maxAttempts: 2 }, failure: { policy: 'stop' } })
+  async ping(signal: AbortSignal): Promise<void> {
+    const response = await fetch(`http://127.0.0.1:${upstream.port}/ping`, { signal, headers: { connection: 'close' } });
+    if ((await response.text()) !== 'pong') throw new Error('pricing answered nonsense');
+  }
+}
+
+@Injectable()
+class Watcher {
+  readonly seen: string[] = [];
+
+  constructor(@InjectConnection('orders') readonly orders: ConnectionHandle) {}
+
+  @OnConnected('orders')
+  connected(event: StateChangeEvent) {
+    this.seen.push(`connected:${event.name}`);
+  }
+
+  @OnConnectionLost('orders')
+  lost(event: StateChangeEvent) {
+    this.seen.push(`lost:${event.name}`);
+  }
+
+  @OnConnectionRecovered('orders')
+  recovered(event: StateChangeEvent) {
+    this.seen.push(`recovered:${event.name}`);
+  }
+
+  @OnConnectionFailed('pricing')
+  failed(event: StateChangeEvent) {
+    this.seen.push(`failed:${event.name}`);
+  }
+
+  @OnConnectionLost()
+  throwsOnEveryLoss(): void {
+    throw new Error('a broken handler');
+  }
+
+  @OnConnectionLost('orders')
+  @OnConnectionRecovered('orders')
+  async neverSettles(): Promise<void> {
+    await new Promise(() => undefined); // must not block beats
+  }
+}
+
+/** Collects what Nest logs, to assert on exact warnings. */
+class RecordingLogger implements LoggerService {
+  readonly lines: Array<{ level: string; message: string }> = [];
+  log = (message: string) => void this.lines.push({ level: 'log', message });
+  error = (message: string) => void this.lines.push({ level: 'error', message });
+  warn = (message: string) => void this.lines.push({ level: 'warn', message });
+  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
+  debug = () => undefined;
+  verbose = () => undefined;
+}
+
+describe('decorators only: a DataSource on real PostgreSQL, an HTTP heartbeat, lifecycle handlers, an injected handle', () => {
+  let server: PostgresServer;
+  before(async () => {
+    server = await sharedPostgres();
+    proxy = await ChaosProxy.start(server.host, server.port);
+    await upstream.start();
+  });
+  after(async () => {
+    await proxy.close();
+    await upstream.stop();
+  });
+
+  it('monitors what the providers declare, calls handlers at each moment, survives broken handlers', async () => {
+    const logger = new RecordingLogger();
+    const app = await TestApp.start({ providers: [OrdersStore, PricingClient, Watcher], logger });
+    const watcher = app.app.get(Watcher);
+    const store = app.app.get(OrdersStore);
+    try {
+      await app.waitFor('orders', (s) => s.lastBeatAt !== undefined, 5_000);
+      await app.waitFor('pricing', (s) => s.lastBeatAt !== undefined, 5_000);
+      assert.equal(watcher.orders.state, 'up', 'the injected handle is bound');
+      assert.deepEqual((await store.dataSource.query('SELECT 1 AS one')) as unknown, [{ one: 1 }]);
+      const { status, body } = await app.health();
+      assert.equal(status, 200);
+      assert.deepEqual(Object.keys(body.details).sort(), ['orders', 'pricing']);
+      assert.equal(body.details.pricing?.kind, 'custom');
+
+      proxy.reset();
+      await app.waitForState('orders', 'down', 3_000);
+      await app.waitForState('orders', 'up', 5_000);
+      await app.waitFor('orders', (s) => s.lastBeatAt !== undefined && s.lastBeatAt > s.since, 3_000); // beats go on
+
+      await upstream.stop();
+      await app.waitForState('pricing', 'failed', 5_000);
+      await sleep(50);
+      assert.deepEqual(watcher.seen, ['connected:orders', 'lost:orders', 'recovered:orders', 'failed:pricing']);
+      const handlerErrors = logger.lines.filter((line) => line.level === 'error' && line.message.includes('handler threw'));
+      assert.ok(handlerErrors.some((line) => line.message === 'Connection "orders": the @OnConnectionLost Watcher.throwsOnEveryLoss handler threw; the monitor goes on.'));
+    } finally {
+      await app.close();
+      await upstream.start();
+    }
+  });
+});
+
+describe('where decorated connections come from', () => {
+  it('calls a decorated method once to get its DataSource, and finds providers made with useValue and useFactory', async () => {
+    class SqliteFactory {
+      calls = 0;
+      @MonitorConnection({ name: 'local', kind: 'typeorm', ...fast })
+      createDataSource(): DataSource {
+        this.calls += 1;
+        return new DataSource({ type: 'sqljs' });
+      }
+    }
+    class ByValue {
+      @ConnectionHeartbeat('by-value', fast)
+      async ping(): Promise<void> {}
+    }
+    class ByFactory {
+      @ConnectionHeartbeat('by-factory', fast)
+      async ping(): Promise<void> {}
+    }
+    const app = await TestApp.start({
+      providers: [SqliteFactory, { provide: 'VALUE', useValue: new ByValue() }, { provide: 'FACTORY', useFactory: () => new ByFactory() }],
+    });
+    try {
+      for (const name of ['local', 'by-value', 'by-factory']) await app.waitForState(name, 'up', 3_000);
+      assert.equal(app.app.get(SqliteFactory).calls, 1);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('decorator mistakes found at bootstrap', () => {
+  async function bootstrapError(providers: unknown[], health?: object): Promise<ConnectionHealthConfigError> {
+    try {
+      const app = await TestApp.start({ providers: providers as never, health: health as never });
+      await app.close();
+    } catch (error) {
+      assert.ok(error instanceof ConnectionHealthConfigError, String(error));
+      return error;
+    }
+    assert.fail('the app bootstrapped although its decorators are wrong');
+  }
+
+  it('rejects a name taken both in forRoot and by a decorator', async () => {
+    class Duplicate {
+      @ConnectionHeartbeat('cache')
+      async ping(): Promise<void> {}
+    }
+    const error = await bootstrapError([Duplicate], { connections: [{ name: 'cache', kind: 'custom', ping: async () => undefined }] });
+    assert.equal(error.message, 'Connection "cache" is registered twice (again by Duplicate.ping). Give every monitored connection a unique name.');
+  });
+
+  it('rejects a heartbeat of the wrong shape', async () => {
+    class TwoArguments {
+      @ConnectionHeartbeat('grpc')
+      async ping(_signal: AbortSignal, _extra: string): Promise<void> {}
+    }
+    const error = await bootstrapError([TwoArguments]);
+    assert.equal(
+      error.message,
+      '@ConnectionHeartbeat() on TwoArguments.ping takes 2 parameters. A heartbeat takes one, (signal: AbortSignal), and returns a promise that resolves when the far end answered.',
+    );
+  });
+
+  it('rejects a handler for a name nothing registers', async () => {
+    class Typo {
+      @ConnectionHeartbeat('orders-db')
+      async ping(): Promise<void> {}
+      @OnConnectionLost('orders_db')
+      lost(): void {}
+    }
+    const error = await bootstrapError([Typo]);
+    assert.equal(error.message, `@OnConnectionLost('orders_db') on Typo.lost names no monitored connection. Known connections: "orders-db".`);
+  });
+
+  it('warns, exactly, about a decorator on a request-scoped provider and monitors nothing of it', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @ConnectionHeartbeat('per-request')
+      async ping(): Promise<void> {}
+    }
+    const logger = new RecordingLogger();
+    const app = await TestApp.start({ providers: [PerRequest], logger });
+    try {
+      assert.deepEqual(app.registry.names(), []);
+      assert.ok(
+        logger.lines.some(
+          (line) =>
+            line.level === 'warn' &&
+            line.message ===
+              'Cannot monitor a heartbeat or handler declared by PerRequest.ping because it is defined in a non static provider. ' +
+                'Connection health needs a singleton provider: remove the request scope, or declare the connection elsewhere.',
+        ),
+        JSON.stringify(logger.lines.filter((line) => line.level === 'warn')),
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
