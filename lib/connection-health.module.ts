@@ -12,7 +12,9 @@ import {
 import { getConnectionToken, requestedConnectionNames } from './decorators/inject-connection.decorator.js';
 import { ConnectionHealthMetadataAccessor } from './explorer/connection-health-metadata.accessor.js';
 import { ConnectionHealthExplorer } from './explorer/connection-health.explorer.js';
+import { DeadManSwitch } from './dead-man/dead-man.switch.js';
 import { ConnectionHealthIndicator } from './health/connection-health.health.js';
+import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
@@ -35,9 +37,11 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
     ConnectionHealthMetadataAccessor,
     ConnectionHealthExplorer,
     ConnectionHealthOrchestrator,
+    ConnectionHealthProbes,
+    DeadManSwitch,
     ConnectionHealthIndicator,
   ],
-  exports: [ConnectionHealthRegistry, ConnectionHealthIndicator],
+  exports: [ConnectionHealthRegistry, ConnectionHealthIndicator, ConnectionHealthProbes],
 })
 export class ConnectionHealthModule extends ConfigurableConnectionHealthModule {
   static override forRoot(options: typeof CONNECTION_HEALTH_OPTIONS_TYPE = {}): DynamicModule {

@@ -53,8 +53,9 @@ describe('ConnectionHealthModule with SQLite (sql.js)', () => {
     });
     try {
       await app.waitFor('db', (s) => s.lastBeatAt !== undefined, 2_000);
-      const { status, body } = await app.health();
+      const { status, body } = await app.health('/terminus');
       assert.equal(status, 200);
+      assert.deepEqual(await app.health('/health'), { status, body }, 'the built-in route answers the same');
       const db = body.details.db as Record<string, unknown>;
       assert.match(String(db.since), ISO);
       assert.match(String(db.lastBeatAt), ISO);
@@ -153,7 +154,9 @@ describe('bootstrap validation', () => {
     assert.match((await bootstrapError([{ name: 'x', kind: 'redis' } as never])).message, /option "kind" is "redis"\. Use one of "typeorm", "tcp", "custom"/);
     assert.match((await bootstrapError([{ name: 'x', kind: 'custom' } as never])).message, /option "ping" is undefined\. Pass a function/);
     assert.match((await bootstrapError([], { defaults: { heartbeat: { intervalMs: -1 } } })).message, /option "heartbeat\.intervalMs" is -1/);
-    assert.match((await bootstrapError([], { shutdownTimeoutMs: NaN })).message, /option "shutdownTimeoutMs" is NaN/);
+    assert.match((await bootstrapError([], { shutdown: { timeoutMs: NaN } })).message, /option "shutdown\.timeoutMs" is NaN/);
+    assert.match((await bootstrapError([], { shutdown: { drainMs: 5 } })).message, /option "shutdown\.drainMs" is 5\. There is no such option; shutdown takes drainDelayMs, timeoutMs, exitZeroOnSignal/);
+    assert.match((await bootstrapError([], { deadMan: { downForMs: 1_000, exitCode: 0 } })).message, /option "deadMan\.exitCode" is 0\. Use an integer from 1 to 255/);
   });
 });
 

@@ -95,22 +95,22 @@ export class ConnectionMonitor {
   }
 
   /**
-   * Stops heartbeats and reconnects for good and closes the connection politely; at `timeoutMs` the
-   * adapter is told to force-close. Idempotent: every call returns the same promise.
+   * Stops heartbeats and reconnects for good and closes the connection politely; at `timeoutMs`, or when
+   * `force` aborts, the adapter is told to force-close. Idempotent: every call returns the same promise.
    */
-  close(timeoutMs: number): Promise<void> {
-    this.closing ??= this.shutdown(timeoutMs);
+  close(timeoutMs: number, force?: AbortSignal): Promise<void> {
+    this.closing ??= this.shutdown(timeoutMs, force);
     return this.closing;
   }
 
-  private async shutdown(timeoutMs: number): Promise<void> {
+  private async shutdown(timeoutMs: number, force?: AbortSignal): Promise<void> {
     const opened = this.current.state !== 'idle';
     this.changeCourse();
     this.stopObservingLoss?.();
     this.transition('closing', messages.closedOnPurpose(this.name));
     if (opened) {
       try {
-        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal));
+        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal), force);
       } catch (error) {
         this.update({ lastError: describeError(error) });
       }

@@ -46,6 +46,15 @@ export class OptionChecker {
     );
   }
 
+  exitCode(option: string, value: unknown): void {
+    this.that(
+      Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 255,
+      option,
+      value,
+      'Use an integer from 1 to 255: exit code 0 would tell the orchestrator all went well.',
+    );
+  }
+
   text(option: string, value: unknown): void {
     this.that(typeof value === 'string' && value.trim() !== '', option, value, 'Use a non-empty string.');
   }

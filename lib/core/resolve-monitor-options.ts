@@ -77,12 +77,7 @@ export function resolveMonitorOptions(
     failure.policy,
     `Use one of ${FAILURE_POLICIES.map((p) => `'${p}'`).join(', ')}.`,
   );
-  check.that(
-    Number.isInteger(failure.exitCode) && failure.exitCode >= 1 && failure.exitCode <= 255,
-    'failure.exitCode',
-    failure.exitCode,
-    'Use an integer from 1 to 255: exit code 0 would tell the orchestrator all went well.',
-  );
+  check.exitCode('failure.exitCode', failure.exitCode);
   check.that(
     failure.onFailure === undefined || typeof failure.onFailure === 'function',
     'failure.onFailure',

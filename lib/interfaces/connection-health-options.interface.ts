@@ -1,11 +1,39 @@
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
 import type { ConnectionDefinition } from './connection-definition.interface.js';
 
+export interface ShutdownOptions {
+  /**
+   * On shutdown, readiness answers 503 at once, then the app keeps serving this long so load balancers
+   * and Kubernetes endpoints notice before connections close. Default 0. Keep drainDelayMs + timeoutMs
+   * below Kubernetes' terminationGracePeriodSeconds (30 s by default) and Docker's stop timeout (10 s).
+   */
+  drainDelayMs?: number;
+  /** Deadline of closing every connection politely, in parallel; what is left is force-closed. Default 10 000. */
+  timeoutMs?: number;
+  /**
+   * After a shutdown that a signal started (app.enableShutdownHooks()), let the process end with exit code
+   * 0 instead of Nest's re-raise of the signal (exit 143), so a restart policy sees a clean stop. Default true.
+   */
+  exitZeroOnSignal?: boolean;
+}
+
+export interface DeadManOptions {
+  /** A required connection down (not up or degraded) for this long makes the process exit. */
+  downForMs: number;
+  /** Exit code; non-zero so Docker's restart policy or the orchestrator replaces the container. Default 1. */
+  exitCode?: number;
+}
+
 export interface ConnectionHealthModuleOptions {
   /** The connections to monitor, beside those that decorated providers declare. Default none. */
   connections?: ConnectionDefinition[];
   /** heartbeat / reconnect / failure options shared by every connection; each may override them. */
   defaults?: MonitorOptionsInput;
-  /** Deadline for closing every connection at shutdown, in parallel; what is left is force-closed. Default 10 000. */
-  shutdownTimeoutMs?: number;
+  shutdown?: ShutdownOptions;
+  /**
+   * Off by default. When set, a required connection that stays down for `downForMs`, or fails for good,
+   * is logged at fatal level and the process exits with `exitCode`: standalone Docker never restarts an
+   * unhealthy container, only an exited one.
+   */
+  deadMan?: DeadManOptions;
 }

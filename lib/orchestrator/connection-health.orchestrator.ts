@@ -3,6 +3,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
@@ -17,11 +18,7 @@ import { ConnectionHealthConfigError } from '../core/errors/connection-health-co
 import { messages } from '../core/messages.js';
 import { OptionChecker } from '../core/option-checker.js';
 import { resolveMonitorOptions } from '../core/resolve-monitor-options.js';
-import {
-  CONNECTION_HEALTH_CLOCK,
-  CONNECTION_HEALTH_OPTIONS,
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
-} from '../connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
@@ -35,16 +32,25 @@ const DECORATOR_NAMES = {
   failed: '@OnConnectionFailed',
 } as const;
 
+const FORCING_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
 /**
  * Builds a monitor per connection, from forRoot() and from decorated providers, when the module initializes
- * (so bad options stop the bootstrap), starts them all once the app has bootstrapped, and closes them in
- * parallel, under one deadline, as soon as the app begins to shut down: before any owner destroys a
- * connection that a beat would then try to revive.
+ * (so bad options stop the bootstrap), and starts them all once the app has bootstrapped.
+ *
+ * Shutdown is staged, and begins at onModuleDestroy, before any owner destroys a connection that a beat
+ * would then try to revive: readiness turns 503 at once, the app keeps serving for the drain delay so load
+ * balancers notice, then heartbeats stop and every connection closes politely, in parallel, within the
+ * shutdown deadline; what is left is force-closed. A second SIGTERM or SIGINT forces at once.
  */
 @Injectable()
-export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+export class ConnectionHealthOrchestrator
+  implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown
+{
   private readonly logger = new Logger('ConnectionHealth');
   private readonly monitors: ConnectionMonitor[] = [];
+  private isDraining = false;
+  private exiting = false;
 
   constructor(
     @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
@@ -54,11 +60,16 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
     private readonly moduleRef: ModuleRef,
   ) {}
 
+  /** True from the first moment of shutdown: readiness answers 503. */
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
   onModuleInit(): void {
-    const { connections = [], defaults, shutdownTimeoutMs } = this.options;
+    const { connections = [], defaults } = this.options;
     const check = new OptionChecker('*');
     check.that(Array.isArray(connections), 'connections', connections, 'Pass an array of connection definitions.');
-    if (shutdownTimeoutMs !== undefined) check.duration('shutdownTimeoutMs', shutdownTimeoutMs);
+    checkModuleOptions(check, this.options);
     resolveMonitorOptions('*', {}, defaults); // module-wide defaults are checked even with no connection
 
     const declared = this.explorer.explore();
@@ -83,8 +94,59 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
   }
 
   async onModuleDestroy(): Promise<void> {
-    const timeoutMs = this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    await Promise.all(this.monitors.map((monitor) => monitor.close(timeoutMs)));
+    this.isDraining = true;
+    const force = new AbortController();
+    const forceNow = (signal: NodeJS.Signals) => {
+      this.logger.warn(`${signal} during shutdown: closing every connection by force now`);
+      force.abort(new Error(`forced by a second signal (${signal})`));
+    };
+    for (const signal of FORCING_SIGNALS) process.once(signal, forceNow);
+    try {
+      await this.sleep(this.options.shutdown?.drainDelayMs ?? 0, force.signal);
+      await this.closeAll(force.signal);
+    } finally {
+      for (const signal of FORCING_SIGNALS) process.removeListener(signal, forceNow);
+    }
+  }
+
+  onApplicationShutdown(signal?: string): void {
+    // Nest re-raises the signal once the app is closed, which ends the process with 128 + signal.
+    // Hearing it here instead lets the process end by itself, with code 0 for a clean stop.
+    if (signal && this.options.shutdown?.exitZeroOnSignal !== false) process.once(signal, () => undefined);
+  }
+
+  /**
+   * Logs the reason at fatal level, closes every connection within the shutdown deadline and exits with
+   * `exitCode`: the failure policy 'exit' and the dead-man switch end here, and nothing else may exit.
+   */
+  async exitProcess(reason: string, exitCode: number): Promise<void> {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.isDraining = true;
+    this.logger.fatal(`${reason}; exiting with code ${exitCode}`);
+    process.exitCode = exitCode;
+    await this.closeAll();
+    process.exit(exitCode);
+  }
+
+  private closeAll(force?: AbortSignal): Promise<unknown> {
+    const timeoutMs = this.options.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    return Promise.all(this.monitors.map((monitor) => monitor.close(timeoutMs, force)));
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimer(() => {
+        signal.removeEventListener('abort', wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        this.clock.clearTimer(timer);
+        resolve();
+      };
+      signal.addEventListener('abort', wake, { once: true });
+    });
   }
 
   private register(definition: ConnectionDefinition, declaredBy: string): void {
@@ -167,9 +229,25 @@ export class ConnectionHealthOrchestrator implements OnModuleInit, OnApplication
     else if (event.to === 'failed') {
       if (policy !== 'exit') return this.logger.error(line);
       // The user chose this: exit so that Docker's restart policy or the orchestrator replaces the container.
-      this.logger.fatal(`${line}; exiting with code ${exitCode} (failure policy 'exit')`);
-      process.exit(exitCode);
+      void this.exitProcess(`${line} (failure policy 'exit')`, exitCode);
     }
+  }
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+function checkModuleOptions(check: OptionChecker, options: ConnectionHealthModuleOptions): void {
+  const { shutdown, deadMan } = options;
+  if (shutdown !== undefined) {
+    check.knownKeys('shutdown', shutdown, ['drainDelayMs', 'timeoutMs', 'exitZeroOnSignal']);
+    if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);
+    if (shutdown.timeoutMs !== undefined) check.duration('shutdown.timeoutMs', shutdown.timeoutMs);
+    check.oneOf('shutdown.exitZeroOnSignal', shutdown.exitZeroOnSignal, [true, false]);
+  }
+  if (deadMan !== undefined) {
+    check.knownKeys('deadMan', deadMan, ['downForMs', 'exitCode']);
+    check.duration('deadMan.downForMs', deadMan.downForMs);
+    check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
   }
 }
 

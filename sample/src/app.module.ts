@@ -1,10 +1,8 @@
 import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
-import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConnectionHealthModule } from 'nestjs-connection-health';
 import { DataSource } from 'typeorm';
-import { HealthController } from './health.controller.js';
 
 // SQLite in memory by default, so the sample runs anywhere; DATABASE_URL=postgres://... monitors PostgreSQL.
 const database = process.env.DATABASE_URL
@@ -15,7 +13,7 @@ const database = process.env.DATABASE_URL
   imports: [
     ScheduleModule.forRoot(), // optional: lists the heartbeat timers beside the app's own jobs
     TypeOrmModule.forRoot(database),
-    TerminusModule,
+    // Serves /health (Docker's HEALTHCHECK), /health/live, /health/ready and /health/startup.
     ConnectionHealthModule.forRoot({
       connections: [
         {
@@ -26,8 +24,11 @@ const database = process.env.DATABASE_URL
           reconnect: { maxAttempts: Infinity },
         },
       ],
+      // In Kubernetes, DRAIN_DELAY_MS=5000 lets endpoints drop the pod before connections close.
+      shutdown: { drainDelayMs: Number(process.env.DRAIN_DELAY_MS ?? 0), timeoutMs: 10_000 },
+      // DEAD_MAN_MS: exit after the database has been down that long, so Docker restarts the container.
+      ...(process.env.DEAD_MAN_MS ? { deadMan: { downForMs: Number(process.env.DEAD_MAN_MS), exitCode: 1 } } : {}),
     }),
   ],
-  controllers: [HealthController],
 })
 export class AppModule {}

@@ -8,12 +8,15 @@ import type { AddressInfo } from 'node:net';
 import { ConnectionHealthIndicator, ConnectionHealthModule, ConnectionHealthRegistry } from '../../lib/index.js';
 import type { ConnectionSnapshot } from '../../lib/index.js';
 import type { ConnectionHealthModuleOptions } from '../../lib/interfaces/connection-health-options.interface.js';
+import type { HealthControllerOptions } from '../../lib/interfaces/health-controller-options.interface.js';
 
 export interface TestAppOptions {
   /** Given to ConnectionHealthModule.forRoot(), or returned by the forRootAsync factory when `async` is set. */
   health?: ConnectionHealthModuleOptions;
   /** Register forRootAsync({ useFactory }) instead of forRoot(). */
   async?: boolean;
+  /** Extras of forRoot: the built-in controller's options, or false. */
+  healthController?: HealthControllerOptions | false;
   /** Import ScheduleModule.forRoot(), so heartbeat timers land in its SchedulerRegistry. */
   schedule?: boolean;
   /** Extra imports and providers, e.g. a DataSource provider. */
@@ -28,8 +31,9 @@ export interface HttpAnswer {
   body: { status: string; info?: object; error?: object; details: Record<string, Record<string, unknown>> };
 }
 
-@Controller('health')
-class TestHealthController {
+/** A user's own Terminus controller, composed with ConnectionHealthIndicator, beside the built-in /health. */
+@Controller('terminus')
+class TerminusHealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly connections: ConnectionHealthIndicator,
@@ -42,7 +46,7 @@ class TestHealthController {
   }
 }
 
-/** A real Nest HTTP app with the module, a Terminus /health route, and helpers to watch connections. */
+/** A real Nest HTTP app with the module (built-in /health routes), a Terminus route, and helpers to watch connections. */
 export class TestApp {
   private constructor(
     readonly app: INestApplication,
@@ -51,8 +55,8 @@ export class TestApp {
 
   static async start(options: TestAppOptions): Promise<TestApp> {
     const healthModule = options.async
-      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health ?? {} })
-      : ConnectionHealthModule.forRoot(options.health);
+      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health ?? {}, healthController: options.healthController })
+      : ConnectionHealthModule.forRoot({ ...options.health, healthController: options.healthController });
     @Module({
       imports: [
         ...(options.schedule ? [ScheduleModule.forRoot()] : []),
@@ -61,7 +65,7 @@ export class TestApp {
         healthModule,
       ],
       providers: options.providers ?? [],
-      controllers: [TestHealthController],
+      controllers: [TerminusHealthController],
     })
     class TestModule {}
     const app = await NestFactory.create(TestModule, { logger: options.logger ?? (process.env.CH_TEST_LOGS ? undefined : false) });
@@ -83,8 +87,9 @@ export class TestApp {
     return this.registry.get(name).snapshot();
   }
 
-  async health(): Promise<HttpAnswer> {
-    const response = await fetch(`${this.url}/health`, { headers: { connection: 'close' } });
+  /** GET a probe route: the built-in /health by default, /terminus for the indicator in a user's controller. */
+  async health(path = '/health'): Promise<HttpAnswer> {
+    const response = await fetch(`${this.url}${path}`, { headers: { connection: 'close' } });
     return { status: response.status, body: (await response.json()) as HttpAnswer['body'] };
   }
 

@@ -1,0 +1,81 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Clock } from '../core/clock.js';
+import type { HealthStatus } from '../core/connection-snapshot.js';
+import { CONNECTION_HEALTH_CLOCK } from '../connection-health.constants.js';
+import { ConnectionHealthOrchestrator } from '../orchestrator/connection-health.orchestrator.js';
+import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
+import { reportConnection } from './connection-report.js';
+
+type Entry = { status: HealthStatus } & Record<string, unknown>;
+
+/** A probe's answer, in the shape of a Terminus health check result. */
+export interface ProbeResult {
+  readonly status: 'ok' | 'degraded' | 'error' | 'shutting_down';
+  readonly info: Record<string, Entry>;
+  readonly error: Record<string, Entry>;
+  readonly details: Record<string, Entry>;
+}
+
+export function isHealthy(result: ProbeResult): boolean {
+  return result.status === 'ok' || result.status === 'degraded';
+}
+
+/**
+ * The three questions an orchestrator asks, answered from snapshots alone (no network I/O, so a probe storm
+ * never becomes a database storm):
+ * - readiness: every required connection up or degraded, and the app not draining;
+ * - liveness: every monitor still running (no stale snapshot). A dependency outage alone never fails it:
+ *   restarting the app would not bring a database back, and would restart every replica at once;
+ * - startup: every required connection has connected at least once.
+ */
+@Injectable()
+export class ConnectionHealthProbes {
+  constructor(
+    private readonly registry: ConnectionHealthRegistry,
+    private readonly orchestrator: ConnectionHealthOrchestrator,
+    @Inject(CONNECTION_HEALTH_CLOCK) private readonly clock: Clock,
+  ) {}
+
+  readiness(): ProbeResult {
+    const now = this.clock.now();
+    const entries = this.registry.all().map((handle): [string, Entry] => {
+      const report = reportConnection(handle, now);
+      return [handle.name, { status: report.status, ...report.details }];
+    });
+    if (this.orchestrator.draining) entries.push(['shutdown', { status: 'down', reason: 'the app is shutting down' }]);
+    return summarize(entries, this.orchestrator.draining);
+  }
+
+  liveness(): ProbeResult {
+    const now = this.clock.now();
+    return summarize(
+      this.registry.all().map((handle): [string, Entry] => {
+        const report = reportConnection(handle, now);
+        const { state, reason } = report.details;
+        return [handle.name, { status: report.stale ? 'down' : 'up', state, ...(report.stale ? { reason } : {}) }];
+      }),
+    );
+  }
+
+  startup(): ProbeResult {
+    return summarize(
+      this.registry
+        .all()
+        .filter((handle) => handle.required)
+        .map((handle): [string, Entry] => {
+          const { connectedAt, state } = handle.snapshot();
+          if (connectedAt !== undefined) return [handle.name, { status: 'up', connectedAt: new Date(connectedAt).toISOString() }];
+          return [handle.name, { status: 'down', state, reason: 'not connected yet' }];
+        }),
+    );
+  }
+}
+
+function summarize(entries: Array<[string, Entry]>, draining = false): ProbeResult {
+  const details = Object.fromEntries(entries);
+  const error = Object.fromEntries(entries.filter(([, entry]) => entry.status === 'down'));
+  const info = Object.fromEntries(entries.filter(([, entry]) => entry.status !== 'down'));
+  const degraded = entries.some(([, entry]) => entry.status === 'degraded');
+  const status = draining ? 'shutting_down' : Object.keys(error).length ? 'error' : degraded ? 'degraded' : 'ok';
+  return { status, info, error, details };
+}

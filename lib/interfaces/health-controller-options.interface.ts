@@ -1,0 +1,15 @@
+/** How much a health answer tells. Whatever the level, no answer holds credentials. */
+export type HealthDetailLevel =
+  /** Per connection: kind, target, state, since, reason, last beat, RTT, attempts, last error. */
+  | 'full'
+  /** Per connection: its status only. */
+  | 'status'
+  /** The overall status only; the HTTP code says the rest. */
+  | 'none';
+
+export interface HealthControllerOptions {
+  /** Route prefix: `/<path>`, `/<path>/live`, `/<path>/ready`, `/<path>/startup`. Default 'health'. */
+  path?: string;
+  /** Default 'full'. */
+  details?: HealthDetailLevel;
+}

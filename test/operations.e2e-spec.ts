@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { DataSource } from 'typeorm';
+import { sharedPostgres } from './kit/shared-servers.js';
+import { TestApp } from './kit/test-app.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, connectTimeoutMs: 300 }, reconnect: { initialDelayMs: 100, maxDelayMs: 200, maxAttempts: Infinity } };
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('probe semantics of the built-in routes', () => {
+  it('readiness follows required connections, liveness ignores outages, startup waits for the first connect', async () => {
+    let apiUp = false;
+    let cacheUp = true;
+    const app = await TestApp.start({
+      health: {
+        connections: [
+          { name: 'api', kind: 'custom', ping: async () => void (apiUp || (await Promise.reject(new Error('ECONNREFUSED')))), ...fast },
+          { name: 'cache', kind: 'custom', required: false, ping: async () => void (cacheUp || (await Promise.reject(new Error('ECONNREFUSED')))), ...fast },
+        ],
+      },
+    });
+    try {
+      await app.waitForState('api', 'down', 2_000);
+      assert.equal((await app.health('/health/startup')).status, 503, 'api never connected');
+      assert.equal((await app.health('/health/ready')).status, 503);
+      assert.equal((await app.health('/health/live')).status, 200, 'an outage is no reason to restart');
+
+      apiUp = true;
+      await app.waitForState('api', 'up', 2_000);
+      assert.equal((await app.health('/health/startup')).status, 200);
+      const ready = await app.health('/health/ready');
+      assert.deepEqual({ status: ready.status, body: ready.body.status }, { status: 200, body: 'ok' });
+      assert.deepEqual(await app.health('/health'), await app.health('/health/ready'), '/health is the readiness view');
+
+      cacheUp = false;
+      await app.waitForState('cache', 'down', 2_000);
+      const degraded = await app.health('/health/ready');
+      assert.equal(degraded.status, 200, 'an optional connection that is down keeps 200');
+      assert.equal(degraded.body.status, 'degraded');
+
+      apiUp = false;
+      await app.waitForState('api', 'down', 2_000);
+      const notReady = await app.health('/health/ready');
+      assert.equal(notReady.status, 503);
+      assert.deepEqual(Object.keys(notReady.body.error ?? {}), ['api']);
+      assert.equal((await app.health('/health/live')).status, 200);
+      assert.equal((await app.health('/health/startup')).status, 200, 'it did connect once');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('fails liveness when a monitor stalls', async () => {
+    const app = await TestApp.start({
+      schedule: true,
+      health: { connections: [{ name: 'cache', kind: 'custom', ping: async () => undefined, heartbeat: { intervalMs: 200, timeoutMs: 100, staleAfterMs: 500 } }] },
+    });
+    try {
+      await app.waitFor('cache', (s) => s.lastBeatAt !== undefined, 2_000);
+      app.app.get(SchedulerRegistry).deleteTimeout('connection-health:cache');
+      await sleep(800);
+      const live = await app.health('/health/live');
+      assert.equal(live.status, 503);
+      assert.match(String(live.body.details.cache?.reason), /the monitor is stalled/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 shutting_down from the first moment of shutdown while it still serves during the drain delay', async () => {
+    const app = await TestApp.start({
+      health: { connections: [{ name: 'cache', kind: 'custom', ping: async () => undefined, ...fast }], shutdown: { drainDelayMs: 1_000 } },
+    });
+    await app.waitForState('cache', 'up', 2_000);
+    const closing = app.close();
+    await sleep(100);
+    const during = await app.health('/health/ready');
+    assert.equal(during.status, 503);
+    assert.equal(during.body.status, 'shutting_down');
+    assert.equal(during.body.details.cache?.state, 'up', 'connections stay open while load balancers notice');
+    await closing;
+  });
+
+  for (const details of ['full', 'status', 'none'] as const) {
+    it(`shows no credential at detail level '${details}'`, async () => {
+      const dataSource = new DataSource({ type: 'postgres', url: 'postgres://app:hunter2@127.0.0.1:1/orders' });
+      const app = await TestApp.start({
+        healthController: { details },
+        health: {
+          connections: [
+            { name: 'db', kind: 'typeorm', dataSource, ...fast },
+            { name: 'api', kind: 'custom', ping: () => Promise.reject(new Error('login failed for https://svc:hunter2@api.internal password=hunter2')), ...fast },
+          ],
+        },
+      });
+      try {
+        await app.waitForState('db', 'down', 3_000);
+        await app.waitForState('api', 'down', 3_000);
+        for (const route of ['/health', '/health/ready', '/health/live', '/health/startup']) {
+          const { body } = await app.health(route);
+          assert.doesNotMatch(JSON.stringify(body), /hunter2/, route);
+        }
+        const { status, body } = await app.health();
+        assert.equal(status, 503);
+        if (details === 'none') assert.deepEqual(body, { status: 'error' });
+        if (details === 'status') {
+          assert.deepEqual(body, { status: 'error', info: {}, error: { db: { status: 'down' }, api: { status: 'down' } }, details: { db: { status: 'down' }, api: { status: 'down' } } });
+        }
+        if (details === 'full') assert.match(String(body.details.api?.lastError), /https:\/\/\*\*\*@api\.internal password=\*\*\*/);
+      } finally {
+        await app.close();
+      }
+    });
+  }
+});
+
+/** Runs the operations fixture app as a real process. */
+async function startFixture(scenario: string, env: Record<string, string> = {}) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(here, 'fixtures', 'operations.app.js')], {
+    env: { ...process.env, ...env, CH_SCENARIO: scenario, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { text: '' };
+  child.stdout?.on('data', (chunk) => (output.text += chunk));
+  child.stderr?.on('data', (chunk) => (output.text += chunk));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const deadline = Date.now() + 20_000;
+  while (!output.text.includes('listening') && child.exitCode === null && Date.now() < deadline) await sleep(50);
+  const probe = async (route: string) => {
+    const response = await fetch(`http://127.0.0.1:${port}${route}`, { headers: { connection: 'close' } });
+    return { status: response.status, body: (await response.json()) as { status: string } };
+  };
+  return { child, output, exited, probe };
+}
+
+function kill(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+describe('operations in a real process', () => {
+  it('drains on SIGTERM: readiness 503 at once, PostgreSQL session ended, exit code 0 within drain + deadline', async () => {
+    const server = await sharedPostgres();
+    const env = { CH_PG_HOST: server.host, CH_PG_PORT: String(server.port) };
+    const sessions = async () => (await server.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ch-drain'`))[0]?.n;
+    const app = await startFixture('drain', env);
+    try {
+      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      assert.equal((await app.probe('/health/ready')).status, 200, app.output.text);
+      assert.ok((await sessions()) >= 1, 'the app holds a PostgreSQL session');
+
+      const signalledAt = Date.now();
+      app.child.kill('SIGTERM');
+      await sleep(150);
+      const during = await app.probe('/health/ready');
+      assert.deepEqual({ status: during.status, body: during.body.status }, { status: 503, body: 'shutting_down' });
+      const [code, signal] = await app.exited;
+      const tookMs = Date.now() - signalledAt;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, app.output.text);
+      assert.ok(tookMs >= 1_000 && tookMs < 1_000 + 3_000 + 2_000, `exited ${tookMs} ms after SIGTERM (drain 1000 + deadline 3000)`);
+      await sleep(200);
+      assert.equal(await sessions(), 0, 'the server saw the session end');
+    } finally {
+      kill(app.child);
+    }
+  });
+
+  it('forces every connection closed at a second signal', async () => {
+    const app = await startFixture('hung-close');
+    try {
+      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      const signalledAt = Date.now();
+      app.child.kill('SIGTERM');
+      await sleep(300);
+      app.child.kill('SIGTERM');
+      const [code] = await app.exited;
+      const tookMs = Date.now() - signalledAt;
+      assert.equal(code, 0, app.output.text);
+      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after the first SIGTERM, not after the 20 s drain`);
+      assert.match(app.output.text, /SIGTERM during shutdown: closing every connection by force now/);
+    } finally {
+      kill(app.child);
+    }
+  });
+
+  it('exits with the dead-man code when a required connection stays down, logging why at fatal level', async () => {
+    const app = await startFixture('dead-man');
+    try {
+      const [code] = await app.exited;
+      assert.equal(code, 4, app.output.text);
+      assert.match(app.output.text, /FATAL.*Dead-man switch: "ledger" has been down for 1000 ms \(.*ECONNREFUSED postgres:\/\/\*\*\*@ledger-db:5432.*\); exiting with code 4/);
+      assert.doesNotMatch(app.output.text, /s3cr3t/);
+    } finally {
+      kill(app.child);
+    }
+  });
+});
+
+describe('the connection-health-probe command', () => {
+  const probe = path.join(here, '..', 'lib', 'bin', 'health-probe.js');
+  async function run(...args: string[]) {
+    const child = spawn(process.execPath, [probe, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    const startedAt = Date.now();
+    const [code] = await once(child, 'exit');
+    return { code, out, ms: Date.now() - startedAt };
+  }
+
+  it('exits 0 for a healthy app and 1 for an unhealthy one, printing one line', async () => {
+    let up = true;
+    const app = await TestApp.start({
+      health: { connections: [{ name: 'api', kind: 'custom', ping: async () => void (up || (await Promise.reject(new Error('down')))), ...fast }] },
+    });
+    try {
+      await app.waitForState('api', 'up', 2_000);
+      const healthy = await run(`${app.url}/health`);
+      assert.equal(healthy.code, 0);
+      assert.match(healthy.out, /^healthy: 200 ok in \d+ ms\n$/);
+      up = false;
+      await app.waitForState('api', 'down', 2_000);
+      const unhealthy = await run(`${app.url}/health`);
+      assert.equal(unhealthy.code, 1);
+      assert.match(unhealthy.out, /^unhealthy: 503 error \(api: down\) in \d+ ms\n$/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('exits 1 when nothing listens, and within its own timeout when the server never answers', async () => {
+    const refused = await run(`http://127.0.0.1:${await freePort()}/health`);
+    assert.equal(refused.code, 1);
+    assert.match(refused.out, /^unreachable: connect ECONNREFUSED/);
+
+    const silent: Server = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const hung = await run(`http://127.0.0.1:${(silent.address() as { port: number }).port}/health`, '--timeout=500');
+      assert.equal(hung.code, 1);
+      assert.equal(hung.out, 'unreachable: no answer within 500 ms\n');
+      assert.ok(hung.ms < 3_000, `gave up after ${hung.ms} ms`);
+    } finally {
+      silent.close();
+    }
+  });
+});
