@@ -17,7 +17,7 @@ describe("the 'exit' failure policy, in a real process", () => {
     const [code] = await once(child, 'exit');
     clearTimeout(timer);
     assert.equal(code, 3, output);
-    assert.match(output, /FATAL.*ledger: reconnecting -> failed \(gave up after 2 reconnect attempt\(s\): ECONNREFUSED postgres:\/\/\*\*\*@ledger-db:5432\); exiting with code 3 \(failure policy 'exit'\)/);
+    assert.match(output, /FATAL.*ledger: reconnecting -> failed \(gave up after 2 reconnect attempt\(s\): ECONNREFUSED postgres:\/\/\*\*\*@ledger-db:5432\) \(failure policy 'exit'\); exiting with code 3/);
     assert.doesNotMatch(output, /s3cr3t/);
   });
 });
