@@ -9,7 +9,7 @@ const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixture
 
 describe("the 'exit' failure policy, in a real process", () => {
   it('logs the failure at fatal level, without secrets, and exits with the configured code', async () => {
-    const child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -17,7 +17,8 @@ describe("the 'exit' failure policy, in a real process", () => {
     const [code] = await once(child, 'exit');
     clearTimeout(timer);
     assert.equal(code, 3, output);
-    assert.match(output, /FATAL.*ledger: reconnecting -> failed \(gave up after 2 reconnect attempt\(s\): ECONNREFUSED postgres:\/\/\*\*\*@ledger-db:5432\) \(failure policy 'exit'\); exiting with code 3/);
+    assert.match(output, /FATAL.*ledger failed for good \(failure policy 'exit'\): gave up after 2 reconnect attempt\(s\): ECONNREFUSED postgres:\/\/\*\*\*@ledger-db:5432; exiting with code 3/);
+    assert.match(output, /ERROR.*ledger: reconnecting -> failed .*\{ connection: 'ledger', kind: 'custom', from: 'reconnecting', to: 'failed'/);
     assert.doesNotMatch(output, /s3cr3t/);
   });
 });

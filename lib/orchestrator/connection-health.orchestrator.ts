@@ -11,7 +11,6 @@ import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { createAdapter } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
-import type { StateChangeEvent } from '../core/connection-event.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
@@ -23,6 +22,7 @@ import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/conn
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
+import { logTransition } from './transition-log.js';
 
 const FOR_ROOT = 'ConnectionHealthModule.forRoot()';
 const DECORATOR_NAMES = {
@@ -167,7 +167,12 @@ export class ConnectionHealthOrchestrator
     });
     this.registry.register(monitor, adapter, definition.required ?? true);
     monitor.events$.subscribe((event) => {
-      if (event.type === 'state') this.logTransition(event, options.failure.policy, options.failure.exitCode);
+      if (event.type !== 'state') return;
+      logTransition(this.logger, event);
+      if (event.to === 'failed' && options.failure.policy === 'exit') {
+        // The user chose this: exit so that Docker's restart policy or the orchestrator replaces the container.
+        void this.exitProcess(`${event.name} failed for good (failure policy 'exit'): ${event.reason}`, options.failure.exitCode);
+      }
     });
     this.monitors.push(monitor);
   }
@@ -220,17 +225,6 @@ export class ConnectionHealthOrchestrator
         '(TypeOrmModule.forRoot does), import its module, or pass the instance itself.',
     );
     return found as DataSource;
-  }
-
-  private logTransition(event: StateChangeEvent, policy: string, exitCode: number): void {
-    const line = `${event.name}: ${event.from} -> ${event.to} (${event.reason})`;
-    if (event.to === 'down') this.logger.warn(line);
-    else if (event.to === 'up' && event.from !== 'connecting') this.logger.log(line);
-    else if (event.to === 'failed') {
-      if (policy !== 'exit') return this.logger.error(line);
-      // The user chose this: exit so that Docker's restart policy or the orchestrator replaces the container.
-      void this.exitProcess(`${line} (failure policy 'exit')`, exitCode);
-    }
   }
 }
 
