@@ -9,7 +9,7 @@ const event = (from: ConnectionState, to: ConnectionState) =>
   ({ type: 'state', name: 'db', from, to, reason: 'why', at: 0, snapshot }) as const;
 
 describe('transition log', () => {
-  it('warns when a serving connection is lost or impaired, logs recovery, errors on failure', () => {
+  it('warns when a connection is lost, impaired or cannot connect, logs recovery, errors on failure', () => {
     const levels = (
       [
         ['idle', 'connecting'],
@@ -36,7 +36,7 @@ describe('transition log', () => {
       'degraded->down:warn',
       'down->reconnecting:debug',
       'reconnecting->down:warn',
-      'connecting->down:debug',
+      'connecting->down:warn',
       'reconnecting->up:log',
       'reconnecting->failed:error',
       'up->closing:debug',

@@ -1,13 +1,11 @@
 import type { LoggerService } from '@nestjs/common';
 import type { StateChangeEvent } from '../core/connection-event.js';
-import { isServing } from '../core/connection-state.js';
 
 export type TransitionLevel = 'debug' | 'log' | 'warn' | 'error';
 
 /**
- * How loud a transition is: warn when a serving connection is lost or impaired, or a reconnect attempt
- * fails; log when it comes (back) up or closes; error when it has failed for good; debug for the steps in
- * between. Fatal is kept for the exit of the dead-man switch and the 'exit' failure policy.
+ * How loud a transition is: warn when a connection is lost or impaired, or a connect attempt fails; log
+ * when it comes (back) up or closes; error when it has failed for good; debug for the steps in between. Fatal is kept for the exit of the dead-man switch and the 'exit' failure policy.
  */
 export function transitionLevel(event: StateChangeEvent): TransitionLevel {
   switch (event.to) {
@@ -15,7 +13,7 @@ export function transitionLevel(event: StateChangeEvent): TransitionLevel {
       return 'error';
     case 'down':
     case 'degraded':
-      return isServing(event.from) || event.from === 'reconnecting' ? 'warn' : 'debug';
+      return 'warn';
     case 'up':
     case 'closed':
       return 'log';
