@@ -9,6 +9,9 @@ import { resolveMonitorOptions } from './resolve-monitor-options.js';
 
 type Behaviour = 'ok' | 'fail' | 'hang';
 
+/** The fake clock of the test being set up, for pings that take time. */
+const clockOf: { current?: FakeClock } = {};
+
 /** The adapter seen by the monitor, steered through `script`. */
 function makeAdapter() {
   const script = {
@@ -17,6 +20,10 @@ function makeAdapter() {
     calls: { open: 0, ping: 0, close: 0 },
     aborted: 0,
     hungPing: undefined as (() => void) | undefined,
+    /** The next this many pings fail, whatever `ping` says. */
+    failNext: 0,
+    /** Pings answer after this long on the fake clock (0: at once). */
+    pingDelayMs: 0,
     lossListener: undefined as ((error: Error) => void) | undefined,
   };
   const act = (behaviour: Behaviour, signal: AbortSignal, keep?: (resolve: () => void) => void) => {
@@ -29,7 +36,12 @@ function makeAdapter() {
     kind: 'scripted',
     target: 'db:5432',
     open: (signal) => (script.calls.open++, act(script.open, signal)),
-    ping: (signal) => (script.calls.ping++, act(script.ping, signal, (resolve) => (script.hungPing = resolve))),
+    ping: (signal) => {
+      script.calls.ping++;
+      if (script.failNext > 0) return (script.failNext--, act('fail', signal));
+      if (script.ping === 'ok' && script.pingDelayMs > 0) return new Promise<void>((resolve) => void clockOf.current?.setTimer(resolve, script.pingDelayMs));
+      return act(script.ping, signal, (resolve) => (script.hungPing = resolve));
+    },
     close: async () => void script.calls.close++,
     observeLoss: (listener) => {
       script.lossListener = listener;
@@ -41,10 +53,12 @@ function makeAdapter() {
 
 function setup(options: MonitorOptionsInput = {}, random = () => 0) {
   const clock = new FakeClock();
+  clockOf.current = clock;
   const { adapter, script } = makeAdapter();
   const resolved = resolveMonitorOptions('db', {
     heartbeat: { intervalMs: 10_000, timeoutMs: 2_000, connectTimeoutMs: 3_000, jitter: 0, ...options.heartbeat },
     reconnect: { initialDelayMs: 1_000, maxDelayMs: 8_000, jitter: 0, maxAttempts: 3, ...options.reconnect },
+    suspicion: { enabled: false, ...options.suspicion },
     failure: options.failure,
   });
   const monitor = new ConnectionMonitor('db', adapter, resolved, { clock, random });
@@ -102,22 +116,53 @@ describe('ConnectionMonitor', () => {
     await monitor.close(1_000);
   });
 
-  it('goes degraded below the failure threshold and back up when a beat answers', async () => {
-    const { clock, monitor, script, transitions } = setup({ heartbeat: { failureThreshold: 2 } });
+  it('goes degraded below the failure threshold, confirms at once, and is up again when the confirmation answers', async () => {
+    const { clock, monitor, script, transitions, events } = setup({ heartbeat: { failureThreshold: 2 } });
     monitor.start();
     await settle();
-    script.ping = 'fail';
-    await clock.advance(10_000);
-    assert.equal(monitor.state, 'degraded');
-    assert.equal(monitor.snapshot().consecutiveFailures, 1);
-    script.ping = 'ok';
+    script.failNext = 1;
     await clock.advance(10_000);
     assert.equal(monitor.state, 'up');
-    script.ping = 'fail';
-    await clock.advance(20_000);
-    assert.equal(monitor.state, 'down');
-    assert.deepEqual(transitions().slice(0, 5), ['idle->connecting', 'connecting->up', 'up->degraded', 'degraded->up', 'up->degraded']);
-    assert.equal(transitions()[5], 'degraded->down');
+    assert.equal(script.calls.ping, 2, 'the confirmation went out at once');
+    const beats = events.filter((e) => e.type === 'heartbeat').map((e) => `${e.ok}@${e.at - events[0]!.at}`);
+    assert.deepEqual(beats, ['false@10000', 'true@10000']);
+    assert.deepEqual(transitions(), ['idle->connecting', 'connecting->up', 'up->degraded', 'degraded->up']);
+    await monitor.close(1_000);
+  });
+
+  it('declares a silent death within intervalMs + failureThreshold * timeoutMs when confirming', async () => {
+    const { clock, monitor, script, events } = setup({ heartbeat: { failureThreshold: 3 } });
+    monitor.start();
+    await settle();
+    const startedAt = clock.now();
+    script.ping = 'hang';
+    await clock.advance(10_000 + 3 * 2_000);
+    const down = events.find((e) => e.type === 'state' && e.to === 'down');
+    const degraded = events.find((e) => e.type === 'state' && e.to === 'degraded');
+    assert.equal(degraded && degraded.at - startedAt, 12_000);
+    assert.equal(down && down.at - startedAt, 16_000);
+    assert.match(monitor.snapshot().reason, /heartbeat failed 3 time\(s\) in a row/);
+    await monitor.close(1_000);
+  });
+
+  it('suspects a beat slower than its history before the deadline: degraded, then up when it answers', async () => {
+    const { clock, monitor, script, transitions, events } = setup({ suspicion: { enabled: true, minSamples: 5, minStdDevMs: 50, phiThreshold: 8 } });
+    script.pingDelayMs = 5;
+    monitor.start();
+    await settle();
+    await clock.advance(5 * 10_000 + 100); // five beats of 5 ms: the history
+    assert.equal(monitor.state, 'up');
+    script.pingDelayMs = 1_500; // slow, but within the 2 000 ms deadline
+    const beatAt = clock.now() + 10_000 - 100 + 5; // the last beat answered at +5 ms
+    await clock.advance(10_000 - 100 + 1_600);
+    const suspected = events.find((e): e is StateChangeEvent => e.type === 'state' && e.to === 'degraded');
+    assert.ok(suspected, 'suspected before the answer');
+    // mean 5 ms, deviation floored at 50 ms: phi 8 is ~5.2 deviations, so about 5 + 261 ms into the beat
+    const intoBeat = suspected.at - beatAt;
+    assert.ok(intoBeat > 250 && intoBeat < 320, `suspected ${intoBeat} ms into the beat`);
+    assert.match(suspected.reason, /heartbeat unanswered after \d+ ms, usually 5 ms \(phi >= 8\)/);
+    assert.equal(monitor.state, 'up', 'the answer came: up again');
+    assert.deepEqual(transitions().slice(-2), ['up->degraded', 'degraded->up']);
     await monitor.close(1_000);
   });
 

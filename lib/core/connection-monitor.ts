@@ -10,6 +10,7 @@ import { HeartbeatTimeoutError } from './errors/heartbeat-timeout.error.js';
 import { messages } from './messages.js';
 import type { MonitorOptions } from './monitor-options.js';
 import { describeError, redactSecrets } from './redact.js';
+import { RttSuspicion } from './rtt-suspicion.js';
 
 export interface MonitorDependencies {
   readonly clock?: Clock;
@@ -42,6 +43,7 @@ export class ConnectionMonitor {
   /** The open() or ping() in flight; aborted when the course changes. */
   private operation?: AbortController;
   private failureReported = false;
+  private readonly suspicion?: RttSuspicion;
   private stopObservingLoss?: () => void;
   private closing?: Promise<void>;
 
@@ -56,6 +58,7 @@ export class ConnectionMonitor {
     this.reportHandlerError = dependencies.reportHandlerError ?? (() => undefined);
     this.timerName = `connection-health:${name}`;
     this.events$ = this.events.asObservable();
+    if (options.suspicion.enabled) this.suspicion = new RttSuspicion(options.suspicion);
     this.current = Object.freeze({
       name,
       kind: adapter.kind,
@@ -152,28 +155,50 @@ export class ConnectionMonitor {
     this.scheduleAttempt(backoffDelay(attempts + 1, this.options.reconnect, this.random));
   }
 
-  private scheduleBeat(): void {
+  private scheduleBeat(delayMs?: number): void {
     const { intervalMs, jitter } = this.options.heartbeat;
-    // Jitter only shortens the interval, so intervalMs + timeoutMs stays a true detection bound.
-    this.setStep(intervalMs * (1 - jitter * this.random()), () => void this.beat());
+    // Jitter only shortens the interval, so intervalMs + failureThreshold * timeoutMs stays a true bound.
+    this.setStep(delayMs ?? intervalMs * (1 - jitter * this.random()), () => void this.beat());
   }
 
   private async beat(): Promise<void> {
     const course = this.course;
     const startedAt = this.clock.now();
+    const stopSuspecting = this.suspectIfSlow(course);
     try {
       await this.run('heartbeat', this.options.heartbeat.timeoutMs, (signal) => this.adapter.ping(signal));
     } catch (error) {
       if (course === this.course) this.beatFailed(error);
       return;
+    } finally {
+      stopSuspecting();
     }
     if (course !== this.course) return;
     const at = this.clock.now();
     const rttMs = Math.round((at - startedAt) * 100) / 100;
+    this.suspicion?.record(rttMs);
     this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0 });
     if (this.current.state === 'degraded') this.transition('up', 'heartbeat answered again');
     this.events.next({ type: 'heartbeat', name: this.name, ok: true, rttMs, at, snapshot: this.current });
     this.scheduleBeat();
+  }
+
+  /**
+   * Marks the connection degraded when the running beat stays unanswered for longer than its round-trip
+   * history makes likely. A suspicion timer that fires late means a blocked event loop, which proves
+   * nothing about the server: it is ignored. Returns the function that stops watching.
+   */
+  private suspectIfSlow(course: number): () => void {
+    const afterMs = this.suspicion?.suspectAfterMs();
+    if (afterMs === undefined || afterMs >= this.options.heartbeat.timeoutMs) return () => undefined;
+    const dueAt = this.clock.now() + afterMs;
+    const timer = this.clock.setTimer(() => {
+      const late = this.clock.now() - dueAt > this.options.heartbeat.lagToleranceMs;
+      if (late || course !== this.course || this.current.state !== 'up') return;
+      const usual = Math.round((this.suspicion?.meanMs ?? 0) * 10) / 10;
+      this.transition('degraded', `heartbeat unanswered after ${Math.round(afterMs)} ms, usually ${usual} ms (phi >= ${this.options.suspicion.phiThreshold})`);
+    }, afterMs);
+    return () => this.clock.clearTimer(timer);
   }
 
   private beatFailed(error: unknown): void {
@@ -186,7 +211,7 @@ export class ConnectionMonitor {
       return;
     }
     if (this.current.state === 'up') this.transition('degraded', `heartbeat failed: ${lastError}`);
-    this.scheduleBeat();
+    this.scheduleBeat(0); // confirm at once rather than a whole interval later
   }
 
   /** Declares the connection down and schedules the first reconnect attempt. */

@@ -30,6 +30,13 @@ export const messages = {
     `@InjectConnection('${connection}') names no monitored connection. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
+  imapNoSession: () => 'no IMAP session is open',
+  imapUnusable: (library: string) => `the ${library} session is no longer usable`,
+  imapClosedDuringLogin: () => 'the server closed the connection during login',
+  imapServerClosed: (bye: string | undefined, reset: boolean) =>
+    bye ? `the server said BYE (${bye}) and closed the connection` : `the server ${reset ? 'reset' : 'closed'} the connection`,
+  imapSessionRecycled: (lifetimeMs: number) =>
+    `the IMAP session reached its maximum lifetime (${lifetimeMs} ms, maxSessionMs less jitter): logging in again`,
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
 } as const;

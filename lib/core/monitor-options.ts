@@ -12,8 +12,8 @@ export type FailurePolicy =
 export interface HeartbeatOptions {
   /**
    * Time between heartbeats. Default 30 000. Jitter only ever shortens it, so a silent death is noticed
-   * within `intervalMs + timeoutMs` (times `failureThreshold`). Keep it below the idle timeout of every
-   * load balancer or NAT on the path (AWS NLB 350 s, Azure 240 s, GCP 600 s).
+   * within `intervalMs + failureThreshold * timeoutMs`. Keep it below the idle timeout of every load
+   * balancer or NAT on the path (AWS NLB 350 s, Azure 240 s, GCP 600 s).
    */
   intervalMs: number;
   /** Deadline of one heartbeat. Default 5 000; must be below `intervalMs`. */
@@ -22,7 +22,11 @@ export interface HeartbeatOptions {
   connectTimeoutMs: number;
   /** Fraction of `intervalMs` taken off at random, so many instances do not beat in step. Default 0.1. */
   jitter: number;
-  /** Consecutive failed heartbeats before the connection is declared down; fewer mean degraded. Default 1. */
+  /**
+   * Consecutive failed heartbeats before the connection is declared down. Below it the connection reads
+   * degraded and the next beat goes out at once (a confirmation, not a wait of intervalMs), so one lost
+   * beat on a lossy path does not drop the connection. Default 1.
+   */
   failureThreshold: number;
   /**
    * A deadline timer that fires this much later than asked means the event loop was blocked, and the answer
@@ -31,9 +35,22 @@ export interface HeartbeatOptions {
   lagToleranceMs: number;
   /**
    * A snapshot whose last heartbeat is older than this reads as down (the monitor itself stalled).
-   * Default 2 * (intervalMs + timeoutMs).
+   * Default 2 * (intervalMs + failureThreshold * timeoutMs).
    */
   staleAfterMs: number;
+}
+
+export interface SuspicionOptions {
+  /** Adaptive suspicion: a beat slower than its history says reads degraded before the deadline. Default true. */
+  enabled: boolean;
+  /** phi at which an unanswered beat is suspect: 8 means a 1 in 10^8 chance that a healthy answer takes this long. Default 8. */
+  phiThreshold: number;
+  /** Floor of the standard deviation of round trips, so a very steady history does not suspect every hiccup. Default 50. */
+  minStdDevMs: number;
+  /** Round trips remembered. Default 50. */
+  windowSize: number;
+  /** Round trips needed before suspicion starts. Default 5. */
+  minSamples: number;
 }
 
 export interface ReconnectOptions {
@@ -61,6 +78,7 @@ export interface FailureOptions {
 /** Every option of one monitor, defaults filled in. */
 export interface MonitorOptions {
   readonly heartbeat: Readonly<HeartbeatOptions>;
+  readonly suspicion: Readonly<SuspicionOptions>;
   readonly reconnect: Readonly<ReconnectOptions>;
   readonly failure: Readonly<FailureOptions>;
 }
@@ -68,6 +86,7 @@ export interface MonitorOptions {
 /** What a user may give: any subset, per connection or as module-wide defaults. */
 export interface MonitorOptionsInput {
   heartbeat?: Partial<HeartbeatOptions>;
+  suspicion?: Partial<SuspicionOptions>;
   reconnect?: Partial<ReconnectOptions>;
   failure?: Partial<FailureOptions>;
 }
@@ -79,6 +98,14 @@ export const DEFAULT_HEARTBEAT: Readonly<Omit<HeartbeatOptions, 'staleAfterMs'>>
   jitter: 0.1,
   failureThreshold: 1,
   lagToleranceMs: 1_000,
+};
+
+export const DEFAULT_SUSPICION: Readonly<SuspicionOptions> = {
+  enabled: true,
+  phiThreshold: 8,
+  minStdDevMs: 50,
+  windowSize: 50,
+  minSamples: 5,
 };
 
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = {

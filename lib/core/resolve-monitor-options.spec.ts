@@ -26,6 +26,7 @@ describe('resolveMonitorOptions', () => {
         lagToleranceMs: 1_000,
         staleAfterMs: 70_000,
       },
+      suspicion: { enabled: true, phiThreshold: 8, minStdDevMs: 50, windowSize: 50, minSamples: 5 },
       reconnect: { initialDelayMs: 1_000, maxDelayMs: 30_000, factor: 2, jitter: 0.5, maxAttempts: 10 },
       failure: { policy: 'retry', exitCode: 1 },
     });
@@ -55,7 +56,9 @@ describe('resolveMonitorOptions', () => {
     ['jitter above its range', { heartbeat: { jitter: 0.9 } }, 'heartbeat.jitter', /fraction from 0 to 0\.5/],
     ['factor below 1', { reconnect: { factor: 0.5 } }, 'reconnect.factor', /at least 1/],
     ['initial above max', { reconnect: { initialDelayMs: 60_000 } }, 'reconnect.initialDelayMs', /must not exceed reconnect\.maxDelayMs/],
-    ['stale bound too small', { heartbeat: { staleAfterMs: 1_000 } }, 'heartbeat.staleAfterMs', /must exceed intervalMs \+ timeoutMs/],
+    ['stale bound too small', { heartbeat: { staleAfterMs: 1_000 } }, 'heartbeat.staleAfterMs', /must exceed intervalMs \+ failureThreshold \* timeoutMs \(35000\)/],
+    ['a phi threshold out of range', { suspicion: { phiThreshold: 0.5 } }, 'suspicion.phiThreshold', /from 1 to 16/],
+    ['more samples needed than kept', { suspicion: { windowSize: 10, minSamples: 20 } }, 'suspicion.minSamples', /must not exceed suspicion\.windowSize \(10\)/],
     ['unknown policy', { failure: { policy: 'panic' as never } }, 'failure.policy', /'retry', 'stop', 'exit'/],
     ['exit code 0', { failure: { exitCode: 0 } }, 'failure.exitCode', /1 to 255/],
     ['a typo', { heartbeat: { interval: 5_000 } as never }, 'heartbeat.interval', /no such option; heartbeat takes intervalMs/],

@@ -3,6 +3,7 @@ import {
   DEFAULT_FAILURE,
   DEFAULT_HEARTBEAT,
   DEFAULT_RECONNECT,
+  DEFAULT_SUSPICION,
   type FailurePolicy,
   type MonitorOptions,
   type MonitorOptionsInput,
@@ -21,17 +22,18 @@ export function resolveMonitorOptions(
   defaults: MonitorOptionsInput = {},
 ): MonitorOptions {
   const check = new OptionChecker(connection);
-  for (const group of ['heartbeat', 'reconnect', 'failure'] as const) {
+  for (const group of ['heartbeat', 'suspicion', 'reconnect', 'failure'] as const) {
     check.knownKeys(group, defaults[group], Object.keys(builtIn[group]));
     check.knownKeys(group, input[group], Object.keys(builtIn[group]));
   }
   const merged = {
     heartbeat: { ...DEFAULT_HEARTBEAT, ...defaults.heartbeat, ...input.heartbeat },
+    suspicion: { ...DEFAULT_SUSPICION, ...defaults.suspicion, ...input.suspicion },
     reconnect: { ...DEFAULT_RECONNECT, ...defaults.reconnect, ...input.reconnect },
     failure: { ...DEFAULT_FAILURE, ...defaults.failure, ...input.failure },
   };
 
-  const { heartbeat, reconnect, failure } = merged;
+  const { heartbeat, suspicion, reconnect, failure } = merged;
   check.duration('heartbeat.intervalMs', heartbeat.intervalMs);
   check.duration('heartbeat.timeoutMs', heartbeat.timeoutMs);
   check.duration('heartbeat.connectTimeoutMs', heartbeat.connectTimeoutMs);
@@ -44,14 +46,32 @@ export function resolveMonitorOptions(
     heartbeat.timeoutMs,
     `It must be below heartbeat.intervalMs (${heartbeat.intervalMs}), or beats would overlap; lower it or raise the interval.`,
   );
-  const staleAfterMs =
-    (input.heartbeat?.staleAfterMs ?? defaults.heartbeat?.staleAfterMs) ?? 2 * (heartbeat.intervalMs + heartbeat.timeoutMs);
+  // Beats of one failure episode follow each other at once, so the bound grows by a timeout per failure.
+  const detectionBoundMs = heartbeat.intervalMs + heartbeat.failureThreshold * heartbeat.timeoutMs;
+  const staleAfterMs = (input.heartbeat?.staleAfterMs ?? defaults.heartbeat?.staleAfterMs) ?? 2 * detectionBoundMs;
   check.duration('heartbeat.staleAfterMs', staleAfterMs);
   check.that(
-    staleAfterMs > heartbeat.intervalMs + heartbeat.timeoutMs,
+    staleAfterMs > detectionBoundMs,
     'heartbeat.staleAfterMs',
     staleAfterMs,
-    `It must exceed intervalMs + timeoutMs (${heartbeat.intervalMs + heartbeat.timeoutMs}), or healthy snapshots would read as stale.`,
+    `It must exceed intervalMs + failureThreshold * timeoutMs (${detectionBoundMs}), or healthy snapshots would read as stale.`,
+  );
+
+  check.oneOf('suspicion.enabled', suspicion.enabled, [true, false], false);
+  check.that(
+    typeof suspicion.phiThreshold === 'number' && suspicion.phiThreshold >= 1 && suspicion.phiThreshold <= 16,
+    'suspicion.phiThreshold',
+    suspicion.phiThreshold,
+    'Use a number from 1 to 16 (8 is a 1 in 10^8 chance that a healthy beat is this slow).',
+  );
+  check.duration('suspicion.minStdDevMs', suspicion.minStdDevMs);
+  check.count('suspicion.windowSize', suspicion.windowSize);
+  check.count('suspicion.minSamples', suspicion.minSamples);
+  check.that(
+    suspicion.minSamples <= suspicion.windowSize,
+    'suspicion.minSamples',
+    suspicion.minSamples,
+    `It must not exceed suspicion.windowSize (${suspicion.windowSize}).`,
   );
 
   check.duration('reconnect.initialDelayMs', reconnect.initialDelayMs);
@@ -87,6 +107,7 @@ export function resolveMonitorOptions(
 
   return Object.freeze({
     heartbeat: Object.freeze({ ...heartbeat, staleAfterMs }),
+    suspicion: Object.freeze(suspicion),
     reconnect: Object.freeze(reconnect),
     failure: Object.freeze(failure),
   });
@@ -94,6 +115,7 @@ export function resolveMonitorOptions(
 
 const builtIn = {
   heartbeat: { ...DEFAULT_HEARTBEAT, staleAfterMs: 0 },
+  suspicion: DEFAULT_SUSPICION,
   reconnect: DEFAULT_RECONNECT,
   failure: { ...DEFAULT_FAILURE, onFailure: undefined },
 };
