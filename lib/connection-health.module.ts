@@ -15,6 +15,7 @@ import { ConnectionHealthExplorer } from './explorer/connection-health.explorer.
 import { DeadManSwitch } from './dead-man/dead-man.switch.js';
 import { ConnectionHealthIndicator } from './health/connection-health.health.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
+import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
@@ -39,6 +40,7 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
     ConnectionHealthOrchestrator,
     ConnectionHealthProbes,
     DeadManSwitch,
+    ConnectionHealthMetrics,
     ConnectionHealthIndicator,
   ],
   exports: [ConnectionHealthRegistry, ConnectionHealthIndicator, ConnectionHealthProbes],

@@ -1,8 +1,20 @@
 export { ConnectionHealthModule } from './connection-health.module.js';
-export type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
+export type {
+  ConnectionHealthModuleOptions,
+  DeadManOptions,
+  ShutdownOptions,
+} from './interfaces/connection-health-options.interface.js';
+export type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
+export type { MetricsOptions } from './interfaces/metrics-options.interface.js';
+export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
+export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
   ConnectionDefinition,
   CustomConnectionDefinition,
+  ImapConnectionDefinition,
+  ImapFlowConnectionDefinition,
+  NodeImapConnectionDefinition,
+  StompConnectionDefinition,
   TcpConnectionDefinition,
   TypeOrmConnectionDefinition,
 } from './interfaces/connection-definition.interface.js';
@@ -19,8 +31,13 @@ export type {
   HeartbeatOptions,
   MonitorOptionsInput,
   ReconnectOptions,
+  SuspicionOptions,
 } from './core/monitor-options.js';
 export type { CustomConnection } from './adapters/custom/custom.adapter.js';
+export type { ImapLogin } from './adapters/imap/imap-adapter.options.js';
+export type { StompHeartbeatOptions, StompProbeOptions, StompSubscriptionDefinition } from './adapters/stomp/stomp-options.js';
+export { stompSession, type StompSessionInfo } from './adapters/stomp/stomp-session.js';
+export { keepStompSubscription, type KeptStompSubscription } from './adapters/stomp/keep-stomp-subscription.js';
 export { ConnectionHealthConfigError } from './core/errors/connection-health-config.error.js';
 export { HeartbeatTimeoutError } from './core/errors/heartbeat-timeout.error.js';
 export { MissingDependencyError } from './core/errors/missing-dependency.error.js';

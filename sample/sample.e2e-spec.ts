@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { sharedActiveMq, sharedDovecot } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
@@ -17,9 +18,19 @@ async function freePort(): Promise<number> {
 }
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite snapshot and exits 0 on SIGTERM', async () => {
+  it('answers its probes from the SQLite, IMAP and STOMP snapshots and exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [main], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
+    const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      IMAP_HOST: imap.host,
+      IMAP_PORT: String(imap.port),
+      STOMP_HOST: broker.host,
+      STOMP_PORT: String(broker.port),
+    };
+    const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -31,12 +42,16 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200) break;
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP and STOMP are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(body?.status, 'ok');
       assert.equal(body?.details.database?.state, 'up');
       assert.equal(body?.details.database?.kind, 'typeorm');
+      assert.equal(body?.details.mail?.state, 'up');
+      assert.equal(body?.details.mail?.kind, 'imap');
+      assert.equal(body?.details.broker?.state, 'up');
+      assert.equal(body?.details.broker?.kind, 'stomp');
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }

@@ -4,7 +4,7 @@
 # To add a server, add its package name to PACKAGES.
 set -euo pipefail
 
-PACKAGES=(postgresql iptables iproute2)
+PACKAGES=(postgresql iptables iproute2 dovecot-imapd wrk activemq rabbitmq-server openssl)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, type LoggerService, Scope } from '@nestjs/common';
+import type { Client } from '@stomp/stompjs';
+import type Imap from 'imap';
+import { ImapFlow } from 'imapflow';
 import { DataSource } from 'typeorm';
 import {
   ConnectionHandle,
@@ -19,7 +22,8 @@ import {
 } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { PostgresServer } from './kit/postgres.server.js';
-import { sharedPostgres } from './kit/shared-servers.js';
+import { DovecotServer } from './kit/dovecot.server.js';
+import { sharedActiveMq, sharedDovecot, sharedPostgres } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
 
 const fast = {
@@ -251,6 +255,85 @@ describe('decorator mistakes found at bootstrap', () => {
       );
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('decorated IMAP and STOMP connections against real dovecot and ActiveMQ', () => {
+  const timing = {
+    heartbeat: { intervalMs: 1_000, timeoutMs: 500, connectTimeoutMs: 3_000 },
+    reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxAttempts: Infinity },
+  };
+
+  it('calls a decorated IMAP factory for every session, and keeps decorated properties on the live clients', async () => {
+    const dovecot = await sharedDovecot();
+    const activemq = await sharedActiveMq();
+    const login = { user: DovecotServer.user, pass: DovecotServer.password };
+
+    @Injectable()
+    class MailReader {
+      sessions = 0;
+      @MonitorConnection({ name: 'mail', kind: 'imap', client: 'imapflow', ...timing })
+      createClient(): ImapFlow {
+        this.sessions += 1;
+        return new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: login, logger: false });
+      }
+    }
+
+    @Injectable()
+    class MailWatcher {
+      @MonitorConnection({ name: 'mail-live', kind: 'imap', client: 'node-imap', host: dovecot.host, port: dovecot.port, auth: login, ...timing })
+      client?: Imap;
+    }
+
+    @Injectable()
+    class OrdersListener {
+      @MonitorConnection({ name: 'broker', kind: 'stomp', host: activemq.host, port: activemq.port, ...timing })
+      client?: Client;
+    }
+
+    const app = await TestApp.start({ providers: [MailReader, MailWatcher, OrdersListener] });
+    try {
+      for (const name of ['mail', 'mail-live', 'broker']) await app.waitFor(name, (s) => s.lastBeatAt !== undefined, 10_000);
+      const reader = app.app.get(MailReader);
+      const watcher = app.app.get(MailWatcher);
+      const listener = app.app.get(OrdersListener);
+      assert.equal(reader.sessions, 1);
+      assert.equal(watcher.client, app.registry.get('mail-live').client(), 'the property holds the live node-imap client');
+      assert.equal(listener.client, app.registry.get('broker').client(), 'the property holds the live STOMP client');
+      assert.equal(listener.client?.connected, true);
+
+      const firstStomp = listener.client;
+      app.registry.get('broker').forceReconnect('test');
+      await dovecot.kick();
+      await app.waitFor('mail', (s) => s.state === 'up' && s.connectedAt !== undefined && s.reconnectAttempts === 0 && reader.sessions === 2, 10_000);
+      await app.waitFor('broker', (s) => s.state === 'up' && listener.client !== firstStomp, 10_000);
+      await app.waitForState('mail-live', 'up', 10_000);
+      assert.equal(reader.sessions, 2, 'a new ImapFlow for the new session');
+      assert.equal(listener.client?.connected, true, 'the property follows the new STOMP client');
+      assert.equal(watcher.client, app.registry.get('mail-live').client());
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('rejects @MonitorConnection for STOMP on a method', async () => {
+    class WrongPlace {
+      @MonitorConnection({ name: 'broker', kind: 'stomp', host: '127.0.0.1' })
+      client(): Client | undefined {
+        return undefined;
+      }
+    }
+    try {
+      const app = await TestApp.start({ providers: [WrongPlace] });
+      await app.close();
+      assert.fail('bootstrapped');
+    } catch (error) {
+      assert.ok(error instanceof ConnectionHealthConfigError);
+      assert.equal(
+        error.message,
+        "@MonitorConnection({ kind: 'stomp' }) on the method WrongPlace.client: the package creates STOMP clients itself. Put it on a property instead, which then always holds the live client.",
+      );
     }
   });
 });

@@ -93,6 +93,7 @@ describe('TypeORM over real PostgreSQL', () => {
   for (const { fault, title, inject } of proxyFaults) {
     it(`${title} through the chaos proxy: down within the bound, up once it passes traffic again`, async (t) => {
       const proxy = await ChaosProxy.start(server.host, server.port);
+      t.after(() => proxy.close());
       const dataSource = postgresDataSource(proxy.host, proxy.port);
       const app = await startApp(dataSource);
       try {
@@ -104,7 +105,6 @@ describe('TypeORM over real PostgreSQL', () => {
         await expectRecovered(t, app, dataSource, healedAt, fault);
       } finally {
         await app.close();
-        await proxy.close();
       }
     });
   }

@@ -4,10 +4,13 @@ import type { MonitorOptions } from '../core/monitor-options.js';
 import { OptionChecker } from '../core/option-checker.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import { CustomAdapter } from './custom/custom.adapter.js';
+import type { TcpKeepAliveOptions } from './tcp-keepalive.js';
+import { createImapAdapter } from './imap/imap-adapter.factory.js';
+import { createStompAdapter } from './stomp/stomp-adapter.factory.js';
 import { TcpAdapter } from './tcp/tcp.adapter.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
-export const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom'] as const;
+export const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom', 'imap', 'stomp'] as const;
 
 /**
  * Checks the kind-specific options of a connection and builds its adapter. `dataSource` is the TypeORM
@@ -39,17 +42,31 @@ export function createAdapter(
         'Use a whole number from 1 to 65535.',
       );
       check.oneOf('mode', definition.mode, ['probe', 'hold']);
-      if (definition.keepAliveInitialDelayMs !== undefined) {
-        check.duration('keepAliveInitialDelayMs', definition.keepAliveInitialDelayMs);
-      }
+      checkKeepAlive(check, definition.keepAlive);
       return new TcpAdapter(definition);
     case 'custom':
       check.fn('ping', definition.ping, true, '(signal: AbortSignal) => Promise<unknown>');
       check.fn('open', definition.open, false, '(signal: AbortSignal) => Promise<unknown>');
       check.fn('close', definition.close, false, '(signal: AbortSignal) => Promise<unknown>');
       return new CustomAdapter(definition);
+    case 'imap':
+      return createImapAdapter(definition, options, check);
+    case 'stomp':
+      checkKeepAlive(check, definition.keepAlive);
+      return createStompAdapter(definition.name, definition, options, check);
     default:
       check.oneOf('kind', (definition as { kind: unknown }).kind, CONNECTION_KINDS, false);
       throw new Error('unreachable');
   }
+}
+
+/** Checks the kernel keepalive options of a connection whose socket the package owns. */
+export function checkKeepAlive(check: OptionChecker, keepAlive: TcpKeepAliveOptions | undefined): void {
+  if (keepAlive === undefined) return;
+  check.knownKeys('keepAlive', keepAlive, ['idleMs', 'intervalMs', 'count', 'userTimeoutMs']);
+  for (const option of ['idleMs', 'intervalMs', 'userTimeoutMs'] as const) {
+    // The kernel counts whole seconds for idle and interval, milliseconds for the user timeout.
+    if (keepAlive[option] !== undefined) check.duration(`keepAlive.${option}`, keepAlive[option]);
+  }
+  if (keepAlive.count !== undefined) check.count('keepAlive.count', keepAlive.count);
 }

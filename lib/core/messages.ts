@@ -19,6 +19,9 @@ export const messages = {
   nonStaticProvider: (declaredBy: string, what: string) =>
     `Cannot monitor ${what} declared by ${declaredBy} because it is defined in a non static provider. ` +
     'Connection health needs a singleton provider: remove the request scope, or declare the connection elsewhere.',
+  stompMemberIsMethod: (declaredBy: string) =>
+    `@MonitorConnection({ kind: 'stomp' }) on the method ${declaredBy}: the package creates STOMP clients itself. ` +
+    'Put it on a property instead, which then always holds the live client.',
   heartbeatShape: (declaredBy: string, parameters: number) =>
     `@ConnectionHeartbeat() on ${declaredBy} takes ${parameters} parameters. A heartbeat takes one, ` +
     '(signal: AbortSignal), and returns a promise that resolves when the far end answered.',
@@ -37,6 +40,16 @@ export const messages = {
     bye ? `the server said BYE (${bye}) and closed the connection` : `the server ${reset ? 'reset' : 'closed'} the connection`,
   imapSessionRecycled: (lifetimeMs: number) =>
     `the IMAP session reached its maximum lifetime (${lifetimeMs} ms, maxSessionMs less jitter): logging in again`,
+  stompNoSession: () => 'no STOMP session is open',
+  stompBrokerError: (message: string | undefined, body: string) => {
+    const detail = body.replace(/\s+/g, ' ').trim().slice(0, 200);
+    return `the broker sent an ERROR frame${message ? `: ${message}` : ''}${detail && detail !== message ? ` (${detail})` : ''}`;
+  },
+  stompHeartbeatLost: (silentMs: number) => `no STOMP heart-beat or other data from the broker for more than ${silentMs} ms`,
+  stompClosed: (reason: string, code: number | undefined) =>
+    `the connection to the broker closed${reason ? `: ${reason}` : code === undefined ? '' : ` (code ${code})`}`,
+  stompReplaced: () => 'the STOMP session was replaced by a new one',
+  stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
 } as const;

@@ -1,8 +1,17 @@
 import { MONITORED_CONNECTIONS } from '../connection-health.constants.js';
-import type { TypeOrmConnectionDefinition } from '../interfaces/connection-definition.interface.js';
+import type {
+  ImapFlowConnectionDefinition,
+  NodeImapConnectionDefinition,
+  StompConnectionDefinition,
+  TypeOrmConnectionDefinition,
+} from '../interfaces/connection-definition.interface.js';
 
-/** What @MonitorConnection takes: a connection definition without the connection, which is the member. */
-export type MonitorConnectionOptions = Omit<TypeOrmConnectionDefinition, 'dataSource'>;
+/** What @MonitorConnection takes: a connection definition without what the decorated member provides. */
+export type MonitorConnectionOptions =
+  | Omit<TypeOrmConnectionDefinition, 'dataSource'>
+  | Omit<ImapFlowConnectionDefinition, 'factory'>
+  | Omit<NodeImapConnectionDefinition, 'factory'>
+  | StompConnectionDefinition;
 
 /** @internal */
 export interface MonitoredMember {
@@ -11,9 +20,11 @@ export interface MonitoredMember {
 }
 
 /**
- * Marks a provider's connection as monitored under `options.name`. On a property or getter, its value at
- * bootstrap is the connection (a TypeORM DataSource); on a method, the method is called once at bootstrap
- * and returns it. The provider must be a singleton.
+ * Marks a provider's connection as monitored under `options.name`. The provider must be a singleton.
+ * - `typeorm`: a property or getter holds the DataSource, or a method (called once at bootstrap) returns it.
+ * - `imap`: a method is the client factory, called for every session (an ImapFlow cannot connect twice);
+ *   a property is kept pointing at the live client, which the package creates from the options.
+ * - `stomp`: a property is kept pointing at the live @stomp/stompjs Client, which the package creates.
  *
  * @example
  * ```ts

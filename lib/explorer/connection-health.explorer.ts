@@ -13,6 +13,8 @@ export interface DeclaredConnection {
   readonly definition: ConnectionDefinition;
   /** Class.member, for error messages. */
   readonly declaredBy: string;
+  /** Keeps the decorated property pointing at the connection's live client. */
+  readonly onClient?: (client: unknown) => void;
 }
 
 export interface DeclaredHandler {
@@ -56,8 +58,7 @@ export class ConnectionHealthExplorer {
         continue;
       }
       for (const member of members) {
-        const declaredBy = `${className}.${String(member.propertyKey)}`;
-        connections.push({ definition: this.fromMember(instance, member), declaredBy });
+        connections.push(this.fromMember(instance, member, `${className}.${String(member.propertyKey)}`));
       }
       for (const method of methods) {
         const declaredBy = `${className}.${method}`;
@@ -78,10 +79,27 @@ export class ConnectionHealthExplorer {
     return { connections, handlers };
   }
 
-  /** A property or getter holds the connection; a method returns it. */
-  private fromMember(instance: Instance, member: MonitoredMember): ConnectionDefinition {
-    const value = instance[member.propertyKey];
-    const connection = typeof value === 'function' ? (value as () => unknown).call(instance) : value;
-    return { ...member.options, dataSource: connection as DataSource };
+  /**
+   * A TypeORM member holds or returns the DataSource. For kinds whose clients the package creates per
+   * session (IMAP, STOMP), a method is the client factory and a property receives the live client.
+   */
+  private fromMember(instance: Instance, member: MonitoredMember, declaredBy: string): DeclaredConnection {
+    const { options, propertyKey } = member;
+    const value = instance[propertyKey];
+    const method = typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(instance) : undefined;
+    const keepCurrent = (client: unknown) => void (instance[propertyKey] = client);
+    switch (options.kind) {
+      case 'typeorm':
+        return { definition: { ...options, dataSource: (method ? method() : value) as DataSource }, declaredBy };
+      case 'imap':
+        if (method) return { definition: { ...options, factory: method } as ConnectionDefinition, declaredBy };
+        return { definition: options, declaredBy, onClient: keepCurrent };
+      case 'stomp':
+        if (method) {
+          const message = messages.stompMemberIsMethod(declaredBy);
+          throw new ConnectionHealthConfigError(message, options.name, '@MonitorConnection', declaredBy);
+        }
+        return { definition: options, declaredBy, onClient: keepCurrent };
+    }
   }
 }

@@ -1,6 +1,8 @@
 import type { InjectionToken } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { CustomConnection } from '../adapters/custom/custom.adapter.js';
+import type { ImapFlowAdapterOptions, NodeImapAdapterOptions } from '../adapters/imap/imap-adapter.options.js';
+import type { StompAdapterOptions } from '../adapters/stomp/stomp-options.js';
 import type { TcpAdapterOptions } from '../adapters/tcp/tcp.adapter.js';
 import type { TypeOrmAdapterOptions } from '../adapters/typeorm/typeorm.adapter.js';
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
@@ -26,5 +28,26 @@ export interface CustomConnectionDefinition extends ConnectionDefinitionBase, Cu
   kind: 'custom';
 }
 
+export interface ImapFlowConnectionDefinition extends ConnectionDefinitionBase, ImapFlowAdapterOptions {
+  kind: 'imap';
+}
+
+export interface NodeImapConnectionDefinition extends ConnectionDefinitionBase, NodeImapAdapterOptions {
+  kind: 'imap';
+}
+
+/** An IMAP session kept alive through `client: 'imapflow'` or `client: 'node-imap'`. */
+export type ImapConnectionDefinition = ImapFlowConnectionDefinition | NodeImapConnectionDefinition;
+
+/** A STOMP session through @stomp/stompjs, over TCP or WebSocket, probed by a message round trip. */
+export interface StompConnectionDefinition extends ConnectionDefinitionBase, StompAdapterOptions {
+  kind: 'stomp';
+}
+
 /** One monitored connection, as given to ConnectionHealthModule.forRoot(). */
-export type ConnectionDefinition = TypeOrmConnectionDefinition | TcpConnectionDefinition | CustomConnectionDefinition;
+export type ConnectionDefinition =
+  | TypeOrmConnectionDefinition
+  | TcpConnectionDefinition
+  | CustomConnectionDefinition
+  | ImapConnectionDefinition
+  | StompConnectionDefinition;

@@ -1,5 +1,6 @@
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
 import type { ConnectionDefinition } from './connection-definition.interface.js';
+import type { MetricsOptions } from './metrics-options.interface.js';
 
 export interface ShutdownOptions {
   /**
@@ -36,4 +37,6 @@ export interface ConnectionHealthModuleOptions {
    * unhealthy container, only an exited one.
    */
   deadMan?: DeadManOptions;
+  /** Prometheus metrics through prom-client (an optional peer). Off unless given; `{}` uses prom-client's global registry. */
+  metrics?: MetricsOptions;
 }

@@ -11,6 +11,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { createAdapter } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
+import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
@@ -74,7 +75,10 @@ export class ConnectionHealthOrchestrator
 
     const declared = this.explorer.explore();
     for (const definition of connections) this.register(definition, FOR_ROOT);
-    for (const { definition, declaredBy } of declared.connections) this.register(definition, declaredBy);
+    for (const { definition, declaredBy, onClient } of declared.connections) {
+      const adapter = this.register(definition, declaredBy);
+      if (onClient) adapter.clientChanges$?.subscribe(onClient);
+    }
 
     const known = this.registry.names();
     // A warning, not an error: @InjectConnection names are collected process-wide, by classes that this
@@ -149,7 +153,7 @@ export class ConnectionHealthOrchestrator
     });
   }
 
-  private register(definition: ConnectionDefinition, declaredBy: string): void {
+  private register(definition: ConnectionDefinition, declaredBy: string): ConnectionAdapter {
     const check = new OptionChecker(typeof definition?.name === 'string' ? definition.name : '?');
     check.text('name', definition?.name);
     if (this.registry.has(definition.name)) {
@@ -157,8 +161,8 @@ export class ConnectionHealthOrchestrator
       throw new ConnectionHealthConfigError(message, definition.name, 'name', definition.name);
     }
     check.oneOf('required', definition.required, [true, false]);
-    const { heartbeat, reconnect, failure } = definition;
-    const options = resolveMonitorOptions(definition.name, { heartbeat, reconnect, failure }, this.options.defaults);
+    const { heartbeat, suspicion, reconnect, failure } = definition;
+    const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, this.options.defaults);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
     const adapter = createAdapter(definition, options, dataSource);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, {
@@ -175,6 +179,7 @@ export class ConnectionHealthOrchestrator
       }
     });
     this.monitors.push(monitor);
+    return adapter;
   }
 
   /** Calls the lifecycle handlers of a connection, never awaiting them and never letting them break the monitor. */
@@ -231,7 +236,16 @@ export class ConnectionHealthOrchestrator
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 function checkModuleOptions(check: OptionChecker, options: ConnectionHealthModuleOptions): void {
-  const { shutdown, deadMan } = options;
+  const { shutdown, deadMan, metrics } = options;
+  if (metrics !== undefined) {
+    check.knownKeys('metrics', metrics, ['registry', 'prefix']);
+    check.that(
+      metrics.prefix === undefined || /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metrics.prefix),
+      'metrics.prefix',
+      metrics.prefix,
+      'Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
+    );
+  }
   if (shutdown !== undefined) {
     check.knownKeys('shutdown', shutdown, ['drainDelayMs', 'timeoutMs', 'exitZeroOnSignal']);
     if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);

@@ -1,8 +1,10 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConnectionHealthModule } from 'nestjs-connection-health';
 import { DataSource } from 'typeorm';
+
+const stompLogger = new Logger('Broker');
 
 // SQLite in memory by default, so the sample runs anywhere; DATABASE_URL=postgres://... monitors PostgreSQL.
 const database = process.env.DATABASE_URL
@@ -21,6 +23,40 @@ const database = process.env.DATABASE_URL
           kind: 'typeorm',
           dataSource: DataSource, // the token TypeOrmModule registers
           heartbeat: { intervalMs: Number(process.env.HEARTBEAT_INTERVAL_MS ?? 15_000), timeoutMs: 3_000 },
+          reconnect: { maxAttempts: Infinity },
+        },
+        {
+          // IDLEs in INBOX between beats; `npm run dovecot` serves test/test on 127.0.0.1:11143.
+          name: 'mail',
+          kind: 'imap',
+          client: 'imapflow',
+          host: process.env.IMAP_HOST ?? '127.0.0.1',
+          port: Number(process.env.IMAP_PORT ?? 11143),
+          auth: { user: process.env.IMAP_USER ?? 'test', pass: process.env.IMAP_PASSWORD ?? 'test' },
+          required: false, // without a mail server the sample still serves: /health reads degraded, HTTP 200
+          reconnect: { maxAttempts: Infinity },
+        },
+        {
+          // A STOMP session (ActiveMQ, RabbitMQ's STOMP plugin, ...): each heartbeat is a message round trip
+          // through the broker; the subscription below is made again after every reconnect.
+          name: 'broker',
+          kind: 'stomp',
+          ...(process.env.STOMP_URL
+            ? { url: process.env.STOMP_URL }
+            : { host: process.env.STOMP_HOST ?? '127.0.0.1', port: Number(process.env.STOMP_PORT ?? 61613) }),
+          login: process.env.STOMP_LOGIN,
+          passcode: process.env.STOMP_PASSCODE,
+          subscriptions: [
+            {
+              destination: process.env.STOMP_QUEUE ?? '/queue/sample',
+              headers: { ack: 'client-individual' },
+              onMessage: (message) => {
+                stompLogger.log(`message on ${message.headers.destination}: ${message.body}`);
+                message.ack();
+              },
+            },
+          ],
+          required: false, // without a broker the sample still serves: /health reads degraded, HTTP 200
           reconnect: { maxAttempts: Infinity },
         },
       ],

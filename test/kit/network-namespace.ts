@@ -106,12 +106,25 @@ export class NetworkNamespace {
     }
   }
 
+  /**
+   * Drops each TCP segment to and from `port` with the given probability (iptables statistic): TCP
+   * retransmits, so calls get slower and now and then very slow, but nothing is lost for good.
+   */
+  async loss(port: number, probability: number): Promise<void> {
+    for (const chain of ['INPUT', 'OUTPUT']) {
+      for (const direction of ['--dport', '--sport']) {
+        const random = ['-m', 'statistic', '--mode', 'random', '--probability', String(probability)];
+        await this.iptables('-A', chain, '-p', 'tcp', direction, String(port), ...random, '-j', 'DROP');
+      }
+    }
+  }
+
   /** Answers every segment arriving for `port` with an RST: clients see ECONNRESET on their next send. */
   async reset(port: number): Promise<void> {
     await this.iptables('-I', 'INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REJECT', '--reject-with', 'tcp-reset');
   }
 
-  /** Removes every rule blackhole() and reset() added (the namespace holds no others). */
+  /** Removes every rule blackhole(), loss() and reset() added (the namespace holds no others). */
   async heal(): Promise<void> {
     await this.iptables('-F');
   }

@@ -10,7 +10,10 @@
  * also starts it again if it finds it down. Such tests must not run beside other files using the
  * same server: run them with --test-concurrency=1 or give them a server of their own.
  */
+import { ActiveMqServer } from './activemq.server.js';
+import { DovecotServer } from './dovecot.server.js';
 import { PostgresServer } from './postgres.server.js';
+import { RabbitMqServer } from './rabbitmq.server.js';
 
 /** The names of the environment variables that describe the shared PostgreSQL. */
 export const POSTGRES_ENV = {
@@ -20,6 +23,30 @@ export const POSTGRES_ENV = {
   dir: 'CH_PG_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared dovecot (IMAP). */
+export const IMAP_ENV = {
+  host: 'CH_IMAP_HOST',
+  port: 'CH_IMAP_PORT',
+  /** The server's temporary folder (configuration, mail, rawlog); the master pid is read from it. */
+  dir: 'CH_IMAP_DIR',
+} as const;
+
+/** The names of the environment variables that describe the shared STOMP brokers. */
+export const ACTIVEMQ_ENV = {
+  host: 'CH_ACTIVEMQ_HOST',
+  port: 'CH_ACTIVEMQ_PORT',
+  /** The broker's temporary folder (conf, data, log, pid file). */
+  dir: 'CH_ACTIVEMQ_DIR',
+} as const;
+
+export const RABBITMQ_ENV = {
+  host: 'CH_RABBITMQ_HOST',
+  port: 'CH_RABBITMQ_PORT',
+  webStompPort: 'CH_RABBITMQ_WS_PORT',
+  /** The broker's temporary folder; its location.json holds the node name and the Erlang ports. */
+  dir: 'CH_RABBITMQ_DIR',
+} as const;
+
 export interface SharedServers {
   /** Variables to add to the environment of the test processes. */
   env: Record<string, string>;
@@ -27,14 +54,38 @@ export interface SharedServers {
 }
 
 export async function startSharedServers(): Promise<SharedServers> {
+  // RabbitMQ takes 7-60 s to boot: the brokers start first, beside the others. Should another server fail
+  // meanwhile, exit-cleanup removes them with the process.
+  const brokers = startBrokers();
+  brokers.catch(() => undefined); // awaited below
   const postgres = await PostgresServer.start();
+  const dovecot = await DovecotServer.start().catch(async (error: unknown) => {
+    await postgres.stop();
+    throw error;
+  });
+  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+    await Promise.all([postgres.stop(), dovecot.stop()]);
+    throw error;
+  });
   return {
     env: {
       [POSTGRES_ENV.host]: postgres.host,
       [POSTGRES_ENV.port]: String(postgres.port),
       [POSTGRES_ENV.dir]: postgres.dir,
+      [IMAP_ENV.host]: dovecot.host,
+      [IMAP_ENV.port]: String(dovecot.port),
+      [IMAP_ENV.dir]: dovecot.dir,
+      [ACTIVEMQ_ENV.host]: activemq.host,
+      [ACTIVEMQ_ENV.port]: String(activemq.port),
+      [ACTIVEMQ_ENV.dir]: activemq.dir,
+      [RABBITMQ_ENV.host]: rabbitmq.host,
+      [RABBITMQ_ENV.port]: String(rabbitmq.port),
+      [RABBITMQ_ENV.webStompPort]: String(rabbitmq.webStompPort),
+      [RABBITMQ_ENV.dir]: rabbitmq.dir,
     },
-    stop: () => postgres.stop(),
+    stop: async () => {
+      await Promise.all([postgres.stop(), dovecot.stop(), activemq.stop(), rabbitmq.stop()]);
+    },
   };
 }
 
@@ -59,4 +110,64 @@ export function sharedPostgres(): Promise<PostgresServer> {
 export function postgresFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresServer | undefined {
   const { [POSTGRES_ENV.host]: host, [POSTGRES_ENV.port]: port, [POSTGRES_ENV.dir]: dir } = env;
   return host && port && dir ? PostgresServer.attach({ host, port: Number(port), dir }) : undefined;
+}
+
+let sharedImap: Promise<DovecotServer> | undefined;
+
+/**
+ * The run's dovecot, or a private one for this process (removed at exit). A test may kick, kill and
+ * killServer() it, but must startAgain() it before it ends; this also starts it again if it finds it down.
+ */
+export function sharedDovecot(): Promise<DovecotServer> {
+  sharedImap ??= (async () => {
+    const server = dovecotFromEnv();
+    if (!server) return DovecotServer.start();
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedImap;
+}
+
+/** A handle on the shared dovecot that `env` describes, or undefined when no runner started one. */
+export function dovecotFromEnv(env: NodeJS.ProcessEnv = process.env): DovecotServer | undefined {
+  const { [IMAP_ENV.host]: host, [IMAP_ENV.port]: port, [IMAP_ENV.dir]: dir } = env;
+  return host && port && dir ? DovecotServer.attach({ host, port: Number(port), dir }) : undefined;
+}
+
+/** Starts ActiveMQ and RabbitMQ in parallel; when one fails, the other is stopped. */
+async function startBrokers(): Promise<{ activemq: ActiveMqServer; rabbitmq: RabbitMqServer }> {
+  const [activemq, rabbitmq] = await Promise.allSettled([ActiveMqServer.start(), RabbitMqServer.start()]);
+  if (activemq.status === 'fulfilled' && rabbitmq.status === 'fulfilled') return { activemq: activemq.value, rabbitmq: rabbitmq.value };
+  await Promise.all([activemq, rabbitmq].map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+  throw activemq.status === 'rejected' ? activemq.reason : (rabbitmq as PromiseRejectedResult).reason;
+}
+
+let sharedActiveMqServer: Promise<ActiveMqServer> | undefined;
+let sharedRabbitMqServer: Promise<RabbitMqServer> | undefined;
+
+/**
+ * The run's ActiveMQ, or a private one for this process (removed at exit). A test may kill() it but must
+ * startAgain() it before it ends; this also starts it again if it finds it down.
+ */
+export function sharedActiveMq(): Promise<ActiveMqServer> {
+  sharedActiveMqServer ??= (async () => {
+    const { [ACTIVEMQ_ENV.host]: host, [ACTIVEMQ_ENV.port]: port, [ACTIVEMQ_ENV.dir]: dir } = process.env;
+    if (!host || !port || !dir) return ActiveMqServer.start();
+    const server = ActiveMqServer.attach({ host, port: Number(port), dir });
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedActiveMqServer;
+}
+
+/** The run's RabbitMQ (STOMP and Web-STOMP), or a private one for this process; same rules as sharedActiveMq(). */
+export function sharedRabbitMq(): Promise<RabbitMqServer> {
+  sharedRabbitMqServer ??= (async () => {
+    const dir = process.env[RABBITMQ_ENV.dir];
+    if (!dir) return RabbitMqServer.start();
+    const server = await RabbitMqServer.attach({ dir });
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedRabbitMqServer;
 }

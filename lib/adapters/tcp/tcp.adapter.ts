@@ -1,5 +1,7 @@
 import { connect, type Socket } from 'node:net';
+import { BehaviorSubject } from 'rxjs';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 
 export interface TcpAdapterOptions {
   host: string;
@@ -10,8 +12,8 @@ export interface TcpAdapterOptions {
    * for a dependency whose listener must stay reachable.
    */
   mode?: 'probe' | 'hold';
-  /** TCP keepalive idle time of the held socket. Default 30 000. */
-  keepAliveInitialDelayMs?: number;
+  /** Kernel keepalive of the held socket ('hold' mode). Default: idle 30 000 ms, the kernel's interval and count. */
+  keepAlive?: TcpKeepAliveOptions;
 }
 
 /**
@@ -23,6 +25,8 @@ export class TcpAdapter implements ConnectionAdapter {
   readonly target: string;
   private held?: Socket;
   private onLoss?: (error: Error) => void;
+  /** The held socket is the live client in 'hold' mode. */
+  readonly clientChanges$ = new BehaviorSubject<Socket | undefined>(undefined);
 
   constructor(private readonly options: TcpAdapterOptions) {
     this.target = `${options.host}:${options.port}`;
@@ -30,17 +34,25 @@ export class TcpAdapter implements ConnectionAdapter {
 
   async open(signal: AbortSignal): Promise<void> {
     if (this.options.mode !== 'hold') return this.ping(signal);
-    this.held?.destroy();
+    const previous = this.held;
+    this.held = undefined;
+    previous?.destroy();
     const socket = await this.connect(signal);
-    socket.setKeepAlive(true, this.options.keepAliveInitialDelayMs ?? 30_000);
     socket.on('error', () => undefined); // 'close' follows and reports; an unheard 'error' would crash
     socket.on('data', () => undefined); // a banner must not fill the buffer
     socket.once('close', (hadError) => {
       if (this.held !== socket) return;
       this.held = undefined;
+      this.clientChanges$.next(undefined);
       this.onLoss?.(new Error(hadError ? `${this.target} reset the connection` : `${this.target} closed the connection`));
     });
+    await applyTcpKeepAlive(socket, this.options.keepAlive ?? {});
     this.held = socket;
+    this.clientChanges$.next(socket);
+  }
+
+  currentClient(): Socket | undefined {
+    return this.held;
   }
 
   async ping(signal: AbortSignal): Promise<void> {
@@ -52,6 +64,8 @@ export class TcpAdapter implements ConnectionAdapter {
   async close(signal: AbortSignal): Promise<void> {
     const socket = this.held;
     this.held = undefined;
+    this.clientChanges$.next(undefined);
+    this.clientChanges$.complete();
     if (!socket || socket.destroyed) return;
     await new Promise<void>((resolve) => {
       const force = () => socket.destroy();

@@ -1,0 +1,65 @@
+import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import type { MonitorOptions } from '../../core/monitor-options.js';
+import type { OptionChecker } from '../../core/option-checker.js';
+import type { ImapAdapterOptions } from './imap-adapter.options.js';
+import { ImapFlowAdapter } from './imapflow.adapter.js';
+import { NodeImapAdapter } from './node-imap.adapter.js';
+
+export const IMAP_CLIENTS = ['imapflow', 'node-imap'] as const;
+
+/** Checks the options of an IMAP connection and builds the adapter of its client library. */
+export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker): ConnectionAdapter {
+  check.oneOf('client', definition.client, IMAP_CLIENTS, false);
+  const library = definition.client === 'imapflow' ? 'ImapFlow' : 'Imap';
+  check.fn('factory', definition.factory, false, `() => ${library} | Promise<${library}> returning a new, unconnected client`);
+  if (definition.factory) {
+    for (const option of ['host', 'port', 'secure', 'auth'] as const) {
+      check.that(
+        definition[option] === undefined,
+        option,
+        definition[option],
+        `Leave it out when you pass a factory: the factory's clients carry their own server and login.`,
+      );
+    }
+  } else {
+    check.text('host', definition.host);
+    if (definition.port !== undefined) {
+      check.that(
+        Number.isInteger(definition.port) && definition.port >= 1 && definition.port <= 65_535,
+        'port',
+        definition.port,
+        'Use a whole number from 1 to 65535, or leave it out for 993 (secure) or 143.',
+      );
+    }
+    check.oneOf('secure', definition.secure, [true, false]);
+    check.that(
+      typeof definition.auth === 'object' && definition.auth !== null,
+      'auth',
+      definition.auth,
+      `Pass { user, pass }, or a factory that builds the ${library} client itself.`,
+    );
+    check.text('auth.user', definition.auth?.user);
+    check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
+  }
+  check.that(
+    definition.mailbox === undefined || definition.mailbox === false || (typeof definition.mailbox === 'string' && definition.mailbox.trim() !== ''),
+    'mailbox',
+    definition.mailbox,
+    "Use a mailbox name such as 'INBOX', or false to select none.",
+  );
+  if (definition.maxSessionMs !== undefined) {
+    check.duration('maxSessionMs', definition.maxSessionMs);
+    check.that(
+      definition.maxSessionMs > options.heartbeat.intervalMs,
+      'maxSessionMs',
+      definition.maxSessionMs,
+      `It must exceed heartbeat.intervalMs (${options.heartbeat.intervalMs}), since the lifetime is checked at each heartbeat; raise it or leave it out.`,
+    );
+  }
+  const settings = {
+    mailbox: definition.mailbox ?? 'INBOX',
+    maxSessionMs: definition.maxSessionMs,
+    connectTimeoutMs: options.heartbeat.connectTimeoutMs,
+  };
+  return definition.client === 'imapflow' ? new ImapFlowAdapter(definition, settings) : new NodeImapAdapter(definition, settings);
+}

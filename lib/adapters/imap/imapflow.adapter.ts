@@ -1,0 +1,73 @@
+import type { ImapFlow } from 'imapflow';
+import { messages } from '../../core/messages.js';
+import { loadPeer } from '../load-peer.js';
+import type { ImapFlowAdapterOptions } from './imap-adapter.options.js';
+import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
+
+/**
+ * An IMAP session through imapflow. An ImapFlow connects once, so every session is a new instance. It
+ * IDLEs by itself in a selected mailbox (after `autoIdleDelay`, 15 s by default); its noop() breaks IDLE
+ * and resolves even when the NOOP failed, so a beat also checks that the client is still usable, and the
+ * engine's deadline covers a NOOP that is never answered.
+ */
+export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
+  protected readonly libraryName = 'imapflow';
+
+  constructor(
+    private readonly options: ImapFlowAdapterOptions,
+    settings: ImapSessionSettings,
+    /** The package to load; tests pass a missing one. */
+    private readonly peerName = 'imapflow',
+  ) {
+    super(options.factory ? 'imapflow' : `imapflow ${options.host}:${portOf(options)}`, settings, options.factory);
+  }
+
+  protected async createClient(): Promise<ImapFlow> {
+    const { ImapFlow: Client } = await loadPeer<{ ImapFlow: typeof ImapFlow }>(this.peerName, 'IMAP connections with client "imapflow"');
+    const { host, secure, auth } = this.options;
+    // Its default logger writes pino JSON to stdout; an app that wants it passes a factory.
+    const port = portOf(this.options);
+    return new Client({ host, port, secure: secure ?? port === 993, auth, logger: false });
+  }
+
+  protected login(client: ImapFlow): Promise<void> {
+    return client.connect();
+  }
+
+  protected async select(client: ImapFlow, mailbox: string): Promise<void> {
+    await client.mailboxOpen(mailbox);
+  }
+
+  protected noop(client: ImapFlow): Promise<void> {
+    return client.noop();
+  }
+
+  protected isUsable(client: ImapFlow): boolean {
+    return client.usable;
+  }
+
+  /** Resolves once the server answered LOGOUT (or the connection is gone) and the socket is closed. */
+  protected async logout(client: ImapFlow): Promise<void> {
+    await client.logout();
+  }
+
+  /** Closes the socket without LOGOUT; idempotent, and it rejects whatever is still waiting. */
+  protected destroy(client: ImapFlow): void {
+    client.close();
+  }
+
+  protected watch(client: ImapFlow, onClose: (error: Error) => void): () => void {
+    let lastError: Error | undefined;
+    client.on('error', (error: Error) => (lastError = error));
+    const listener = () => {
+      const bye = (client as { byeReason?: string }).byeReason;
+      onClose(bye || !lastError ? new Error(messages.imapServerClosed(bye, false)) : lastError);
+    };
+    client.once('close', listener);
+    return () => client.removeListener('close', listener);
+  }
+}
+
+function portOf(options: ImapFlowAdapterOptions): number {
+  return options.port ?? (options.secure ? 993 : 143);
+}

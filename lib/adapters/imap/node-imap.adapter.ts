@@ -1,0 +1,127 @@
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type Imap from 'imap';
+import { messages } from '../../core/messages.js';
+import { loadPeer } from '../load-peer.js';
+import type { NodeImapAdapterOptions } from './imap-adapter.options.js';
+import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
+
+/** The parts of node-imap's Connection (0.8.x) this adapter needs that its public API lacks. */
+interface NodeImapInternals {
+  _enqueue(command: string, promote: boolean, callback: (error?: Error) => void): void;
+  _sock?: Socket;
+  _parser?: EventEmitter;
+}
+
+const internals = (client: Imap) => client as unknown as NodeImapInternals;
+
+/**
+ * An IMAP session through node-imap (`imap` 0.8). node-imap IDLEs by itself whenever it has nothing to
+ * do, has no public NOOP and no response deadline of its own; this adapter supplies both (see noop()).
+ */
+export class NodeImapAdapter extends ImapAdapter<Imap> {
+  protected readonly libraryName = 'node-imap';
+  /** Clients that already carry this adapter's 'error' listener: a factory may return the same one again. */
+  private readonly withErrorSink = new WeakSet<Imap>();
+  private readonly lastErrors = new WeakMap<Imap, Error>();
+  private readonly byeTexts = new WeakMap<Imap, string>();
+
+  constructor(
+    private readonly options: NodeImapAdapterOptions,
+    settings: ImapSessionSettings,
+    /** The package to load; tests pass a missing one. */
+    private readonly peerName = 'imap',
+  ) {
+    super(options.factory ? 'node-imap' : `node-imap ${options.host}:${portOf(options)}`, settings, options.factory);
+  }
+
+  protected async createClient(): Promise<Imap> {
+    const { default: Connection } = await loadPeer<{ default: typeof Imap }>(this.peerName, 'IMAP connections with client "node-imap"');
+    const { host, secure, auth } = this.options;
+    const port = portOf(this.options);
+    return new Connection({ host, port, tls: secure ?? port === 993, user: auth!.user, password: auth!.pass });
+  }
+
+  protected login(client: Imap): Promise<void> {
+    this.lastErrors.delete(client);
+    this.byeTexts.delete(client);
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        client.removeListener('ready', onReady);
+        client.removeListener('error', done);
+        client.removeListener('close', onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = () => done();
+      const onClose = () => done(this.lastErrors.get(client) ?? new Error(messages.imapClosedDuringLogin()));
+      client.once('ready', onReady);
+      client.once('error', done);
+      client.once('close', onClose);
+      client.connect();
+      // node-imap answers a BYE by closing without telling why; the reason is worth a loss report.
+      internals(client)._parser?.on('untagged', (info: { type?: string; text?: unknown }) => {
+        if (info.type === 'bye') this.byeTexts.set(client, String(info.text ?? ''));
+      });
+    });
+  }
+
+  protected select(client: Imap, mailbox: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => client.openBox(mailbox, false, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /**
+   * node-imap sends its own NOOP and IDLE with the command name as the tag ("NOOP NOOP"), so their tagged
+   * answers never reach a callback: `_enqueue('NOOP', cb)` never calls back. It recognises them by exact,
+   * upper-case name, while IMAP commands are case-insensitive (RFC 3501 section 9): 'noop' is sent as an
+   * ordinary "A<n> noop" whose tagged OK (or NO/BAD) calls back like any command. Promoted to the head of
+   * the queue, it waits only for the command in progress. While IDLE runs, _enqueue first sends DONE and
+   * sends the NOOP after IDLE's tagged OK; once the queue is empty node-imap enters IDLE again by itself.
+   */
+  protected noop(client: Imap): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      internals(client)._enqueue('noop', true, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  protected isUsable(client: Imap): boolean {
+    return client.state === 'authenticated' && internals(client)._sock?.writable === true;
+  }
+
+  /** end() queues LOGOUT (ending IDLE first) and closes the socket after its answer. */
+  protected logout(client: Imap): Promise<void> {
+    if (client.state === 'disconnected') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      client.once('close', () => resolve());
+      client.end();
+    });
+  }
+
+  /**
+   * Not client.destroy(): it only half-closes the socket and forgets the request in progress, and an
+   * answer still arriving (IDLE's "+ idling", say) then dereferences that request and throws a TypeError
+   * from the socket's 'data' handler, which crashes the process. Destroying the socket stops all reading;
+   * node-imap's 'close' handler then clears its timers.
+   */
+  protected destroy(client: Imap): void {
+    internals(client)._sock?.destroy();
+  }
+
+  protected watch(client: Imap, onClose: (error: Error) => void): () => void {
+    if (!this.withErrorSink.has(client)) {
+      this.withErrorSink.add(client);
+      client.on('error', (error: Error) => this.lastErrors.set(client, error));
+    }
+    const listener = (hadError: boolean) => {
+      const bye = this.byeTexts.get(client);
+      const error = this.lastErrors.get(client);
+      onClose(bye !== undefined || !error ? new Error(messages.imapServerClosed(bye, hadError)) : error);
+    };
+    client.once('close', listener);
+    return () => client.removeListener('close', listener);
+  }
+}
+
+function portOf(options: NodeImapAdapterOptions): number {
+  return options.port ?? (options.secure ? 993 : 143);
+}
