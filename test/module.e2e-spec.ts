@@ -121,6 +121,35 @@ describe('ConnectionHealthModule with SQLite (sql.js)', () => {
   });
 });
 
+describe('defaults by kind', () => {
+  it('beats IMAP every 2 minutes unless the module or the connection says otherwise', async () => {
+    const imap = { kind: 'imap', client: 'imapflow', host: '127.0.0.1', port: 1, auth: { user: 'u', pass: 'p' } } as const;
+    const app = await TestApp.start({
+      health: {
+        connections: [
+          { name: 'mail', ...imap },
+          { name: 'mail-fast', ...imap, heartbeat: { intervalMs: 20_000 } },
+          { name: 'db', kind: 'custom', ping: async () => undefined },
+        ],
+      },
+    });
+    try {
+      // staleAfterMs is 2 * (intervalMs + timeoutMs), the timeout being 5 000 by default
+      assert.equal(app.snapshot('mail').staleAfterMs, 2 * (120_000 + 5_000));
+      assert.equal(app.snapshot('mail-fast').staleAfterMs, 2 * (20_000 + 5_000));
+      assert.equal(app.snapshot('db').staleAfterMs, 2 * (30_000 + 5_000));
+    } finally {
+      await app.close();
+    }
+    const withModuleDefault = await TestApp.start({ health: { defaults: { heartbeat: { intervalMs: 10_000 } }, connections: [{ name: 'mail', ...imap }] } });
+    try {
+      assert.equal(withModuleDefault.snapshot('mail').staleAfterMs, 2 * (10_000 + 5_000), "the module's defaults beat the kind's");
+    } finally {
+      await withModuleDefault.close();
+    }
+  });
+});
+
 describe('bootstrap validation', () => {
   it('rejects a heartbeat timeout that is not below the interval', async () => {
     const error = await bootstrapError([

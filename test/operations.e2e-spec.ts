@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
-import { sharedPostgres } from './kit/shared-servers.js';
+import { DovecotServer } from './kit/dovecot.server.js';
+import { sharedDovecot, sharedPostgres, sharedRabbitMq } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -132,7 +133,7 @@ describe('probe semantics of the built-in routes', () => {
 async function startFixture(scenario: string, env: Record<string, string> = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(here, 'fixtures', 'operations.app.js')], {
-    env: { ...process.env, ...env, CH_SCENARIO: scenario, PORT: String(port) },
+    env: { ...process.env, ...env, CH_SCENARIO: scenario, PORT: String(port), NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { text: '' };
@@ -153,15 +154,27 @@ function kill(child: ChildProcess): void {
 }
 
 describe('operations in a real process', () => {
-  it('drains on SIGTERM: readiness 503 at once, PostgreSQL session ended, exit code 0 within drain + deadline', async () => {
-    const server = await sharedPostgres();
-    const env = { CH_PG_HOST: server.host, CH_PG_PORT: String(server.port) };
+  it('drains on SIGTERM: readiness 503 at once; PostgreSQL, dovecot and RabbitMQ see their sessions end politely; exit 0 in time', async () => {
+    const [server, dovecot, rabbit] = await Promise.all([sharedPostgres(), sharedDovecot(), sharedRabbitMq()]);
+    const env = {
+      CH_PG_HOST: server.host,
+      CH_PG_PORT: String(server.port),
+      CH_IMAP_HOST: dovecot.host,
+      CH_IMAP_PORT: String(dovecot.port),
+      CH_RABBITMQ_HOST: rabbit.host,
+      CH_RABBITMQ_PORT: String(rabbit.port),
+    };
     const sessions = async () => (await server.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ch-drain'`))[0]?.n;
+    // The STOMP plugin lists its own connections, one per line under a header.
+    const stompConnections = async () => (await rabbit.ctl(['list_stomp_connections', 'conn_name'])).split('\n').filter((line) => line.includes('->')).length;
+    const startedAt = Date.now();
     const app = await startFixture('drain', env);
     try {
       for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
       assert.equal((await app.probe('/health/ready')).status, 200, app.output.text);
       assert.ok((await sessions()) >= 1, 'the app holds a PostgreSQL session');
+      assert.equal((await dovecot.who(DovecotServer.user)).length, 1, 'and an IMAP session');
+      assert.ok((await stompConnections()) >= 1, 'and a STOMP connection');
 
       const signalledAt = Date.now();
       app.child.kill('SIGTERM');
@@ -172,8 +185,14 @@ describe('operations in a real process', () => {
       const tookMs = Date.now() - signalledAt;
       assert.deepEqual({ code, signal }, { code: 0, signal: null }, app.output.text);
       assert.ok(tookMs >= 1_000 && tookMs < 1_000 + 3_000 + 2_000, `exited ${tookMs} ms after SIGTERM (drain 1000 + deadline 3000)`);
-      await sleep(200);
-      assert.equal(await sessions(), 0, 'the server saw the session end');
+      await sleep(300);
+      assert.equal(await sessions(), 0, 'PostgreSQL saw the session end');
+      assert.equal((await dovecot.who(DovecotServer.user)).length, 0, 'dovecot saw the session end');
+      const [mail] = dovecot.transcripts(startedAt);
+      assert.ok(mail?.commands.some((c) => /^\S+ LOGOUT/i.test(c.line)), 'after a LOGOUT');
+      assert.equal(await stompConnections(), 0, 'RabbitMQ saw the STOMP connection end');
+      for (const name of ['pg', 'mail', 'broker']) assert.match(app.output.text, new RegExp(`${name}: closing -> closed`));
+      assert.doesNotMatch(app.output.text, /by force/, 'every session closed politely, none at the deadline');
     } finally {
       kill(app.child);
     }
@@ -192,6 +211,7 @@ describe('operations in a real process', () => {
       assert.equal(code, 0, app.output.text);
       assert.ok(tookMs < 5_000, `exited ${tookMs} ms after the first SIGTERM, not after the 20 s drain`);
       assert.match(app.output.text, /SIGTERM during shutdown: closing every connection by force now/);
+      assert.match(app.output.text, /stubborn: closing -> closed \(Connection "stubborn" was closed on purpose, by force: forced by a second signal \(SIGTERM\)\)/);
     } finally {
       kill(app.child);
     }

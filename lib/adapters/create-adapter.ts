@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
-import type { MonitorOptions } from '../core/monitor-options.js';
+import type { MonitorOptions, MonitorOptionsInput } from '../core/monitor-options.js';
 import { OptionChecker } from '../core/option-checker.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import { CustomAdapter } from './custom/custom.adapter.js';
@@ -11,6 +11,15 @@ import { TcpAdapter } from './tcp/tcp.adapter.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
 export const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom', 'imap', 'stomp'] as const;
+
+/**
+ * Defaults of a kind, under the module's and the connection's own. An IMAP session idles for minutes
+ * between commands by nature, so a NOOP every 2 minutes keeps it well under a 350-600 s load balancer
+ * idle timeout without chatter.
+ */
+export function kindDefaults(kind: ConnectionDefinition['kind']): MonitorOptionsInput {
+  return kind === 'imap' ? { heartbeat: { intervalMs: 120_000 } } : {};
+}
 
 /**
  * Checks the kind-specific options of a connection and builds its adapter. `dataSource` is the TypeORM

@@ -303,6 +303,7 @@ describe('ConnectionMonitor', () => {
     assert.equal(forced, true);
     assert.equal(monitor.state, 'closed');
     assert.match(monitor.snapshot().lastError ?? '', /close did not finish within 5000 ms/);
+    assert.match(monitor.snapshot().reason, /closed on purpose, by force: .*close did not finish within 5000 ms/);
     assert.equal(clock.pendingTimers, 0);
   });
 

@@ -111,14 +111,17 @@ export class ConnectionMonitor {
     this.changeCourse();
     this.stopObservingLoss?.();
     this.transition('closing', messages.closedOnPurpose(this.name));
+    let reason = messages.closedOnPurpose(this.name);
     if (opened) {
       try {
         await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal), force);
       } catch (error) {
-        this.update({ lastError: describeError(error) });
+        const lastError = describeError(error);
+        this.update({ lastError });
+        reason = messages.closedByForce(this.name, lastError);
       }
     }
-    this.transition('closed', messages.closedOnPurpose(this.name));
+    this.transition('closed', reason);
     this.events.complete();
   }
 

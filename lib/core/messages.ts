@@ -16,6 +16,8 @@ export const messages = {
   operationTimeout: (connection: string, operation: string, timeoutMs: number) =>
     `Connection "${connection}": ${operation} did not finish within ${timeoutMs} ms.`,
   closedOnPurpose: (connection: string) => `Connection "${connection}" was closed on purpose.`,
+  closedByForce: (connection: string, why: string) =>
+    `Connection "${connection}" was closed on purpose, by force: ${why}`,
   nonStaticProvider: (declaredBy: string, what: string) =>
     `Cannot monitor ${what} declared by ${declaredBy} because it is defined in a non static provider. ` +
     'Connection health needs a singleton provider: remove the request scope, or declare the connection elsewhere.',

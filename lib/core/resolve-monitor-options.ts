@@ -119,3 +119,13 @@ const builtIn = {
   reconnect: DEFAULT_RECONNECT,
   failure: { ...DEFAULT_FAILURE, onFailure: undefined },
 };
+
+/** `over` laid on `base`, group by group: a kind's defaults under the module's, say. */
+export function layerOptions(base: MonitorOptionsInput, over: MonitorOptionsInput = {}): MonitorOptionsInput {
+  return {
+    heartbeat: { ...base.heartbeat, ...over.heartbeat },
+    suspicion: { ...base.suspicion, ...over.suspicion },
+    reconnect: { ...base.reconnect, ...over.reconnect },
+    failure: { ...base.failure, ...over.failure },
+  };
+}

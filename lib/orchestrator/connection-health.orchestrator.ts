@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
-import { createAdapter } from '../adapters/create-adapter.js';
+import { createAdapter, kindDefaults } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
@@ -17,7 +17,7 @@ import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
 import { OptionChecker } from '../core/option-checker.js';
-import { resolveMonitorOptions } from '../core/resolve-monitor-options.js';
+import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
@@ -162,7 +162,8 @@ export class ConnectionHealthOrchestrator
     }
     check.oneOf('required', definition.required, [true, false]);
     const { heartbeat, suspicion, reconnect, failure } = definition;
-    const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, this.options.defaults);
+    const defaults = layerOptions(kindDefaults(definition.kind), this.options.defaults);
+    const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
     const adapter = createAdapter(definition, options, dataSource);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, {
