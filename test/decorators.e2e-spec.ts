@@ -305,6 +305,8 @@ describe('decorated IMAP and STOMP connections against real dovecot and ActiveMQ
 
       const firstStomp = listener.client;
       app.registry.get('broker').forceReconnect('test');
+      assert.equal(app.registry.get('broker').client(), undefined, 'no live client while down');
+      assert.equal(listener.client as Client | undefined, undefined, 'the property lets go of the lost client at once');
       await dovecot.kick();
       await app.waitFor('mail', (s) => s.state === 'up' && s.connectedAt !== undefined && s.reconnectAttempts === 0 && reader.sessions === 2, 10_000);
       await app.waitFor('broker', (s) => s.state === 'up' && listener.client !== firstStomp, 10_000);

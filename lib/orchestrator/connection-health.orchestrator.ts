@@ -11,7 +11,6 @@ import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { createAdapter, kindDefaults } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
-import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
@@ -76,8 +75,8 @@ export class ConnectionHealthOrchestrator
     const declared = this.explorer.explore();
     for (const definition of connections) this.register(definition, FOR_ROOT);
     for (const { definition, declaredBy, onClient } of declared.connections) {
-      const adapter = this.register(definition, declaredBy);
-      if (onClient) adapter.clientChanges$?.subscribe(onClient);
+      this.register(definition, declaredBy);
+      if (onClient) this.registry.get(definition.name).clientChanges$().subscribe(onClient);
     }
 
     const known = this.registry.names();
@@ -153,7 +152,7 @@ export class ConnectionHealthOrchestrator
     });
   }
 
-  private register(definition: ConnectionDefinition, declaredBy: string): ConnectionAdapter {
+  private register(definition: ConnectionDefinition, declaredBy: string): void {
     const check = new OptionChecker(typeof definition?.name === 'string' ? definition.name : '?');
     check.text('name', definition?.name);
     if (this.registry.has(definition.name)) {
@@ -180,7 +179,6 @@ export class ConnectionHealthOrchestrator
       }
     });
     this.monitors.push(monitor);
-    return adapter;
   }
 
   /** Calls the lifecycle handlers of a connection, never awaiting them and never letting them break the monitor. */

@@ -1,9 +1,9 @@
-import { defer, EMPTY, type Observable } from 'rxjs';
+import { defer, distinctUntilChanged, EMPTY, filter, map, merge, type Observable } from 'rxjs';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionEvent } from '../core/connection-event.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
-import type { ConnectionState } from '../core/connection-state.js';
+import { isServing, type ConnectionState } from '../core/connection-state.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
 
 interface Binding {
@@ -55,15 +55,28 @@ export class ConnectionHandle {
 
   /**
    * The live client of a connection whose adapter creates one per session (IMAP, STOMP), or undefined
-   * while there is none. Ask again after a reconnect: the old client is gone.
+   * while there is none: also from the moment the connection is declared down, before the adapter tears
+   * the session down. Ask again after a reconnect: the old client is gone.
    */
   client<T = unknown>(): T | undefined {
-    return this.bound().adapter.currentClient?.() as T | undefined;
+    const { monitor, adapter } = this.bound();
+    return isServing(monitor.state) ? (adapter.currentClient?.() as T | undefined) : undefined;
   }
 
-  /** Each new live client, and undefined when a session is lost; empty for kinds without a client. */
+  /**
+   * Each new live client, and undefined when a session is lost (as soon as the connection is declared
+   * down); nothing for kinds without a client.
+   */
   clientChanges$<T = unknown>(): Observable<T | undefined> {
-    return defer(() => (this.bound().adapter.clientChanges$ ?? EMPTY) as Observable<T | undefined>);
+    return defer(() => {
+      const { monitor, adapter } = this.bound();
+      if (!adapter.clientChanges$) return EMPTY;
+      const lost = monitor.events$.pipe(
+        filter((event) => event.type === 'state' && isServing(event.from) && !isServing(event.to)),
+        map(() => undefined),
+      );
+      return merge(adapter.clientChanges$ as Observable<T | undefined>, lost).pipe(distinctUntilChanged());
+    });
   }
 
   /** Drops the current session and connects again at once. */
