@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/kit/process.util.js';
 import { sharedActiveMq, sharedDovecot } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('the sample app, as the README runs it', () => {
   it('answers its probes from the SQLite, IMAP and STOMP snapshots and exits 0 on SIGTERM', async () => {

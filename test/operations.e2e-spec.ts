@@ -9,19 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
 import { DovecotServer } from './kit/dovecot.server.js';
+import { freePort } from './kit/process.util.js';
 import { sharedDovecot, sharedPostgres, sharedRabbitMq } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, connectTimeoutMs: 300 }, reconnect: { initialDelayMs: 100, maxDelayMs: 200, maxAttempts: Infinity } };
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('probe semantics of the built-in routes', () => {
   it('readiness follows required connections, liveness ignores outages, startup waits for the first connect', async () => {

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { cleanupAtExit } from './exit-cleanup.js';
 import type { NetworkNamespace } from './network-namespace.js';
-import { childrenOf, isAlive, killNow, waitUntilDead } from './process.util.js';
-import { freePort, waitForStomp } from './stomp.util.js';
+import { childrenOf, freePort, isAlive, killNow, waitUntilDead } from './process.util.js';
+import { waitForStomp } from './stomp.util.js';
 
 const ACTIVEMQ_HOME = '/usr/share/activemq';
 

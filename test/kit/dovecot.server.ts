@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupAtExit } from './exit-cleanup.js';
 import type { NetworkNamespace } from './network-namespace.js';
-import { childrenOf, isAlive, killNow, run, waitUntilDead } from './process.util.js';
+import { childrenOf, freePort, isAlive, killNow, run, waitUntilDead } from './process.util.js';
 
 export interface DovecotStartOptions {
   /** Default: a free high port. */
@@ -359,13 +359,3 @@ function firstAt(transcript: SessionTranscript): number {
   return Math.min(...[...transcript.commands, ...transcript.responses].map((l) => l.at), Infinity);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -1,14 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { cleanupAtExit } from './exit-cleanup.js';
 import type { NetworkNamespace } from './network-namespace.js';
-import { childrenOf, isAlive, killNow, run, waitUntilDead } from './process.util.js';
+import { childrenOf, freePort, isAlive, killNow, run, waitUntilDead } from './process.util.js';
 
 export interface PostgresStartOptions {
   /** Default: a free high port. */
@@ -283,13 +282,3 @@ function runsAsRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

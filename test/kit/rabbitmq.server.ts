@@ -5,8 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { cleanupAtExit } from './exit-cleanup.js';
-import { childrenOf, isAlive, killNow, waitUntilDead } from './process.util.js';
-import { freePort, waitForStomp } from './stomp.util.js';
+import { childrenOf, freePort, isAlive, killNow, waitUntilDead } from './process.util.js';
+import { waitForStomp } from './stomp.util.js';
 
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
 const EPMD = '/usr/bin/epmd';

@@ -157,16 +157,6 @@ export async function waitForStomp(host: string, port: number, login: StompLogin
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function expectFrame(wire: StompWire, command: string, signal: AbortSignal): Promise<StompFrame> {
   const frame = await wire.next(signal);
