@@ -246,12 +246,14 @@ export class ConnectionMonitor {
       .catch((error: unknown) => this.reportHandlerError(error, messages.handlerFailed(this.name, 'onFailure')));
   }
 
-  private run(operation: Operation, timeoutMs: number, task: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  private async run(operation: Operation, timeoutMs: number, task: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const controller = new AbortController();
     this.operation = controller;
-    return this.withDeadline(operation, timeoutMs, task, controller.signal).finally(() => {
+    try {
+      await this.withDeadline(operation, timeoutMs, task, undefined, controller);
+    } finally {
       if (this.operation === controller) this.operation = undefined;
-    });
+    }
   }
 
   private withDeadline(
@@ -259,12 +261,14 @@ export class ConnectionMonitor {
     timeoutMs: number,
     task: (signal: AbortSignal) => Promise<void>,
     signal?: AbortSignal,
+    controller?: AbortController,
   ): Promise<void> {
     return withDeadline(task, {
       clock: this.clock,
       timeoutMs,
       lagToleranceMs: this.options.heartbeat.lagToleranceMs,
       signal,
+      controller,
       onTimeout: () => new HeartbeatTimeoutError(this.name, operation, timeoutMs),
     });
   }

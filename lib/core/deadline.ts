@@ -7,6 +7,11 @@ export interface DeadlineOptions {
   readonly lagToleranceMs: number;
   /** Aborts the task early (shutdown, forced reconnect); the promise then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * The controller whose signal the task gets; aborting it is like aborting `signal`. Given by a caller that
+   * wants to abort the task itself, so that a beat costs one AbortController, not two.
+   */
+  readonly controller?: AbortController;
   readonly onTimeout: () => Error;
 }
 
@@ -17,8 +22,9 @@ export interface DeadlineOptions {
  * process does not declare a healthy server dead.
  */
 export function withDeadline<T>(task: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions): Promise<T> {
-  const { clock, timeoutMs, lagToleranceMs, signal: outer } = options;
-  const controller = new AbortController();
+  const { clock, timeoutMs, lagToleranceMs } = options;
+  const controller = options.controller ?? new AbortController();
+  const outer = options.signal ?? options.controller?.signal;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     let timer: unknown;

@@ -47,7 +47,7 @@ export interface SuspicionOptions {
   phiThreshold: number;
   /** Floor of the standard deviation of round trips, so a very steady history does not suspect every hiccup. Default 50. */
   minStdDevMs: number;
-  /** Round trips remembered. Default 50. */
+  /** Round trips the mean and deviation follow: exponentially weighted over about this many. Default 50. */
   windowSize: number;
   /** Round trips needed before suspicion starts. Default 5. */
   minSamples: number;

@@ -105,12 +105,28 @@ export function resolveMonitorOptions(
     'Pass a function (snapshot) => void, or leave it out.',
   );
 
-  return Object.freeze({
-    heartbeat: Object.freeze({ ...heartbeat, staleAfterMs }),
-    suspicion: Object.freeze(suspicion),
-    reconnect: Object.freeze(reconnect),
-    failure: Object.freeze(failure),
+  return intern({ heartbeat: { ...heartbeat, staleAfterMs }, suspicion, reconnect, failure });
+}
+
+/**
+ * Resolved options are immutable, and thousands of connections usually share a few configurations: equal
+ * ones share one frozen object (a few hundred bytes less per connection). One with its own onFailure
+ * callback keeps its own.
+ */
+const interned = new Map<string, MonitorOptions>();
+
+function intern(options: MonitorOptions): MonitorOptions {
+  const key = options.failure.onFailure ? undefined : JSON.stringify(options);
+  const known = key === undefined ? undefined : interned.get(key);
+  if (known) return known;
+  const frozen: MonitorOptions = Object.freeze({
+    heartbeat: Object.freeze({ ...options.heartbeat }),
+    suspicion: Object.freeze({ ...options.suspicion }),
+    reconnect: Object.freeze({ ...options.reconnect }),
+    failure: Object.freeze({ ...options.failure }),
   });
+  if (key !== undefined) interned.set(key, frozen);
+  return frozen;
 }
 
 const builtIn = {

@@ -4,49 +4,48 @@ import type { SuspicionOptions } from './monitor-options.js';
  * Phi accrual suspicion over the round trips of past heartbeats (Hayashibara et al., as in Akka and
  * Cassandra, here applied to how long a ping takes rather than to when a heartbeat arrives). phi(t) is
  * -log10 of the probability that a healthy answer takes longer than t, the round trips being normal with
- * the window's mean and standard deviation (floored at minStdDevMs, so a very steady history does not
- * make every small hiccup suspect). A beat still unanswered when phi crosses phiThreshold is suspect: the
+ * their recent mean and standard deviation (floored at minStdDevMs, so a very steady history does not make
+ * every small hiccup suspect). A beat still unanswered when phi crosses phiThreshold is suspect: the
  * connection reads degraded long before the hard deadline, and up again when the beat answers.
+ *
+ * Mean and variance are exponentially weighted over about `windowSize` beats (alpha = 2 / (windowSize + 1),
+ * as TCP estimates its round trip): a few numbers per connection instead of a window of samples, which
+ * matters at ten thousand connections.
  */
 export class RttSuspicion {
-  private readonly samples: Float64Array;
   private count = 0;
-  private next = 0;
-  private sum = 0;
-  private sumOfSquares = 0;
+  private mean = 0;
+  private variance = 0;
+  private readonly alpha: number;
   /** Standard deviations above the mean at which phi reaches the threshold. */
   private readonly deviations: number;
 
   constructor(private readonly options: SuspicionOptions) {
-    this.samples = new Float64Array(options.windowSize);
+    this.alpha = 2 / (options.windowSize + 1);
     this.deviations = deviationsForPhi(options.phiThreshold);
   }
 
   record(rttMs: number): void {
-    if (this.count === this.samples.length) {
-      const oldest = this.samples[this.next] ?? 0;
-      this.sum -= oldest;
-      this.sumOfSquares -= oldest * oldest;
-    } else {
-      this.count += 1;
+    this.count += 1;
+    if (this.count === 1) {
+      this.mean = rttMs;
+      return;
     }
-    this.samples[this.next] = rttMs;
-    this.next = (this.next + 1) % this.samples.length;
-    this.sum += rttMs;
-    this.sumOfSquares += rttMs * rttMs;
+    const delta = rttMs - this.mean;
+    this.mean += this.alpha * delta;
+    this.variance = (1 - this.alpha) * (this.variance + this.alpha * delta * delta);
   }
 
-  /** Mean round trip of the window, once it holds minSamples. */
+  /** Recent mean round trip, once minSamples were recorded. */
   get meanMs(): number | undefined {
-    return this.count >= this.options.minSamples ? this.sum / this.count : undefined;
+    return this.count >= this.options.minSamples ? this.mean : undefined;
   }
 
   /** How long a beat may go unanswered before it is suspect; undefined while the history is too short. */
   suspectAfterMs(): number | undefined {
     const mean = this.meanMs;
     if (mean === undefined) return undefined;
-    const variance = Math.max(0, this.sumOfSquares / this.count - mean * mean);
-    return mean + Math.max(Math.sqrt(variance), this.options.minStdDevMs) * this.deviations;
+    return mean + Math.max(Math.sqrt(this.variance), this.options.minStdDevMs) * this.deviations;
   }
 }
 
