@@ -1,4 +1,4 @@
-import { Controller, Get, Header, ServiceUnavailableException, type Type } from '@nestjs/common';
+import { Controller, Get, Header, HttpStatus, Res, type Type } from '@nestjs/common';
 import { OptionChecker } from '../core/option-checker.js';
 import type { HealthControllerOptions, HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
 import { ConnectionHealthProbes, isHealthy, type ProbeResult } from './connection-health.probes.js';
@@ -15,41 +15,58 @@ export function createHealthController(options: HealthControllerOptions): Type<u
   check.that(typeof path === 'string', 'path', path, "Use a route path such as 'health' or 'internal/health'.");
   check.oneOf('details', details, DETAIL_LEVELS);
 
+  /** Bodies already serialized, per probe result: a result is reused while no snapshot changes. */
+  const bodies = new WeakMap<ProbeResult, string>();
+  const answer = (result: ProbeResult, response: StatusSetter): string => {
+    // The status is set here rather than thrown as an exception: a probe storm during an outage then costs
+    // no more than a healthy one.
+    if (!isHealthy(result)) response.status(HttpStatus.SERVICE_UNAVAILABLE);
+    let body = bodies.get(result);
+    if (body === undefined) {
+      body = JSON.stringify(shape(result, details));
+      bodies.set(result, body);
+    }
+    return body;
+  };
+
   @Controller(path)
   class ConnectionHealthController {
     constructor(private readonly probes: ConnectionHealthProbes) {}
 
     @Get()
     @Header('Cache-Control', 'no-store')
-    health() {
-      return answer(this.probes.readiness(), details);
+    @Header('Content-Type', 'application/json; charset=utf-8')
+    health(@Res({ passthrough: true }) response: StatusSetter): string {
+      return answer(this.probes.readiness(), response);
     }
 
     @Get('ready')
     @Header('Cache-Control', 'no-store')
-    ready() {
-      return answer(this.probes.readiness(), details);
+    @Header('Content-Type', 'application/json; charset=utf-8')
+    ready(@Res({ passthrough: true }) response: StatusSetter): string {
+      return answer(this.probes.readiness(), response);
     }
 
     @Get('live')
     @Header('Cache-Control', 'no-store')
-    live() {
-      return answer(this.probes.liveness(), details);
+    @Header('Content-Type', 'application/json; charset=utf-8')
+    live(@Res({ passthrough: true }) response: StatusSetter): string {
+      return answer(this.probes.liveness(), response);
     }
 
     @Get('startup')
     @Header('Cache-Control', 'no-store')
-    startup() {
-      return answer(this.probes.startup(), details);
+    @Header('Content-Type', 'application/json; charset=utf-8')
+    startup(@Res({ passthrough: true }) response: StatusSetter): string {
+      return answer(this.probes.startup(), response);
     }
   }
   return ConnectionHealthController;
 }
 
-function answer(result: ProbeResult, level: HealthDetailLevel): object {
-  const body = shape(result, level);
-  if (!isHealthy(result)) throw new ServiceUnavailableException(body);
-  return body;
+/** Express' response and Fastify's reply both set the status this way. */
+interface StatusSetter {
+  status(code: number): unknown;
 }
 
 function shape(result: ProbeResult, level: HealthDetailLevel): object {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Clock } from '../core/clock.js';
-import type { HealthStatus } from '../core/connection-snapshot.js';
+import { readHealth, type HealthStatus } from '../core/connection-snapshot.js';
 import { CONNECTION_HEALTH_CLOCK } from '../connection-health.constants.js';
 import { ConnectionHealthOrchestrator } from '../orchestrator/connection-health.orchestrator.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
@@ -36,38 +36,63 @@ export class ConnectionHealthProbes {
     @Inject(CONNECTION_HEALTH_CLOCK) private readonly clock: Clock,
   ) {}
 
+  private readonly memo = new Map<string, { key: readonly unknown[]; result: ProbeResult }>();
+
   readiness(): ProbeResult {
     const now = this.clock.now();
-    const entries = this.registry.all().map((handle): [string, Entry] => {
-      const report = reportConnection(handle, now);
-      return [handle.name, { status: report.status, ...report.details }];
+    const draining = this.orchestrator.draining;
+    return this.memoized('readiness', now, [draining], () => {
+      const entries = this.registry.all().map((handle): [string, Entry] => {
+        const report = reportConnection(handle, now);
+        return [handle.name, { status: report.status, ...report.details }];
+      });
+      if (draining) entries.push(['shutdown', { status: 'down', reason: 'the app is shutting down' }]);
+      return summarize(entries, draining);
     });
-    if (this.orchestrator.draining) entries.push(['shutdown', { status: 'down', reason: 'the app is shutting down' }]);
-    return summarize(entries, this.orchestrator.draining);
   }
 
   liveness(): ProbeResult {
     const now = this.clock.now();
-    return summarize(
-      this.registry.all().map((handle): [string, Entry] => {
-        const report = reportConnection(handle, now);
-        const { state, reason } = report.details;
-        return [handle.name, { status: report.stale ? 'down' : 'up', state, ...(report.stale ? { reason } : {}) }];
-      }),
+    return this.memoized('liveness', now, [], () =>
+      summarize(
+        this.registry.all().map((handle): [string, Entry] => {
+          const report = reportConnection(handle, now);
+          const { state, reason } = report.details;
+          return [handle.name, { status: report.stale ? 'down' : 'up', state, ...(report.stale ? { reason } : {}) }];
+        }),
+      ),
     );
   }
 
   startup(): ProbeResult {
-    return summarize(
-      this.registry
-        .all()
-        .filter((handle) => handle.required)
-        .map((handle): [string, Entry] => {
-          const { connectedAt, state } = handle.snapshot();
-          if (connectedAt !== undefined) return [handle.name, { status: 'up', connectedAt: new Date(connectedAt).toISOString() }];
-          return [handle.name, { status: 'down', state, reason: 'not connected yet' }];
-        }),
+    return this.memoized('startup', this.clock.now(), [], () =>
+      summarize(
+        this.registry
+          .all()
+          .filter((handle) => handle.required)
+          .map((handle): [string, Entry] => {
+            const { connectedAt, state } = handle.snapshot();
+            if (connectedAt !== undefined) return [handle.name, { status: 'up', connectedAt: new Date(connectedAt).toISOString() }];
+            return [handle.name, { status: 'down', state, reason: 'not connected yet' }];
+          }),
+      ),
     );
+  }
+
+  /**
+   * Snapshots are immutable and change once per beat or transition, while probes may come thousands of
+   * times a second: a result is reused as long as every snapshot and `extra` are the same objects. A stale
+   * snapshot's reason counts the silence, so while any is stale every answer is computed afresh.
+   */
+  private memoized(probe: string, now: number, extra: readonly unknown[], compute: () => ProbeResult): ProbeResult {
+    const snapshots = this.registry.all().map((handle) => handle.snapshot());
+    if (snapshots.some((snapshot) => readHealth(snapshot, now).stale)) return compute();
+    const key = [...extra, ...snapshots];
+    const known = this.memo.get(probe);
+    if (known && known.key.length === key.length && known.key.every((part, i) => part === key[i])) return known.result;
+    const result = compute();
+    this.memo.set(probe, { key, result });
+    return result;
   }
 }
 
