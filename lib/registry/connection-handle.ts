@@ -3,7 +3,7 @@ import type { ConnectionAdapter } from '../core/connection-adapter.interface.js'
 import type { ConnectionEvent } from '../core/connection-event.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
-import { isServing, type ConnectionState } from '../core/connection-state.js';
+import { isClosing, isServing, type ConnectionState } from '../core/connection-state.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
 
 interface Binding {
@@ -75,7 +75,12 @@ export class ConnectionHandle {
         filter((event) => event.type === 'state' && isServing(event.from) && !isServing(event.to)),
         map(() => undefined),
       );
-      return merge(adapter.clientChanges$ as Observable<T | undefined>, lost).pipe(distinctUntilChanged());
+      // A client the adapter still holds after the loss was declared (it tears down at the next attempt)
+      // is not live: replayed or emitted then, it reads undefined.
+      const live = (adapter.clientChanges$ as Observable<T | undefined>).pipe(
+        map((client) => (monitor.state === 'down' || monitor.state === 'failed' || isClosing(monitor.state) ? undefined : client)),
+      );
+      return merge(live, lost).pipe(distinctUntilChanged());
     });
   }
 
