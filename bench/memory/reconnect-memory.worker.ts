@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import type { ConnectionDefinition, ConnectionHandle } from '../../lib/index.js';
 import { activeHandles, TestApp } from '../../test/kit/test-app.js';
 import { tellParent } from '../kit/child.process.js';
+import { heapAfterGc } from '../kit/heap.js';
 
 export interface ReconnectMemoryResult {
   kind: string;
@@ -25,14 +26,6 @@ export interface ReconnectMemoryResult {
 
 const WARMUP_CYCLES = 20;
 
-async function heapAfterGc(): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
-  gc();
-  await sleep(10);
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 function definitionFor(kind: string, host: string, port: number): ConnectionDefinition {
   // Default heartbeat (30 s): no beat is in flight when handles are counted.

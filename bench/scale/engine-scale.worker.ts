@@ -9,6 +9,7 @@ import { createAdapter } from '../../lib/adapters/create-adapter.js';
 import { ConnectionMonitor } from '../../lib/core/connection-monitor.js';
 import { resolveMonitorOptions } from '../../lib/core/resolve-monitor-options.js';
 import { tellParent } from '../kit/child.process.js';
+import { heapAfterGc } from '../kit/heap.js';
 
 export interface EngineScaleResult {
   connections: number;
@@ -32,15 +33,6 @@ export interface EngineScaleResult {
 const LAG_RESOLUTION_MS = 10;
 const WARMUP_MS = 3_000;
 
-async function heapAfterGc(): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
-  // Twice, with a turn of the loop between, so objects freed by the first pass's finalizers go too.
-  gc();
-  await sleep(10);
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 async function measure(connections: number, windowMs: number): Promise<EngineScaleResult> {
   let pings = 0;
