@@ -10,7 +10,7 @@ import { createStompAdapter } from './stomp/stomp-adapter.factory.js';
 import { TcpAdapter } from './tcp/tcp.adapter.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
-export const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom', 'imap', 'stomp'] as const;
+const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom', 'imap', 'stomp'] as const;
 
 /**
  * Defaults of a kind, under the module's and the connection's own. An IMAP session idles for minutes
@@ -70,7 +70,7 @@ export function createAdapter(
 }
 
 /** Checks the kernel keepalive options of a connection whose socket the package owns. */
-export function checkKeepAlive(check: OptionChecker, keepAlive: TcpKeepAliveOptions | undefined): void {
+function checkKeepAlive(check: OptionChecker, keepAlive: TcpKeepAliveOptions | undefined): void {
   if (keepAlive === undefined) return;
   check.knownKeys('keepAlive', keepAlive, ['idleMs', 'intervalMs', 'count', 'userTimeoutMs']);
   for (const option of ['idleMs', 'intervalMs', 'userTimeoutMs'] as const) {
