@@ -123,6 +123,54 @@ describe('probe semantics of the built-in routes', () => {
   }
 });
 
+describe('a shutdown forced before the connections closed', () => {
+  it('still closes every adapter at once: PostgreSQL, dovecot and RabbitMQ see no session left', async () => {
+    const [server, dovecot, rabbit] = await Promise.all([sharedPostgres(), sharedDovecot(), sharedRabbitMq()]);
+    const sessions = async () => (await server.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ch-forced'`))[0]?.n;
+    const stompConnections = async () => (await rabbit.ctl(['list_stomp_connections', 'conn_name'])).split('\n').filter((line) => line.includes('->')).length;
+    // Like app.enableShutdownHooks(), a listener of the test's own: the signal raised again after the
+    // forced close must not end the test process.
+    const heardByTheApp: string[] = [];
+    const listener = (signal: string) => void heardByTheApp.push(signal);
+    process.on('SIGTERM', listener);
+    const app = await TestApp.start({
+      health: {
+        connections: [
+          {
+            name: 'pg',
+            kind: 'typeorm',
+            dataSource: new DataSource({ type: 'postgres', host: server.host, port: server.port, username: 'postgres', database: 'postgres', extra: { application_name: 'ch-forced' } }),
+            ...fast,
+          },
+          { name: 'mail', kind: 'imap', client: 'imapflow', host: dovecot.host, port: dovecot.port, auth: { user: 'test', pass: 'test' }, ...fast },
+          { name: 'broker', kind: 'stomp', host: rabbit.host, port: rabbit.port, login: 'guest', passcode: 'guest', ...fast },
+        ],
+        shutdown: { drainDelayMs: 20_000, timeoutMs: 20_000 },
+      },
+    });
+    let closing: Promise<void> | undefined;
+    try {
+      for (const name of ['pg', 'mail', 'broker']) await app.waitForState(name, 'up', 10_000);
+      assert.ok((await sessions()) >= 1 && (await dovecot.who(DovecotServer.user)).length === 1 && (await stompConnections()) >= 1);
+      closing = app.close();
+      await sleep(100);
+      const forcedAt = Date.now();
+      process.kill(process.pid, 'SIGTERM'); // a signal during the drain: it forces
+      await closing;
+      const tookMs = Date.now() - forcedAt;
+      assert.ok(tookMs < 1_000, `closed ${tookMs} ms after the forcing signal`);
+      await sleep(300);
+      assert.equal(await sessions(), 0, 'the pg pool is gone');
+      assert.equal((await dovecot.who(DovecotServer.user)).length, 0, 'the IMAP session is gone');
+      assert.equal(await stompConnections(), 0, 'the STOMP connection is gone');
+      assert.deepEqual(heardByTheApp, ['SIGTERM', 'SIGTERM'], 'the signal reached the app, and again once the close was done');
+    } finally {
+      await (closing ?? app.close());
+      process.removeListener('SIGTERM', listener);
+    }
+  });
+});
+
 /** Runs the operations fixture app as a real process. */
 async function startFixture(scenario: string, env: Record<string, string> = {}) {
   const port = await freePort();
@@ -203,9 +251,42 @@ describe('operations in a real process', () => {
       const [code] = await app.exited;
       const tookMs = Date.now() - signalledAt;
       assert.equal(code, 0, app.output.text);
-      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after the first SIGTERM, not after the 20 s drain`);
+      assert.ok(tookMs < 300 + 1_000 + 1_000, `exited ${tookMs} ms after the first SIGTERM: within 1 s of the second (+1 s margin), not after the 20 s drain`);
       assert.match(app.output.text, /SIGTERM during shutdown: closing every connection by force now/);
+      assert.match(app.output.text, /stubborn close called \(aborted: true\)/, "the adapter's close runs, told to force");
       assert.match(app.output.text, /stubborn: closing -> closed \(Connection "stubborn" was closed on purpose, by force: forced by a second signal \(SIGTERM\)\)/);
+    } finally {
+      kill(app.child);
+    }
+  });
+
+  it('ends the process after SIGTERM although app code left an interval and a listening socket behind', async () => {
+    const app = await startFixture('leftovers');
+    try {
+      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      const signalledAt = Date.now();
+      app.child.kill('SIGTERM');
+      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      const tookMs = Date.now() - signalledAt;
+      assert.equal(code, 0, app.output.text);
+      assert.ok(tookMs < 500 + 1_000 + 1_000, `exited ${tookMs} ms after SIGTERM: within drainDelayMs 500 + timeoutMs 1000 + 1 s`);
+    } finally {
+      kill(app.child);
+    }
+  });
+
+  it("ends the process within a second of a second signal when an app's own shutdown hook never returns", async () => {
+    const app = await startFixture('hung-hook');
+    try {
+      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      app.child.kill('SIGTERM');
+      for (let i = 0; i < 50 && !app.output.text.includes('the app hook hangs'); i++) await sleep(100);
+      const secondAt = Date.now();
+      app.child.kill('SIGTERM');
+      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      const tookMs = Date.now() - secondAt;
+      assert.equal(code, 143, `128 + SIGTERM, as the signal itself would end it\n${app.output.text}`);
+      assert.ok(tookMs < 1_000 + 1_000, `exited ${tookMs} ms after the second SIGTERM (1 s, +1 s margin)`);
     } finally {
       kill(app.child);
     }

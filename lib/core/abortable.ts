@@ -19,3 +19,16 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
     );
   });
 }
+
+/**
+ * Runs `action` when `signal` aborts, or at once when it already has: a close forced before it began must
+ * still force. Returns the function that stops listening.
+ */
+export function onAbort(signal: AbortSignal, action: () => void): () => void {
+  if (signal.aborted) {
+    action();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', action, { once: true });
+  return () => signal.removeEventListener('abort', action);
+}

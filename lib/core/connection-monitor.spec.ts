@@ -180,8 +180,8 @@ describe('ConnectionMonitor', () => {
     const downAt = clock.now();
     await clock.advance(200_000);
     const attempts = events.filter((e) => e.type === 'state' && e.to === 'reconnecting').map((e) => e.at - downAt);
-    // delays 1 s, 2 s, 4 s, 8 s (cap), 8 s; then 'retry' goes on every maxDelayMs
-    assert.deepEqual(attempts.slice(0, 6), [1_000, 3_000, 7_000, 15_000, 23_000, 31_000]);
+    // delays 1 s, 2 s, 4 s, 8 s (cap), 8 s; then 'retry' goes on every maxDelayMs, quietly
+    assert.deepEqual(attempts, [1_000, 3_000, 7_000, 15_000, 23_000]);
     assert.equal(monitor.snapshot().state, 'failed');
     assert.equal(failures.length, 1, 'onFailure fired once, although retries go on');
     assert.match(monitor.snapshot().reason, /gave up after \d+ reconnect attempt/);
@@ -190,6 +190,45 @@ describe('ConnectionMonitor', () => {
     await clock.advance(8_000);
     assert.equal(monitor.state, 'up', "the 'retry' policy heals a late recovery");
     await monitor.close(1_000);
+  });
+
+  it("signals one 'failed' per failure episode while the 'retry' policy goes on trying", async () => {
+    const { clock, monitor, script, events, transitions } = setup({ reconnect: { maxAttempts: 2, maxDelayMs: 8_000 } });
+    monitor.start();
+    await settle();
+    script.ping = 'fail';
+    script.open = 'fail';
+    await clock.advance(10_000 + 600_000); // a ten-minute outage
+    const failed = events.filter((e) => e.type === 'state' && e.to === 'failed');
+    assert.equal(failed.length, 1, `one 'failed' in ten minutes, got ${transitions().join(', ')}`);
+    const during = monitor.snapshot();
+    assert.equal(during.state, 'failed');
+    assert.equal(during.since, failed[0]?.at, "'failed' holds since the episode's end of attempts");
+    assert.ok(during.reconnectAttempts > 60, `the quiet retries are counted (${during.reconnectAttempts})`);
+    assert.ok(during.nextAttemptAt !== undefined && during.nextAttemptAt > clock.now(), 'the next attempt is shown');
+    script.open = 'ok';
+    script.ping = 'ok';
+    await clock.advance(8_000);
+    assert.deepEqual(transitions().slice(-1), ['failed->up']);
+    script.open = 'fail';
+    script.ping = 'fail';
+    await clock.advance(100_000);
+    assert.equal(events.filter((e) => e.type === 'state' && e.to === 'failed').length, 2, 'a new episode fails anew');
+    await monitor.close(1_000);
+  });
+
+  it('delivers events to every subscriber in the order the transitions happened, even when one reacts by closing', async () => {
+    const { clock, monitor, script } = setup({ reconnect: { maxAttempts: 1 }, failure: { policy: 'stop' } });
+    // The first subscriber does what the 'exit' policy does: it starts a close on 'failed'.
+    monitor.events$.subscribe((event) => {
+      if (event.type === 'state' && event.to === 'failed') void monitor.close(1_000);
+    });
+    const seen: string[] = [];
+    monitor.events$.subscribe((event) => event.type === 'state' && seen.push(`${event.from}->${event.to}`));
+    script.open = 'fail';
+    monitor.start();
+    await clock.advance(60_000);
+    assert.deepEqual(seen.slice(-3), ['reconnecting->failed', 'failed->closing', 'closing->closed']);
   });
 
   it("stops trying under the 'stop' policy, leaving no timer", async () => {
@@ -304,6 +343,40 @@ describe('ConnectionMonitor', () => {
     assert.equal(monitor.state, 'closed');
     assert.match(monitor.snapshot().lastError ?? '', /close did not finish within 5000 ms/);
     assert.match(monitor.snapshot().reason, /closed on purpose, by force: .*close did not finish within 5000 ms/);
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('still calls the adapter close, with an aborted signal, when the close is forced before it began', async () => {
+    const clock = new FakeClock();
+    const { adapter } = makeAdapter();
+    const signals: AbortSignal[] = [];
+    adapter.close = async (signal) => void signals.push(signal);
+    const forcedMonitor = new ConnectionMonitor('db', adapter, resolveMonitorOptions('db'), { clock });
+    forcedMonitor.start();
+    await settle();
+    const force = new AbortController();
+    force.abort(new Error('second SIGTERM'));
+    await forcedMonitor.close(5_000, force.signal);
+    assert.equal(signals.length, 1, 'close() was called');
+    assert.equal(signals[0]?.aborted, true, 'with a signal that says: by force, now');
+    assert.equal(forcedMonitor.state, 'closed');
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('gives a forced close a moment to finish, and no more, when the adapter ignores the signal', async () => {
+    const clock = new FakeClock();
+    const { adapter } = makeAdapter();
+    adapter.close = () => new Promise<void>(() => undefined);
+    const monitor = new ConnectionMonitor('db', adapter, resolveMonitorOptions('db'), { clock });
+    monitor.start();
+    await settle();
+    const force = new AbortController();
+    const closed = monitor.close(60_000, force.signal);
+    force.abort(new Error('second SIGTERM'));
+    await clock.advance(1_000);
+    await closed;
+    assert.equal(monitor.state, 'closed');
+    assert.match(monitor.snapshot().reason, /by force: .*second SIGTERM/);
     assert.equal(clock.pendingTimers, 0);
   });
 

@@ -23,6 +23,13 @@ export interface MonitorDependencies {
 type Operation = 'connect' | 'heartbeat';
 
 /**
+ * Once a close is forced (the deadline passed, or a second signal), how long an adapter may still take to
+ * close by force (destroying its sockets) before the monitor stops waiting: well inside the one second a
+ * second signal may take to end the process.
+ */
+export const FORCED_CLOSE_GRACE_MS = 500;
+
+/**
  * Watches one connection: heartbeats it, declares it down when beats fail or the client reports a loss,
  * reconnects with backoff, gives up after max attempts, and closes it on purpose. One state machine;
  * `transition()` is the only place its state changes. Every decision that abandons a running operation
@@ -46,6 +53,10 @@ export class ConnectionMonitor {
   private readonly suspicion?: RttSuspicion;
   private stopObservingLoss?: () => void;
   private closing?: Promise<void>;
+  /** Events not yet delivered: a subscriber that causes a transition must not overtake the others. */
+  private readonly outbox: ConnectionEvent[] = [];
+  private delivering = false;
+  private completeWhenDelivered = false;
 
   constructor(
     readonly name: string,
@@ -114,7 +125,8 @@ export class ConnectionMonitor {
     let reason = messages.closedOnPurpose(this.name);
     if (opened) {
       try {
-        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal), force);
+        // Even when forced before it began, the adapter's close runs, with an aborted signal: it then closes by force.
+        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal), force, undefined, FORCED_CLOSE_GRACE_MS);
       } catch (error) {
         const lastError = describeError(error);
         this.update({ lastError });
@@ -122,7 +134,8 @@ export class ConnectionMonitor {
       }
     }
     this.transition('closed', reason);
-    this.events.complete();
+    this.completeWhenDelivered = true;
+    this.deliver();
   }
 
   private async connect(isRetry: boolean): Promise<void> {
@@ -145,11 +158,10 @@ export class ConnectionMonitor {
     const lastError = describeError(error);
     const { maxAttempts, maxDelayMs } = this.options.reconnect;
     if (attempts >= maxAttempts) {
-      this.transition('failed', `gave up after ${attempts} reconnect attempt(s): ${lastError}`, {
-        reconnectAttempts: attempts,
-        lastError,
-        nextAttemptAt: undefined,
-      });
+      // One failure episode is one 'failed': the 'retry' policy's later attempts stay quiet until one succeeds.
+      const patch = { reconnectAttempts: attempts, lastError, nextAttemptAt: undefined };
+      if (this.current.state === 'failed') this.update(patch);
+      else this.transition('failed', `gave up after ${attempts} reconnect attempt(s): ${lastError}`, patch);
       this.reportFailure();
       if (this.options.failure.policy === 'retry') this.scheduleAttempt(maxDelayMs * (1 - this.options.reconnect.jitter * this.random()));
       return;
@@ -182,7 +194,7 @@ export class ConnectionMonitor {
     this.suspicion?.record(rttMs);
     this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0 });
     if (this.current.state === 'degraded') this.transition('up', 'heartbeat answered again');
-    this.events.next({ type: 'heartbeat', name: this.name, ok: true, rttMs, at, snapshot: this.current });
+    this.emit({ type: 'heartbeat', name: this.name, ok: true, rttMs, at, snapshot: this.current });
     this.scheduleBeat();
   }
 
@@ -208,7 +220,7 @@ export class ConnectionMonitor {
     const failures = this.current.consecutiveFailures + 1;
     const lastError = describeError(error);
     this.update({ consecutiveFailures: failures, lastError });
-    this.events.next({ type: 'heartbeat', name: this.name, ok: false, error: lastError, at: this.clock.now(), snapshot: this.current });
+    this.emit({ type: 'heartbeat', name: this.name, ok: false, error: lastError, at: this.clock.now(), snapshot: this.current });
     if (failures >= this.options.heartbeat.failureThreshold) {
       this.lose(`heartbeat failed ${failures} time(s) in a row: ${lastError}`, error);
       return;
@@ -230,7 +242,8 @@ export class ConnectionMonitor {
   private scheduleAttempt(delayMs: number): void {
     this.update({ nextAttemptAt: this.clock.now() + delayMs });
     this.setStep(delayMs, () => {
-      this.transition('reconnecting', `attempt ${this.current.reconnectAttempts + 1}`, { nextAttemptAt: undefined });
+      if (this.current.state === 'failed') this.update({ nextAttemptAt: undefined });
+      else this.transition('reconnecting', `attempt ${this.current.reconnectAttempts + 1}`, { nextAttemptAt: undefined });
       void this.connect(true);
     });
   }
@@ -262,6 +275,7 @@ export class ConnectionMonitor {
     task: (signal: AbortSignal) => Promise<void>,
     signal?: AbortSignal,
     controller?: AbortController,
+    forceGraceMs?: number,
   ): Promise<void> {
     return withDeadline(task, {
       clock: this.clock,
@@ -269,6 +283,7 @@ export class ConnectionMonitor {
       lagToleranceMs: this.options.heartbeat.lagToleranceMs,
       signal,
       controller,
+      forceGraceMs,
       onTimeout: () => new HeartbeatTimeoutError(this.name, operation, timeoutMs),
     });
   }
@@ -305,6 +320,26 @@ export class ConnectionMonitor {
     const at = this.clock.now();
     const redacted = redactSecrets(reason);
     this.current = Object.freeze({ ...this.current, ...patch, state: to, since: at, reason: redacted });
-    this.events.next({ type: 'state', name: this.name, from, to, reason: redacted, at, snapshot: this.current });
+    this.emit({ type: 'state', name: this.name, from, to, reason: redacted, at, snapshot: this.current });
+  }
+
+  /**
+   * Delivers events one at a time, in the order they happened: when a subscriber causes a transition (the
+   * 'exit' policy closes on 'failed'), the new event waits until every subscriber has seen the current one.
+   */
+  private emit(event: ConnectionEvent): void {
+    this.outbox.push(event);
+    this.deliver();
+  }
+
+  private deliver(): void {
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      for (let event = this.outbox.shift(); event; event = this.outbox.shift()) this.events.next(event);
+      if (this.completeWhenDelivered) this.events.complete();
+    } finally {
+      this.delivering = false;
+    }
   }
 }

@@ -3,6 +3,7 @@
  *
  * idle -> connecting -> up <-> degraded -> down <-> reconnecting -> up
  *                                          down -> failed (max attempts spent; onFailure fires once)
+ *                                                    failed -> up (the 'retry' policy goes on trying, quietly)
  * any state -> closing -> closed (on purpose: a closed connection never reconnects)
  */
 export type ConnectionState =

@@ -13,6 +13,13 @@ export interface DeadlineOptions {
    */
   readonly controller?: AbortController;
   readonly onTimeout: () => Error;
+  /**
+   * For a close: once the deadline passes or `signal` aborts, how long the task may still take to finish by
+   * force (destroying sockets) before the promise rejects anyway. With it, the task also runs when `signal`
+   * aborted before the start, so a forced close still closes. Default 0: reject at once; an aborted task
+   * is not started.
+   */
+  readonly forceGraceMs?: number;
 }
 
 /**
@@ -22,12 +29,15 @@ export interface DeadlineOptions {
  * process does not declare a healthy server dead.
  */
 export function withDeadline<T>(task: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions): Promise<T> {
-  const { clock, timeoutMs, lagToleranceMs } = options;
+  const { clock, timeoutMs, lagToleranceMs, forceGraceMs = 0 } = options;
   const controller = options.controller ?? new AbortController();
   const outer = options.signal ?? options.controller?.signal;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     let timer: unknown;
+    /** The deadline's or the outer signal's verdict; the task may still finish within the grace. */
+    let verdict: { error: unknown } | undefined;
+    let running: Promise<T> | undefined;
     const finish = (settle: () => void) => {
       if (settled) return;
       settled = true;
@@ -36,8 +46,12 @@ export function withDeadline<T>(task: (signal: AbortSignal) => Promise<T>, optio
       settle();
     };
     const fail = (error: unknown) => {
+      if (settled || verdict) return;
+      verdict = { error };
       controller.abort(error);
-      finish(() => reject(error));
+      clock.clearTimer(timer);
+      if (running && forceGraceMs > 0) timer = clock.setTimer(() => finish(() => reject(error)), forceGraceMs);
+      else finish(() => reject(error));
     };
     const onOuterAbort = () => fail(outer?.reason);
     const arm = (delayMs: number, graceLeft: boolean) => {
@@ -49,18 +63,22 @@ export function withDeadline<T>(task: (signal: AbortSignal) => Promise<T>, optio
       }, delayMs);
     };
 
-    if (outer?.aborted) return fail(outer.reason);
-    outer?.addEventListener('abort', onOuterAbort, { once: true });
-    arm(timeoutMs, true);
-    let running: Promise<T>;
+    if (outer?.aborted) {
+      if (forceGraceMs <= 0) return fail(outer.reason);
+      controller.abort(outer.reason);
+    } else {
+      outer?.addEventListener('abort', onOuterAbort, { once: true });
+      arm(timeoutMs, true);
+    }
     try {
       running = task(controller.signal);
     } catch (error) {
-      return fail(error);
+      return finish(() => reject(verdict ? verdict.error : error));
     }
     running.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) => finish(() => reject(error)),
+      (value) => finish(() => (verdict ? reject(verdict.error) : resolve(value))),
+      (error: unknown) => finish(() => reject(verdict ? verdict.error : error)),
     );
+    if (outer?.aborted) fail(outer.reason);
   });
 }

@@ -22,7 +22,8 @@ import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/conn
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
-import { logTransition } from './transition-log.js';
+import { ShutdownSignals } from './shutdown-signals.js';
+import { TransitionLog } from './transition-log.js';
 
 const FOR_ROOT = 'ConnectionHealthModule.forRoot()';
 const DECORATOR_NAMES = {
@@ -32,8 +33,6 @@ const DECORATOR_NAMES = {
   failed: '@OnConnectionFailed',
 } as const;
 
-const FORCING_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
-
 /**
  * Builds a monitor per connection, from forRoot() and from decorated providers, when the module initializes
  * (so bad options stop the bootstrap), and starts them all once the app has bootstrapped.
@@ -41,7 +40,8 @@ const FORCING_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
  * Shutdown is staged, and begins at onModuleDestroy, before any owner destroys a connection that a beat
  * would then try to revive: readiness turns 503 at once, the app keeps serving for the drain delay so load
  * balancers notice, then heartbeats stop and every connection closes politely, in parallel, within the
- * shutdown deadline; what is left is force-closed. A second SIGTERM or SIGINT forces at once.
+ * shutdown deadline; what is left is force-closed. A second SIGTERM or SIGINT forces at once, and every
+ * path ends the process (see ShutdownSignals).
  */
 @Injectable()
 export class ConnectionHealthOrchestrator
@@ -51,6 +51,9 @@ export class ConnectionHealthOrchestrator
   private readonly monitors: ConnectionMonitor[] = [];
   private isDraining = false;
   private exiting = false;
+  private readonly signals = new ShutdownSignals((signal) =>
+    this.logger.warn(`${signal} during shutdown: closing every connection by force now`),
+  );
 
   constructor(
     @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
@@ -93,29 +96,20 @@ export class ConnectionHealthOrchestrator
   }
 
   onApplicationBootstrap(): void {
+    this.signals.watch();
     for (const monitor of this.monitors) monitor.start();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.isDraining = true;
-    const force = new AbortController();
-    const forceNow = (signal: NodeJS.Signals) => {
-      this.logger.warn(`${signal} during shutdown: closing every connection by force now`);
-      force.abort(new Error(`forced by a second signal (${signal})`));
-    };
-    for (const signal of FORCING_SIGNALS) process.once(signal, forceNow);
-    try {
-      await this.sleep(this.options.shutdown?.drainDelayMs ?? 0, force.signal);
-      await this.closeAll(force.signal);
-    } finally {
-      for (const signal of FORCING_SIGNALS) process.removeListener(signal, forceNow);
-    }
+    this.signals.shutdownBegins();
+    const force = this.signals.force.signal;
+    await this.sleep(this.options.shutdown?.drainDelayMs ?? 0, force);
+    await this.closeAll(force);
   }
 
   onApplicationShutdown(signal?: string): void {
-    // Nest re-raises the signal once the app is closed, which ends the process with 128 + signal.
-    // Hearing it here instead lets the process end by itself, with code 0 for a clean stop.
-    if (signal && this.options.shutdown?.exitZeroOnSignal !== false) process.once(signal, () => undefined);
+    this.signals.shutdownEnds(signal, this.options.shutdown?.exitZeroOnSignal !== false);
   }
 
   /**
@@ -170,9 +164,10 @@ export class ConnectionHealthOrchestrator
       reportHandlerError: (error, message) => this.logger.error(message, error instanceof Error ? error.stack : String(error)),
     });
     this.registry.register(monitor, adapter, definition.required ?? true);
+    const log = new TransitionLog(this.logger);
     monitor.events$.subscribe((event) => {
       if (event.type !== 'state') return;
-      logTransition(this.logger, event);
+      log.write(event);
       if (event.to === 'failed' && options.failure.policy === 'exit') {
         // The user chose this: exit so that Docker's restart policy or the orchestrator replaces the container.
         void this.exitProcess(`${event.name} failed for good (failure policy 'exit'): ${event.reason}`, options.failure.exitCode);

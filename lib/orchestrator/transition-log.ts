@@ -3,33 +3,50 @@ import type { StateChangeEvent } from '../core/connection-event.js';
 
 export type TransitionLevel = 'debug' | 'log' | 'warn' | 'error';
 
-/**
- * How loud a transition is: warn when a connection is lost or impaired, or a connect attempt fails; log
- * when it comes (back) up or closes; error when it has failed for good; debug for the steps in between. Fatal is kept for the exit of the dead-man switch and the 'exit' failure policy.
- */
-export function transitionLevel(event: StateChangeEvent): TransitionLevel {
-  switch (event.to) {
-    case 'failed':
-      return 'error';
-    case 'down':
-    case 'degraded':
-      return 'warn';
-    case 'up':
-    case 'closed':
-      return 'log';
-    default:
-      return 'debug';
-  }
-}
+/** While a connection stays down, its failed reconnect attempts are logged at warn level at most this often. */
+export const DOWN_REMINDER_MS = 60_000;
 
 /**
- * One line per transition: readable in text logs, and with its fields as structured params for JSON
- * loggers (ConsoleLogger({ json: true }), pino and friends).
+ * The log of one connection's transitions: one line each, readable in text logs, with its fields as
+ * structured params for JSON loggers (ConsoleLogger({ json: true }), pino and friends).
+ *
+ * How loud: warn when the connection is lost, impaired, or its first connect fails; error once when it has
+ * failed for good; log when it comes (back) up or closes; debug for the steps in between. A long outage
+ * must not bury the log: its failed attempts are debug, with one warn-level reminder a minute. Fatal is
+ * kept for the exit of the dead-man switch and the 'exit' failure policy.
  */
-export function logTransition(logger: LoggerService, event: StateChangeEvent): void {
-  const { name, from, to, reason, snapshot } = event;
-  const fields = { connection: name, kind: snapshot.kind, from, to, reason, attempt: snapshot.reconnectAttempts };
-  const line = `${name}: ${from} -> ${to} (${reason})`;
-  const level = transitionLevel(event);
-  logger[level]?.(line, fields);
+export class TransitionLog {
+  /** When the last warn or error line of this connection was written. */
+  private lastLoudAt?: number;
+
+  constructor(private readonly logger: LoggerService) {}
+
+  level(event: StateChangeEvent): TransitionLevel {
+    switch (event.to) {
+      case 'failed':
+        return 'error';
+      case 'degraded':
+        return 'warn';
+      case 'down':
+        if (event.from !== 'reconnecting') return 'warn';
+        return this.lastLoudAt !== undefined && event.at - this.lastLoudAt < DOWN_REMINDER_MS ? 'debug' : 'warn';
+      case 'up':
+      case 'closed':
+        return 'log';
+      default:
+        return 'debug';
+    }
+  }
+
+  write(event: StateChangeEvent): void {
+    const { name, from, to, reason, snapshot } = event;
+    const level = this.level(event);
+    if (level === 'warn' || level === 'error') this.lastLoudAt = event.at;
+    const reminder = level === 'warn' && from === 'reconnecting';
+    const line = reminder
+      ? `${name}: still down after ${snapshot.reconnectAttempts} reconnect attempt(s) (${reason})`
+      : `${name}: ${from} -> ${to} (${reason})`;
+    const fields = { connection: name, kind: snapshot.kind, from, to, reason, attempt: snapshot.reconnectAttempts };
+    this.logger[level]?.(line, fields);
+  }
 }

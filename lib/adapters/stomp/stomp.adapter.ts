@@ -3,7 +3,7 @@ import type tls from 'node:tls';
 import type { Client, IFrame, IMessage, IStompSocket, StompConfig } from '@stomp/stompjs';
 import type WebSocket from 'ws';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { abortable } from '../../core/abortable.js';
+import { abortable, onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { loadPeer } from '../load-peer.js';
@@ -128,14 +128,14 @@ export class StompAdapter implements ConnectionAdapter {
     session.fail(new Error(messages.stompClosedOnPurpose()));
     const { client } = session;
     if (!client.connected) return client.deactivate({ force: true });
-    const force = () => void client.deactivate({ force: true });
-    signal.addEventListener('abort', force, { once: true });
+    // stompjs sends DISCONNECT with a receipt, closes the socket when the RECEIPT arrives, and resolves
+    // once the socket is closed; a forced deactivate() meanwhile resolves it as well.
+    const closed = client.deactivate();
+    const stopForcing = onAbort(signal, () => void client.deactivate({ force: true }));
     try {
-      // stompjs sends DISCONNECT with a receipt, closes the socket when the RECEIPT arrives, and resolves
-      // once the socket is closed; a forced deactivate() meanwhile resolves it as well.
-      await client.deactivate();
+      await closed;
     } finally {
-      signal.removeEventListener('abort', force);
+      stopForcing();
     }
   }
 

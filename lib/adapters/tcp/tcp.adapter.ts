@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { BehaviorSubject } from 'rxjs';
+import { onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 
@@ -68,13 +69,12 @@ export class TcpAdapter implements ConnectionAdapter {
     this.clientChanges$.complete();
     if (!socket || socket.destroyed) return;
     await new Promise<void>((resolve) => {
-      const force = () => socket.destroy();
       socket.once('close', () => {
-        signal.removeEventListener('abort', force);
+        stopForcing();
         resolve();
       });
-      signal.addEventListener('abort', force, { once: true });
       socket.end();
+      const stopForcing = onAbort(signal, () => socket.destroy());
     });
   }
 

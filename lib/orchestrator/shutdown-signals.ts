@@ -1,0 +1,73 @@
+import { constants } from 'node:os';
+
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
+
+/** After a signal that forces the shutdown, the process ends at the latest this much later. */
+export const FORCED_EXIT_AFTER_MS = 1_000;
+
+/**
+ * The process signals of a shutdown, so that every path ends the process:
+ * - A SIGTERM or SIGINT during shutdown (the second, when a signal began it) means "now": `force` aborts.
+ *   The package listens from bootstrap when the app already listens (app.enableShutdownHooks()), to tell
+ *   the second signal from the first, and otherwise from the start of shutdown. As a listener turns the
+ *   signal's default action off, the package does what it would have done: should the process still run a
+ *   second later (a hook of the app's own that never returns), it exits with 128 + the signal's number; and
+ *   when the app itself called close(), the signal is raised again once the close is done.
+ * - When a signal began the shutdown, Nest raises it again once the app is closed, and its default action
+ *   ends the process with 128 + its number. With `exitZero`, the package hears it instead and ends the
+ *   process with code 0 (or the process.exitCode the app set): a clean stop for the restart policy, and a
+ *   timer or socket that user code left behind cannot keep a closed app alive.
+ */
+export class ShutdownSignals {
+  readonly force = new AbortController();
+  private readonly listeners = new Map<ShutdownSignal, () => void>();
+  private shuttingDown = false;
+  private firstSignalSeen = false;
+  private forcedBy?: ShutdownSignal;
+  private forcedExit?: NodeJS.Timeout;
+
+  constructor(private readonly onForce: (signal: ShutdownSignal) => void) {}
+
+  /** At bootstrap: hear the signals the app already handles, to tell a second one from the first. */
+  watch(): void {
+    for (const signal of SHUTDOWN_SIGNALS) if (process.listenerCount(signal) > 0) this.hear(signal);
+  }
+
+  /** When shutdown begins: from now on, any signal forces. */
+  shutdownBegins(): void {
+    this.shuttingDown = true;
+    for (const signal of SHUTDOWN_SIGNALS) this.hear(signal);
+  }
+
+  /** When shutdown ends, before Nest raises again the signal that began it, if any. */
+  shutdownEnds(endingSignal: string | undefined, exitZero: boolean): void {
+    for (const [signal, listener] of this.listeners) process.removeListener(signal, listener);
+    this.listeners.clear();
+    if (endingSignal) {
+      if (exitZero) process.once(endingSignal, () => process.exit());
+      return; // Nest raises it again; the forced exit stays armed in case another hook never returns
+    }
+    clearTimeout(this.forcedExit);
+    if (this.forcedBy) process.kill(process.pid, this.forcedBy);
+  }
+
+  private hear(signal: ShutdownSignal): void {
+    if (this.listeners.has(signal)) return;
+    const listener = () => this.heard(signal);
+    this.listeners.set(signal, listener);
+    process.on(signal, listener);
+  }
+
+  private heard(signal: ShutdownSignal): void {
+    if (!this.shuttingDown && !this.firstSignalSeen) {
+      this.firstSignalSeen = true; // the app's own listener begins the shutdown
+      return;
+    }
+    if (this.forcedBy) return;
+    this.forcedBy = signal;
+    this.onForce(signal);
+    this.force.abort(new Error(`forced by a second signal (${signal})`));
+    this.forcedExit = setTimeout(() => process.exit(128 + constants.signals[signal]), FORCED_EXIT_AFTER_MS).unref();
+  }
+}
