@@ -9,8 +9,10 @@ import { ConnectionHealthRegistry } from '../registry/connection-health.registry
 
 /**
  * Off unless `deadMan` is set. Standalone Docker never restarts an unhealthy container, only one that exited:
- * when a required connection stays down for `downForMs`, or fails for good, the process exits with
- * `exitCode` (after a fatal log line and a polite close) so the restart policy brings up a fresh one.
+ * when a required connection stays out of service (down, reconnecting or failed) for `downForMs` without a
+ * break, the process exits with `exitCode` (after a fatal log line and a polite close) so the restart
+ * policy brings up a fresh one. 'failed' alone does not trip it: under the 'retry' policy the connection
+ * goes on trying, and only the failure policy 'exit' exits at once.
  */
 @Injectable()
 export class DeadManSwitch implements OnApplicationBootstrap, OnModuleDestroy {
@@ -44,9 +46,7 @@ export class DeadManSwitch implements OnApplicationBootstrap, OnModuleDestroy {
       const subscription = handle.events$.subscribe((event) => {
         if (event.type !== 'state' || this.orchestrator.draining) return;
         if (isServing(event.to)) this.disarm(handle.name);
-        else if (event.to === 'failed') {
-          void this.orchestrator.exitProcess(`Dead-man switch: "${handle.name}" failed for good (${event.reason})`, exitCode);
-        } else if (event.to !== 'closing' && event.to !== 'closed') arm();
+        else if (event.to !== 'closing' && event.to !== 'closed') arm();
       });
       this.subscriptions.push(subscription);
     }

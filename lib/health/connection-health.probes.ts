@@ -26,7 +26,10 @@ export function isHealthy(result: ProbeResult): boolean {
  * - readiness: every required connection up or degraded, and the app not draining;
  * - liveness: every monitor still running (no stale snapshot). A dependency outage alone never fails it:
  *   restarting the app would not bring a database back, and would restart every replica at once;
- * - startup: every required connection has connected at least once.
+ * - startup: the app has booted and its monitors run. Kubernetes kills a container whose startup probe
+ *   keeps failing, so a dependency that is down at deploy time must not fail it (new pods would be killed
+ *   over and over during a database outage): that belongs to readiness, which holds traffic back until the
+ *   connection is up and lets it in by itself when the server returns.
  */
 @Injectable()
 export class ConnectionHealthProbes {
@@ -67,14 +70,11 @@ export class ConnectionHealthProbes {
   startup(): ProbeResult {
     return this.memoized('startup', this.clock.now(), [], () =>
       summarize(
-        this.registry
-          .all()
-          .filter((handle) => handle.required)
-          .map((handle): [string, Entry] => {
-            const { connectedAt, state } = handle.snapshot();
-            if (connectedAt !== undefined) return [handle.name, { status: 'up', connectedAt: new Date(connectedAt).toISOString() }];
-            return [handle.name, { status: 'down', state, reason: 'not connected yet' }];
-          }),
+        this.registry.all().map((handle): [string, Entry] => {
+          const { state } = handle.snapshot();
+          if (state === 'idle') return [handle.name, { status: 'down', state, reason: 'the monitor has not started' }];
+          return [handle.name, { status: 'up', state }];
+        }),
       ),
     );
   }
