@@ -198,6 +198,68 @@ describe('TypeORM: a data source the app owns is never torn down (real PostgreSQ
       await release(dataSource);
     }
   });
+
+  it("postgresKeepAlive, asked for an app's data source, reaches the connections its pool opens from then on", async () => {
+    const dataSource = appPostgres(server.host, server.port, { synchronize: false, entities: [] });
+    await dataSource.initialize();
+    const optionsBefore = structuredClone(dataSource.options);
+    try {
+      const app = await TestApp.start({
+        health: { connections: [{ name: 'db', kind: 'typeorm', dataSource, postgresKeepAlive: { initialDelayMs: 5_000 }, ...monitorOptions }] },
+      });
+      await app.close();
+      const poolOptions = (poolOf(dataSource) as unknown as { options: Record<string, unknown> }).options;
+      assert.equal(poolOptions.keepAlive, true);
+      assert.equal(poolOptions.keepAliveInitialDelayMillis, 5_000);
+      assert.deepEqual(dataSource.options, optionsBefore, 'nothing else changed');
+    } finally {
+      await release(dataSource);
+    }
+  });
+});
+
+describe('TypeORM: a data source the package initializes runs its schema steps once (real PostgreSQL)', () => {
+  const DATABASE = 'no_harm_owned';
+  let server: PostgresServer;
+  before(async () => {
+    server = await sharedPostgres();
+    // dropSchema drops every table of the schema: a database of its own keeps it away from other tests.
+    await server.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await server.query(`CREATE DATABASE ${DATABASE}`);
+  });
+  after(() => server.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`));
+
+  it('a first initialize that failed is tried again; once it succeeded, dropSchema and synchronize never run again', async (t) => {
+    const proxy = await ChaosProxy.start(server.host, server.port);
+    t.after(() => proxy.close());
+    proxy.refuse();
+    const dataSource = new DataSource({
+      type: 'postgres',
+      host: proxy.host,
+      port: proxy.port,
+      username: 'postgres',
+      database: DATABASE,
+      entities: [orders],
+      dropSchema: true,
+      synchronize: true,
+    });
+    const app = await TestApp.start({ health: { connections: [{ name: 'db', kind: 'typeorm', dataSource, ...monitorOptions }] } });
+    try {
+      const refused = await app.waitForState('db', 'down', 5_000);
+      t.diagnostic(`first initialize: ${refused.snapshot.reason}`);
+      proxy.pass();
+      await app.waitForState('db', 'up', 10_000);
+      await dataSource.getRepository(orders).save([{ item: 'apples' }, { item: 'pears' }]);
+      const before = app.snapshot('db').connectedAt ?? 0;
+      proxy.reset(); // every connection through the proxy, the probe's and the pool's, gets an RST
+      await app.waitFor('db', (s) => s.state === 'up' && (s.connectedAt ?? 0) > before, 10_000);
+      await reconnect(app);
+      assert.equal(await dataSource.getRepository(orders).count(), 2, 'no dropSchema after the first initialize');
+    } finally {
+      await app.close();
+    }
+    assert.equal(dataSource.isInitialized, false, 'the package initialized it, so it destroyed it at shutdown');
+  });
 });
 
 describe('TypeORM: a silent death is still noticed within the bound, and the app queries on once it heals', () => {
@@ -259,6 +321,32 @@ describe('TypeORM: a silent death is still noticed within the bound, and the app
       } finally {
         await namespace.heal();
         await app.close();
+        await release(dataSource);
+      }
+    });
+
+    it("app.close() while the server is silent: the probe connection is closed within the shutdown deadline, no socket left; the app's data source is left", { skip: reason }, async (t) => {
+      const dataSource = appPostgres(nsServer.host, nsServer.port, { synchronize: false, entities: [] });
+      await dataSource.initialize();
+      const baseline = activeHandles();
+      const shutdownTimeoutMs = 500;
+      const testApp = await TestApp.start({
+        health: { shutdown: { timeoutMs: shutdownTimeoutMs }, connections: [{ name: 'db', kind: 'typeorm', dataSource, ...monitorOptions }] },
+      });
+      try {
+        await testApp.waitFor('db', (s) => s.lastBeatAt !== undefined, 10_000);
+        await namespace.blackhole(nsServer.port);
+        const closingAt = now();
+        await testApp.close();
+        const closeMs = Math.round(now() - closingAt);
+        t.diagnostic(`app.close() with a silent server took ${closeMs} ms (shutdown.timeoutMs ${shutdownTimeoutMs})`);
+        assert.ok(closeMs < shutdownTimeoutMs + MARGIN_MS, `app.close() took ${closeMs} ms`);
+        assert.equal(dataSource.isInitialized, true);
+        await sleep(100);
+        // pg's pool.end() does not wait for an idle socket to close: left to itself it stays half-open for minutes.
+        assert.deepEqual(leakedHandles(baseline), {}, 'the probe socket was freed; no timer left');
+      } finally {
+        await namespace.heal();
         await release(dataSource);
       }
     });

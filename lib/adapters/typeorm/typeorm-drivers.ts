@@ -62,13 +62,32 @@ export function pgPoolOf(dataSource: DataSource): PgPoolLike | undefined {
   return typeof pool?.connect === 'function' ? pool : undefined;
 }
 
+/** The sockets of a PostgreSQL data source's pool, for a data source the package owns. */
+function pgSockets(dataSource: DataSource): Array<{ destroy(): void }> {
+  return (pgPoolOf(dataSource)?._clients ?? []).flatMap((client) => (client.connection?.stream ? [client.connection.stream] : []));
+}
+
 /**
- * pg's pool.end() waits for every client's socket to close, which never happens while the server is silent:
- * destroying the sockets lets it finish. Only for pools the package owns, and only PostgreSQL pools are known
- * to need it.
+ * pg's pool.end() waits for a busy connection's socket to close, which never happens while the server is
+ * silent: destroying the sockets lets it finish. Only for pools the package owns, and only PostgreSQL pools
+ * are known to need it.
  */
 export function forcePgSocketsClosed(dataSource: DataSource): void {
-  for (const client of pgPoolOf(dataSource)?._clients ?? []) client.connection?.stream?.destroy();
+  for (const socket of pgSockets(dataSource)) socket.destroy();
+}
+
+/**
+ * Destroys a data source the package owns, politely: pg sends each connection's Terminate. For an idle
+ * connection pg's pool.end() does not wait for the socket to close, which leaves it half-open for minutes
+ * when the server is silent; once the Terminate is on its way, the sockets are freed.
+ */
+export async function destroyOwned(dataSource: DataSource): Promise<void> {
+  const sockets = pgSockets(dataSource);
+  try {
+    await dataSource.destroy();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+  }
 }
 
 export interface ProbeSettings {

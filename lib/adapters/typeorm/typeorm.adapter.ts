@@ -4,7 +4,7 @@ import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapte
 import { messages } from '../../core/messages.js';
 import { PgPoolPressure } from './pg-pool.pressure.js';
 import { TypeOrmProbe } from './typeorm.probe.js';
-import { forcePgSocketsClosed, hasServer, pgPoolOf, pingFor, usesPgPool, type Ping } from './typeorm-drivers.js';
+import { destroyOwned, forcePgSocketsClosed, hasServer, pgPoolOf, pingFor, usesPgPool, type Ping } from './typeorm-drivers.js';
 
 export interface TypeOrmAdapterOptions {
   /** SQL of the heartbeat. Default: chosen from the driver (SELECT 1, SELECT 1 FROM DUAL on Oracle, ...). */
@@ -119,7 +119,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
     // An initialize still under way would leave an open pool behind the destroy: let it finish first.
     if (this.initializing) await abortable(this.initializing.catch(() => undefined), signal);
     if (!this.dataSource.isInitialized && !this.destroying) return;
-    this.destroying ??= this.dataSource.destroy().finally(() => (this.destroying = undefined));
+    this.destroying ??= destroyOwned(this.dataSource).finally(() => (this.destroying = undefined));
     const force = () => forcePgSocketsClosed(this.dataSource);
     signal.addEventListener('abort', force, { once: true });
     try {

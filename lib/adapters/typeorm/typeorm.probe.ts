@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { abortable } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { loadPeer } from '../load-peer.js';
-import { forcePgSocketsClosed, probeOptions, type Ping, type ProbeSettings } from './typeorm-drivers.js';
+import { destroyOwned, forcePgSocketsClosed, probeOptions, type Ping, type ProbeSettings } from './typeorm-drivers.js';
 
 type TypeOrm = typeof import('typeorm');
 
@@ -95,7 +95,7 @@ export class TypeOrmProbe {
   /** Destroys the probe's data source once its initialize settled; once, however often it is asked. */
   private end(session: Session): Promise<void> {
     session.ended ??= session.ready
-      .then((ok) => (ok && session.dataSource.isInitialized ? session.dataSource.destroy() : undefined))
+      .then((ok) => (ok && session.dataSource.isInitialized ? destroyOwned(session.dataSource) : undefined))
       .catch(() => undefined);
     return session.ended;
   }
