@@ -95,7 +95,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
 
   /** Closes the probe connection, and destroys the data source only if the package initialized it. */
   async close(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.probe?.close(signal), this.owner === 'package' ? this.destroyOwned(signal) : undefined]);
+    await Promise.all([this.probe?.close(signal), this.owner === 'package' ? this.destroyOwnDataSource(signal) : undefined]);
   }
 
   /** The probe connection's death (server restarted or killed, backend terminated) is a loss at once. */
@@ -115,7 +115,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   }
 
   /** Destroys the data source the package initialized, once however often asked; forces its sockets shut on abort. */
-  private async destroyOwned(signal: AbortSignal): Promise<void> {
+  private async destroyOwnDataSource(signal: AbortSignal): Promise<void> {
     // An initialize still under way would leave an open pool behind the destroy: let it finish first.
     if (this.initializing) await abortable(this.initializing.catch(() => undefined), signal);
     if (!this.dataSource.isInitialized && !this.destroying) return;

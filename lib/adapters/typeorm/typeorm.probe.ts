@@ -37,16 +37,15 @@ export class TypeOrmProbe {
     this.discard();
     const { DataSource } = await loadPeer<TypeOrm>('typeorm', 'TypeORM connections');
     if (signal.aborted) throw signal.reason;
-    let session: Session | undefined;
     const onPoolError = (error: Error) => {
-      if (session && session === this.session) this.onLoss?.(error);
+      // Only the current probe's: one being discarded errs too, as its socket is destroyed.
+      if (this.session?.dataSource === dataSource) this.onLoss?.(error);
     };
     const dataSource = new DataSource(probeOptions(this.source.options, { ...this.settings, onPoolError }));
     const initialized = dataSource.initialize();
-    session = { dataSource, ready: initialized.then(() => true, () => false) };
+    const session: Session = { dataSource, ready: initialized.then(() => true, () => false) };
     this.session = session;
-    const opened = session;
-    const abandon = () => this.discard(opened);
+    const abandon = () => this.discard(session);
     signal.addEventListener('abort', abandon, { once: true });
     try {
       await abortable(initialized, signal);
