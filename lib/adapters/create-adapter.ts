@@ -37,7 +37,7 @@ export function createAdapter(
       if (definition.postgresKeepAlive !== undefined) {
         check.duration('postgresKeepAlive.initialDelayMs', definition.postgresKeepAlive?.initialDelayMs);
       }
-      return new TypeOrmAdapter(dataSource as DataSource, {
+      return new TypeOrmAdapter(dataSource as DataSource, definition.name, {
         pingQuery: definition.pingQuery,
         postgresKeepAlive: definition.postgresKeepAlive,
         connectTimeoutMs: options.heartbeat.connectTimeoutMs,

@@ -1,5 +1,17 @@
 import type { Observable } from 'rxjs';
 
+/** What a beat that was answered may add: an impairment turns the connection degraded, never down. */
+export interface BeatReport {
+  /**
+   * Why the connection serves the app poorly although the far end answered (a saturated pool, say). The
+   * connection reads degraded with this as its reason, and up again at the first beat without one. Keep it
+   * the same text while the cause lasts: the figures carry what changes.
+   */
+  readonly impairment?: string;
+  /** Measurements taken with the beat (a pool's waiting clients, say), shown in snapshot, health details and metrics. */
+  readonly figures?: Readonly<Record<string, number>>;
+}
+
 /**
  * How the engine drives one kind of connection. Every method receives an AbortSignal that fires at its
  * deadline; the engine stops waiting at that moment whatever the adapter does, so a hung client never
@@ -17,8 +29,11 @@ export interface ConnectionAdapter {
    */
   open(signal: AbortSignal): Promise<void>;
 
-  /** One heartbeat: resolves when the far end answered. A rejection or a missed deadline is a failed beat. */
-  ping(signal: AbortSignal): Promise<void>;
+  /**
+   * One heartbeat: resolves when the far end answered. A rejection or a missed deadline is a failed beat.
+   * It may resolve with a report: the far end answered, but the connection serves the app poorly.
+   */
+  ping(signal: AbortSignal): Promise<void | BeatReport>;
 
   /** Closes politely; when `signal` aborts, force-closes what is left. Called once, on shutdown. */
   close(signal: AbortSignal): Promise<void>;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ConnectionAdapter } from './connection-adapter.interface.js';
+import type { BeatReport, ConnectionAdapter } from './connection-adapter.interface.js';
 import type { ConnectionEvent, StateChangeEvent } from './connection-event.js';
 import { ConnectionMonitor } from './connection-monitor.js';
 import { FakeClock, settle } from './fake-clock.js';
@@ -25,17 +25,19 @@ function makeAdapter() {
     /** Pings answer after this long on the fake clock (0: at once). */
     pingDelayMs: 0,
     lossListener: undefined as ((error: Error) => void) | undefined,
+    /** What an answered ping reports beyond the answer. */
+    report: undefined as BeatReport | undefined,
   };
-  const act = (behaviour: Behaviour, signal: AbortSignal, keep?: (resolve: () => void) => void) => {
+  const act = (behaviour: Behaviour, signal: AbortSignal, keep?: (resolve: () => void) => void): Promise<void | BeatReport> => {
     signal.addEventListener('abort', () => (script.aborted += 1));
-    if (behaviour === 'ok') return Promise.resolve();
+    if (behaviour === 'ok') return Promise.resolve(script.report);
     if (behaviour === 'fail') return Promise.reject(new Error('ECONNREFUSED postgres://app:hunter2@db:5432'));
     return new Promise<void>((resolve) => keep?.(resolve));
   };
   const adapter: ConnectionAdapter = {
     kind: 'scripted',
     target: 'db:5432',
-    open: (signal) => (script.calls.open++, act(script.open, signal)),
+    open: async (signal) => void (script.calls.open++, await act(script.open, signal)),
     ping: (signal) => {
       script.calls.ping++;
       if (script.failNext > 0) return (script.failNext--, act('fail', signal));
@@ -127,6 +129,28 @@ describe('ConnectionMonitor', () => {
     const beats = events.filter((e) => e.type === 'heartbeat').map((e) => `${e.ok}@${e.at - events[0]!.at}`);
     assert.deepEqual(beats, ['false@10000', 'true@10000']);
     assert.deepEqual(transitions(), ['idle->connecting', 'connecting->up', 'up->degraded', 'degraded->up']);
+    await monitor.close(1_000);
+  });
+
+  it('reads an answered but impaired beat as degraded with its figures, never down, and up again once it clears', async () => {
+    const { clock, monitor, script, transitions, events } = setup();
+    monitor.start();
+    await settle();
+    script.report = { impairment: 'pool saturated', figures: { waiting: 4 } };
+    await clock.advance(10_000);
+    assert.equal(monitor.state, 'degraded');
+    assert.equal(monitor.snapshot().reason, 'pool saturated');
+    assert.deepEqual(monitor.snapshot().figures, { waiting: 4 });
+    script.report = { impairment: 'pool saturated', figures: { waiting: 7 } };
+    await clock.advance(10_000);
+    assert.deepEqual(monitor.snapshot().figures, { waiting: 7 }, 'figures follow every beat');
+    script.report = { figures: { waiting: 0 } };
+    await clock.advance(10_000);
+    assert.equal(monitor.state, 'up');
+    assert.deepEqual(monitor.snapshot().figures, { waiting: 0 });
+    assert.deepEqual(transitions(), ['idle->connecting', 'connecting->up', 'up->degraded', 'degraded->up'], 'one transition per change, none per beat');
+    assert.equal(events.filter((e) => e.type === 'heartbeat' && !e.ok).length, 0);
+    assert.equal(script.calls.open, 1, 'never reconnected');
     await monitor.close(1_000);
   });
 

@@ -1,7 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import { backoffDelay } from './backoff.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import type { ConnectionAdapter } from './connection-adapter.interface.js';
+import type { BeatReport, ConnectionAdapter } from './connection-adapter.interface.js';
 import type { ConnectionEvent } from './connection-event.js';
 import type { ConnectionSnapshot } from './connection-snapshot.js';
 import { isClosing, isServing, type ConnectionState } from './connection-state.js';
@@ -180,8 +180,9 @@ export class ConnectionMonitor {
     const course = this.course;
     const startedAt = this.clock.now();
     const stopSuspecting = this.suspectIfSlow(course);
+    let report: BeatReport | undefined;
     try {
-      await this.run('heartbeat', this.options.heartbeat.timeoutMs, (signal) => this.adapter.ping(signal));
+      await this.run('heartbeat', this.options.heartbeat.timeoutMs, async (signal) => void (report = (await this.adapter.ping(signal)) ?? undefined));
     } catch (error) {
       if (course === this.course) this.beatFailed(error);
       return;
@@ -192,8 +193,14 @@ export class ConnectionMonitor {
     const at = this.clock.now();
     const rttMs = Math.round((at - startedAt) * 100) / 100;
     this.suspicion?.record(rttMs);
-    this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0 });
-    if (this.current.state === 'degraded') this.transition('up', 'heartbeat answered again');
+    const { impairment, figures }: BeatReport = report ?? {};
+    this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0, ...(figures ? { figures } : {}) });
+    // Answered but impaired (a saturated pool, say): degraded, never down, so nothing is torn down for it.
+    if (impairment !== undefined) {
+      if (this.current.state === 'up' || this.current.reason !== redactSecrets(impairment)) this.transition('degraded', impairment);
+    } else if (this.current.state === 'degraded') {
+      this.transition('up', 'heartbeat answered again');
+    }
     this.emit({ type: 'heartbeat', name: this.name, ok: true, rttMs, at, snapshot: this.current });
     this.scheduleBeat();
   }

@@ -22,6 +22,8 @@ export interface ConnectionSnapshot {
   readonly nextAttemptAt?: number;
   /** When the connection was last up (epoch ms); absent until it connected once. */
   readonly connectedAt?: number;
+  /** What the adapter measured with the last answered beat (e.g. a pool's waiting clients), when it measures anything. */
+  readonly figures?: Readonly<Record<string, number>>;
   /** The last error, with secrets removed. */
   readonly lastError?: string;
   /** Beyond this age of its last sign of life, a serving connection reads as down. */

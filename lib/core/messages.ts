@@ -52,6 +52,10 @@ export const messages = {
     `the connection to the broker closed${reason ? `: ${reason}` : code === undefined ? '' : ` (code ${code})`}`,
   stompReplaced: () => 'the STOMP session was replaced by a new one',
   stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
+  typeormNotInitialized: () =>
+    'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
+  typeormProbeNotOpen: () => 'the probe connection is not open',
+  typeormPoolSaturated: () => "the database answers, but the app's connection pool is saturated: queries wait for a free connection",
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
 } as const;

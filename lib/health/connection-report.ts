@@ -26,6 +26,7 @@ export function reportConnection(handle: ConnectionHandle, now: number): Connect
       reason: reading.stale ? `no sign of life for ${silenceMs} ms: the monitor is stalled` : s.reason,
       ...(s.lastBeatAt === undefined ? {} : { lastBeatAt: new Date(s.lastBeatAt).toISOString() }),
       ...(s.lastRttMs === undefined ? {} : { rttMs: s.lastRttMs }),
+      ...(s.figures === undefined ? {} : { figures: s.figures }),
       reconnectAttempts: s.reconnectAttempts,
       ...(s.lastError === undefined ? {} : { lastError: s.lastError }),
       required: handle.required,

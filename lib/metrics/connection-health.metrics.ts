@@ -21,6 +21,7 @@ interface Metrics {
   failures: Counter<'connection' | 'kind'>;
   attempts: Counter<'connection' | 'kind'>;
   lastBeat: Gauge<'connection' | 'kind'>;
+  figure: Gauge<'connection' | 'kind' | 'figure'>;
 }
 
 /**
@@ -54,6 +55,7 @@ export class ConnectionHealthMetrics implements OnApplicationBootstrap, OnModule
           } else if (event.ok) {
             metrics.rtt.observe(labels, (event.rttMs ?? 0) / 1_000);
             metrics.lastBeat.set(labels, event.at / 1_000);
+            for (const [figure, value] of Object.entries(event.snapshot.figures ?? {})) metrics.figure.set({ ...labels, figure }, value);
           } else {
             metrics.failures.inc(labels);
           }
@@ -82,6 +84,7 @@ function createMetrics(prom: PromClient, registry: Registry, prefix: string): Me
     rtt: reuse('heartbeat_rtt_seconds', () => new prom.Histogram({ ...common, name: `${prefix}heartbeat_rtt_seconds`, help: 'Round trip of successful heartbeats.', buckets: RTT_BUCKETS })),
     failures: reuse('heartbeat_failures_total', () => new prom.Counter({ ...common, name: `${prefix}heartbeat_failures_total`, help: 'Heartbeats that failed or missed their deadline.' })),
     attempts: reuse('reconnect_attempts_total', () => new prom.Counter({ ...common, name: `${prefix}reconnect_attempts_total`, help: 'Reconnect attempts started.' })),
+    figure: reuse('figure', () => new prom.Gauge({ ...common, name: `${prefix}figure`, help: 'What the adapter measured with the last answered heartbeat, by figure (e.g. poolWaiting: queries waiting for a pooled connection).', labelNames: ['connection', 'kind', 'figure'] as const })),
     lastBeat: reuse('last_heartbeat_timestamp_seconds', () => new prom.Gauge({ ...common, name: `${prefix}last_heartbeat_timestamp_seconds`, help: 'Time of the last successful heartbeat, in seconds since the epoch.' })),
   };
 }

@@ -1,145 +1,126 @@
 import type { DataSource } from 'typeorm';
 import { abortable } from '../../core/abortable.js';
-import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { messages } from '../../core/messages.js';
+import { PgPoolPressure } from './pg-pool.pressure.js';
+import { TypeOrmProbe } from './typeorm.probe.js';
+import { destroyOwned, forcePgSocketsClosed, hasServer, pgPoolOf, pingFor, usesPgPool, type Ping } from './typeorm-drivers.js';
 
 export interface TypeOrmAdapterOptions {
   /** SQL of the heartbeat. Default: chosen from the driver (SELECT 1, SELECT 1 FROM DUAL on Oracle, ...). */
   pingQuery?: string;
   /**
-   * TCP keepalive of a PostgreSQL or CockroachDB pool: merged into the data source's `extra` (pg.Pool
-   * options) unless the user set them there. Applies when the pool is next created. Default: off.
+   * TCP keepalive of the data source's PostgreSQL or CockroachDB pool, set only when given (default: off,
+   * the package changes nothing). Merged under the user's own `extra` (pg.Pool options): into the data
+   * source's options when the package initializes it, into its live pool when the app did (the connections
+   * it opens from then on).
    */
   postgresKeepAlive?: { initialDelayMs: number };
   /**
-   * Bound of a new pool connection (pg's connectionTimeoutMillis) unless the user set one: without it, a
-   * connect to a silent server waits forever and so would every reconnect after it. Default 10 000.
+   * Bound of a new connection: of the probe's, and, for a PostgreSQL data source the package initializes
+   * itself, of its pool's (pg's connectionTimeoutMillis) unless the user set one. Default 10 000.
    */
   connectTimeoutMs?: number;
 }
 
-const POSTGRES_POOLS = new Set(['postgres', 'cockroachdb']);
-
-/** The driver's cheapest round trip to the server. */
-function pingFor(dataSource: DataSource): (query: (sql: string) => Promise<unknown>) => Promise<unknown> {
-  switch (dataSource.options.type) {
-    case 'oracle':
-      return (query) => query('SELECT 1 FROM DUAL');
-    case 'sap':
-      return (query) => query('SELECT 1 FROM DUMMY');
-    case 'mongodb': {
-      // MongoDB has no SQL: its driver exposes the client, whose ping command is the round trip.
-      const driver = dataSource.driver as unknown as { queryRunner?: { databaseConnection?: MongoLike } };
-      return () => {
-        const client = driver.queryRunner?.databaseConnection;
-        if (!client) return Promise.reject(new Error('MongoDB client is not connected'));
-        return client.db().command({ ping: 1 });
-      };
-    }
-    default:
-      return (query) => query('SELECT 1');
-  }
-}
-
-interface MongoLike {
-  db(): { command(command: object): Promise<unknown> };
-}
-
-/** The pg.Pool inside TypeORM's PostgreSQL driver: only what loss detection and a forced close need. */
-interface PgPoolLike {
-  on(event: 'error', listener: (error: Error) => void): void;
-  removeListener(event: 'error', listener: (error: Error) => void): void;
-  _clients?: Array<{ connection?: { stream?: { destroy(): void } } }>;
-}
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * Monitors a TypeORM DataSource of any driver. It pings with the driver's cheapest query and, after a
- * loss, destroys and initializes the data source again, so its pool holds no broken sockets; the user's
- * repositories keep working because they hold the same DataSource object. The package closes only what it
- * opened: a data source that was already initialized is left to its owner (e.g. @nestjs/typeorm) at shutdown.
+ * Monitors a TypeORM DataSource of any driver, and does it no harm.
+ *
+ * - Ownership: a data source that is initialized when monitoring starts belongs to the app (or
+ *   TypeOrmModule): the package never destroys, initializes or re-configures it. One it finds not
+ *   initialized, it initializes once, so its schema steps (synchronize, migrationsRun, dropSchema) run
+ *   once; only a first initialize that never succeeded is tried again. It destroys that one at shutdown.
+ * - Pinging: for a database server, on a probe connection of the package's own (TypeOrmProbe), never
+ *   through the app's pool: borrowing from the pool would measure the pool's queue, and timing the borrow
+ *   apart from the query still could not prove the server answers while the app holds every connection.
+ *   The app's pg pool is only read (PgPoolPressure): queries waiting for a connection read degraded.
+ *   A database in the process (sqlite, sql.js, ...) has no server and no pool: its data source is pinged.
+ * - After a loss, only the probe is replaced. The app's pool drops its broken connections by itself and
+ *   opens new ones once the server answers, which the probe proves.
  */
 export class TypeOrmAdapter implements ConnectionAdapter {
   readonly kind = 'typeorm';
   readonly target: string;
-  private readonly runPing: (query: (sql: string) => Promise<unknown>) => Promise<unknown>;
-  private opened = false;
-  private ownsDataSource = false;
+  private readonly runPing: Ping;
+  private readonly connectTimeoutMs: number;
+  private readonly probe?: TypeOrmProbe;
+  private readonly pressure?: PgPoolPressure;
+  /** Decided at the first open, once and for all. */
+  private owner?: 'app' | 'package';
+  /** The package's initialize of a data source it owns has succeeded: it never runs again. */
+  private initializedOnce = false;
+  private initializing?: Promise<void>;
   private destroying?: Promise<void>;
-  private initializing?: Promise<unknown>;
-  private onLoss?: (error: Error) => void;
-  private stopWatchingPool?: () => void;
 
   constructor(
     private readonly dataSource: DataSource,
-    options: TypeOrmAdapterOptions = {},
+    connection: string,
+    private readonly options: TypeOrmAdapterOptions = {},
   ) {
     this.target = describeTarget(dataSource);
-    this.runPing = options.pingQuery ? (query) => query(options.pingQuery as string) : pingFor(dataSource);
-    if (POSTGRES_POOLS.has(dataSource.options.type)) this.tunePostgresPool(options);
+    this.runPing = pingFor(dataSource.options.type, options.pingQuery);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (hasServer(dataSource)) {
+      this.probe = new TypeOrmProbe(dataSource, this.runPing, {
+        applicationName: `connection-health:${connection}`,
+        connectTimeoutMs: this.connectTimeoutMs,
+      });
+    }
+    if (usesPgPool(dataSource)) this.pressure = new PgPoolPressure(() => pgPoolOf(dataSource));
   }
 
   async open(signal: AbortSignal): Promise<void> {
-    if (!this.opened) {
-      this.opened = true;
-      // Initialized by someone else (e.g. @nestjs/typeorm): prove it works, tear nothing down, leave it to them.
-      if (this.dataSource.isInitialized) {
-        await this.ping(signal);
-        return this.watchPool();
-      }
-      this.ownsDataSource = true;
+    if (!this.owner) {
+      this.owner = this.dataSource.isInitialized ? 'app' : 'package';
+      if (this.owner === 'app') this.keepAliveLivePool();
     }
-    await this.destroy(signal);
-    // One initialize at a time: a second one while the first hangs would create a second pool.
-    this.initializing ??= this.dataSource.initialize().finally(() => (this.initializing = undefined));
-    await abortable(this.initializing, signal);
-    this.watchPool();
+    if (this.owner === 'package') await this.initializeOnce(signal);
+    if (!this.dataSource.isInitialized) throw new Error(messages.typeormNotInitialized());
+    if (this.probe) await this.probe.open(signal);
+    else await abortable(this.runPing(this.dataSource), signal);
   }
 
-  async ping(signal: AbortSignal): Promise<void> {
-    if (!this.dataSource.isInitialized) throw new Error('data source is not initialized');
-    await abortable(this.runPing((sql) => this.dataSource.query(sql)), signal);
+  async ping(signal: AbortSignal): Promise<BeatReport | void> {
+    // Destroyed by its owner: no query of the app can run, whatever the server says.
+    if (!this.dataSource.isInitialized) throw new Error(messages.typeormNotInitialized());
+    if (!this.probe) {
+      await abortable(this.runPing(this.dataSource), signal);
+      return;
+    }
+    await this.probe.ping(signal);
+    return this.pressure?.read();
   }
 
+  /** Closes the probe connection, and destroys the data source only if the package initialized it. */
   async close(signal: AbortSignal): Promise<void> {
-    this.stopWatchingPool?.();
-    if (!this.ownsDataSource) return;
+    await Promise.all([this.probe?.close(signal), this.owner === 'package' ? this.destroyOwnDataSource(signal) : undefined]);
+  }
+
+  /** The probe connection's death (server restarted or killed, backend terminated) is a loss at once. */
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    return this.probe?.observeLoss(onLoss) ?? (() => undefined);
+  }
+
+  /** One initialize at a time (a second one while the first hangs would make a second pool), and none once one succeeded. */
+  private async initializeOnce(signal: AbortSignal): Promise<void> {
+    if (this.initializedOnce) return;
+    if (!this.initializing) {
+      this.tuneOwnedPool();
+      this.initializing = this.dataSource.initialize().then(() => void (this.initializedOnce = true));
+      this.initializing.catch(() => undefined).finally(() => (this.initializing = undefined));
+    }
+    await abortable(this.initializing, signal);
+  }
+
+  /** Destroys the data source the package initialized, once however often asked; forces its sockets shut on abort. */
+  private async destroyOwnDataSource(signal: AbortSignal): Promise<void> {
     // An initialize still under way would leave an open pool behind the destroy: let it finish first.
     if (this.initializing) await abortable(this.initializing.catch(() => undefined), signal);
-    await this.destroy(signal);
-  }
-
-  observeLoss(onLoss: (error: Error) => void): () => void {
-    this.onLoss = onLoss;
-    return () => (this.onLoss = undefined);
-  }
-
-  /**
-   * A pg pool emits 'error' when an idle client's socket dies (server killed or restarted, backend
-   * terminated, reset): reported at once rather than at the next heartbeat.
-   */
-  private watchPool(): void {
-    this.stopWatchingPool?.();
-    const pool = this.pgPool();
-    if (!pool) return;
-    const listener = (error: Error) => this.onLoss?.(error);
-    pool.on('error', listener);
-    this.stopWatchingPool = () => {
-      pool.removeListener('error', listener);
-      this.stopWatchingPool = undefined;
-    };
-  }
-
-  private pgPool(): PgPoolLike | undefined {
-    if (!POSTGRES_POOLS.has(this.dataSource.options.type)) return undefined;
-    const pool = (this.dataSource.driver as unknown as { master?: PgPoolLike }).master;
-    return typeof pool?.on === 'function' ? pool : undefined;
-  }
-
-  /** Destroys the data source once, however often it is asked; forces its sockets shut on abort. */
-  private async destroy(signal: AbortSignal): Promise<void> {
     if (!this.dataSource.isInitialized && !this.destroying) return;
-    this.stopWatchingPool?.();
-    this.destroying ??= this.dataSource.destroy().finally(() => (this.destroying = undefined));
-    const force = () => this.forceSocketsClosed();
+    this.destroying ??= destroyOwned(this.dataSource).finally(() => (this.destroying = undefined));
+    const force = () => forcePgSocketsClosed(this.dataSource);
     signal.addEventListener('abort', force, { once: true });
     try {
       await abortable(this.destroying, signal);
@@ -149,21 +130,29 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   }
 
   /**
-   * pg's pool.end() waits for every client's socket to close, which never happens while the server is
-   * silent: destroying the sockets lets it finish. Only PostgreSQL pools are known to need this.
+   * A PostgreSQL pool the package creates gets a bounded connect (the user's own setting wins): without
+   * it, an initialize against a silent server would hang, and every retry would wait for it. Keepalive only
+   * when asked.
    */
-  private forceSocketsClosed(): void {
-    for (const client of this.pgPool()?._clients ?? []) client.connection?.stream?.destroy();
+  private tuneOwnedPool(): void {
+    if (!usesPgPool(this.dataSource)) return;
+    const extra: Record<string, unknown> = { ...(this.dataSource.options.extra as object | undefined) };
+    extra.connectionTimeoutMillis ??= this.connectTimeoutMs;
+    Object.assign(extra, this.keepAliveFor(extra));
+    this.dataSource.setOptions({ extra });
   }
 
-  private tunePostgresPool(options: TypeOrmAdapterOptions): void {
-    const extra: Record<string, unknown> = { ...(this.dataSource.options.extra as object | undefined) };
-    extra.connectionTimeoutMillis ??= options.connectTimeoutMs ?? 10_000;
-    if (options.postgresKeepAlive) {
-      extra.keepAlive ??= true;
-      extra.keepAliveInitialDelayMillis ??= options.postgresKeepAlive.initialDelayMs;
-    }
-    this.dataSource.setOptions({ extra });
+  /** postgresKeepAlive, asked for an app's data source: its pool opens its next connections with it. */
+  private keepAliveLivePool(): void {
+    const pool = pgPoolOf(this.dataSource) as { options: Record<string, unknown> } | undefined;
+    if (pool) Object.assign(pool.options, this.keepAliveFor(pool.options));
+  }
+
+  /** The keepalive settings to add, leaving any the user set. */
+  private keepAliveFor(current: Record<string, unknown>): Record<string, unknown> {
+    const asked = this.options.postgresKeepAlive;
+    if (!asked) return {};
+    return { keepAlive: current.keepAlive ?? true, keepAliveInitialDelayMillis: current.keepAliveInitialDelayMillis ?? asked.initialDelayMs };
   }
 }
 
