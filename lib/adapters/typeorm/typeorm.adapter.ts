@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { abortable } from '../../core/abortable.js';
+import { abortable, onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { PgPoolPressure } from './pg-pool.pressure.js';
@@ -116,16 +116,17 @@ export class TypeOrmAdapter implements ConnectionAdapter {
 
   /** Destroys the data source the package initialized, once however often asked; forces its sockets shut on abort. */
   private async destroyOwnDataSource(signal: AbortSignal): Promise<void> {
-    // An initialize still under way would leave an open pool behind the destroy: let it finish first.
-    if (this.initializing) await abortable(this.initializing.catch(() => undefined), signal);
-    if (!this.dataSource.isInitialized && !this.destroying) return;
-    this.destroying ??= destroyOwned(this.dataSource).finally(() => (this.destroying = undefined));
-    const force = () => forcePgSocketsClosed(this.dataSource);
-    signal.addEventListener('abort', force, { once: true });
+    // An initialize still under way would leave an open pool behind a destroy: the destroy follows it,
+    // even when a forced close stops waiting for either.
+    const initialized = this.initializing?.catch(() => undefined) ?? Promise.resolve();
+    this.destroying ??= initialized
+      .then(() => (this.dataSource.isInitialized ? destroyOwned(this.dataSource) : undefined))
+      .finally(() => (this.destroying = undefined));
+    const stopForcing = onAbort(signal, () => forcePgSocketsClosed(this.dataSource));
     try {
       await abortable(this.destroying, signal);
     } finally {
-      signal.removeEventListener('abort', force);
+      stopForcing();
     }
   }
 

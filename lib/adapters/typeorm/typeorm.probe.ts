@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { abortable } from '../../core/abortable.js';
+import { abortable, onAbort } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { loadPeer } from '../load-peer.js';
 import { destroyOwned, forcePgSocketsClosed, probeOptions, type Ping, type ProbeSettings } from './typeorm-drivers.js';
@@ -65,12 +65,12 @@ export class TypeOrmProbe {
     const session = this.session;
     this.session = undefined;
     if (!session) return;
-    const force = () => this.discard(session);
-    signal.addEventListener('abort', force, { once: true });
+    const ended = this.end(session);
+    const stopForcing = onAbort(signal, () => this.discard(session));
     try {
-      await abortable(this.end(session), signal);
+      await abortable(ended, signal);
     } finally {
-      signal.removeEventListener('abort', force);
+      stopForcing();
     }
   }
 
