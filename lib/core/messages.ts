@@ -54,6 +54,17 @@ export const messages = {
   stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
+  /**
+   * A user's function threw or rejected. `place` names it ("the onMessage handler of /queue/orders"),
+   * `why` is the redacted error, `next` what happens now.
+   */
+  callbackFailed: (connection: string, place: string, how: 'threw' | 'rejected', why: string, next = 'the monitor goes on.') =>
+    `Connection "${connection}": ${place} ${how} (${why}); ${next}`,
+  stompMessageNacked: () => "the message was NACKed, so the broker's redelivery and dead-letter rules apply.",
+  stompMessageAutoAcked: () => "with ack 'auto' the broker counted it as delivered when it sent it: the message is lost to the app.",
+  stompMessageAnswered: () => 'it had already acknowledged or NACKed the message, so nothing more is sent.',
+  stompMessageSessionOver: () => 'its session has ended, so no NACK can be sent; the broker delivers the message again to a new session.',
+  stompMessageNoNack: () => 'STOMP 1.0 has no NACK: the message stays unacknowledged until the session ends, then the broker delivers it again.',
 } as const;
 
 function describe(value: unknown): string {
