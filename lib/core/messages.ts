@@ -52,8 +52,6 @@ export const messages = {
     `the connection to the broker closed${reason ? `: ${reason}` : code === undefined ? '' : ` (code ${code})`}`,
   stompReplaced: () => 'the STOMP session was replaced by a new one',
   stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
-  handlerFailed: (connection: string, handler: string) =>
-    `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
   /**
    * A user's function threw or rejected. `place` names it ("the onMessage handler of /queue/orders"),
    * `why` is the redacted error, `next` what happens now.
