@@ -1,3 +1,5 @@
+import type { CallbackFailure } from './user-callback.js';
+
 /** Every message the package shows a user, in one place so their tone and hints stay consistent. */
 export const messages = {
   invalidOption: (connection: string, option: string, value: unknown, fix: string) =>
@@ -56,7 +58,7 @@ export const messages = {
    * A user's function threw or rejected. `place` names it ("the onMessage handler of /queue/orders"),
    * `why` is the redacted error, `next` what happens now.
    */
-  callbackFailed: (connection: string, place: string, how: 'threw' | 'rejected', why: string, next = 'the monitor goes on.') =>
+  callbackFailed: (connection: string, place: string, how: CallbackFailure, why: string, next = 'the monitor goes on.') =>
     `Connection "${connection}": ${place} ${how} (${why}); ${next}`,
   stompMessageNacked: () => "the message was NACKed, so the broker's redelivery and dead-letter rules apply.",
   stompMessageAutoAcked: () => "with ack 'auto' the broker counted it as delivered when it sent it: the message is lost to the app.",

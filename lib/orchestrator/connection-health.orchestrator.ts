@@ -18,7 +18,7 @@ import { messages } from '../core/messages.js';
 import { OptionChecker } from '../core/option-checker.js';
 import { describeError } from '../core/redact.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
-import { callUser } from '../core/user-callback.js';
+import { callUser, type CallbackFailure } from '../core/user-callback.js';
 import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
@@ -207,7 +207,7 @@ export class ConnectionHealthOrchestrator
       .subscribe((client) => callUser(() => onClient(client), (error, how) => this.reportFailure(connection, place, how, error)));
   }
 
-  private reportFailure(connection: string, place: string, how: 'threw' | 'rejected', error: unknown): void {
+  private reportFailure(connection: string, place: string, how: CallbackFailure, error: unknown): void {
     this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, describeError(error)));
   }
 
