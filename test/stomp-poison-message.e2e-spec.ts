@@ -42,6 +42,7 @@ class PoisonApp {
       BROKER_HOST: broker.host,
       BROKER_PORT: String(broker.port),
       QUEUE: queue,
+      AUTO_QUEUE: `${queue}-auto`,
       ...(login.login === undefined ? {} : { BROKER_LOGIN: login.login, BROKER_PASSCODE: login.passcode ?? '' }),
     };
     const app = new PoisonApp(spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'], env }));
@@ -129,6 +130,20 @@ describe('a STOMP handler that fails on a message, in a real process', () => {
       await app.waitFor(new RegExp(`^PROCESSED ${good}$`, 'm'));
       assert.equal(app.count(new RegExp(`^RECEIVED ${body} `)), 1, 'the acknowledged message was not delivered again');
       assert.equal(deadLetters.messages.filter((message) => message.body === body).length, 0, 'the acknowledged message was not dead-lettered');
+      assert.ok(app.alive);
+    });
+
+    it("says that a message is lost to the app when its handler fails under ack 'auto'", async () => {
+      const body = `poison-always-${unique()}`;
+      await stompPublish(broker.host, broker.port, `${queue}-auto`, body, {}, 5_000, { persistent: 'true' });
+      await app.waitFor(
+        new RegExp(escape(`the onMessage handler of ${queue}-auto threw (cannot process ${body}); with ack 'auto' the broker counted it as delivered when it sent it: the message is lost to the app.`)),
+      );
+      const good = `good-${unique()}`;
+      await stompPublish(broker.host, broker.port, `${queue}-auto`, good);
+      await app.waitFor(new RegExp(`^PROCESSED ${good}$`, 'm'));
+      assert.equal(app.count(new RegExp(`^RECEIVED ${body} `)), 1);
+      assert.equal(deadLetters.messages.filter((message) => message.body === body).length, 0, 'nothing was NACKed');
       assert.ok(app.alive);
     });
 
