@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { MonitorOptions, MonitorOptionsInput } from '../core/monitor-options.js';
 import { OptionChecker } from '../core/option-checker.js';
+import { reportToConsole, type CallbackReport } from '../core/user-callback.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import { CustomAdapter } from './custom/custom.adapter.js';
 import type { TcpKeepAliveOptions } from './tcp-keepalive.js';
@@ -23,12 +24,14 @@ export function kindDefaults(kind: ConnectionDefinition['kind']): MonitorOptions
 
 /**
  * Checks the kind-specific options of a connection and builds its adapter. `dataSource` is the TypeORM
- * data source already resolved from its token by the caller.
+ * data source already resolved from its token by the caller; `report` logs an app's callback that the
+ * adapter itself calls (a STOMP onMessage) and that failed.
  */
 export function createAdapter(
   definition: ConnectionDefinition,
   options: MonitorOptions,
   dataSource?: DataSource,
+  report: CallbackReport = reportToConsole,
 ): ConnectionAdapter {
   const check = new OptionChecker(definition.name);
   switch (definition.kind) {
@@ -62,7 +65,7 @@ export function createAdapter(
       return createImapAdapter(definition, options, check);
     case 'stomp':
       checkKeepAlive(check, definition.keepAlive);
-      return createStompAdapter(definition.name, definition, options, check);
+      return createStompAdapter(definition.name, definition, options, check, report);
     default:
       check.oneOf('kind', (definition as { kind: unknown }).kind, CONNECTION_KINDS, false);
       throw new Error('unreachable');

@@ -11,6 +11,7 @@ import { messages } from './messages.js';
 import type { MonitorOptions } from './monitor-options.js';
 import { describeError, redactSecrets } from './redact.js';
 import { RttSuspicion } from './rtt-suspicion.js';
+import { callUser, type CallbackFailure } from './user-callback.js';
 
 export interface MonitorDependencies {
   readonly clock?: Clock;
@@ -261,9 +262,10 @@ export class ConnectionMonitor {
     const { onFailure } = this.options.failure;
     if (!onFailure) return;
     const snapshot = this.current;
-    Promise.resolve()
-      .then(() => onFailure(snapshot))
-      .catch((error: unknown) => this.reportHandlerError(error, messages.handlerFailed(this.name, 'onFailure')));
+    const report = (error: unknown, how: CallbackFailure) =>
+      this.reportHandlerError(error, messages.callbackFailed(this.name, 'the onFailure handler', how, describeError(error)));
+    // Called after the transition has run its course, so the handler sees a settled monitor.
+    queueMicrotask(() => callUser(() => onFailure(snapshot), report));
   }
 
   private async run(operation: Operation, timeoutMs: number, task: (signal: AbortSignal) => Promise<void>): Promise<void> {

@@ -1,3 +1,5 @@
+import type { CallbackFailure } from './user-callback.js';
+
 /** Every message the package shows a user, in one place so their tone and hints stay consistent. */
 export const messages = {
   invalidOption: (connection: string, option: string, value: unknown, fix: string) =>
@@ -56,8 +58,17 @@ export const messages = {
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',
   typeormPoolSaturated: () => "the database answers, but the app's connection pool is saturated: queries wait for a free connection",
-  handlerFailed: (connection: string, handler: string) =>
-    `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
+  /**
+   * A user's function threw or rejected. `place` names it ("the onMessage handler of /queue/orders"),
+   * `why` is the redacted error, `next` what happens now.
+   */
+  callbackFailed: (connection: string, place: string, how: CallbackFailure, why: string, next = 'the monitor goes on.') =>
+    `Connection "${connection}": ${place} ${how} (${why}); ${next}`,
+  stompMessageNacked: () => "the message was NACKed, so the broker's redelivery and dead-letter rules apply.",
+  stompMessageAutoAcked: () => "with ack 'auto' the broker counted it as delivered when it sent it: the message is lost to the app.",
+  stompMessageAnswered: () => 'it had already acknowledged or NACKed the message, so nothing more is sent.',
+  stompMessageSessionOver: () => 'its session has ended, so no NACK can be sent; the broker delivers the message again to a new session.',
+  stompMessageNoNack: () => 'STOMP 1.0 has no NACK: the message stays unacknowledged until the session ends, then the broker delivers it again.',
 } as const;
 
 function describe(value: unknown): string {

@@ -71,7 +71,7 @@ export interface FailureOptions {
   policy: FailurePolicy;
   /** Process exit code of the 'exit' policy. Default 1. */
   exitCode: number;
-  /** Called once each time the connection becomes `failed`; errors it throws are logged and ignored. */
+  /** Called once each time the connection becomes `failed`; never awaited, and a throw or rejection is logged. */
   onFailure?: (snapshot: ConnectionSnapshot) => void | Promise<void>;
 }
 

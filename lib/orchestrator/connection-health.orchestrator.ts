@@ -16,7 +16,9 @@ import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
 import { OptionChecker } from '../core/option-checker.js';
+import { describeError } from '../core/redact.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
+import { callUser, type CallbackFailure } from '../core/user-callback.js';
 import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
@@ -79,7 +81,7 @@ export class ConnectionHealthOrchestrator
     for (const definition of connections) this.register(definition, FOR_ROOT);
     for (const { definition, declaredBy, onClient } of declared.connections) {
       this.register(definition, declaredBy);
-      if (onClient) this.registry.get(definition.name).clientChanges$().subscribe(onClient);
+      if (onClient) this.keepPropertyCurrent(definition.name, declaredBy, onClient);
     }
 
     const known = this.registry.names();
@@ -158,11 +160,9 @@ export class ConnectionHealthOrchestrator
     const defaults = layerOptions(kindDefaults(definition.kind), this.options.defaults);
     const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
-    const adapter = createAdapter(definition, options, dataSource);
-    const monitor = new ConnectionMonitor(definition.name, adapter, options, {
-      clock: this.clock,
-      reportHandlerError: (error, message) => this.logger.error(message, error instanceof Error ? error.stack : String(error)),
-    });
+    const report = this.registry.reportCallbackFailure;
+    const adapter = createAdapter(definition, options, dataSource, report);
+    const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report });
     this.registry.register(monitor, adapter, definition.required ?? true);
     const log = new TransitionLog(this.logger);
     monitor.events$.subscribe((event) => {
@@ -187,18 +187,23 @@ export class ConnectionHealthOrchestrator
       wasUp ||= event.to === 'up';
       for (const handler of mine) {
         if (handler.lifecycle !== lifecycle) continue;
-        const report = (error: unknown) =>
-          this.logger.error(
-            messages.handlerFailed(monitor.name, `${DECORATOR_NAMES[lifecycle]} ${handler.declaredBy}`),
-            error instanceof Error ? error.stack : String(error),
-          );
-        try {
-          Promise.resolve(handler.handle(event)).catch(report);
-        } catch (error) {
-          report(error);
-        }
+        const place = `the ${DECORATOR_NAMES[lifecycle]} handler ${handler.declaredBy}`;
+        callUser(() => handler.handle(event), (error, how) => this.reportFailure(monitor.name, place, how, error));
       }
     });
+  }
+
+  /** Keeps a decorated property pointing at the live client; a setter of the app's that throws is logged. */
+  private keepPropertyCurrent(connection: string, declaredBy: string, onClient: (client: unknown) => void): void {
+    const place = `setting the @MonitorConnection property ${declaredBy}`;
+    this.registry
+      .get(connection)
+      .clientChanges$()
+      .subscribe((client) => callUser(() => onClient(client), (error, how) => this.reportFailure(connection, place, how, error)));
+  }
+
+  private reportFailure(connection: string, place: string, how: CallbackFailure, error: unknown): void {
+    this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, describeError(error)));
   }
 
   private resolveDataSource(connection: string, given: unknown): DataSource {

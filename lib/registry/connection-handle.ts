@@ -5,6 +5,8 @@ import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
 import { isClosing, isServing, type ConnectionState } from '../core/connection-state.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
+import type { CallbackReport } from '../core/user-callback.js';
+import { GuardedObservable } from './guarded-observable.js';
 
 interface Binding {
   readonly monitor: ConnectionMonitor;
@@ -23,6 +25,8 @@ export class ConnectionHandle {
   constructor(
     readonly name: string,
     private readonly knownNames: () => string[],
+    /** @internal Where a failing callback of the app is logged: subscribers, keepStompSubscription's handler. */
+    readonly reportCallbackFailure: CallbackReport,
   ) {}
 
   /** @internal */
@@ -48,9 +52,12 @@ export class ConnectionHandle {
     return this.bound().monitor.snapshot();
   }
 
-  /** Every transition and heartbeat of this connection; completes when it is closed. */
+  /**
+   * Every transition and heartbeat of this connection; completes when it is closed. A subscriber that
+   * throws or rejects is logged and the others go on, also through `pipe()`.
+   */
   get events$(): Observable<ConnectionEvent> {
-    return defer(() => this.bound().monitor.events$);
+    return this.guarded('events$', defer(() => this.bound().monitor.events$));
   }
 
   /**
@@ -65,10 +72,10 @@ export class ConnectionHandle {
 
   /**
    * Each new live client, and undefined when a session is lost (as soon as the connection is declared
-   * down); nothing for kinds without a client.
+   * down); nothing for kinds without a client. Guarded like `events$`.
    */
   clientChanges$<T = unknown>(): Observable<T | undefined> {
-    return defer(() => {
+    return this.guarded('clientChanges$()', defer(() => {
       const { monitor, adapter } = this.bound();
       if (!adapter.clientChanges$) return EMPTY;
       const lost = monitor.events$.pipe(
@@ -81,12 +88,16 @@ export class ConnectionHandle {
         map((client) => (monitor.state === 'down' || monitor.state === 'failed' || isClosing(monitor.state) ? undefined : client)),
       );
       return merge(live, lost).pipe(distinctUntilChanged());
-    });
+    }));
   }
 
   /** Drops the current session and connects again at once. */
   forceReconnect(reason?: string): void {
     this.bound().monitor.forceReconnect(reason);
+  }
+
+  private guarded<T>(stream: string, source: Observable<T>): Observable<T> {
+    return GuardedObservable.of(source, { connection: this.name, stream, report: this.reportCallbackFailure });
   }
 
   private bound(): Binding {

@@ -120,7 +120,7 @@ export async function stompHandshake(host: string, port: number, login: StompLog
   }
 }
 
-/** Sends one message and returns once the broker has acknowledged it (RECEIPT). */
+/** Sends one message and returns once the broker has acknowledged it (RECEIPT); `headers` go on the SEND, e.g. persistent. */
 export async function stompPublish(
   host: string,
   port: number,
@@ -128,18 +128,70 @@ export async function stompPublish(
   body: string,
   login: StompLogin = {},
   timeoutMs = 5_000,
+  headers: Record<string, string> = {},
 ): Promise<void> {
   const signal = AbortSignal.timeout(timeoutMs);
   const wire = await StompWire.connect(host, port, signal);
   try {
     wire.send('CONNECT', { 'accept-version': '1.2', host: '/', 'heart-beat': '0,0', ...credentials(login) });
     await expectFrame(wire, 'CONNECTED', signal);
-    wire.send('SEND', { destination, receipt: 'sent', 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) }, body);
+    const sendHeaders = { ...headers, destination, receipt: 'sent', 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
+    wire.send('SEND', sendHeaders, body);
     await expectFrame(wire, 'RECEIPT', signal);
     wire.send('DISCONNECT', {});
   } finally {
     wire.destroy();
   }
+}
+
+/** The messages a destination receives, on a connection of its own that auto-acknowledges them. */
+export interface StompWatch {
+  readonly messages: StompFrame[];
+  /** Resolves with the first message (already received or still to come) that `predicate` accepts. */
+  waitFor(predicate: (message: StompFrame) => boolean, timeoutMs: number): Promise<StompFrame>;
+  close(): void;
+}
+
+/**
+ * Subscribes to `destination` and collects what arrives, for tests that watch what a broker does with a
+ * message (its dead-letter queue): resolves once the broker confirmed the subscription.
+ */
+export async function stompWatch(host: string, port: number, destination: string, login: StompLogin = {}, timeoutMs = 5_000): Promise<StompWatch> {
+  const closed = new AbortController();
+  const signal = AbortSignal.any([closed.signal, AbortSignal.timeout(timeoutMs)]);
+  const wire = await StompWire.connect(host, port, signal);
+  const messages: StompFrame[] = [];
+  try {
+    wire.send('CONNECT', { 'accept-version': '1.2', host: '/', 'heart-beat': '0,0', ...credentials(login) });
+    await expectFrame(wire, 'CONNECTED', signal);
+    wire.send('SUBSCRIBE', { id: 'watch', destination, ack: 'auto', receipt: 'subscribed' });
+    await expectFrame(wire, 'RECEIPT', signal);
+  } catch (error) {
+    wire.destroy();
+    throw error;
+  }
+  void (async () => {
+    for (;;) {
+      const frame = await wire.next(closed.signal);
+      if (frame.command === 'MESSAGE') messages.push(frame);
+    }
+  })().catch(() => undefined); // ends when closed
+  return {
+    messages,
+    async waitFor(predicate, withinMs) {
+      const deadline = Date.now() + withinMs;
+      for (;;) {
+        const found = messages.find(predicate);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no matching message on ${destination} within ${withinMs} ms; got ${JSON.stringify(messages.map((m) => m.body))}`);
+        await sleep(20);
+      }
+    },
+    close() {
+      closed.abort();
+      wire.destroy();
+    },
+  };
 }
 
 /** Polls until a STOMP handshake succeeds; the last error explains a timeout. */

@@ -1,9 +1,14 @@
 import type { Client, IMessage, StompSubscription } from '@stomp/stompjs';
 import type { Observable } from 'rxjs';
+import type { CallbackReport } from '../../core/user-callback.js';
+import { stompDelivery } from './stomp-delivery.js';
 
 /** What the helper needs of a connection handle: `registry.get(name)` is one. */
 export interface StompClientSource {
+  readonly name: string;
   clientChanges$<T>(): Observable<T | undefined>;
+  /** Where a handler that throws or rejects is logged: a handle logs it at error level. */
+  readonly reportCallbackFailure: CallbackReport;
 }
 
 export interface KeptStompSubscription {
@@ -15,18 +20,24 @@ export interface KeptStompSubscription {
  * Subscribes to `destination` on the live session of a STOMP connection, and again on every session
  * after a reconnect, until unsubscribe(): for subscriptions an app makes at run time (the connection's
  * `subscriptions` option covers those known at bootstrap). Messages sent while no session was up are
- * kept by a queue and redelivered when unacknowledged; a topic does not keep them.
+ * kept by a queue and redelivered when unacknowledged; a topic does not keep them. `onMessage` may be
+ * async; one that fails is treated as in `subscriptions` (logged; NACKed under client acknowledgement).
  */
 export function keepStompSubscription(
   connection: StompClientSource,
   destination: string,
-  onMessage: (message: IMessage) => void,
+  onMessage: (message: IMessage) => void | Promise<unknown>,
   headers: Record<string, string> = {},
 ): KeptStompSubscription {
   let current: { client: Client; subscription: StompSubscription } | undefined;
+  const place = `the onMessage handler of ${destination} (keepStompSubscription)`;
+  const report = connection.reportCallbackFailure;
   // Replays the live client at once, then every new one; undefined while none is up.
   const watch = connection.clientChanges$<Client>().subscribe((client) => {
-    current = client ? { client, subscription: client.subscribe(destination, onMessage, { ...headers }) } : undefined;
+    current = undefined;
+    if (!client) return;
+    const handler = stompDelivery(onMessage, { connection: connection.name, place, headers, client, report });
+    current = { client, subscription: client.subscribe(destination, handler, { ...headers }) };
   });
   return {
     unsubscribe() {

@@ -5,6 +5,7 @@ import type { IFrame } from '@stomp/stompjs';
 import { ConnectionHealthConfigError } from '../../core/errors/connection-health-config.error.js';
 import { OptionChecker } from '../../core/option-checker.js';
 import { resolveMonitorOptions } from '../../core/resolve-monitor-options.js';
+import { reportToConsole } from '../../core/user-callback.js';
 import { createStompAdapter, resolveStompSettings } from './stomp-adapter.factory.js';
 import type { StompAdapterOptions } from './stomp-options.js';
 import { recordStompSession, stompSession } from './stomp-session.js';
@@ -103,7 +104,7 @@ describe('STOMP adapter without a broker', () => {
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const { port } = server.address() as net.AddressInfo;
     await new Promise((done) => server.close(done));
-    const adapter = createStompAdapter('mq', { host: '127.0.0.1', port }, fast, new OptionChecker('mq'));
+    const adapter = createStompAdapter('mq', { host: '127.0.0.1', port }, fast, new OptionChecker('mq'), reportToConsole);
     await assert.rejects(adapter.open(AbortSignal.timeout(2_000)), /ECONNREFUSED/);
     assert.equal(adapter.currentClient?.(), undefined);
     await assert.rejects(adapter.ping(AbortSignal.timeout(100)), /no STOMP session/);
@@ -120,7 +121,7 @@ describe('STOMP adapter without a broker', () => {
     });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const { port } = server.address() as net.AddressInfo;
-    const adapter = createStompAdapter('mq', { host: '127.0.0.1', port }, fast, new OptionChecker('mq'));
+    const adapter = createStompAdapter('mq', { host: '127.0.0.1', port }, fast, new OptionChecker('mq'), reportToConsole);
     try {
       const startedAt = Date.now();
       await assert.rejects(adapter.open(AbortSignal.timeout(300)));

@@ -2,15 +2,22 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
+import type { CallbackReport } from '../../core/user-callback.js';
 import { checkStompOptions, type StompAdapterOptions } from './stomp-options.js';
 import { StompAdapter, type StompAdapterSettings } from './stomp.adapter.js';
 
 /** stompjs' own default period, and a sensible ceiling: a longer one lets a broker hold a dead session longer. */
 const MAX_DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
-/** Checks the options of a STOMP connection and builds its adapter. */
-export function createStompAdapter(name: string, definition: StompAdapterOptions, options: MonitorOptions, check: OptionChecker): ConnectionAdapter {
-  return new StompAdapter(resolveStompSettings(name, definition, options, check));
+/** Checks the options of a STOMP connection and builds its adapter; `report` logs a failing onMessage. */
+export function createStompAdapter(
+  name: string,
+  definition: StompAdapterOptions,
+  options: MonitorOptions,
+  check: OptionChecker,
+  report: CallbackReport,
+): ConnectionAdapter {
+  return new StompAdapter(resolveStompSettings(name, definition, options, check), { connection: name, report });
 }
 
 /** Checks the options and fills in every default. */

@@ -12,8 +12,13 @@ export interface StompSubscriptionDefinition {
    * acknowledged are delivered again, or RabbitMQ's `durable` / `auto-delete`. Default: none (auto ack).
    */
   headers?: Record<string, string>;
-  /** Called for each MESSAGE; call `message.ack()` here when `headers.ack` asks for acknowledgements. */
-  onMessage(message: IMessage): void;
+  /**
+   * Called for each MESSAGE; call `message.ack()` here when `headers.ack` asks for acknowledgements. It
+   * may be async. One that throws or rejects is logged and never crashes the process; unless it already
+   * acked or nacked, its message is NACKed under `client` and `client-individual` ack, and lost to the
+   * app under `auto`.
+   */
+  onMessage(message: IMessage): void | Promise<unknown>;
 }
 
 /** The STOMP heart-beat negotiated on CONNECT: the wire-level liveness check, below the round-trip probe. */
@@ -139,7 +144,7 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   subscriptions?.forEach((subscription, index) => {
     check.that(typeof subscription === 'object' && subscription !== null, `subscriptions[${index}]`, subscription, 'Pass { destination, headers?, onMessage }.');
     check.text(`subscriptions[${index}].destination`, subscription.destination);
-    check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: IMessage) => void');
+    check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: IMessage) => void | Promise<unknown>');
     checkHeaders(check, `subscriptions[${index}].headers`, subscription.headers);
   });
 

@@ -6,8 +6,10 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import { abortable, onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
+import type { CallbackReport } from '../../core/user-callback.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import { stompDelivery } from './stomp-delivery.js';
 import type { StompEndpoint, StompSubscriptionDefinition } from './stomp-options.js';
 import { recordStompSession, stompSession } from './stomp-session.js';
 import { StompTcpSocket } from './stomp-tcp.socket.js';
@@ -69,7 +71,11 @@ export class StompAdapter implements ConnectionAdapter {
   private readonly pending = new Map<string, { resolve(): void; reject(error: Error): void }>();
   private sequence = 0;
 
-  constructor(private readonly settings: StompAdapterSettings) {
+  constructor(
+    private readonly settings: StompAdapterSettings,
+    /** The connection's name and where a failing onMessage is logged. */
+    private readonly owner: { readonly connection: string; readonly report: CallbackReport },
+  ) {
     this.target = settings.endpoint.target;
     this.clientChanges$ = this.clients.asObservable();
   }
@@ -197,8 +203,9 @@ export class StompAdapter implements ConnectionAdapter {
       client.subscribe(destination, onMessage, { ...headers, receipt });
     };
     subscribe(this.settings.probeDestination, (message) => this.pending.get(message.body)?.resolve());
-    for (const subscription of this.settings.subscriptions) {
-      subscribe(subscription.destination, (message) => deliver(subscription, message), subscription.headers);
+    for (const { destination, headers, onMessage } of this.settings.subscriptions) {
+      const place = `the onMessage handler of ${destination}`;
+      subscribe(destination, stompDelivery(onMessage, { ...this.owner, place, headers, client }), headers);
     }
     await Promise.all(confirmations);
   }
@@ -231,19 +238,5 @@ export class StompAdapter implements ConnectionAdapter {
     const session = this.session;
     this.session = undefined;
     if (session) this.abandon(session, new Error(messages.stompReplaced()));
-  }
-}
-
-/**
- * Runs the user's handler outside stompjs' frame parser: a handler that throws still surfaces as an
- * uncaught exception, as from any event handler, but cannot leave the parser half-way through a chunk.
- */
-function deliver(subscription: StompSubscriptionDefinition, message: IMessage): void {
-  try {
-    subscription.onMessage(message);
-  } catch (error) {
-    process.nextTick(() => {
-      throw error;
-    });
   }
 }

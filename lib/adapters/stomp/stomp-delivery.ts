@@ -1,0 +1,60 @@
+import type { Client, IMessage, StompHeaders } from '@stomp/stompjs';
+import { messages } from '../../core/messages.js';
+import { describeError } from '../../core/redact.js';
+import { callUser, type CallbackReport } from '../../core/user-callback.js';
+import { stompSession } from './stomp-session.js';
+
+/** An app's handler of one subscription's messages; it may be async. */
+export type StompMessageHandler = (message: IMessage) => unknown;
+
+export interface StompDelivery {
+  readonly connection: string;
+  /** What the log calls the handler: "the onMessage handler of /queue/orders". */
+  readonly place: string;
+  /** The SUBSCRIBE headers: their `ack` mode decides what a failed message becomes. */
+  readonly headers?: StompHeaders;
+  /** The client of the session the subscription belongs to. */
+  readonly client: Client;
+  readonly report: CallbackReport;
+}
+
+/** The ack modes in which the client answers each message, and may refuse one (STOMP 1.2, SUBSCRIBE). */
+const CLIENT_ACK_MODES = new Set(['client', 'client-individual']);
+
+/**
+ * Wraps an app's message handler for stompjs, which calls it from inside its frame parser. A handler
+ * that throws, or returns a rejected promise, must neither crash the process (a throw there would
+ * surface on the socket's 'data' event) nor acknowledge a message it did not process: it is logged, and
+ * the message is NACKed where the ack mode allows it, so the broker's redelivery and dead-letter rules
+ * decide what becomes of it. A handler that already acked or nacked keeps its word: nothing more is sent.
+ * A handler that never settles leaves its message unacknowledged until the session ends.
+ */
+export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDelivery): (message: IMessage) => void {
+  const { connection, place, client, report } = delivery;
+  const clientAcks = CLIENT_ACK_MODES.has(delivery.headers?.ack ?? 'auto');
+  return (message) => {
+    let answered = false;
+    const { ack, nack } = message;
+    message.ack = (headers) => {
+      answered = true;
+      ack(headers);
+    };
+    message.nack = (headers) => {
+      answered = true;
+      nack(headers);
+    };
+    /** What becomes of a message whose handler failed, as the log says it. */
+    const refuse = (): string => {
+      if (answered) return messages.stompMessageAnswered();
+      if (!clientAcks) return messages.stompMessageAutoAcked();
+      if (!client.connected) return messages.stompMessageSessionOver();
+      if (stompSession(client)?.version === '1.0') return messages.stompMessageNoNack();
+      message.nack();
+      return messages.stompMessageNacked();
+    };
+    callUser(
+      () => onMessage(message),
+      (error, how) => report(error, messages.callbackFailed(connection, place, how, describeError(error), refuse())),
+    );
+  };
+}
