@@ -87,6 +87,22 @@ describe('probe semantics of the built-in routes', () => {
     }
   });
 
+  it('closes many connections without a listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const connections = Array.from({ length: 30 }, (_, i) => ({ name: `c${i}`, kind: 'custom' as const, ping: async () => undefined, ...fast }));
+    const app = await TestApp.start({ health: { connections } });
+    try {
+      await app.waitForState('c29', 'up', 2_000);
+    } finally {
+      await app.close();
+      await sleep(50); // warnings are emitted on the next tick
+      process.removeListener('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+  });
+
   it('fails liveness when a monitor stalls', async () => {
     const app = await TestApp.start({
       schedule: true,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { constants } from 'node:os';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -27,7 +28,10 @@ export class ShutdownSignals {
   private forcedBy?: ShutdownSignal;
   private forcedExit?: NodeJS.Timeout;
 
-  constructor(private readonly onForce: (signal: ShutdownSignal) => void) {}
+  constructor(private readonly onForce: (signal: ShutdownSignal) => void) {
+    // Every connection's close listens to it: a hundred connections are no listener leak.
+    setMaxListeners(0, this.force.signal);
+  }
 
   /** At bootstrap: hear the signals the app already handles, to tell a second one from the first. */
   watch(): void {
