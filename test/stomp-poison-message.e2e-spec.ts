@@ -173,7 +173,21 @@ describe('a STOMP handler that fails on a message, in a real process', () => {
       await app.waitFor(new RegExp(`^RECEIVED ${body} redelivered=true$`, 'm'));
       await app.waitFor(new RegExp(`^PROCESSED ${body}$`, 'm'));
       assert.ok(app.alive);
-      assert.equal(await app.stop(), 0, app.output);
+    });
+
+    it('logs a message that fails on every redelivery once a minute, not once per delivery', async () => {
+      const body = `poison-always-${unique()}`;
+      const loggedBefore = app.count(/threw \(cannot process/);
+      await stompPublish(broker.host, broker.port, queue, body, login);
+      await app.waitFor(new RegExp(`^RECEIVED ${body} redelivered=true$`, 'm'));
+      await sleep(2_000); // RabbitMQ requeues the NACKed message at once: a loop of deliveries
+      const deliveries = app.count(new RegExp(`^RECEIVED ${body} `));
+      const logged = app.count(/threw \(cannot process/) - loggedBefore;
+      assert.ok(deliveries >= 20, `the broker redelivered it ${deliveries} times`);
+      // The test before logged this subscription's last line less than a minute ago.
+      assert.ok(logged <= 1, `${logged} lines for ${deliveries} failures`);
+      assert.ok(app.alive);
+      assert.equal(await app.stop(), 0, app.output.slice(-2_000));
     });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
-import { callUser, type CallbackFailure } from './user-callback.js';
+import { callUser, throttleReport, type CallbackFailure } from './user-callback.js';
 
 /** Calls `fn` through callUser and collects what it reported after the promise jobs have run. */
 async function outcome(fn: () => unknown): Promise<Array<[string, CallbackFailure]>> {
@@ -35,5 +35,19 @@ describe('callUser', () => {
     assert.deepEqual(await outcome(() => 42), []);
     assert.deepEqual(await outcome(() => Promise.resolve()), []);
     assert.deepEqual(await outcome(() => new Promise(() => undefined)), []);
+  });
+});
+
+describe('throttleReport', () => {
+  it('writes at most one line per period and says how many it left out', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const report = throttleReport((_error, message) => void lines.push(message), 60_000, () => now);
+    for (; now < 150_000; now += 1_000) report(new Error('x'), 'failed');
+    assert.deepEqual(lines, [
+      'failed',
+      'failed (59 more failure(s) of it since the last line were not logged)',
+      'failed (59 more failure(s) of it since the last line were not logged)',
+    ]);
   });
 });

@@ -7,6 +7,30 @@ export type CallbackFailure = 'threw' | 'rejected';
  */
 export type CallbackReport = (error: unknown, message: string) => void;
 
+/** A handler that fails again and again is logged at most this often. */
+export const REPEATED_FAILURE_LOG_MS = 60_000;
+
+/**
+ * A report that writes at most one line per `everyMs`: a message handler failing on every delivery of a
+ * redelivery loop (RabbitMQ requeues a NACKed message at once, thousands of times a second) must not
+ * flood the log. The next line written says how many were left out.
+ */
+export function throttleReport(report: CallbackReport, everyMs = REPEATED_FAILURE_LOG_MS, now: () => number = Date.now): CallbackReport {
+  let lastAt = -Infinity;
+  let leftOut = 0;
+  return (error, message) => {
+    const at = now();
+    if (at - lastAt < everyMs) {
+      leftOut += 1;
+      return;
+    }
+    const note = leftOut ? ` (${leftOut} more failure(s) of it since the last line were not logged)` : '';
+    report(error, `${message}${note}`);
+    lastAt = at;
+    leftOut = 0;
+  };
+}
+
 /** For callers outside Nest (benchmarks, scripts): the orchestrator always passes its logger's. */
 export const reportToConsole: CallbackReport = (error, message) => console.error(message, error);
 

@@ -1,6 +1,6 @@
 import type { Client, IMessage, StompSubscription } from '@stomp/stompjs';
 import type { Observable } from 'rxjs';
-import type { CallbackReport } from '../../core/user-callback.js';
+import { throttleReport, type CallbackReport } from '../../core/user-callback.js';
 import { stompDelivery } from './stomp-delivery.js';
 
 /** What the helper needs of a connection handle: `registry.get(name)` is one. */
@@ -31,7 +31,8 @@ export function keepStompSubscription(
 ): KeptStompSubscription {
   let current: { client: Client; subscription: StompSubscription } | undefined;
   const place = `the onMessage handler of ${destination} (keepStompSubscription)`;
-  const report = connection.reportCallbackFailure;
+  // Across sessions: a poison message redelivered in a loop is logged once a minute.
+  const report = throttleReport(connection.reportCallbackFailure);
   // Replays the live client at once, then every new one; undefined while none is up.
   const watch = connection.clientChanges$<Client>().subscribe((client) => {
     current = undefined;

@@ -6,7 +6,7 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import { abortable, onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
-import type { CallbackReport } from '../../core/user-callback.js';
+import { throttleReport, type CallbackReport } from '../../core/user-callback.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 import { stompDelivery } from './stomp-delivery.js';
@@ -70,6 +70,8 @@ export class StompAdapter implements ConnectionAdapter {
   /** Beats waiting for their message to come back, by message body. */
   private readonly pending = new Map<string, { resolve(): void; reject(error: Error): void }>();
   private sequence = 0;
+  /** Per subscription, across sessions: a poison message redelivered in a loop is logged once a minute. */
+  private readonly subscriptionReports: readonly CallbackReport[];
 
   constructor(
     private readonly settings: StompAdapterSettings,
@@ -78,6 +80,7 @@ export class StompAdapter implements ConnectionAdapter {
   ) {
     this.target = settings.endpoint.target;
     this.clientChanges$ = this.clients.asObservable();
+    this.subscriptionReports = settings.subscriptions.map(() => throttleReport(owner.report));
   }
 
   currentClient(): Client | undefined {
@@ -203,10 +206,11 @@ export class StompAdapter implements ConnectionAdapter {
       client.subscribe(destination, onMessage, { ...headers, receipt });
     };
     subscribe(this.settings.probeDestination, (message) => this.pending.get(message.body)?.resolve());
-    for (const { destination, headers, onMessage } of this.settings.subscriptions) {
+    this.settings.subscriptions.forEach(({ destination, headers, onMessage }, i) => {
       const place = `the onMessage handler of ${destination}`;
-      subscribe(destination, stompDelivery(onMessage, { ...this.owner, place, headers, client }), headers);
-    }
+      const report = this.subscriptionReports[i] as CallbackReport;
+      subscribe(destination, stompDelivery(onMessage, { connection: this.owner.connection, report, place, headers, client }), headers);
+    });
     await Promise.all(confirmations);
   }
 
