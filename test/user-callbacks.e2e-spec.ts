@@ -427,7 +427,7 @@ describe('STOMP on ActiveMQ: subscriptions[].onMessage, keepStompSubscription, c
   const subscriptions: StompSubscriptionDefinition[] = [];
   /** What runs once the app is up: run-time subscriptions, subscribers, and a message to every queue. */
   const actions: Array<(app: TestApp, broker: ActiveMqServer) => Promise<unknown> | void> = [];
-  const NACKED = "the message was NACKed, so the broker's redelivery and dead-letter rules apply.";
+  const NACKED = "the message is NACKed in 1000 ms, so the broker's redelivery and dead-letter rules apply.";
   let app: TestApp | undefined;
 
   for (const variant of VARIANTS) {

@@ -64,7 +64,10 @@ export const messages = {
    */
   callbackFailed: (connection: string, place: string, how: CallbackFailure, why: string, next = 'the monitor goes on.') =>
     `Connection "${connection}": ${place} ${how} (${why}); ${next}`,
-  stompMessageNacked: () => "the message was NACKed, so the broker's redelivery and dead-letter rules apply.",
+  stompMessageNacked: (delayMs: number) =>
+    `the message is NACKed in ${delayMs} ms, so the broker's redelivery and dead-letter rules apply.`,
+  stompMessageCumulativeAck: () =>
+    "with ack 'client' a NACK would also refuse every earlier unanswered message, so none is sent: the message stays unacknowledged until the session ends, then the broker delivers it again.",
   stompMessageAutoAcked: () => "with ack 'auto' the broker counted it as delivered when it sent it: the message is lost to the app.",
   stompMessageAnswered: () => 'it had already acknowledged or NACKed the message, so nothing more is sent.',
   stompMessageSessionOver: () => 'its session has ended, so no NACK can be sent; the broker delivers the message again to a new session.',

@@ -56,6 +56,25 @@ describe('GuardedObservable', () => {
     assert.deepEqual(escaped, []);
   });
 
+  it("logs a throw in the user's own operator when the subscriber gave no error callback", async () => {
+    const source = new Subject<number>();
+    const { observable, reports } = guarded(source);
+    const seen: number[] = [];
+    observable
+      .pipe(
+        map((value) => {
+          if (value === 2) throw new Error('bad map');
+          return value;
+        }),
+      )
+      .subscribe((value) => seen.push(value));
+    for (const value of [1, 2, 3]) source.next(value);
+    await settle();
+    assert.deepEqual(seen, [1], 'an error ends that subscription, as in rxjs');
+    assert.deepEqual(reports, ['Connection "broker": an operator or subscriber of events$ threw (bad map); the monitor goes on.']);
+    assert.deepEqual(escaped, [], 'nothing reached rxjs\' rethrow timer');
+  });
+
   it('logs an async subscriber that rejects, and ignores one that never settles', async () => {
     const source = new Subject<number>();
     const { observable, reports } = guarded(source);

@@ -56,7 +56,14 @@ export class GuardedObservable<T> extends Observable<T> {
       typeof observerOrNext === 'function' ? { next: observerOrNext, error: error ?? undefined, complete: complete ?? undefined } : (observerOrNext ?? {});
     const guarded: Partial<Observer<T>> = {};
     if (observer.next) guarded.next = (value) => this.call(() => observer.next?.(value), 'a subscriber of');
-    if (observer.error) guarded.error = (failure: unknown) => this.call(() => observer.error?.(failure), 'the error callback of a subscriber of');
+    // A throw in a user's operator (map, tap) arrives as an error: with no error callback of the user's,
+    // rxjs would rethrow it on a timer and end the process, so it is reported instead.
+    guarded.error = observer.error
+      ? (failure: unknown) => this.call(() => observer.error?.(failure), 'the error callback of a subscriber of')
+      : (failure: unknown) =>
+          this.call(() => {
+            throw failure;
+          }, 'an operator or subscriber of');
     if (observer.complete) guarded.complete = () => this.call(() => observer.complete?.(), 'the complete callback of a subscriber of');
     return super.subscribe(guarded);
   }

@@ -18,20 +18,23 @@ export interface StompDelivery {
   readonly report: CallbackReport;
 }
 
-/** The ack modes in which the client answers each message, and may refuse one (STOMP 1.2, SUBSCRIBE). */
-const CLIENT_ACK_MODES = new Set(['client', 'client-individual']);
+/**
+ * A failed message is NACKed this much later: RabbitMQ requeues a NACKed message at once, so a message
+ * that fails every time would otherwise run the handler (and its side effects) thousands of times a second.
+ */
+export const NACK_DELAY_MS = 1_000;
 
 /**
  * Wraps an app's message handler for stompjs, which calls it from inside its frame parser. A handler
  * that throws, or returns a rejected promise, must neither crash the process (a throw there would
  * surface on the socket's 'data' event) nor acknowledge a message it did not process: it is logged, and
- * the message is NACKed where the ack mode allows it, so the broker's redelivery and dead-letter rules
- * decide what becomes of it. A handler that already acked or nacked keeps its word: nothing more is sent.
+ * the message is NACKed (a second later) under 'client-individual', so the broker's redelivery and
+ * dead-letter rules decide what becomes of it. A handler that already acked or nacked keeps its word: nothing more is sent.
  * A handler that never settles leaves its message unacknowledged until the session ends.
  */
 export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDelivery): (message: IMessage) => void {
   const { connection, place, client, report } = delivery;
-  const clientAcks = CLIENT_ACK_MODES.has(delivery.headers?.ack ?? 'auto');
+  const ackMode = delivery.headers?.ack ?? 'auto';
   return (message) => {
     let answered = false;
     const { ack, nack } = message;
@@ -46,11 +49,15 @@ export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDel
     /** What becomes of a message whose handler failed, as the log says it. */
     const refuse = (): string => {
       if (answered) return messages.stompMessageAnswered();
-      if (!clientAcks) return messages.stompMessageAutoAcked();
+      if (ackMode === 'auto') return messages.stompMessageAutoAcked();
+      // Under 'client' a NACK (like an ACK) is cumulative: it would refuse every earlier message not yet answered.
+      if (ackMode !== 'client-individual') return messages.stompMessageCumulativeAck();
       if (!client.connected) return messages.stompMessageSessionOver();
       if (stompSession(client)?.version === '1.0') return messages.stompMessageNoNack();
-      message.nack();
-      return messages.stompMessageNacked();
+      setTimeout(() => {
+        if (!answered && client.connected) message.nack();
+      }, NACK_DELAY_MS).unref();
+      return messages.stompMessageNacked(NACK_DELAY_MS);
     };
     callUser(
       () => onMessage(message),
