@@ -53,9 +53,11 @@ export class ConnectionHealthOrchestrator
   private readonly monitors: ConnectionMonitor[] = [];
   private isDraining = false;
   private exiting = false;
-  private readonly signals = new ShutdownSignals((signal) =>
-    this.logger.warn(`${signal} during shutdown: closing every connection by force now`),
-  );
+  private readonly signals = new ShutdownSignals({
+    // Readiness fails from the signal on, also while hooks of the app's own run before the package's.
+    onFirst: () => (this.isDraining = true),
+    onForce: (signal) => this.logger.warn(`${signal} during shutdown: closing every connection by force now`),
+  });
 
   constructor(
     @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
@@ -111,7 +113,8 @@ export class ConnectionHealthOrchestrator
   }
 
   onApplicationShutdown(signal?: string): void {
-    this.signals.shutdownEnds(signal, this.options.shutdown?.exitZeroOnSignal !== false);
+    const { exitZeroOnSignal = true, timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = this.options.shutdown ?? {};
+    this.signals.shutdownEnds(signal, { exitZero: exitZeroOnSignal, graceMs: timeoutMs });
   }
 
   /**

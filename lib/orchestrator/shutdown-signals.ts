@@ -8,6 +8,19 @@ type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 export const FORCED_EXIT_AFTER_MS = 1_000;
 
 /**
+ * A signal this soon after the previous one (or after shutdown began) is the same one delivered twice:
+ * npm and shells pass a signal on to their child, which also gets it from the terminal or `kill -- -pgid`.
+ */
+export const DUPLICATE_SIGNAL_MS = 1_000;
+
+export interface ShutdownSignalHandlers {
+  /** The first signal: the app's own listener (app.enableShutdownHooks()) begins the shutdown. */
+  onFirst(signal: ShutdownSignal): void;
+  /** A second signal: hurry. */
+  onForce(signal: ShutdownSignal): void;
+}
+
+/**
  * The process signals of a shutdown, so that every path ends the process:
  * - A SIGTERM or SIGINT during shutdown (the second, when a signal began it) means "now": `force` aborts.
  *   The package listens from bootstrap when the app already listens (app.enableShutdownHooks()), to tell
@@ -18,17 +31,19 @@ export const FORCED_EXIT_AFTER_MS = 1_000;
  * - When a signal began the shutdown, Nest raises it again once the app is closed, and its default action
  *   ends the process with 128 + its number. With `exitZero`, the package hears it instead and ends the
  *   process with code 0 (or the process.exitCode the app set): a clean stop for the restart policy, and a
- *   timer or socket that user code left behind cannot keep a closed app alive.
+ *   timer or socket that user code left behind cannot keep a closed app alive. Should other listeners of
+ *   that signal still be at work (a telemetry flush), they get `graceMs` first.
  */
 export class ShutdownSignals {
   readonly force = new AbortController();
   private readonly listeners = new Map<ShutdownSignal, () => void>();
   private shuttingDown = false;
-  private firstSignalSeen = false;
+  /** When the last signal was heard, or shutdown began. */
+  private lastAt?: number;
   private forcedBy?: ShutdownSignal;
   private forcedExit?: NodeJS.Timeout;
 
-  constructor(private readonly onForce: (signal: ShutdownSignal) => void) {
+  constructor(private readonly handlers: ShutdownSignalHandlers) {
     // Every connection's close listens to it: a hundred connections are no listener leak.
     setMaxListeners(0, this.force.signal);
   }
@@ -40,16 +55,23 @@ export class ShutdownSignals {
 
   /** When shutdown begins: from now on, any signal forces. */
   shutdownBegins(): void {
+    if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.lastAt ??= Date.now();
     for (const signal of SHUTDOWN_SIGNALS) this.hear(signal);
   }
 
   /** When shutdown ends, before Nest raises again the signal that began it, if any. */
-  shutdownEnds(endingSignal: string | undefined, exitZero: boolean): void {
+  shutdownEnds(endingSignal: string | undefined, { exitZero, graceMs }: { exitZero: boolean; graceMs: number }): void {
     for (const [signal, listener] of this.listeners) process.removeListener(signal, listener);
     this.listeners.clear();
     if (endingSignal) {
-      if (exitZero) process.once(endingSignal, () => process.exit());
+      if (exitZero) {
+        process.once(endingSignal, () => {
+          if (process.listenerCount(endingSignal) === 0) process.exit();
+          else setTimeout(() => process.exit(), graceMs).unref();
+        });
+      }
       return; // Nest raises it again; the forced exit stays armed in case another hook never returns
     }
     clearTimeout(this.forcedExit);
@@ -64,13 +86,14 @@ export class ShutdownSignals {
   }
 
   private heard(signal: ShutdownSignal): void {
-    if (!this.shuttingDown && !this.firstSignalSeen) {
-      this.firstSignalSeen = true; // the app's own listener begins the shutdown
-      return;
-    }
-    if (this.forcedBy) return;
+    const now = Date.now();
+    const duplicate = this.lastAt !== undefined && now - this.lastAt < DUPLICATE_SIGNAL_MS;
+    const first = this.lastAt === undefined;
+    this.lastAt = now;
+    if (first) return this.handlers.onFirst(signal);
+    if (duplicate || this.forcedBy) return;
     this.forcedBy = signal;
-    this.onForce(signal);
+    this.handlers.onForce(signal);
     this.force.abort(new Error(`forced by a second signal (${signal})`));
     this.forcedExit = setTimeout(() => process.exit(128 + constants.signals[signal]), FORCED_EXIT_AFTER_MS).unref();
   }
