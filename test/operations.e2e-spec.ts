@@ -336,6 +336,19 @@ describe('operations in a real process', () => {
     }
   });
 
+  it("lets another SIGTERM listener of the app's finish its work before the process ends with 0", async () => {
+    const app = await startFixture('telemetry-flush');
+    try {
+      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      app.child.kill('SIGTERM');
+      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      assert.equal(code, 0, app.output.text);
+      assert.match(app.output.text, /flushed/, 'the flush was not cut short');
+    } finally {
+      kill(app.child);
+    }
+  });
+
   it("ends the process within a second of a second signal when an app's own shutdown hook never returns", async () => {
     const app = await startFixture('hung-hook');
     try {
