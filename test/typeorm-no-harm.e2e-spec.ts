@@ -260,6 +260,20 @@ describe('TypeORM: a data source the package initializes runs its schema steps o
     }
     assert.equal(dataSource.isInitialized, false, 'the package initialized it, so it destroyed it at shutdown');
   });
+
+  it("sets no connect timeout on the pool it creates: the app's queries may wait for a connection as long as they need", async () => {
+    const dataSource = new DataSource({ type: 'postgres', host: server.host, port: server.port, username: 'postgres', database: DATABASE, extra: { max: 2 } });
+    const heartbeat = { ...monitorOptions.heartbeat, connectTimeoutMs: 500 };
+    const app = await TestApp.start({ health: { connections: [{ name: 'db', kind: 'typeorm', dataSource, ...monitorOptions, heartbeat }] } });
+    try {
+      await app.waitForState('db', 'up', 10_000);
+      // Four queries on a pool of two: two wait about 1.5 s for a connection, three times connectTimeoutMs.
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => dataSource.query('SELECT pg_sleep(1.5)')));
+      assert.deepEqual(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('TypeORM: a silent death is still noticed within the bound, and the app queries on once it heals', () => {

@@ -16,10 +16,7 @@ export interface TypeOrmAdapterOptions {
    * it opens from then on).
    */
   postgresKeepAlive?: { initialDelayMs: number };
-  /**
-   * Bound of a new connection: of the probe's, and, for a PostgreSQL data source the package initializes
-   * itself, of its pool's (pg's connectionTimeoutMillis) unless the user set one. Default 10 000.
-   */
+  /** Bound of the probe's connect. Default 10 000. */
   connectTimeoutMs?: number;
 }
 
@@ -131,16 +128,14 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   }
 
   /**
-   * A PostgreSQL pool the package creates gets a bounded connect (the user's own setting wins): without
-   * it, an initialize against a silent server would hang, and every retry would wait for it. Keepalive only
-   * when asked.
+   * Keepalive, when asked, and nothing else: even on a pool the package creates, pg's
+   * connectionTimeoutMillis would also bound the app's queries' wait for a connection, and fail them
+   * under load.
    */
   private tuneOwnedPool(): void {
-    if (!usesPgPool(this.dataSource)) return;
+    if (!usesPgPool(this.dataSource) || !this.options.postgresKeepAlive) return;
     const extra: Record<string, unknown> = { ...(this.dataSource.options.extra as object | undefined) };
-    extra.connectionTimeoutMillis ??= this.connectTimeoutMs;
-    Object.assign(extra, this.keepAliveFor(extra));
-    this.dataSource.setOptions({ extra });
+    this.dataSource.setOptions({ extra: { ...extra, ...this.keepAliveFor(extra) } });
   }
 
   /** postgresKeepAlive, asked for an app's data source: its pool opens its next connections with it. */
