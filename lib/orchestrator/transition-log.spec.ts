@@ -70,6 +70,16 @@ describe('transition log', () => {
     assert.equal(lines.filter(([level]) => level === 'debug').length, 2 * 120 - 10);
   });
 
+  it('warns about a connection that flaps between up and degraded once a minute', () => {
+    const { lines, logger } = recorder();
+    const log = new TransitionLog(logger);
+    for (let at = 0; at < 120_000; at += 2_000) {
+      log.write(event('up', 'degraded', at));
+      log.write(event('degraded', 'up', at + 1_000));
+    }
+    assert.equal(lines.filter(([level]) => level === 'warn').length, 2);
+  });
+
   it('writes one line with the structured fields', () => {
     const { lines, logger } = recorder();
     new TransitionLog(logger).write(event('up', 'down'));

@@ -4,9 +4,8 @@ import type { PgPoolLike } from './typeorm-drivers.js';
 
 /**
  * How the app's pg.Pool copes, read from its own counters at each beat: connections open, idle and the
- * pool's maximum, and queries waiting for a connection. Queries waiting at two beats in a row make an
- * impairment (a busy pool has a query waiting now and then; one that waits at every beat is saturated):
- * the database answers (the probe proved it), the app is slowed by its own pool, so it reads degraded.
+ * pool's maximum, and queries waiting for a connection. Queries waiting make an impairment: the database
+ * answers (the probe proved it), the app is slowed by its own pool, so the connection reads degraded.
  *
  * The time a query waits for a connection is measured only while the pool has no free connection, by
  * queueing once behind the app's queries and handing the connection back the moment it arrives: the
@@ -18,8 +17,6 @@ export class PgPoolPressure {
   private waitingSince?: number;
   /** How long the last finished wait took, until a beat has reported it. */
   private lastWaitMs?: number;
-  /** Queries were waiting at the previous beat. */
-  private waitedBefore = false;
 
   constructor(
     private readonly poolOf: () => PgPoolLike | undefined,
@@ -40,9 +37,7 @@ export class PgPoolPressure {
       poolMax: pool.options.max,
       poolAcquireMs: this.acquireMs(),
     };
-    const saturated = waiting > 0 && this.waitedBefore;
-    this.waitedBefore = waiting > 0;
-    return saturated ? { impairment: messages.typeormPoolSaturated(), figures } : { figures };
+    return waiting > 0 ? { impairment: messages.typeormPoolSaturated(), figures } : { figures };
   }
 
   /** The wait still running (so far), else the last one not yet reported, else 0: a free connection was there. */
