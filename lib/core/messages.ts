@@ -52,6 +52,13 @@ export const messages = {
     `the connection to the broker closed${reason ? `: ${reason}` : code === undefined ? '' : ` (code ${code})`}`,
   stompReplaced: () => 'the STOMP session was replaced by a new one',
   stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
+  keepAliveFallback: () =>
+    'net-keepalive is not installed: TCP keepalive keeps its idle time but probes every 1 s, 10 times, and ' +
+    'TCP_USER_TIMEOUT stays unset. Run "npm install net-keepalive" to apply intervalMs, count and userTimeoutMs.',
+  keepAliveRefused: (option: string, value: number, reason: string) =>
+    `The platform refused the TCP keepalive option "${option}" (${value}): ${reason}. Connections go on with the ` +
+    "kernel's own value for it; use a value the platform accepts (Linux: count at most 127, intervals at most " +
+    '32 767 000 ms), or leave the option out.',
   handlerFailed: (connection: string, handler: string) =>
     `Connection "${connection}": the ${handler} handler threw; the monitor goes on.`,
 } as const;
