@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 import Imap from 'imap';
 import { ImapFlow } from 'imapflow';
 import type { Subscription } from 'rxjs';
-import type { ImapConnectionDefinition } from '../lib/index.js';
+import { createAdapter } from '../lib/adapters/create-adapter.js';
+import { ConnectionMonitor } from '../lib/core/connection-monitor.js';
+import { FakeClock } from '../lib/core/fake-clock.js';
+import { resolveMonitorOptions } from '../lib/core/resolve-monitor-options.js';
+import type { ConnectionSnapshot, ImapConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { DovecotServer, type SessionTranscript } from './kit/dovecot.server.js';
 import { NetworkNamespace } from './kit/network-namespace.js';
@@ -313,6 +317,43 @@ for (const library of ['imapflow', 'node-imap'] as const) {
       }
       const [first] = server.transcripts(startedAt);
       assert.ok(first?.commands.some((c) => isCommand('LOGOUT')(c.line)), 'the recycled session was logged out');
+    });
+
+    it("maxSessionMs counts the session's age on the monitor's clock, not the wall clock", async () => {
+      // Hours pass on a FakeClock in no real time: only a session age read from that clock reaches the lifetime.
+      const startedAt = Date.now();
+      const clock = new FakeClock(startedAt);
+      const hour = 3_600_000;
+      const definition = viaOptions(library, server, {
+        heartbeat: { intervalMs: hour, timeoutMs: 60_000, connectTimeoutMs: 60_000, jitter: 0 },
+        maxSessionMs: 1.5 * hour, // less up to 10 % jitter: between 1.35 h and 1.5 h
+      });
+      const options = resolveMonitorOptions('mail', definition);
+      const monitor = new ConnectionMonitor('mail', createAdapter(definition, options, { clock }), options, { clock });
+      const reached = async (what: string, predicate: (s: ConnectionSnapshot) => boolean) => {
+        const deadline = Date.now() + 5_000;
+        while (!predicate(monitor.snapshot())) {
+          assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(monitor.snapshot())}`);
+          await sleep(10);
+        }
+        return monitor.snapshot();
+      };
+      try {
+        monitor.start();
+        await reached('connected', (s) => s.state === 'up');
+        await clock.advance(hour); // the first beat: 1 h old, a NOOP
+        await reached('first beat answered', (s) => s.lastBeatAt === clock.now() && s.state === 'up');
+        await clock.advance(hour); // the second beat: 2 h old, past the lifetime
+        const recycled = await reached('recycled at the second beat', (s) => s.state !== 'up');
+        assert.match(recycled.reason, /maximum lifetime/);
+        await clock.advance(options.reconnect.maxDelayMs);
+        await reached('logged in again', (s) => s.state === 'up');
+      } finally {
+        await monitor.close(5_000);
+      }
+      const sessions = server.transcripts(startedAt);
+      assert.equal(sessions.length, 2, 'the recycled session and the new one');
+      assert.ok(sessions.every((s) => s.commands.some((c) => isCommand('LOGOUT')(c.line))), 'both were logged out');
     });
   });
 }

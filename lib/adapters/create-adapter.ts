@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { Clock } from '../core/clock.js';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { MonitorOptions, MonitorOptionsInput } from '../core/monitor-options.js';
 import { OptionChecker } from '../core/option-checker.js';
@@ -21,15 +22,16 @@ export function kindDefaults(kind: ConnectionDefinition['kind']): MonitorOptions
   return kind === 'imap' ? { heartbeat: { intervalMs: 120_000 } } : {};
 }
 
-/**
- * Checks the kind-specific options of a connection and builds its adapter. `dataSource` is the TypeORM
- * data source already resolved from its token by the caller.
- */
-export function createAdapter(
-  definition: ConnectionDefinition,
-  options: MonitorOptions,
-  dataSource?: DataSource,
-): ConnectionAdapter {
+/** What an adapter takes from its surroundings rather than from its options. */
+export interface AdapterContext {
+  /** The monitor's clock: an adapter that measures time (an IMAP session's age) reads the same time. */
+  readonly clock: Clock;
+  /** For kind 'typeorm': the data source already resolved from its token by the caller. */
+  readonly dataSource?: DataSource;
+}
+
+/** Checks the kind-specific options of a connection and builds its adapter. */
+export function createAdapter(definition: ConnectionDefinition, options: MonitorOptions, context: AdapterContext): ConnectionAdapter {
   const check = new OptionChecker(definition.name);
   switch (definition.kind) {
     case 'typeorm':
@@ -37,7 +39,7 @@ export function createAdapter(
       if (definition.postgresKeepAlive !== undefined) {
         check.duration('postgresKeepAlive.initialDelayMs', definition.postgresKeepAlive?.initialDelayMs);
       }
-      return new TypeOrmAdapter(dataSource as DataSource, {
+      return new TypeOrmAdapter(context.dataSource as DataSource, {
         pingQuery: definition.pingQuery,
         postgresKeepAlive: definition.postgresKeepAlive,
         connectTimeoutMs: options.heartbeat.connectTimeoutMs,
@@ -59,7 +61,7 @@ export function createAdapter(
       check.fn('close', definition.close, false, '(signal: AbortSignal) => Promise<unknown>');
       return new CustomAdapter(definition);
     case 'imap':
-      return createImapAdapter(definition, options, check);
+      return createImapAdapter(definition, options, check, context.clock);
     case 'stomp':
       checkKeepAlive(check, definition.keepAlive);
       return createStompAdapter(definition.name, definition, options, check);

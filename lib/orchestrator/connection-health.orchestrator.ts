@@ -164,7 +164,7 @@ export class ConnectionHealthOrchestrator
     const defaults = layerOptions(kindDefaults(definition.kind), this.options.defaults);
     const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
-    const adapter = createAdapter(definition, options, dataSource);
+    const adapter = createAdapter(definition, options, { clock: this.clock, dataSource });
     const monitor = new ConnectionMonitor(definition.name, adapter, options, {
       clock: this.clock,
       reportHandlerError: (error, message) => this.logger.error(message, error instanceof Error ? error.stack : String(error)),

@@ -1,3 +1,4 @@
+import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
@@ -8,7 +9,7 @@ import { NodeImapAdapter } from './node-imap.adapter.js';
 export const IMAP_CLIENTS = ['imapflow', 'node-imap'] as const;
 
 /** Checks the options of an IMAP connection and builds the adapter of its client library. */
-export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker): ConnectionAdapter {
+export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker, clock: Clock): ConnectionAdapter {
   check.oneOf('client', definition.client, IMAP_CLIENTS, false);
   const library = definition.client === 'imapflow' ? 'ImapFlow' : 'Imap';
   check.fn('factory', definition.factory, false, `() => ${library} | Promise<${library}> returning a new, unconnected client`);
@@ -60,6 +61,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
     mailbox: definition.mailbox ?? 'INBOX',
     maxSessionMs: definition.maxSessionMs,
     connectTimeoutMs: options.heartbeat.connectTimeoutMs,
+    clock,
   };
   return definition.client === 'imapflow' ? new ImapFlowAdapter(definition, settings) : new NodeImapAdapter(definition, settings);
 }
