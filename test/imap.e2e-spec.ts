@@ -37,7 +37,8 @@ type Endpoint = { host: string; port: number };
 
 /** The connection as a user writes it: host, port and login, the package creates the clients. */
 function viaOptions(library: Library, endpoint: Endpoint, extra: object = {}): ImapConnectionDefinition {
-  return { name: 'mail', kind: 'imap', client: library, ...endpoint, auth: login, ...timing, ...extra } as ImapConnectionDefinition;
+  const { host, port } = endpoint; // not the whole server object: a key the kind does not take stops the bootstrap
+  return { name: 'mail', kind: 'imap', client: library, host, port, auth: login, ...timing, ...extra } as ImapConnectionDefinition;
 }
 
 /**
@@ -317,6 +318,19 @@ for (const library of ['imapflow', 'node-imap'] as const) {
       }
       const [first] = server.transcripts(startedAt);
       assert.ok(first?.commands.some((c) => isCommand('LOGOUT')(c.line)), 'the recycled session was logged out');
+    });
+
+    it("a refused login reads as the server said it, never imapflow's bare \"Command failed\"", async () => {
+      const app = await TestApp.start({ health: { connections: [viaOptions(library, server, { auth: { user: login.user, pass: 'not-the-password' }, heartbeat: { ...timing.heartbeat, connectTimeoutMs: 5_000 } })] } });
+      try {
+        const { lastError, reason } = await app.waitFor('mail', (s) => s.lastError !== undefined, 5_000);
+        const expected =
+          library === 'imapflow' ? 'the server refused authentication (NO [AUTHENTICATIONFAILED]): Authentication failed.' : 'Authentication failed.';
+        assert.equal(lastError, expected);
+        assert.ok(reason.endsWith(expected), reason);
+      } finally {
+        await app.close();
+      }
     });
 
     it("maxSessionMs counts the session's age on the monitor's clock, not the wall clock", async () => {

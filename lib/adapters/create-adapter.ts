@@ -6,20 +6,62 @@ import { OptionChecker } from '../core/option-checker.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import { CustomAdapter } from './custom/custom.adapter.js';
 import type { TcpKeepAliveOptions } from './tcp-keepalive.js';
-import { createImapAdapter } from './imap/imap-adapter.factory.js';
+import { createImapAdapter, IMAP_OPTIONS } from './imap/imap-adapter.factory.js';
 import { createStompAdapter } from './stomp/stomp-adapter.factory.js';
+import { STOMP_OPTIONS } from './stomp/stomp-options.js';
 import { TcpAdapter } from './tcp/tcp.adapter.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
-const CONNECTION_KINDS = ['typeorm', 'tcp', 'custom', 'imap', 'stomp'] as const;
+type ConnectionKind = ConnectionDefinition['kind'];
+
+/** What every connection takes, whatever its kind. */
+const CONNECTION_OPTIONS = ['name', 'kind', 'required', 'heartbeat', 'suspicion', 'reconnect', 'failure'] as const;
+const TYPEORM_OPTIONS = ['dataSource', 'pingQuery', 'postgresKeepAlive'] as const;
+const TCP_OPTIONS = ['host', 'port', 'mode', 'keepAlive'] as const;
+const CUSTOM_OPTIONS = ['ping', 'open', 'close', 'target'] as const;
+const KEEPALIVE_OPTIONS = ['idleMs', 'intervalMs', 'count', 'userTimeoutMs'] as const;
+
+/** The options of each kind beside those of every connection; each list sits beside its kind's checks. */
+const KIND_OPTIONS: Readonly<Record<ConnectionKind, readonly string[]>> = {
+  typeorm: TYPEORM_OPTIONS,
+  tcp: TCP_OPTIONS,
+  custom: CUSTOM_OPTIONS,
+  imap: IMAP_OPTIONS,
+  stomp: STOMP_OPTIONS,
+};
+const CONNECTION_KINDS = Object.keys(KIND_OPTIONS) as ConnectionKind[];
 
 /**
  * Defaults of a kind, under the module's and the connection's own. An IMAP session idles for minutes
  * between commands by nature, so a NOOP every 2 minutes keeps it well under a 350-600 s load balancer
  * idle timeout without chatter.
  */
-export function kindDefaults(kind: ConnectionDefinition['kind']): MonitorOptionsInput {
+export function kindDefaults(kind: ConnectionKind): MonitorOptionsInput {
   return kind === 'imap' ? { heartbeat: { intervalMs: 120_000 } } : {};
+}
+
+/**
+ * The first check of a connection, wherever it was declared: an object with a name, a known kind, and no
+ * key its kind does not take. Returns the checker of its options, whose messages name the connection, and
+ * the decorated member too for one declared by a decorator (its name alone does not say where to look).
+ *
+ * @param declaredBy where the definition comes from: `ConnectionHealthModule.forRoot() connections[0]`, or
+ *   a decorated member, e.g. `@MonitorConnection on MailWatcher.client`
+ */
+export function checkConnection(definition: ConnectionDefinition, declaredBy: string, fromDecorator: boolean): OptionChecker {
+  const entry = new OptionChecker('?', declaredBy);
+  entry.that(
+    typeof definition === 'object' && definition !== null && !Array.isArray(definition),
+    'connection',
+    definition,
+    "Pass an object such as { name: 'db', kind: 'typeorm', dataSource: DataSource }.",
+  );
+  entry.text('name', definition.name);
+  const check = new OptionChecker(definition.name, `Connection "${definition.name}"${fromDecorator ? ` (${declaredBy})` : ''}`);
+  check.oneOf('kind', definition.kind, CONNECTION_KINDS, false);
+  check.knownKeys(undefined, definition, [...CONNECTION_OPTIONS, ...KIND_OPTIONS[definition.kind]], `${/^[aeiou]/.test(definition.kind) ? 'an' : 'a'} ${definition.kind} connection`);
+  check.oneOf('required', definition.required, [true, false]);
+  return check;
 }
 
 /** What an adapter takes from its surroundings rather than from its options. */
@@ -28,15 +70,21 @@ export interface AdapterContext {
   readonly clock: Clock;
   /** For kind 'typeorm': the data source already resolved from its token by the caller. */
   readonly dataSource?: DataSource;
+  /** The checker checkConnection() returned; by default messages name the connection only. */
+  readonly check?: OptionChecker;
 }
 
-/** Checks the kind-specific options of a connection and builds its adapter. */
+/**
+ * Checks the kind-specific options of a connection, and that the client library it needs is installed,
+ * and builds its adapter.
+ */
 export function createAdapter(definition: ConnectionDefinition, options: MonitorOptions, context: AdapterContext): ConnectionAdapter {
-  const check = new OptionChecker(definition.name);
+  const check = context.check ?? new OptionChecker(definition.name);
   switch (definition.kind) {
     case 'typeorm':
       if (definition.pingQuery !== undefined) check.text('pingQuery', definition.pingQuery);
       if (definition.postgresKeepAlive !== undefined) {
+        check.knownKeys('postgresKeepAlive', definition.postgresKeepAlive, ['initialDelayMs']);
         check.duration('postgresKeepAlive.initialDelayMs', definition.postgresKeepAlive?.initialDelayMs);
       }
       return new TypeOrmAdapter(context.dataSource as DataSource, {
@@ -59,6 +107,7 @@ export function createAdapter(definition: ConnectionDefinition, options: Monitor
       check.fn('ping', definition.ping, true, '(signal: AbortSignal) => Promise<unknown>');
       check.fn('open', definition.open, false, '(signal: AbortSignal) => Promise<unknown>');
       check.fn('close', definition.close, false, '(signal: AbortSignal) => Promise<unknown>');
+      if (definition.target !== undefined) check.text('target', definition.target);
       return new CustomAdapter(definition);
     case 'imap':
       return createImapAdapter(definition, options, check, context.clock);
@@ -74,7 +123,7 @@ export function createAdapter(definition: ConnectionDefinition, options: Monitor
 /** Checks the kernel keepalive options of a connection whose socket the package owns. */
 function checkKeepAlive(check: OptionChecker, keepAlive: TcpKeepAliveOptions | undefined): void {
   if (keepAlive === undefined) return;
-  check.knownKeys('keepAlive', keepAlive, ['idleMs', 'intervalMs', 'count', 'userTimeoutMs']);
+  check.knownKeys('keepAlive', keepAlive, KEEPALIVE_OPTIONS);
   for (const option of ['idleMs', 'intervalMs', 'userTimeoutMs'] as const) {
     // The kernel counts whole seconds for idle and interval, milliseconds for the user timeout.
     if (keepAlive[option] !== undefined) check.duration(`keepAlive.${option}`, keepAlive[option]);

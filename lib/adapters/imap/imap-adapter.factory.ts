@@ -2,13 +2,21 @@ import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
+import { requirePeer } from '../load-peer.js';
 import type { ImapAdapterOptions } from './imap-adapter.options.js';
 import { ImapFlowAdapter } from './imapflow.adapter.js';
 import { NodeImapAdapter } from './node-imap.adapter.js';
 
 export const IMAP_CLIENTS = ['imapflow', 'node-imap'] as const;
+/** The options of an IMAP connection, beside those of every connection. */
+export const IMAP_OPTIONS = ['client', 'factory', 'host', 'port', 'secure', 'auth', 'mailbox', 'maxSessionMs'] as const;
+/** The package each client needs, when the package creates the clients itself. */
+const PEERS = { imapflow: 'imapflow', 'node-imap': 'imap' } as const;
 
-/** Checks the options of an IMAP connection and builds the adapter of its client library. */
+/**
+ * Checks the options of an IMAP connection and builds the adapter of its client library. Without a
+ * factory the package creates the clients, so their library must be installed: checked here, at bootstrap.
+ */
 export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker, clock: Clock): ConnectionAdapter {
   check.oneOf('client', definition.client, IMAP_CLIENTS, false);
   const library = definition.client === 'imapflow' ? 'ImapFlow' : 'Imap';
@@ -23,6 +31,13 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       );
     }
   } else {
+    check.that(
+      definition.host !== undefined,
+      'host',
+      definition.host,
+      `Give host and auth, so that the package creates the ${library} clients, or a factory that returns a new, ` +
+        'unconnected client for each session (with @MonitorConnection: decorate the method that creates it).',
+    );
     check.text('host', definition.host);
     if (definition.port !== undefined) {
       check.that(
@@ -39,6 +54,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       definition.auth,
       `Pass { user, pass }, or a factory that builds the ${library} client itself.`,
     );
+    check.knownKeys('auth', definition.auth, ['user', 'pass']);
     check.text('auth.user', definition.auth?.user);
     check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
   }
@@ -57,6 +73,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       `It must exceed heartbeat.intervalMs (${options.heartbeat.intervalMs}), since the lifetime is checked at each heartbeat; raise it or leave it out.`,
     );
   }
+  if (!definition.factory) requirePeer(PEERS[definition.client], `IMAP connections with client "${definition.client}"`, check.place);
   const settings = {
     mailbox: definition.mailbox ?? 'INBOX',
     maxSessionMs: definition.maxSessionMs,

@@ -2,15 +2,19 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
+import { requirePeer } from '../load-peer.js';
 import { checkStompOptions, type StompAdapterOptions } from './stomp-options.js';
 import { StompAdapter, type StompAdapterSettings } from './stomp.adapter.js';
 
 /** stompjs' own default period, and a sensible ceiling: a longer one lets a broker hold a dead session longer. */
 const MAX_DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
-/** Checks the options of a STOMP connection and builds its adapter. */
+/** Checks the options of a STOMP connection and that its client libraries are installed, and builds its adapter. */
 export function createStompAdapter(name: string, definition: StompAdapterOptions, options: MonitorOptions, check: OptionChecker): ConnectionAdapter {
-  return new StompAdapter(resolveStompSettings(name, definition, options, check));
+  const settings = resolveStompSettings(name, definition, options, check);
+  requirePeer('@stomp/stompjs', 'STOMP connections', check.place);
+  if (settings.endpoint.transport === 'websocket') requirePeer('ws', 'STOMP over WebSocket', check.place);
+  return new StompAdapter(settings);
 }
 
 /** Checks the options and fills in every default. */

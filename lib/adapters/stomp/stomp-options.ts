@@ -82,6 +82,23 @@ export interface StompEndpoint {
   passcode?: string;
 }
 
+/** The options of a STOMP connection, beside those of every connection. */
+export const STOMP_OPTIONS = [
+  'url',
+  'host',
+  'port',
+  'transport',
+  'login',
+  'passcode',
+  'vhost',
+  'connectHeaders',
+  'tls',
+  'keepAlive',
+  'stompHeartbeat',
+  'probe',
+  'subscriptions',
+] as const;
+
 const TCP_SCHEMES: Record<string, boolean> = {
   'stomp:': false,
   'tcp:': false,
@@ -138,6 +155,7 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   check.that(subscriptions === undefined || Array.isArray(subscriptions), 'subscriptions', subscriptions, 'Pass an array of { destination, headers?, onMessage }.');
   subscriptions?.forEach((subscription, index) => {
     check.that(typeof subscription === 'object' && subscription !== null, `subscriptions[${index}]`, subscription, 'Pass { destination, headers?, onMessage }.');
+    check.knownKeys(`subscriptions[${index}]`, subscription, ['destination', 'headers', 'onMessage']);
     check.text(`subscriptions[${index}].destination`, subscription.destination);
     check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: IMessage) => void');
     checkHeaders(check, `subscriptions[${index}].headers`, subscription.headers);
