@@ -1,11 +1,16 @@
 import { requirePeer } from './adapters/load-peer.js';
-import { OptionChecker } from './core/option-checker.js';
+import { OptionChecker, optionNames } from './core/option-checker.js';
 import { MONITOR_OPTION_GROUPS, resolveMonitorOptions } from './core/resolve-monitor-options.js';
-import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
+import type { ConnectionHealthModuleOptions, DeadManOptions, ShutdownOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
+import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 
 /** The module's own options: forRoot's, or what forRootAsync's factory returns. */
-const MODULE_OPTIONS = ['connections', 'defaults', 'shutdown', 'deadMan', 'metrics'] as const;
+const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true });
+const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
+const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
+const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
+const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
@@ -44,7 +49,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
   resolveMonitorOptions('*', {}, defaults, new OptionChecker('*', place, 'defaults.'));
 
   if (metrics !== undefined) {
-    check.knownKeys('metrics', metrics, ['registry', 'prefix']);
+    check.knownKeys('metrics', metrics, METRICS_OPTIONS);
     check.that(
       metrics.prefix === undefined || (typeof metrics.prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metrics.prefix)),
       'metrics.prefix',
@@ -54,13 +59,13 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     requirePeer('prom-client', 'Prometheus metrics (the metrics option)', place);
   }
   if (shutdown !== undefined) {
-    check.knownKeys('shutdown', shutdown, ['drainDelayMs', 'timeoutMs', 'exitZeroOnSignal']);
+    check.knownKeys('shutdown', shutdown, SHUTDOWN_OPTIONS);
     if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);
     if (shutdown.timeoutMs !== undefined) check.duration('shutdown.timeoutMs', shutdown.timeoutMs);
     check.oneOf('shutdown.exitZeroOnSignal', shutdown.exitZeroOnSignal, [true, false]);
   }
   if (deadMan !== undefined) {
-    check.knownKeys('deadMan', deadMan, ['downForMs', 'exitCode']);
+    check.knownKeys('deadMan', deadMan, DEAD_MAN_OPTIONS);
     check.duration('deadMan.downForMs', deadMan.downForMs);
     check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
   }
@@ -75,7 +80,7 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
   check.oneOf('isGlobal', extras.isGlobal, [true, false]);
   const controller = extras.healthController as HealthControllerOptions | false | undefined;
   if (controller === undefined || controller === false) return;
-  check.knownKeys('healthController', controller, ['path', 'details']);
+  check.knownKeys('healthController', controller, HEALTH_CONTROLLER_OPTIONS);
   check.that(
     controller.path === undefined || typeof controller.path === 'string',
     'healthController.path',

@@ -2,24 +2,34 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock.js';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { MonitorOptions, MonitorOptionsInput } from '../core/monitor-options.js';
-import { OptionChecker } from '../core/option-checker.js';
-import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
-import { CustomAdapter } from './custom/custom.adapter.js';
+import { OptionChecker, optionNames } from '../core/option-checker.js';
+import type { ConnectionDefinition, TypeOrmConnectionDefinition } from '../interfaces/connection-definition.interface.js';
+import { CustomAdapter, type CustomConnection } from './custom/custom.adapter.js';
 import type { TcpKeepAliveOptions } from './tcp-keepalive.js';
 import { createImapAdapter, IMAP_OPTIONS } from './imap/imap-adapter.factory.js';
 import { createStompAdapter } from './stomp/stomp-adapter.factory.js';
 import { STOMP_OPTIONS } from './stomp/stomp-options.js';
-import { TcpAdapter } from './tcp/tcp.adapter.js';
+import { TcpAdapter, type TcpAdapterOptions } from './tcp/tcp.adapter.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
 type ConnectionKind = ConnectionDefinition['kind'];
-
 /** What every connection takes, whatever its kind. */
-const CONNECTION_OPTIONS = ['name', 'kind', 'required', 'heartbeat', 'suspicion', 'reconnect', 'failure'] as const;
-const TYPEORM_OPTIONS = ['dataSource', 'pingQuery', 'postgresKeepAlive'] as const;
-const TCP_OPTIONS = ['host', 'port', 'mode', 'keepAlive'] as const;
-const CUSTOM_OPTIONS = ['ping', 'open', 'close', 'target'] as const;
-const KEEPALIVE_OPTIONS = ['idleMs', 'intervalMs', 'count', 'userTimeoutMs'] as const;
+type CommonOption = 'name' | 'kind' | 'required' | keyof MonitorOptionsInput;
+
+const CONNECTION_OPTIONS = optionNames<Pick<TypeOrmConnectionDefinition, CommonOption>>({
+  name: true,
+  kind: true,
+  required: true,
+  heartbeat: true,
+  suspicion: true,
+  reconnect: true,
+  failure: true,
+});
+const TYPEORM_OPTIONS = optionNames<Omit<TypeOrmConnectionDefinition, CommonOption>>({ dataSource: true, pingQuery: true, postgresKeepAlive: true });
+const POSTGRES_KEEPALIVE_OPTIONS = optionNames<NonNullable<TypeOrmConnectionDefinition['postgresKeepAlive']>>({ initialDelayMs: true });
+const TCP_OPTIONS = optionNames<TcpAdapterOptions>({ host: true, port: true, mode: true, keepAlive: true });
+const CUSTOM_OPTIONS = optionNames<CustomConnection>({ ping: true, open: true, close: true, target: true });
+const KEEPALIVE_OPTIONS = optionNames<TcpKeepAliveOptions>({ idleMs: true, intervalMs: true, count: true, userTimeoutMs: true });
 
 /** The options of each kind beside those of every connection; each list sits beside its kind's checks. */
 const KIND_OPTIONS: Readonly<Record<ConnectionKind, readonly string[]>> = {
@@ -84,7 +94,7 @@ export function createAdapter(definition: ConnectionDefinition, options: Monitor
     case 'typeorm':
       if (definition.pingQuery !== undefined) check.text('pingQuery', definition.pingQuery);
       if (definition.postgresKeepAlive !== undefined) {
-        check.knownKeys('postgresKeepAlive', definition.postgresKeepAlive, ['initialDelayMs']);
+        check.knownKeys('postgresKeepAlive', definition.postgresKeepAlive, POSTGRES_KEEPALIVE_OPTIONS);
         check.duration('postgresKeepAlive.initialDelayMs', definition.postgresKeepAlive?.initialDelayMs);
       }
       return new TypeOrmAdapter(context.dataSource as DataSource, {

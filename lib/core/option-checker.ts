@@ -4,6 +4,15 @@ import { messages, UNSHOWN_STRING } from './messages.js';
 /** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The option names of an options type, for OptionChecker.knownKeys(). Listed as an object so that the
+ * compiler keeps the list and the type equal: it refuses a name the type lacks, and one the list misses
+ * (a new option would otherwise be refused at bootstrap as unknown).
+ */
+export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}
+
 /** Checks option values, throwing a ConnectionHealthConfigError that names the place, option, value and fix. */
 export class OptionChecker {
   /**

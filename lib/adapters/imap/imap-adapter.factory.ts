@@ -1,15 +1,25 @@
 import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
-import type { OptionChecker } from '../../core/option-checker.js';
+import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import { requirePeer } from '../load-peer.js';
-import type { ImapAdapterOptions } from './imap-adapter.options.js';
+import type { ImapAdapterOptions, ImapLogin } from './imap-adapter.options.js';
 import { ImapFlowAdapter } from './imapflow.adapter.js';
 import { NodeImapAdapter } from './node-imap.adapter.js';
 
 export const IMAP_CLIENTS = ['imapflow', 'node-imap'] as const;
 /** The options of an IMAP connection, beside those of every connection. */
-export const IMAP_OPTIONS = ['client', 'factory', 'host', 'port', 'secure', 'auth', 'mailbox', 'maxSessionMs'] as const;
+export const IMAP_OPTIONS = optionNames<ImapAdapterOptions>({
+  client: true,
+  factory: true,
+  host: true,
+  port: true,
+  secure: true,
+  auth: true,
+  mailbox: true,
+  maxSessionMs: true,
+});
+const LOGIN_OPTIONS = optionNames<ImapLogin>({ user: true, pass: true });
 /** The package each client needs, when the package creates the clients itself. */
 const PEERS = { imapflow: 'imapflow', 'node-imap': 'imap' } as const;
 
@@ -54,7 +64,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       definition.auth,
       `Pass { user, pass }, or a factory that builds the ${library} client itself.`,
     );
-    check.knownKeys('auth', definition.auth, ['user', 'pass']);
+    check.knownKeys('auth', definition.auth, LOGIN_OPTIONS);
     check.text('auth.user', definition.auth?.user);
     check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
   }
