@@ -69,7 +69,8 @@ export function checkConnection(definition: ConnectionDefinition, declaredBy: st
   entry.text('name', definition.name);
   const check = new OptionChecker(definition.name, `Connection "${definition.name}"${fromDecorator ? ` (${declaredBy})` : ''}`);
   check.oneOf('kind', definition.kind, CONNECTION_KINDS, false);
-  check.knownKeys(undefined, definition, [...CONNECTION_OPTIONS, ...KIND_OPTIONS[definition.kind]], `${/^[aeiou]/.test(definition.kind) ? 'an' : 'a'} ${definition.kind} connection`);
+  const owner = `${/^[aeiou]/.test(definition.kind) ? 'an' : 'a'} ${definition.kind} connection`;
+  check.knownKeys(undefined, definition, [...CONNECTION_OPTIONS, ...KIND_OPTIONS[definition.kind]], owner);
   check.oneOf('required', definition.required, [true, false]);
   return check;
 }

@@ -34,7 +34,8 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     try {
       await client.connect();
     } catch (error) {
-      throw explained(error, 'authentication');
+      // connect() also runs STARTTLS, ID, ENABLE: only a refused AUTHENTICATE or LOGIN is a refused login.
+      throw explained(error, (error as { authenticationFailed?: boolean })?.authenticationFailed ? 'authentication' : 'the connection');
     }
   }
 
@@ -87,10 +88,10 @@ interface ImapFlowCommandError {
  * imapflow rejects a refused command with only "Command failed"; the server's own words (node-imap shows
  * them: "Authentication failed.") and its response code are on the error, so the reason shows those.
  */
-function explained(error: unknown, command: string): unknown {
+function explained(error: unknown, what: string): unknown {
   const { responseStatus, responseText, serverResponseCode } = (error ?? {}) as ImapFlowCommandError;
   if (!(error instanceof Error) || (responseText === undefined && serverResponseCode === undefined)) return error;
-  return new Error(messages.imapRefused(command, responseStatus, serverResponseCode, responseText), { cause: error });
+  return new Error(messages.imapRefused(what, responseStatus, serverResponseCode, responseText), { cause: error });
 }
 
 function portOf(options: ImapFlowAdapterOptions): number {
