@@ -3,7 +3,8 @@ import { DiscoveryModule } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { systemClock } from './core/clock.js';
-import { CONNECTION_HEALTH_CLOCK } from './connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
+import { checkModuleExtras } from './connection-health.options-check.js';
 import {
   CONNECTION_HEALTH_ASYNC_OPTIONS_TYPE,
   CONNECTION_HEALTH_OPTIONS_TYPE,
@@ -47,20 +48,27 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
 })
 export class ConnectionHealthModule extends ConfigurableConnectionHealthModule {
   static override forRoot(options: typeof CONNECTION_HEALTH_OPTIONS_TYPE = {}): DynamicModule {
-    return withConnectionHandles(super.forRoot(options), options.connections?.map((c) => c.name) ?? []);
+    const registration = 'ConnectionHealthModule.forRoot()';
+    checkModuleExtras(options, registration);
+    // The options themselves are checked at bootstrap, as forRootAsync's are: here only the names are read.
+    const connections: unknown[] = Array.isArray(options.connections) ? options.connections : [];
+    const names = connections.flatMap((c) => (typeof (c as { name?: unknown })?.name === 'string' ? [(c as { name: string }).name] : []));
+    return withConnectionHandles(super.forRoot(options), names, registration);
   }
 
   static override forRootAsync(options: typeof CONNECTION_HEALTH_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withConnectionHandles(super.forRootAsync(options), []);
+    const registration = 'ConnectionHealthModule.forRootAsync()';
+    checkModuleExtras(options, registration);
+    return withConnectionHandles(super.forRootAsync(options), [], registration);
   }
 }
 
 /**
  * One provider per connection name that @InjectConnection asked for (decorators run before forRoot is
  * called, as the module's imports load the classes), plus the names forRoot knows. Each gives the
- * registry's handle, bound at module init.
+ * registry's handle, bound at module init. Also says how the module was registered, for messages.
  */
-function withConnectionHandles(module: DynamicModule, names: readonly string[]): DynamicModule {
+function withConnectionHandles(module: DynamicModule, names: readonly string[], registration: string): DynamicModule {
   const providers: Provider[] = [...new Set([...names, ...requestedConnectionNames()])].map((name) => ({
     provide: getConnectionToken(name),
     useFactory: (registry: ConnectionHealthRegistry) => registry.handleFor(name),
@@ -68,7 +76,7 @@ function withConnectionHandles(module: DynamicModule, names: readonly string[]):
   }));
   return {
     ...module,
-    providers: [...(module.providers ?? []), ...providers],
+    providers: [...(module.providers ?? []), ...providers, { provide: CONNECTION_HEALTH_REGISTRATION, useValue: registration }],
     exports: [...(module.exports ?? []), ...providers.map((provider) => (provider as { provide: string }).provide)],
   };
 }

@@ -207,7 +207,7 @@ describe('decorator mistakes found at bootstrap', () => {
       async ping(): Promise<void> {}
     }
     const error = await bootstrapError([Duplicate], { connections: [{ name: 'cache', kind: 'custom', ping: async () => undefined }] });
-    assert.equal(error.message, 'Connection "cache" is registered twice (again by Duplicate.ping). Give every monitored connection a unique name.');
+    assert.equal(error.message, 'Connection "cache" is registered twice (again by @ConnectionHeartbeat on Duplicate.ping). Give every monitored connection a unique name.');
   });
 
   it('rejects a heartbeat of the wrong shape', async () => {

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import Imap from 'imap';
 import { ImapFlow } from 'imapflow';
 import type { Subscription } from 'rxjs';
-import type { ImapConnectionDefinition } from '../lib/index.js';
+import { createAdapter } from '../lib/adapters/create-adapter.js';
+import { reportToConsole } from '../lib/core/user-callback.js';
+import { ConnectionMonitor } from '../lib/core/connection-monitor.js';
+import { FakeClock } from '../lib/core/fake-clock.js';
+import { resolveMonitorOptions } from '../lib/core/resolve-monitor-options.js';
+import type { ConnectionSnapshot, ImapConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { DovecotServer, type SessionTranscript } from './kit/dovecot.server.js';
 import { NetworkNamespace } from './kit/network-namespace.js';
@@ -33,7 +38,8 @@ type Endpoint = { host: string; port: number };
 
 /** The connection as a user writes it: host, port and login, the package creates the clients. */
 function viaOptions(library: Library, endpoint: Endpoint, extra: object = {}): ImapConnectionDefinition {
-  return { name: 'mail', kind: 'imap', client: library, ...endpoint, auth: login, ...timing, ...extra } as ImapConnectionDefinition;
+  const { host, port } = endpoint; // not the whole server object: a key the kind does not take stops the bootstrap
+  return { name: 'mail', kind: 'imap', client: library, host, port, auth: login, ...timing, ...extra } as ImapConnectionDefinition;
 }
 
 /**
@@ -313,6 +319,56 @@ for (const library of ['imapflow', 'node-imap'] as const) {
       }
       const [first] = server.transcripts(startedAt);
       assert.ok(first?.commands.some((c) => isCommand('LOGOUT')(c.line)), 'the recycled session was logged out');
+    });
+
+    it("a refused login reads as the server said it, never imapflow's bare \"Command failed\"", async () => {
+      const app = await TestApp.start({ health: { connections: [viaOptions(library, server, { auth: { user: login.user, pass: 'not-the-password' }, heartbeat: { ...timing.heartbeat, connectTimeoutMs: 5_000 } })] } });
+      try {
+        const { lastError, reason } = await app.waitFor('mail', (s) => s.lastError !== undefined, 5_000);
+        const expected =
+          library === 'imapflow' ? 'the server refused authentication (NO [AUTHENTICATIONFAILED]): Authentication failed.' : 'Authentication failed.';
+        assert.equal(lastError, expected);
+        assert.ok(reason.endsWith(expected), reason);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it("maxSessionMs counts the session's age on the monitor's clock, not the wall clock", async () => {
+      // Hours pass on a FakeClock in no real time: only a session age read from that clock reaches the lifetime.
+      const startedAt = Date.now();
+      const clock = new FakeClock(startedAt);
+      const hour = 3_600_000;
+      const definition = viaOptions(library, server, {
+        heartbeat: { intervalMs: hour, timeoutMs: 60_000, connectTimeoutMs: 60_000, jitter: 0 },
+        maxSessionMs: 1.5 * hour, // less up to 10 % jitter: between 1.35 h and 1.5 h
+      });
+      const options = resolveMonitorOptions('mail', definition);
+      const monitor = new ConnectionMonitor('mail', createAdapter(definition, options, { clock, report: reportToConsole }), options, { clock });
+      const reached = async (what: string, predicate: (s: ConnectionSnapshot) => boolean) => {
+        const deadline = Date.now() + 5_000;
+        while (!predicate(monitor.snapshot())) {
+          assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(monitor.snapshot())}`);
+          await sleep(10);
+        }
+        return monitor.snapshot();
+      };
+      try {
+        monitor.start();
+        await reached('connected', (s) => s.state === 'up');
+        await clock.advance(hour); // the first beat: 1 h old, a NOOP
+        await reached('first beat answered', (s) => s.lastBeatAt === clock.now() && s.state === 'up');
+        await clock.advance(hour); // the second beat: 2 h old, past the lifetime
+        const recycled = await reached('recycled at the second beat', (s) => s.state !== 'up');
+        assert.match(recycled.reason, /maximum lifetime/);
+        await clock.advance(options.reconnect.maxDelayMs);
+        await reached('logged in again', (s) => s.state === 'up');
+      } finally {
+        await monitor.close(5_000);
+      }
+      const sessions = server.transcripts(startedAt);
+      assert.equal(sessions.length, 2, 'the recycled session and the new one');
+      assert.ok(sessions.every((s) => s.commands.some((c) => isCommand('LOGOUT')(c.line))), 'both were logged out');
     });
   });
 }

@@ -4,24 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
-import { ConnectionHealthConfigError } from '../lib/index.js';
-import type { ConnectionDefinition } from '../lib/index.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
 
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: Infinity } };
 const sqliteProvider = { provide: DataSource, useFactory: () => new DataSource({ type: 'sqljs' }) };
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-async function bootstrapError(connections: ConnectionDefinition[], extra: object = {}): Promise<ConnectionHealthConfigError> {
-  try {
-    const app = await TestApp.start({ health: { connections, ...extra }, providers: [sqliteProvider] });
-    await app.close();
-  } catch (error) {
-    assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the app bootstrapped although its configuration is wrong');
-}
 
 /** A TCP listener that can go away and come back on the same port. */
 class Listener {
@@ -150,44 +137,7 @@ describe('defaults by kind', () => {
   });
 });
 
-describe('bootstrap validation', () => {
-  it('rejects a heartbeat timeout that is not below the interval', async () => {
-    const error = await bootstrapError([
-      { name: 'db', kind: 'typeorm', dataSource: DataSource, heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 } },
-    ]);
-    assert.equal(
-      error.message,
-      'Connection "db": option "heartbeat.timeoutMs" is 1000. It must be below heartbeat.intervalMs (1000), or beats would overlap; lower it or raise the interval.',
-    );
-  });
-
-  it('rejects duplicate names', async () => {
-    const error = await bootstrapError([
-      { name: 'db', kind: 'typeorm', dataSource: DataSource },
-      { name: 'db', kind: 'tcp', host: '127.0.0.1', port: 5432 },
-    ]);
-    assert.equal(
-      error.message,
-      'Connection "db" is registered twice (again by ConnectionHealthModule.forRoot()). Give every monitored connection a unique name.',
-    );
-  });
-
-  it('rejects a DataSource token nothing provides', async () => {
-    const error = await bootstrapError([{ name: 'orders', kind: 'typeorm', dataSource: 'OrdersDataSource' }]);
-    assert.equal(error.option, 'dataSource');
-    assert.match(error.message, /^Connection "orders": option "dataSource" is "OrdersDataSource"\. No provider with that token holds a TypeORM DataSource/);
-  });
-
-  it('rejects a bad port, an unknown kind, a missing ping, a bad module default and a bad shutdown deadline', async () => {
-    assert.match((await bootstrapError([{ name: 'smtp', kind: 'tcp', host: 'mail', port: 0 }])).message, /option "port" is 0\. Use a whole number from 1 to 65535/);
-    assert.match((await bootstrapError([{ name: 'x', kind: 'redis' } as never])).message, /option "kind" is "redis"\. Use one of "typeorm", "tcp", "custom"/);
-    assert.match((await bootstrapError([{ name: 'x', kind: 'custom' } as never])).message, /option "ping" is undefined\. Pass a function/);
-    assert.match((await bootstrapError([], { defaults: { heartbeat: { intervalMs: -1 } } })).message, /option "heartbeat\.intervalMs" is -1/);
-    assert.match((await bootstrapError([], { shutdown: { timeoutMs: NaN } })).message, /option "shutdown\.timeoutMs" is NaN/);
-    assert.match((await bootstrapError([], { shutdown: { drainMs: 5 } })).message, /option "shutdown\.drainMs" is 5\. There is no such option; shutdown takes drainDelayMs, timeoutMs, exitZeroOnSignal/);
-    assert.match((await bootstrapError([], { deadMan: { downForMs: 1_000, exitCode: 0 } })).message, /option "deadMan\.exitCode" is 0\. Use an integer from 1 to 255/);
-  });
-});
+// Bad configurations: test/bad-config.e2e-spec.ts.
 
 describe('TCP connections against a real listener', () => {
   const listener = new Listener();

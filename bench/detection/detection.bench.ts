@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter } from '../../lib/adapters/create-adapter.js';
+import { reportToConsole } from '../../lib/core/user-callback.js';
+import { systemClock } from '../../lib/core/clock.js';
 import { ConnectionMonitor } from '../../lib/core/connection-monitor.js';
 import { resolveMonitorOptions } from '../../lib/core/resolve-monitor-options.js';
 import type { StateChangeEvent } from '../../lib/index.js';
@@ -82,7 +84,7 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
   const endpoint = proxy ?? server;
   const { definition, dataSource } = kind.connection(endpoint.host, endpoint.port);
   const options = resolveMonitorOptions(definition.name, MONITOR_INPUT);
-  const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, dataSource), options);
+  const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, dataSource, report: reportToConsole }), options);
   const log = new TransitionLog(monitor);
   let cleared = fault.clear === undefined;
   try {

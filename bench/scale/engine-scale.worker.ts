@@ -6,6 +6,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter } from '../../lib/adapters/create-adapter.js';
+import { reportToConsole } from '../../lib/core/user-callback.js';
+import { systemClock } from '../../lib/core/clock.js';
 import { ConnectionMonitor } from '../../lib/core/connection-monitor.js';
 import { resolveMonitorOptions } from '../../lib/core/resolve-monitor-options.js';
 import { tellParent } from '../kit/child.process.js';
@@ -47,7 +49,7 @@ async function measure(connections: number, windowMs: number): Promise<EngineSca
     const name = `custom-${i}`;
     // As the module does per connection: options resolved and checked, adapter built, monitor started.
     const options = resolveMonitorOptions(name, { heartbeat: { intervalMs: 1_000, timeoutMs: 500 } });
-    const monitor = new ConnectionMonitor(name, createAdapter({ name, kind: 'custom', ping }, options), options);
+    const monitor = new ConnectionMonitor(name, createAdapter({ name, kind: 'custom', ping }, options, { clock: systemClock, report: reportToConsole }), options);
     monitor.start();
     monitors.push(monitor);
   }

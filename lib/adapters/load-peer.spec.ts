@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MissingDependencyError } from '../core/errors/missing-dependency.error.js';
-import { loadPeer } from './load-peer.js';
+import { loadPeer, requirePeer } from './load-peer.js';
 
 describe('loadPeer', () => {
   it('loads an installed optional peer', async () => {
@@ -20,5 +20,27 @@ describe('loadPeer', () => {
       );
       return true;
     });
+  });
+});
+
+describe('requirePeer', () => {
+  it('passes an installed optional peer without loading it', () => {
+    assert.doesNotThrow(() => requirePeer('imap', 'IMAP connections with client "node-imap"', 'Connection "mail"'));
+  });
+
+  it('names the place, the missing package and the command that installs it', () => {
+    assert.throws(
+      () => requirePeer('imap-not-installed', 'IMAP connections with client "node-imap"', 'Connection "mail"'),
+      (error: unknown) => {
+        assert.ok(error instanceof MissingDependencyError);
+        assert.equal(error.place, 'Connection "mail"');
+        assert.equal(
+          error.message,
+          'Connection "mail": the "imap-not-installed" package is required for IMAP connections with client "node-imap" ' +
+            'but is not installed. Run "npm install imap-not-installed" and try again.',
+        );
+        return true;
+      },
+    );
   });
 });

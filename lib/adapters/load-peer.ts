@@ -8,11 +8,27 @@ export async function loadPeer<T>(packageName: string, feature: string): Promise
   try {
     return (await import(packageName)) as T;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    if (missing && String((error as Error).message).includes(packageName)) {
-      throw new MissingDependencyError(packageName, feature);
-    }
+    if (isMissing(error, packageName)) throw new MissingDependencyError(packageName, feature);
     throw error;
   }
+}
+
+/**
+ * Checks at bootstrap that an optional peer a configured feature needs is installed, resolving it as
+ * loadPeer() will import it, without loading it yet. A missing one would otherwise surface only at the
+ * first connect, and be retried for ever; `place` names where the feature was configured.
+ */
+export function requirePeer(packageName: string, feature: string, place: string): void {
+  try {
+    import.meta.resolve(packageName);
+  } catch (error) {
+    if (isMissing(error, packageName)) throw new MissingDependencyError(packageName, feature, place);
+    throw error;
+  }
+}
+
+function isMissing(error: unknown, packageName: string): boolean {
+  const code = (error as { code?: string }).code;
+  const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+  return missing && String((error as Error).message).includes(packageName);
 }

@@ -1,5 +1,9 @@
 import type { Socket } from 'node:net';
+import { messages } from '../core/messages.js';
 import { loadPeer } from './load-peer.js';
+
+/** The code of the process warnings about keepalive options that do not apply. */
+export const KEEPALIVE_WARNING = 'CONNECTION_HEALTH_KEEPALIVE';
 
 /**
  * Kernel-level keepalive of a socket the package owns. It complements heartbeats: it notices a dead peer
@@ -24,11 +28,17 @@ interface NetKeepAlive {
 }
 
 let fallbackNoted = false;
+/** Options the kernel refused, by option and error code: each is told once per process, not per reconnect. */
+const refusalsNoted = new Set<string>();
 
 /**
  * Applies the options to a connected socket. Node's setKeepAlive sets the idle time (and resets interval and
  * count to 1 s and 10), so net-keepalive's settings come after it. Without net-keepalive, only the idle
  * time applies, and a process warning says so once.
+ *
+ * It never throws: keepalive tuning is a help, not a condition of the connection. An option the platform
+ * refuses (TCP_USER_TIMEOUT does not exist everywhere; Linux caps TCP_KEEPCNT at 127) keeps the kernel's
+ * value, and a process warning names it once.
  */
 export async function applyTcpKeepAlive(socket: Socket, options: TcpKeepAliveOptions): Promise<'net-keepalive' | 'node'> {
   socket.setKeepAlive(true, options.idleMs ?? 30_000);
@@ -41,17 +51,25 @@ export async function applyTcpKeepAlive(socket: Socket, options: TcpKeepAliveOpt
   } catch {
     if (!fallbackNoted) {
       fallbackNoted = true;
-      process.emitWarning(
-        'net-keepalive is not installed: TCP keepalive keeps its idle time but probes every 1 s, 10 times, and ' +
-          'TCP_USER_TIMEOUT stays unset. Run "npm install net-keepalive" to apply intervalMs, count and userTimeoutMs.',
-        { code: 'CONNECTION_HEALTH_KEEPALIVE' },
-      );
+      process.emitWarning(messages.keepAliveFallback(), { code: KEEPALIVE_WARNING });
     }
     return 'node';
   }
   if (socket.destroyed) return 'net-keepalive';
-  if (intervalMs !== undefined) tuner.setKeepAliveInterval(socket, intervalMs);
-  if (count !== undefined) tuner.setKeepAliveProbes(socket, count);
-  if (userTimeoutMs !== undefined) tuner.setUserTimeout(socket, userTimeoutMs);
+  const tune = (option: keyof TcpKeepAliveOptions, value: number | undefined, apply: (value: number) => unknown) => {
+    if (value === undefined) return;
+    try {
+      apply(value);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const key = `${option} ${(error as { code?: unknown }).code ?? reason}`;
+      if (refusalsNoted.has(key)) return;
+      refusalsNoted.add(key);
+      process.emitWarning(messages.keepAliveRefused(`keepAlive.${option}`, value, reason), { code: KEEPALIVE_WARNING });
+    }
+  };
+  tune('intervalMs', intervalMs, (ms) => tuner.setKeepAliveInterval(socket, ms));
+  tune('count', count, (probes) => tuner.setKeepAliveProbes(socket, probes));
+  tune('userTimeoutMs', userTimeoutMs, (ms) => tuner.setUserTimeout(socket, ms));
   return 'net-keepalive';
 }

@@ -1,17 +1,21 @@
 import type { CallbackFailure } from './user-callback.js';
+import { redactSecrets } from './redact.js';
+
+/** Stands for a string value a message must not show: the value of a misspelled key may be a password. */
+export const UNSHOWN_STRING: unique symbol = Symbol('a string, not shown');
 
 /** Every message the package shows a user, in one place so their tone and hints stay consistent. */
 export const messages = {
-  invalidOption: (connection: string, option: string, value: unknown, fix: string) =>
-    `Connection "${connection}": option "${option}" is ${describe(value)}. ${fix}`,
+  invalidOption: (place: string, option: string, value: unknown, fix: string) =>
+    `${place}: option "${option}" is ${describe(value)}. ${fix}`,
   duplicateConnection: (connection: string, declaredBy: string) =>
     `Connection "${connection}" is registered twice (again by ${declaredBy}). Give every monitored connection a unique name.`,
   unknownConnection: (connection: string, known: readonly string[]) =>
     `No connection named "${connection}" is monitored. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
-  missingDependency: (packageName: string, feature: string) =>
-    `The "${packageName}" package is required for ${feature} but is not installed. ` +
+  missingDependency: (packageName: string, feature: string, place?: string) =>
+    `${place ? `${place}: the` : 'The'} "${packageName}" package is required for ${feature} but is not installed. ` +
     `Run "npm install ${packageName}" and try again.`,
   heartbeatTimeout: (connection: string, timeoutMs: number) =>
     `Connection "${connection}": no heartbeat answer within ${timeoutMs} ms.`,
@@ -38,6 +42,9 @@ export const messages = {
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
   imapNoSession: () => 'no IMAP session is open',
+  /** `what`: "authentication", `SELECT "INBOX"`; worded so that the redactor's echoed-LOGIN rule leaves it whole. */
+  imapRefused: (what: string, status: string | undefined, code: string | undefined, text: string | undefined) =>
+    redactSecrets(`the server refused ${what} (${status ?? 'NO'}${code ? ` [${code}]` : ''})${text ? `: ${text}` : ''}`),
   imapUnusable: (library: string) => `the ${library} session is no longer usable`,
   imapClosedDuringLogin: () => 'the server closed the connection during login',
   imapServerClosed: (bye: string | undefined, reset: boolean) =>
@@ -72,11 +79,25 @@ export const messages = {
   stompMessageAnswered: () => 'it had already acknowledged or NACKed the message, so nothing more is sent.',
   stompMessageSessionOver: () => 'its session has ended, so no NACK can be sent; the broker delivers the message again to a new session.',
   stompMessageNoNack: () => 'STOMP 1.0 has no NACK: the message stays unacknowledged until the session ends, then the broker delivers it again.',
+  keepAliveFallback: () =>
+    'net-keepalive is not installed: TCP keepalive keeps its idle time but probes every 1 s, 10 times, and ' +
+    'TCP_USER_TIMEOUT stays unset. Run "npm install net-keepalive" to apply intervalMs, count and userTimeoutMs.',
+  keepAliveRefused: (option: string, value: number, reason: string) =>
+    `The platform refused the TCP keepalive option "${option}" (${value}): ${reason}. Connections go on with the ` +
+    "kernel's own value for it; use a value the platform accepts (Linux: count at most 127, intervals at most " +
+    '32 767 000 ms), or leave the option out.',
 } as const;
 
+/**
+ * A value as a message shows it: never a function's source, nor an object's contents, and a string with
+ * any credentials removed (a connection string put where a definition belongs, say).
+ */
 function describe(value: unknown): string {
   if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === UNSHOWN_STRING) return 'a string';
+  if (typeof value === 'string') return redactSecrets(JSON.stringify(value));
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
   if (value === undefined || value === null || typeof value !== 'object') return String(value);
   return 'an object';
 }

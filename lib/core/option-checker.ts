@@ -1,19 +1,38 @@
 import { ConnectionHealthConfigError } from './errors/connection-health-config.error.js';
-import { messages } from './messages.js';
+import { messages, UNSHOWN_STRING } from './messages.js';
 
 /** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Checks option values, throwing a ConnectionHealthConfigError that names connection, option, value and fix. */
+/**
+ * The option names of an options type, for OptionChecker.knownKeys(). Listed as an object so that the
+ * compiler keeps the list and the type equal: it refuses a name the type lacks, and one the list misses
+ * (a new option would otherwise be refused at bootstrap as unknown).
+ */
+export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}
+
+/** Checks option values, throwing a ConnectionHealthConfigError that names the place, option, value and fix. */
 export class OptionChecker {
-  constructor(private readonly connection: string) {}
+  /**
+   * @param connection the connection's name, kept on the error ('*' for the module's own options)
+   * @param place how messages name where the options were given: `Connection "db"`,
+   *   `Connection "mail" (@MonitorConnection on MailWatcher.client)`, `ConnectionHealthModule.forRoot()`
+   * @param prefix put before every option name: `defaults.` for the module's defaults of every connection
+   */
+  constructor(
+    readonly connection: string,
+    readonly place = `Connection "${connection}"`,
+    private readonly prefix = '',
+  ) {}
 
   that(ok: boolean, option: string, value: unknown, fix: string): void {
     if (!ok) {
       throw new ConnectionHealthConfigError(
-        messages.invalidOption(this.connection, option, value, fix),
+        messages.invalidOption(this.place, `${this.prefix}${option}`, value, fix),
         this.connection,
-        option,
+        `${this.prefix}${option}`,
         value,
       );
     }
@@ -77,21 +96,53 @@ export class OptionChecker {
     );
   }
 
-  knownKeys(group: string, given: object | undefined, known: readonly string[]): void {
+  /**
+   * Rejects every key of `given` that is not in `known`, listing the known ones and the likely one meant: a
+   * misspelled option would otherwise be ignored in silence and its default used. `group` is the option
+   * holding the object (e.g. 'heartbeat'), or undefined for the top level, which `owner` then names
+   * (e.g. 'a tcp connection').
+   */
+  knownKeys(group: string | undefined, given: object | undefined, known: readonly string[], owner = group): void {
     if (given === undefined) return;
+    const path = (key: string) => (group === undefined ? key : `${group}.${key}`);
     this.that(
-      typeof given === 'object' && given !== null,
-      group,
+      typeof given === 'object' && given !== null && !Array.isArray(given),
+      group ?? 'options',
       given,
       `Use an object with some of: ${known.join(', ')}.`,
     );
-    for (const key of Object.keys(given)) {
+    for (const [key, value] of Object.entries(given)) {
+      const meant = closest(key, known);
       this.that(
         known.includes(key),
-        `${group}.${key}`,
-        (given as Record<string, unknown>)[key],
-        `There is no such option; ${group} takes ${known.join(', ')}.`,
+        path(key),
+        typeof value === 'string' ? UNSHOWN_STRING : value,
+        `There is no such option; ${owner} takes ${known.join(', ')}.${meant ? ` Did you mean "${path(meant)}"?` : ''}`,
       );
     }
   }
+}
+
+/** The known name a misspelling most likely meant: same letters in another case, or at most 2 edits away. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(lower, name.toLowerCase());
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }

@@ -10,6 +10,8 @@ import {
 } from './monitor-options.js';
 
 const FAILURE_POLICIES: readonly FailurePolicy[] = ['retry', 'stop', 'exit'];
+/** The groups of engine options, per connection and in the module's `defaults`. */
+export const MONITOR_OPTION_GROUPS = ['heartbeat', 'suspicion', 'reconnect', 'failure'] as const;
 
 /**
  * Merges per-connection options over module defaults over built-in defaults, and checks every value, so a
@@ -20,9 +22,9 @@ export function resolveMonitorOptions(
   connection: string,
   input: MonitorOptionsInput = {},
   defaults: MonitorOptionsInput = {},
+  check = new OptionChecker(connection),
 ): MonitorOptions {
-  const check = new OptionChecker(connection);
-  for (const group of ['heartbeat', 'suspicion', 'reconnect', 'failure'] as const) {
+  for (const group of MONITOR_OPTION_GROUPS) {
     check.knownKeys(group, defaults[group], Object.keys(builtIn[group]));
     check.knownKeys(group, input[group], Object.keys(builtIn[group]));
   }

@@ -11,7 +11,7 @@ import { ConnectionHealthMetadataAccessor } from './connection-health-metadata.a
 
 export interface DeclaredConnection {
   readonly definition: ConnectionDefinition;
-  /** Class.member, for error messages. */
+  /** The decorator and its member, for error messages: `@MonitorConnection on MailWatcher.client`. */
   readonly declaredBy: string;
   /** Keeps the decorated property pointing at the connection's live client. */
   readonly onClient?: (client: unknown) => void;
@@ -69,7 +69,10 @@ export class ConnectionHealthExplorer {
             throw new ConnectionHealthConfigError(messages.heartbeatShape(declaredBy, fn.length), heartbeat.name, 'ping', declaredBy);
           }
           const ping = (signal: AbortSignal) => Promise.resolve(fn.call(instance, signal));
-          connections.push({ definition: { ...heartbeat.options, name: heartbeat.name, kind: 'custom', ping }, declaredBy });
+          connections.push({
+            definition: { ...heartbeat.options, name: heartbeat.name, kind: 'custom', ping },
+            declaredBy: `@ConnectionHeartbeat on ${declaredBy}`,
+          });
         }
         for (const { lifecycle, name } of this.accessor.lifecycles(fn)) {
           handlers.push({ lifecycle, name, declaredBy, handle: (event) => fn.call(instance, event) });
@@ -83,8 +86,9 @@ export class ConnectionHealthExplorer {
    * A TypeORM member holds or returns the DataSource. For kinds whose clients the package creates per
    * session (IMAP, STOMP), a method is the client factory and a property receives the live client.
    */
-  private fromMember(instance: Instance, member: MonitoredMember, declaredBy: string): DeclaredConnection {
+  private fromMember(instance: Instance, member: MonitoredMember, memberName: string): DeclaredConnection {
     const { options, propertyKey } = member;
+    const declaredBy = `@MonitorConnection on ${memberName}`;
     const value = instance[propertyKey];
     const method = typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(instance) : undefined;
     const keepCurrent = (client: unknown) => void (instance[propertyKey] = client);
@@ -96,10 +100,25 @@ export class ConnectionHealthExplorer {
         return { definition: options, declaredBy, onClient: keepCurrent };
       case 'stomp':
         if (method) {
-          const message = messages.stompMemberIsMethod(declaredBy);
-          throw new ConnectionHealthConfigError(message, options.name, '@MonitorConnection', declaredBy);
+          const message = messages.stompMemberIsMethod(memberName);
+          throw new ConnectionHealthConfigError(message, options.name, '@MonitorConnection', memberName);
         }
         return { definition: options, declaredBy, onClient: keepCurrent };
+      default: {
+        const kind = (options as { kind?: unknown } | undefined)?.kind;
+        throw new ConnectionHealthConfigError(
+          messages.invalidOption(
+            declaredBy,
+            'kind',
+            kind,
+            'Use "typeorm", "imap" or "stomp": the kinds whose client a member holds. Declare tcp and custom connections ' +
+              'in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
+          ),
+          String((options as { name?: unknown } | undefined)?.name),
+          'kind',
+          kind,
+        );
+      }
     }
   }
 }

@@ -1,19 +1,14 @@
 import { Controller, Get, Header, HttpStatus, Res, type Type } from '@nestjs/common';
-import { OptionChecker } from '../core/option-checker.js';
 import type { HealthControllerOptions, HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
 import { ConnectionHealthProbes, isHealthy, type ProbeResult } from './connection-health.probes.js';
-
-const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
 
 /**
  * The built-in probe routes, made per module registration because a route's path is fixed when its class
  * is declared. `/` is Docker's HEALTHCHECK view (readiness); 200 when healthy or degraded, else 503.
+ * The options were checked by checkModuleExtras() when forRoot() or forRootAsync() was called.
  */
 export function createHealthController(options: HealthControllerOptions): Type<unknown> {
   const { path = 'health', details = 'full' } = options;
-  const check = new OptionChecker('healthController');
-  check.that(typeof path === 'string', 'path', path, "Use a route path such as 'health' or 'internal/health'.");
-  check.oneOf('details', details, DETAIL_LEVELS);
 
   /** Bodies already serialized, per probe result: a result is reused while no snapshot changes. */
   const bodies = new WeakMap<ProbeResult, string>();

@@ -5,11 +5,20 @@ import { CONNECTION_HEALTH_CLOCK } from '../connection-health.constants.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 import { reportConnection } from './connection-report.js';
 
+/** A session of any Terminus in the peer range: `degraded()` came with Terminus 12. */
+type IndicatorSession = ReturnType<HealthIndicatorService['check']> & {
+  degraded?: (data: Record<string, unknown>) => HealthIndicatorResult;
+};
+
 /**
  * Terminus indicator for monitored connections, for apps that compose their own health controller. It reads
  * snapshots only, so a probe never causes network I/O and answers in microseconds while a dependency hangs.
  * It never throws: Terminus would answer 500. An optional connection that is down reads `degraded` (200);
  * a required one reads `down` (503).
+ *
+ * Terminus 11 has no `degraded` status, and its executor drops an entry of a status it does not know (the
+ * connection would vanish from the body). There a degraded connection reads `up` with `degraded: true` in
+ * its details, so the answer stays 200 and still says what is wrong.
  */
 @Injectable()
 export class ConnectionHealthIndicator {
@@ -26,10 +35,11 @@ export class ConnectionHealthIndicator {
   }
 
   private report(name: string): HealthIndicatorResult {
-    const session = this.indicators.check(name);
+    const session: IndicatorSession = this.indicators.check(name);
     if (!this.registry.has(name)) return session.down({ state: 'unknown', reason: 'no connection of that name is monitored' });
     const { status, details } = reportConnection(this.registry.get(name), this.clock.now());
     if (status === 'up') return session.up(details);
-    return status === 'degraded' ? session.degraded(details) : session.down(details);
+    if (status === 'down') return session.down(details);
+    return session.degraded ? session.degraded(details) : session.up({ ...details, degraded: true });
   }
 }

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
-import { createAdapter, kindDefaults } from '../adapters/create-adapter.js';
+import { checkConnection, createAdapter, kindDefaults } from '../adapters/create-adapter.js';
 import type { Clock } from '../core/clock.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
@@ -19,7 +19,8 @@ import { OptionChecker } from '../core/option-checker.js';
 import { describeError } from '../core/redact.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { callUser, type CallbackFailure } from '../core/user-callback.js';
-import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from '../connection-health.constants.js';
+import { checkModuleOptions } from '../connection-health.options-check.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
@@ -27,7 +28,6 @@ import { ConnectionHealthRegistry } from '../registry/connection-health.registry
 import { ShutdownSignals } from './shutdown-signals.js';
 import { TransitionLog } from './transition-log.js';
 
-const FOR_ROOT = 'ConnectionHealthModule.forRoot()';
 const DECORATOR_NAMES = {
   connected: '@OnConnected',
   lost: '@OnConnectionLost',
@@ -65,6 +65,7 @@ export class ConnectionHealthOrchestrator
     private readonly registry: ConnectionHealthRegistry,
     private readonly explorer: ConnectionHealthExplorer,
     private readonly moduleRef: ModuleRef,
+    @Inject(CONNECTION_HEALTH_REGISTRATION) private readonly registration: string,
   ) {}
 
   /** True from the first moment of shutdown: readiness answers 503. */
@@ -73,16 +74,13 @@ export class ConnectionHealthOrchestrator
   }
 
   onModuleInit(): void {
-    const { connections = [], defaults } = this.options;
-    const check = new OptionChecker('*');
-    check.that(Array.isArray(connections), 'connections', connections, 'Pass an array of connection definitions.');
-    checkModuleOptions(check, this.options);
-    resolveMonitorOptions('*', {}, defaults); // module-wide defaults are checked even with no connection
+    checkModuleOptions(this.options, this.registration);
+    const { connections = [] } = this.options;
 
     const declared = this.explorer.explore();
-    for (const definition of connections) this.register(definition, FOR_ROOT);
+    connections.forEach((definition, index) => this.register(definition, `${this.registration} connections[${index}]`, false));
     for (const { definition, declaredBy, onClient } of declared.connections) {
-      this.register(definition, declaredBy);
+      this.register(definition, declaredBy, true);
       if (onClient) this.keepPropertyCurrent(definition.name, declaredBy, onClient);
     }
 
@@ -151,20 +149,18 @@ export class ConnectionHealthOrchestrator
     });
   }
 
-  private register(definition: ConnectionDefinition, declaredBy: string): void {
-    const check = new OptionChecker(typeof definition?.name === 'string' ? definition.name : '?');
-    check.text('name', definition?.name);
+  private register(definition: ConnectionDefinition, declaredBy: string, fromDecorator: boolean): void {
+    const check = checkConnection(definition, declaredBy, fromDecorator);
     if (this.registry.has(definition.name)) {
       const message = messages.duplicateConnection(definition.name, declaredBy);
       throw new ConnectionHealthConfigError(message, definition.name, 'name', definition.name);
     }
-    check.oneOf('required', definition.required, [true, false]);
     const { heartbeat, suspicion, reconnect, failure } = definition;
     const defaults = layerOptions(kindDefaults(definition.kind), this.options.defaults);
-    const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults);
-    const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(definition.name, definition.dataSource) : undefined;
+    const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults, check);
+    const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
-    const adapter = createAdapter(definition, options, dataSource, report);
+    const adapter = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
     const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report });
     this.registry.register(monitor, adapter, definition.required ?? true);
     const log = new TransitionLog(this.logger);
@@ -209,9 +205,8 @@ export class ConnectionHealthOrchestrator
     this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, describeError(error)));
   }
 
-  private resolveDataSource(connection: string, given: unknown): DataSource {
+  private resolveDataSource(check: OptionChecker, given: unknown): DataSource {
     if (isDataSource(given)) return given;
-    const check = new OptionChecker(connection);
     check.that(
       given !== undefined && given !== null,
       'dataSource',
@@ -236,30 +231,6 @@ export class ConnectionHealthOrchestrator
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-
-function checkModuleOptions(check: OptionChecker, options: ConnectionHealthModuleOptions): void {
-  const { shutdown, deadMan, metrics } = options;
-  if (metrics !== undefined) {
-    check.knownKeys('metrics', metrics, ['registry', 'prefix']);
-    check.that(
-      metrics.prefix === undefined || /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metrics.prefix),
-      'metrics.prefix',
-      metrics.prefix,
-      'Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
-    );
-  }
-  if (shutdown !== undefined) {
-    check.knownKeys('shutdown', shutdown, ['drainDelayMs', 'timeoutMs', 'exitZeroOnSignal']);
-    if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);
-    if (shutdown.timeoutMs !== undefined) check.duration('shutdown.timeoutMs', shutdown.timeoutMs);
-    check.oneOf('shutdown.exitZeroOnSignal', shutdown.exitZeroOnSignal, [true, false]);
-  }
-  if (deadMan !== undefined) {
-    check.knownKeys('deadMan', deadMan, ['downForMs', 'exitCode']);
-    check.duration('deadMan.downForMs', deadMan.downForMs);
-    check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
-  }
-}
 
 function isDataSource(value: unknown): value is DataSource {
   const candidate = value as Partial<DataSource> | null | undefined;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { systemClock } from '../../core/clock.js';
 import { ConnectionHealthConfigError } from '../../core/errors/connection-health-config.error.js';
 import { MissingDependencyError } from '../../core/errors/missing-dependency.error.js';
 import { OptionChecker } from '../../core/option-checker.js';
@@ -11,7 +12,7 @@ import { NodeImapAdapter } from './node-imap.adapter.js';
 
 const options = resolveMonitorOptions('mail');
 const server = { host: 'imap.example.com', auth: { user: 'ops', pass: 's3cr3t' } };
-const build = (definition: ImapAdapterOptions) => createImapAdapter(definition, options, new OptionChecker('mail'));
+const build = (definition: ImapAdapterOptions) => createImapAdapter(definition, options, new OptionChecker('mail'), systemClock);
 
 function rejection(definition: object): ConnectionHealthConfigError {
   try {
@@ -62,7 +63,7 @@ describe('IMAP adapters', () => {
     );
   });
 
-  const settings = { mailbox: 'INBOX', connectTimeoutMs: 1_000 } as const;
+  const settings = { mailbox: 'INBOX', connectTimeoutMs: 1_000, clock: systemClock } as const;
   const missing = [
     { library: 'imapflow', peer: 'imapflow-not-installed', adapter: new ImapFlowAdapter({ client: 'imapflow', ...server }, settings, 'imapflow-not-installed') },
     { library: 'node-imap', peer: 'imap-not-installed', adapter: new NodeImapAdapter({ client: 'node-imap', ...server }, settings, 'imap-not-installed') },

@@ -1,14 +1,33 @@
+import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
-import type { OptionChecker } from '../../core/option-checker.js';
-import type { ImapAdapterOptions } from './imap-adapter.options.js';
+import { optionNames, type OptionChecker } from '../../core/option-checker.js';
+import { requirePeer } from '../load-peer.js';
+import type { ImapAdapterOptions, ImapLogin } from './imap-adapter.options.js';
 import { ImapFlowAdapter } from './imapflow.adapter.js';
 import { NodeImapAdapter } from './node-imap.adapter.js';
 
 export const IMAP_CLIENTS = ['imapflow', 'node-imap'] as const;
+/** The options of an IMAP connection, beside those of every connection. */
+export const IMAP_OPTIONS = optionNames<ImapAdapterOptions>({
+  client: true,
+  factory: true,
+  host: true,
+  port: true,
+  secure: true,
+  auth: true,
+  mailbox: true,
+  maxSessionMs: true,
+});
+const LOGIN_OPTIONS = optionNames<ImapLogin>({ user: true, pass: true });
+/** The package each client needs, when the package creates the clients itself. */
+const PEERS = { imapflow: 'imapflow', 'node-imap': 'imap' } as const;
 
-/** Checks the options of an IMAP connection and builds the adapter of its client library. */
-export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker): ConnectionAdapter {
+/**
+ * Checks the options of an IMAP connection and builds the adapter of its client library. Without a
+ * factory the package creates the clients, so their library must be installed: checked here, at bootstrap.
+ */
+export function createImapAdapter(definition: ImapAdapterOptions, options: MonitorOptions, check: OptionChecker, clock: Clock): ConnectionAdapter {
   check.oneOf('client', definition.client, IMAP_CLIENTS, false);
   const library = definition.client === 'imapflow' ? 'ImapFlow' : 'Imap';
   check.fn('factory', definition.factory, false, `() => ${library} | Promise<${library}> returning a new, unconnected client`);
@@ -22,6 +41,13 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       );
     }
   } else {
+    check.that(
+      definition.host !== undefined,
+      'host',
+      definition.host,
+      `Give host and auth, so that the package creates the ${library} clients, or a factory that returns a new, ` +
+        'unconnected client for each session (with @MonitorConnection: decorate the method that creates it).',
+    );
     check.text('host', definition.host);
     if (definition.port !== undefined) {
       check.that(
@@ -38,6 +64,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       definition.auth,
       `Pass { user, pass }, or a factory that builds the ${library} client itself.`,
     );
+    check.knownKeys('auth', definition.auth, LOGIN_OPTIONS);
     check.text('auth.user', definition.auth?.user);
     check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
   }
@@ -56,10 +83,12 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       `It must exceed heartbeat.intervalMs (${options.heartbeat.intervalMs}), since the lifetime is checked at each heartbeat; raise it or leave it out.`,
     );
   }
+  if (!definition.factory) requirePeer(PEERS[definition.client], `IMAP connections with client "${definition.client}"`, check.place);
   const settings = {
     mailbox: definition.mailbox ?? 'INBOX',
     maxSessionMs: definition.maxSessionMs,
     connectTimeoutMs: options.heartbeat.connectTimeoutMs,
+    clock,
   };
   return definition.client === 'imapflow' ? new ImapFlowAdapter(definition, settings) : new NodeImapAdapter(definition, settings);
 }

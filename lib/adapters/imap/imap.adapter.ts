@@ -1,5 +1,6 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { abortable } from '../../core/abortable.js';
+import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 
@@ -13,6 +14,8 @@ export interface ImapSessionSettings {
   readonly maxSessionMs?: number;
   /** The engine's connect deadline: a polite LOGOUT of the old session during a reconnect may use half of it. */
   readonly connectTimeoutMs: number;
+  /** The monitor's clock: a session's age is measured in the time its heartbeats are scheduled in. */
+  readonly clock: Clock;
   readonly random?: () => number;
 }
 
@@ -81,7 +84,7 @@ export abstract class ImapAdapter<C extends object> implements ConnectionAdapter
     const client = await abortable(Promise.resolve(this.factory ? this.factory() : this.createClient()), signal);
     const session: Session<C> = {
       client,
-      openedAt: Date.now(),
+      openedAt: this.settings.clock.now(),
       lifetimeMs: this.settings.maxSessionMs ? this.settings.maxSessionMs * (1 - SESSION_JITTER * this.random()) : Infinity,
       broken: false,
       ending: false,
@@ -107,7 +110,7 @@ export abstract class ImapAdapter<C extends object> implements ConnectionAdapter
   async ping(signal: AbortSignal): Promise<void> {
     const session = this.session;
     if (!session) throw new Error(messages.imapNoSession());
-    if (this.onLoss && Date.now() - session.openedAt >= session.lifetimeMs) {
+    if (this.onLoss && this.settings.clock.now() - session.openedAt >= session.lifetimeMs) {
       // Recycling is a planned loss: the engine reconnects through its usual path (open() logs the old
       // session out politely, as it is not broken), so the engine needs no second timer for it.
       this.onLoss(new Error(messages.imapSessionRecycled(Math.round(session.lifetimeMs))));

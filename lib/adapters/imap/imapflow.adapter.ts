@@ -30,12 +30,21 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     return new Client({ host, port, secure: secure ?? port === 993, auth, logger: false });
   }
 
-  protected login(client: ImapFlow): Promise<void> {
-    return client.connect();
+  protected async login(client: ImapFlow): Promise<void> {
+    try {
+      await client.connect();
+    } catch (error) {
+      // connect() also runs STARTTLS, ID, ENABLE: only a refused AUTHENTICATE or LOGIN is a refused login.
+      throw explained(error, (error as { authenticationFailed?: boolean })?.authenticationFailed ? 'authentication' : 'the connection');
+    }
   }
 
   protected async select(client: ImapFlow, mailbox: string): Promise<void> {
-    await client.mailboxOpen(mailbox);
+    try {
+      await client.mailboxOpen(mailbox);
+    } catch (error) {
+      throw explained(error, `to select "${mailbox}"`);
+    }
   }
 
   protected noop(client: ImapFlow): Promise<void> {
@@ -66,6 +75,23 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     client.once('close', listener);
     return () => client.removeListener('close', listener);
   }
+}
+
+/** What imapflow puts on the error of a command the server refused. */
+interface ImapFlowCommandError {
+  responseStatus?: string;
+  responseText?: string;
+  serverResponseCode?: string;
+}
+
+/**
+ * imapflow rejects a refused command with only "Command failed"; the server's own words (node-imap shows
+ * them: "Authentication failed.") and its response code are on the error, so the reason shows those.
+ */
+function explained(error: unknown, what: string): unknown {
+  const { responseStatus, responseText, serverResponseCode } = (error ?? {}) as ImapFlowCommandError;
+  if (!(error instanceof Error) || (responseText === undefined && serverResponseCode === undefined)) return error;
+  return new Error(messages.imapRefused(what, responseStatus, serverResponseCode, responseText), { cause: error });
 }
 
 function portOf(options: ImapFlowAdapterOptions): number {

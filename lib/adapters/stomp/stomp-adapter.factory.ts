@@ -3,13 +3,17 @@ import type { ConnectionAdapter } from '../../core/connection-adapter.interface.
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
 import type { CallbackReport } from '../../core/user-callback.js';
+import { requirePeer } from '../load-peer.js';
 import { checkStompOptions, type StompAdapterOptions } from './stomp-options.js';
 import { StompAdapter, type StompAdapterSettings } from './stomp.adapter.js';
 
 /** stompjs' own default period, and a sensible ceiling: a longer one lets a broker hold a dead session longer. */
 const MAX_DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
-/** Checks the options of a STOMP connection and builds its adapter; `report` logs a failing onMessage. */
+/**
+ * Checks the options of a STOMP connection and that its client libraries are installed, and builds its
+ * adapter; `report` logs a failing onMessage.
+ */
 export function createStompAdapter(
   name: string,
   definition: StompAdapterOptions,
@@ -17,7 +21,10 @@ export function createStompAdapter(
   check: OptionChecker,
   report: CallbackReport,
 ): ConnectionAdapter {
-  return new StompAdapter(resolveStompSettings(name, definition, options, check), { connection: name, report });
+  const settings = resolveStompSettings(name, definition, options, check);
+  requirePeer('@stomp/stompjs', 'STOMP connections', check.place);
+  if (settings.endpoint.transport === 'websocket') requirePeer('ws', 'STOMP over WebSocket', check.place);
+  return new StompAdapter(settings, { connection: name, report });
 }
 
 /** Checks the options and fills in every default. */

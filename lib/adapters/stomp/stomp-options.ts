@@ -1,6 +1,6 @@
 import type tls from 'node:tls';
 import type { IMessage } from '@stomp/stompjs';
-import type { OptionChecker } from '../../core/option-checker.js';
+import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { TcpKeepAliveOptions } from '../tcp-keepalive.js';
 
 /** A subscription the adapter makes on every new session, so it survives reconnects. */
@@ -87,6 +87,26 @@ export interface StompEndpoint {
   passcode?: string;
 }
 
+/** The options of a STOMP connection, beside those of every connection. */
+export const STOMP_OPTIONS = optionNames<StompAdapterOptions>({
+  url: true,
+  host: true,
+  port: true,
+  transport: true,
+  login: true,
+  passcode: true,
+  vhost: true,
+  connectHeaders: true,
+  tls: true,
+  keepAlive: true,
+  stompHeartbeat: true,
+  probe: true,
+  subscriptions: true,
+});
+const HEARTBEAT_OPTIONS = optionNames<StompHeartbeatOptions>({ outgoingMs: true, incomingMs: true, toleranceMultiplier: true });
+const PROBE_OPTIONS = optionNames<StompProbeOptions>({ destination: true });
+const SUBSCRIPTION_OPTIONS = optionNames<StompSubscriptionDefinition>({ destination: true, headers: true, onMessage: true });
+
 const TCP_SCHEMES: Record<string, boolean> = {
   'stomp:': false,
   'tcp:': false,
@@ -124,7 +144,7 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   );
 
   const beat = options.stompHeartbeat;
-  check.knownKeys('stompHeartbeat', beat, ['outgoingMs', 'incomingMs', 'toleranceMultiplier']);
+  check.knownKeys('stompHeartbeat', beat, HEARTBEAT_OPTIONS);
   for (const key of ['outgoingMs', 'incomingMs'] as const) {
     const value = beat?.[key];
     if (value !== undefined && value !== 0) check.duration(`stompHeartbeat.${key}`, value);
@@ -136,13 +156,14 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
     'Use a number from 1 to 100: below 1 a session is dropped before its heart-beat is even due.',
   );
 
-  check.knownKeys('probe', options.probe, ['destination']);
+  check.knownKeys('probe', options.probe, PROBE_OPTIONS);
   if (options.probe?.destination !== undefined) check.text('probe.destination', options.probe.destination);
 
   const subscriptions = options.subscriptions;
   check.that(subscriptions === undefined || Array.isArray(subscriptions), 'subscriptions', subscriptions, 'Pass an array of { destination, headers?, onMessage }.');
   subscriptions?.forEach((subscription, index) => {
     check.that(typeof subscription === 'object' && subscription !== null, `subscriptions[${index}]`, subscription, 'Pass { destination, headers?, onMessage }.');
+    check.knownKeys(`subscriptions[${index}]`, subscription, SUBSCRIPTION_OPTIONS);
     check.text(`subscriptions[${index}].destination`, subscription.destination);
     check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: IMessage) => void | Promise<unknown>');
     checkHeaders(check, `subscriptions[${index}].headers`, subscription.headers);

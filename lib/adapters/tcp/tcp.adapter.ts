@@ -29,7 +29,11 @@ export class TcpAdapter implements ConnectionAdapter {
   /** The held socket is the live client in 'hold' mode. */
   readonly clientChanges$ = new BehaviorSubject<Socket | undefined>(undefined);
 
-  constructor(private readonly options: TcpAdapterOptions) {
+  constructor(
+    private readonly options: TcpAdapterOptions,
+    /** Tunes the held socket's keepalive; tests pass one that fails or waits. */
+    private readonly applyKeepAlive: (socket: Socket, options: TcpKeepAliveOptions) => Promise<unknown> = applyTcpKeepAlive,
+  ) {
     this.target = `${options.host}:${options.port}`;
   }
 
@@ -45,9 +49,17 @@ export class TcpAdapter implements ConnectionAdapter {
       if (this.held !== socket) return;
       this.held = undefined;
       this.clientChanges$.next(undefined);
-      this.onLoss?.(new Error(hadError ? `${this.target} reset the connection` : `${this.target} closed the connection`));
+      this.onLoss?.(this.lossOf(hadError));
     });
-    await applyTcpKeepAlive(socket, this.options.keepAlive ?? {});
+    try {
+      await this.applyKeepAlive(socket, this.options.keepAlive ?? {});
+      signal.throwIfAborted();
+      // The peer may have ended or reset it meanwhile, when no one listened for its loss yet.
+      if (socket.readyState !== 'open') throw this.lossOf(socket.errored !== null);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
     this.held = socket;
     this.clientChanges$.next(socket);
   }
@@ -81,6 +93,10 @@ export class TcpAdapter implements ConnectionAdapter {
   observeLoss(onLoss: (error: Error) => void): () => void {
     this.onLoss = onLoss;
     return () => (this.onLoss = undefined);
+  }
+
+  private lossOf(reset: boolean): Error {
+    return new Error(reset ? `${this.target} reset the connection` : `${this.target} closed the connection`);
   }
 
   private connect(signal: AbortSignal): Promise<Socket> {

@@ -7,7 +7,9 @@ export class MissingDependencyError extends Error {
   constructor(
     readonly packageName: string,
     readonly feature: string,
+    /** Where the feature was configured, e.g. `Connection "mail"`, when known. */
+    readonly place?: string,
   ) {
-    super(messages.missingDependency(packageName, feature));
+    super(messages.missingDependency(packageName, feature, place));
   }
 }

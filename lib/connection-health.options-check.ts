@@ -1,0 +1,91 @@
+import { requirePeer } from './adapters/load-peer.js';
+import { OptionChecker, optionNames } from './core/option-checker.js';
+import { MONITOR_OPTION_GROUPS, resolveMonitorOptions } from './core/resolve-monitor-options.js';
+import type { ConnectionHealthModuleOptions, DeadManOptions, ShutdownOptions } from './interfaces/connection-health-options.interface.js';
+import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
+import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
+
+/** The module's own options: forRoot's, or what forRootAsync's factory returns. */
+const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true });
+const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
+const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
+const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
+const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true });
+/** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
+const EXTRAS = ['isGlobal', 'healthController'] as const;
+export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
+
+/**
+ * Checks the module's options at bootstrap, whichever way they came: every value, and no key the module
+ * does not take. `place` names the registration, e.g. `ConnectionHealthModule.forRoot()`.
+ */
+export function checkModuleOptions(options: ConnectionHealthModuleOptions, place: string): void {
+  const check = new OptionChecker('*', place);
+  check.that(
+    typeof options === 'object' && options !== null && !Array.isArray(options),
+    'options',
+    options,
+    'The options are an object such as { connections: [...] }; an async factory must return one.',
+  );
+  for (const extra of EXTRAS) {
+    check.that(
+      !(extra in options),
+      extra,
+      (options as Record<string, unknown>)[extra],
+      `Give it to ConnectionHealthModule.forRootAsync({ ${extra}, useFactory }) itself, not in the options its factory returns: ` +
+        'routes and scope are fixed before any factory runs.',
+    );
+  }
+  check.knownKeys(undefined, options, MODULE_OPTIONS, 'the module');
+  const { connections, defaults, shutdown, deadMan, metrics } = options;
+  check.that(
+    connections === undefined || Array.isArray(connections),
+    'connections',
+    connections,
+    "Pass an array of connection definitions, e.g. [{ name: 'db', kind: 'typeorm', dataSource: DataSource }].",
+  );
+  check.knownKeys('defaults', defaults, MONITOR_OPTION_GROUPS);
+  // The defaults alone must make sense even with no connection; each connection checks its own mix again.
+  resolveMonitorOptions('*', {}, defaults, new OptionChecker('*', place, 'defaults.'));
+
+  if (metrics !== undefined) {
+    check.knownKeys('metrics', metrics, METRICS_OPTIONS);
+    check.that(
+      metrics.prefix === undefined || (typeof metrics.prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metrics.prefix)),
+      'metrics.prefix',
+      metrics.prefix,
+      'Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
+    );
+    requirePeer('prom-client', 'Prometheus metrics (the metrics option)', place);
+  }
+  if (shutdown !== undefined) {
+    check.knownKeys('shutdown', shutdown, SHUTDOWN_OPTIONS);
+    if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);
+    if (shutdown.timeoutMs !== undefined) check.duration('shutdown.timeoutMs', shutdown.timeoutMs);
+    check.oneOf('shutdown.exitZeroOnSignal', shutdown.exitZeroOnSignal, [true, false]);
+  }
+  if (deadMan !== undefined) {
+    check.knownKeys('deadMan', deadMan, DEAD_MAN_OPTIONS);
+    check.duration('deadMan.downForMs', deadMan.downForMs);
+    check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
+  }
+}
+
+/**
+ * Checks forRoot's extras when forRoot() or forRootAsync() is called: they shape the module itself (its
+ * scope, its routes), before any provider or factory runs.
+ */
+export function checkModuleExtras(extras: { isGlobal?: unknown; healthController?: unknown }, place: string): void {
+  const check = new OptionChecker('*', place);
+  check.oneOf('isGlobal', extras.isGlobal, [true, false]);
+  const controller = extras.healthController as HealthControllerOptions | false | undefined;
+  if (controller === undefined || controller === false) return;
+  check.knownKeys('healthController', controller, HEALTH_CONTROLLER_OPTIONS);
+  check.that(
+    controller.path === undefined || typeof controller.path === 'string',
+    'healthController.path',
+    controller.path,
+    "Use a route path such as 'health' or 'internal/health'.",
+  );
+  check.oneOf('healthController.details', controller.details, DETAIL_LEVELS);
+}

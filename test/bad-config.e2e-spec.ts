@@ -1,0 +1,430 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { ConnectionHeartbeat, ConnectionHealthConfigError, MissingDependencyError, MonitorConnection } from '../lib/index.js';
+import type { ConnectionDefinition } from '../lib/index.js';
+import { TestApp, type TestAppOptions } from './kit/test-app.js';
+
+const sqlite = { provide: DataSource, useFactory: () => new DataSource({ type: 'sqljs' }) };
+const imap = { name: 'mail', kind: 'imap', client: 'imapflow', host: 'imap.example.com', auth: { user: 'ops', pass: 's3cr3t' } } as const;
+const stomp = { name: 'broker', kind: 'stomp', host: 'mq.example.com' } as const;
+const tcp = { name: 'smtp', kind: 'tcp', host: 'mail.example.com', port: 25 } as const;
+const db = { name: 'db', kind: 'typeorm', dataSource: DataSource } as const;
+const ping = async () => undefined;
+
+/** forRoot() with these connections, and other module options. */
+const forRoot = (connections: unknown[], options: object = {}): TestAppOptions => ({
+  health: { connections: connections as ConnectionDefinition[], ...options },
+  providers: [sqlite],
+});
+
+interface BadConfig {
+  /** What is wrong. */
+  readonly title: string;
+  /** The app that must not bootstrap. */
+  readonly app: () => TestAppOptions;
+  /** The whole message: it names the place, the option, the value and the fix. */
+  readonly message: string;
+}
+
+const KNOWN_MODULE = 'connections, defaults, shutdown, deadMan, metrics';
+const KNOWN_CONNECTION = 'name, kind, required, heartbeat, suspicion, reconnect, failure';
+const MS = "Use a number of milliseconds above 0 and at most 2147483647 (Node's timer limit, about 24.8 days).";
+
+const BAD_CONFIGS: readonly BadConfig[] = [
+  // The module's own options, from forRoot() or an async factory.
+  {
+    title: 'connections given as an object',
+    app: () => ({ health: { connections: {} as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "connections" is an object. ' +
+      "Pass an array of connection definitions, e.g. [{ name: 'db', kind: 'typeorm', dataSource: DataSource }].",
+  },
+  {
+    title: 'a misspelled module option',
+    app: () => ({ health: { shutdwn: { timeoutMs: 5_000 } } as never }),
+    message: `ConnectionHealthModule.forRoot(): option "shutdwn" is an object. There is no such option; the module takes ${KNOWN_MODULE}. Did you mean "shutdown"?`,
+  },
+  {
+    title: 'a misspelled module option, returned by an async factory',
+    app: () => ({ async: true, health: { deadman: { downForMs: 60_000 } } as never }),
+    message: `ConnectionHealthModule.forRootAsync(): option "deadman" is an object. There is no such option; the module takes ${KNOWN_MODULE}. Did you mean "deadMan"?`,
+  },
+  {
+    title: "forRoot's extra returned by an async factory",
+    app: () => ({ async: true, health: { healthController: false } as never }),
+    message:
+      'ConnectionHealthModule.forRootAsync(): option "healthController" is false. Give it to ConnectionHealthModule.forRootAsync({ ' +
+      'healthController, useFactory }) itself, not in the options its factory returns: routes and scope are fixed before any factory runs.',
+  },
+  {
+    title: 'a shutdown deadline that is not a number',
+    app: () => ({ health: { shutdown: { timeoutMs: NaN } } }),
+    message: `ConnectionHealthModule.forRoot(): option "shutdown.timeoutMs" is NaN. ${MS}`,
+  },
+  {
+    title: 'a misspelled shutdown option',
+    app: () => ({ health: { shutdown: { drainMs: 5 } as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "shutdown.drainMs" is 5. There is no such option; shutdown takes drainDelayMs, timeoutMs, exitZeroOnSignal.',
+  },
+  {
+    title: 'a dead-man exit code of 0',
+    app: () => ({ health: { deadMan: { downForMs: 1_000, exitCode: 0 } } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "deadMan.exitCode" is 0. Use an integer from 1 to 255: exit code 0 would tell the orchestrator all went well.',
+  },
+  {
+    title: 'a bad default interval',
+    app: () => ({ health: { defaults: { heartbeat: { intervalMs: -1 } } } }),
+    message: `ConnectionHealthModule.forRoot(): option "defaults.heartbeat.intervalMs" is -1. ${MS}`,
+  },
+  {
+    title: 'a misspelled group in the defaults',
+    app: () => ({ health: { defaults: { hearbeat: { intervalMs: 5_000 } } as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "defaults.hearbeat" is an object. There is no such option; defaults takes heartbeat, suspicion, reconnect, failure. Did you mean "defaults.heartbeat"?',
+  },
+  {
+    title: 'a metrics prefix Prometheus refuses',
+    app: () => ({ health: { metrics: { prefix: '9lives_' } } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "metrics.prefix" is "9lives_". Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
+  },
+  {
+    title: "forRoot's healthController with an unknown detail level",
+    app: () => ({ healthController: { details: 'everything' as never } }),
+    message: 'ConnectionHealthModule.forRoot(): option "healthController.details" is "everything". Use one of "full", "status", "none".',
+  },
+  {
+    title: "forRoot's healthController with a misspelled option",
+    app: () => ({ healthController: { detail: 'none' } as never }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details. Did you mean "healthController.details"?',
+  },
+  {
+    title: 'a connection that is not an object',
+    app: () => forRoot(['db']),
+    message:
+      "ConnectionHealthModule.forRoot() connections[0]: option \"connection\" is \"db\". Pass an object such as { name: 'db', kind: 'typeorm', dataSource: DataSource }.",
+  },
+  {
+    title: 'a connection without a name',
+    app: () => forRoot([tcp, { ...db, name: undefined }]),
+    message: 'ConnectionHealthModule.forRoot() connections[1]: option "name" is undefined. Use a non-empty string.',
+  },
+
+  // Every connection, whatever its kind.
+  {
+    title: 'a misspelled connection option',
+    app: () => forRoot([{ ...db, hearbeat: { intervalMs: 5_000 } }]),
+    message:
+      `Connection "db": option "hearbeat" is an object. There is no such option; a typeorm connection takes ${KNOWN_CONNECTION}, ` +
+      'dataSource, pingQuery, postgresKeepAlive. Did you mean "heartbeat"?',
+  },
+  {
+    title: 'a misspelled option of a heartbeat group',
+    app: () => forRoot([{ ...tcp, heartbeat: { intervalMS: 5_000 } }]),
+    message:
+      'Connection "smtp": option "heartbeat.intervalMS" is 5000. There is no such option; heartbeat takes intervalMs, timeoutMs, ' +
+      'connectTimeoutMs, jitter, failureThreshold, lagToleranceMs, staleAfterMs. Did you mean "heartbeat.intervalMs"?',
+  },
+  {
+    title: 'an unknown kind',
+    app: () => forRoot([{ name: 'cache', kind: 'redis' }]),
+    message: 'Connection "cache": option "kind" is "redis". Use one of "typeorm", "tcp", "custom", "imap", "stomp".',
+  },
+  {
+    title: 'required that is not a boolean',
+    app: () => forRoot([{ ...tcp, required: 'yes' }]),
+    message: 'Connection "smtp": option "required" is "yes". Use one of true, false.',
+  },
+  {
+    title: 'a name used twice',
+    app: () => forRoot([db, { ...tcp, name: 'db' }]),
+    message: 'Connection "db" is registered twice (again by ConnectionHealthModule.forRoot() connections[1]). Give every monitored connection a unique name.',
+  },
+  {
+    title: 'a heartbeat timeout that is not below the interval',
+    app: () => forRoot([{ ...db, heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 } }]),
+    message:
+      'Connection "db": option "heartbeat.timeoutMs" is 1000. It must be below heartbeat.intervalMs (1000), or beats would overlap; lower it or raise the interval.',
+  },
+  {
+    title: 'no reconnect attempt at all',
+    app: () => forRoot([{ ...tcp, reconnect: { maxAttempts: 0 } }]),
+    message: 'Connection "smtp": option "reconnect.maxAttempts" is 0. Use a whole number of at least 1 or Infinity.',
+  },
+  {
+    title: 'an unknown failure policy',
+    app: () => forRoot([{ ...tcp, failure: { policy: 'crash' } }]),
+    message: `Connection "smtp": option "failure.policy" is "crash". Use one of 'retry', 'stop', 'exit'.`,
+  },
+
+  // Each kind's own options.
+  {
+    title: 'typeorm: a DataSource token nothing provides',
+    app: () => forRoot([{ ...db, dataSource: 'OrdersDataSource' }]),
+    message:
+      'Connection "db": option "dataSource" is "OrdersDataSource". No provider with that token holds a TypeORM DataSource. Register the ' +
+      'DataSource as a provider (TypeOrmModule.forRoot does), import its module, or pass the instance itself.',
+  },
+  {
+    title: 'typeorm: an empty ping query',
+    app: () => forRoot([{ ...db, pingQuery: ' ' }]),
+    message: 'Connection "db": option "pingQuery" is " ". Use a non-empty string.',
+  },
+  {
+    title: 'typeorm: a misspelled postgresKeepAlive option',
+    app: () => forRoot([{ ...db, postgresKeepAlive: { initialDelay: 10_000 } }]),
+    message:
+      'Connection "db": option "postgresKeepAlive.initialDelay" is 10000. There is no such option; postgresKeepAlive takes initialDelayMs. Did you mean "postgresKeepAlive.initialDelayMs"?',
+  },
+  {
+    title: 'tcp: port 0',
+    app: () => forRoot([{ ...tcp, port: 0 }]),
+    message: 'Connection "smtp": option "port" is 0. Use a whole number from 1 to 65535.',
+  },
+  {
+    title: 'tcp: a misspelled host',
+    app: () => forRoot([{ name: 'smtp', kind: 'tcp', hots: 'mail.example.com', port: 25 }]),
+    message:
+      `Connection "smtp": option "hots" is a string. There is no such option; a tcp connection takes ${KNOWN_CONNECTION}, host, port, mode, keepAlive. Did you mean "host"?`,
+  },
+  {
+    title: 'tcp: an unknown mode',
+    app: () => forRoot([{ ...tcp, mode: 'keep' }]),
+    message: 'Connection "smtp": option "mode" is "keep". Use one of "probe", "hold".',
+  },
+  {
+    title: 'tcp: a misspelled keepAlive option',
+    app: () => forRoot([{ ...tcp, mode: 'hold', keepAlive: { idle: 30_000 } }]),
+    message:
+      'Connection "smtp": option "keepAlive.idle" is 30000. There is no such option; keepAlive takes idleMs, intervalMs, count, userTimeoutMs. Did you mean "keepAlive.idleMs"?',
+  },
+  {
+    title: 'custom: no ping',
+    app: () => forRoot([{ name: 'cache', kind: 'custom' }]),
+    message: 'Connection "cache": option "ping" is undefined. Pass a function (signal: AbortSignal) => Promise<unknown>.',
+  },
+  {
+    title: 'custom: a misspelled ping',
+    app: () => forRoot([{ name: 'cache', kind: 'custom', pnig: ping }]),
+    message:
+      `Connection "cache": option "pnig" is a function. There is no such option; a custom connection takes ${KNOWN_CONNECTION}, ping, open, close, target. Did you mean "ping"?`,
+  },
+  {
+    title: 'imap: neither host nor factory',
+    app: () => forRoot([{ name: 'mail', kind: 'imap', client: 'imapflow' }]),
+    message:
+      'Connection "mail": option "host" is undefined. Give host and auth, so that the package creates the ImapFlow clients, or a factory ' +
+      'that returns a new, unconnected client for each session (with @MonitorConnection: decorate the method that creates it).',
+  },
+  {
+    title: 'imap: an unknown client library',
+    app: () => forRoot([{ ...imap, client: 'imap' }]),
+    message: 'Connection "mail": option "client" is "imap". Use one of "imapflow", "node-imap".',
+  },
+  {
+    title: 'imap: a misspelled password key, whose value is never shown',
+    app: () => forRoot([{ ...imap, auth: { user: 'ops', password: 's3cr3t' } }]),
+    message: 'Connection "mail": option "auth.password" is a string. There is no such option; auth takes user, pass.',
+  },
+  {
+    title: 'imap: a session lifetime below the heartbeat interval',
+    app: () => forRoot([{ ...imap, maxSessionMs: 60_000 }]),
+    message:
+      'Connection "mail": option "maxSessionMs" is 60000. It must exceed heartbeat.intervalMs (120000), since the lifetime is checked at each heartbeat; raise it or leave it out.',
+  },
+  {
+    title: 'stomp: both url and host',
+    app: () => forRoot([{ ...stomp, url: 'stomp://mq.example.com:61613' }]),
+    message: 'Connection "broker": option "host" is "mq.example.com". Give either url or host (with port), not both.',
+  },
+  {
+    title: 'stomp: a url of an unknown scheme',
+    app: () => forRoot([{ name: 'broker', kind: 'stomp', url: 'http://mq.example.com:8161' }]),
+    message:
+      'Connection "broker": option "url" is "http://mq.example.com:8161". The scheme http: is not known; use stomp://host:61613, stomp+ssl://host:61614, ws://host:15674/ws or wss://....',
+  },
+  {
+    title: 'stomp: a misspelled passcode, whose value is never shown',
+    app: () => forRoot([{ ...stomp, login: 'app', passcod: 's3cr3t' }]),
+    message:
+      `Connection "broker": option "passcod" is a string. There is no such option; a stomp connection takes ${KNOWN_CONNECTION}, url, host, port, ` +
+      'transport, login, passcode, vhost, connectHeaders, tls, keepAlive, stompHeartbeat, probe, subscriptions. Did you mean "passcode"?',
+  },
+  {
+    title: 'stomp: a misspelled stompHeartbeat option',
+    app: () => forRoot([{ ...stomp, stompHeartbeat: { incoming: 5_000 } }]),
+    message:
+      'Connection "broker": option "stompHeartbeat.incoming" is 5000. There is no such option; stompHeartbeat takes outgoingMs, incomingMs, ' +
+      'toleranceMultiplier. Did you mean "stompHeartbeat.incomingMs"?',
+  },
+  {
+    title: 'stomp: a subscription with a misspelled handler',
+    app: () => forRoot([{ ...stomp, subscriptions: [{ destination: '/queue/orders', onMesage: () => undefined }] }]),
+    message:
+      'Connection "broker": option "subscriptions[0].onMesage" is a function. There is no such option; subscriptions[0] takes destination, headers, onMessage. Did you mean "subscriptions[0].onMessage"?',
+  },
+
+  // Decorated connections get the same checks, and their messages name the decorated member.
+  {
+    title: '@MonitorConnection with a misspelled option',
+    app: () => {
+      @Injectable()
+      class MailWatcher {
+        @MonitorConnection({ ...imap, hearbeat: { intervalMs: 60_000 } } as never)
+        client?: unknown;
+      }
+      return { providers: [MailWatcher] };
+    },
+    message:
+      `Connection "mail" (@MonitorConnection on MailWatcher.client): option "hearbeat" is an object. There is no such option; an imap connection takes ${KNOWN_CONNECTION}, ` +
+      'client, factory, host, port, secure, auth, mailbox, maxSessionMs. Did you mean "heartbeat"?',
+  },
+  {
+    title: '@MonitorConnection of a kind no member can hold',
+    app: () => {
+      @Injectable()
+      class Relay {
+        @MonitorConnection({ ...tcp } as never)
+        socket?: unknown;
+      }
+      return { providers: [Relay] };
+    },
+    message:
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap" or "stomp": the kinds whose client a member holds. ' +
+      'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
+  },
+  {
+    title: '@ConnectionHeartbeat with a bad interval',
+    app: () => {
+      @Injectable()
+      class Cache {
+        @ConnectionHeartbeat('cache', { heartbeat: { intervalMs: -5 } })
+        async ping(): Promise<void> {}
+      }
+      return { providers: [Cache] };
+    },
+    message: `Connection "cache" (@ConnectionHeartbeat on Cache.ping): option "heartbeat.intervalMs" is -5. ${MS}`,
+  },
+  {
+    title: '@ConnectionHeartbeat with a misspelled option',
+    app: () => {
+      @Injectable()
+      class Cache {
+        @ConnectionHeartbeat('cache', { requried: false } as never)
+        async ping(): Promise<void> {}
+      }
+      return { providers: [Cache] };
+    },
+    message:
+      `Connection "cache" (@ConnectionHeartbeat on Cache.ping): option "requried" is false. There is no such option; a custom connection takes ${KNOWN_CONNECTION}, ` +
+      'ping, open, close, target. Did you mean "required"?',
+  },
+  {
+    title: 'a connection of an async factory, checked as forRoot checks it',
+    app: () => ({ async: true, health: { connections: [{ ...tcp, port: 70_000 }] } }),
+    message: 'Connection "smtp": option "port" is 70000. Use a whole number from 1 to 65535.',
+  },
+];
+
+async function bootstrapError(options: TestAppOptions): Promise<Error> {
+  try {
+    const app = await TestApp.start(options);
+    await app.close();
+  } catch (error) {
+    return error as Error;
+  }
+  assert.fail('the app bootstrapped although its configuration is wrong');
+}
+
+describe('bad configurations stop the bootstrap with a message that names the place, the value and the fix', () => {
+  for (const { title, app, message } of BAD_CONFIGS) {
+    it(title, async () => {
+      const error = await bootstrapError(app());
+      assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${error.stack}`);
+      assert.equal(error.message, message);
+    });
+  }
+});
+
+/**
+ * A copy of the build whose node_modules holds links to every installed package but `missing`: the
+ * package's peer check and its import then resolve exactly as in an app that never installed them.
+ */
+class PeerlessTree {
+  private static readonly build = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  private static readonly installed = path.resolve(PeerlessTree.build, '..', 'node_modules');
+  readonly root = mkdtempSync(path.join(tmpdir(), 'connection-health-peerless-'));
+
+  constructor(missing: readonly string[]) {
+    writeFileSync(path.join(this.root, 'package.json'), JSON.stringify({ type: 'module' }));
+    for (const part of ['lib', 'test/kit']) cpSync(path.join(PeerlessTree.build, part), path.join(this.root, part), { recursive: true });
+    const modules = path.join(this.root, 'node_modules');
+    const link = (name: string) => symlinkSync(path.join(PeerlessTree.installed, name), path.join(modules, name));
+    mkdirSync(modules);
+    for (const entry of readdirSync(PeerlessTree.installed)) {
+      if (!entry.startsWith('@')) {
+        if (!missing.includes(entry)) link(entry);
+        continue;
+      }
+      mkdirSync(path.join(modules, entry));
+      for (const scoped of readdirSync(path.join(PeerlessTree.installed, entry))) {
+        if (!missing.includes(`${entry}/${scoped}`)) link(`${entry}/${scoped}`);
+      }
+    }
+  }
+
+  /** Runs kit/missing-peer.app.js for `which` case and returns what it wrote. */
+  async run(which: string): Promise<{ error?: string; message?: string; started?: boolean }> {
+    const child = spawn(process.execPath, [path.join(this.root, 'test/kit/missing-peer.app.js'), which], {
+      env: { ...process.env, NODE_PATH: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 0, `the app process failed: ${stderr}`);
+    return JSON.parse(stdout.trim()) as { error?: string; message?: string; started?: boolean };
+  }
+
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+const MISSING_PEERS = [
+  { which: 'node-imap', missing: 'imap', feature: 'IMAP connections with client "node-imap"', place: 'Connection "mail"' },
+  { which: 'imapflow', missing: 'imapflow', feature: 'IMAP connections with client "imapflow"', place: 'Connection "mail"' },
+  { which: 'stomp', missing: '@stomp/stompjs', feature: 'STOMP connections', place: 'Connection "broker"' },
+  { which: 'stomp-websocket', missing: 'ws', feature: 'STOMP over WebSocket', place: 'Connection "broker"' },
+  { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
+];
+
+describe('a client library that is not installed stops the bootstrap with the command that installs it', () => {
+  const trees: PeerlessTree[] = [];
+  after(() => trees.forEach((tree) => tree.remove()));
+
+  for (const { which, missing, feature, place } of MISSING_PEERS) {
+    it(`${which} without ${missing}`, async () => {
+      const tree = new PeerlessTree([missing]);
+      trees.push(tree);
+      assert.deepEqual(await tree.run(which), {
+        error: MissingDependencyError.name,
+        message: `${place}: the "${missing}" package is required for ${feature} but is not installed. Run "npm install ${missing}" and try again.`,
+      });
+    });
+  }
+});
