@@ -479,7 +479,7 @@ describe('STOMP on ActiveMQ: subscriptions[].onMessage, keepStompSubscription, c
     variant: 'throws',
     connection: 'broker-property',
     fn: setter,
-    logged: caught('broker-property', 'setting the @MonitorConnection property ClientHolder.client', 'throws', 'the client setter'),
+    logged: caught('broker-property', 'setting the property of @MonitorConnection on ClientHolder.client', 'throws', 'the client setter'),
     wentOn: keepsBeating('broker-property'),
   });
 

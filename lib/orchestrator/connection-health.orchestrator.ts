@@ -194,7 +194,7 @@ export class ConnectionHealthOrchestrator
 
   /** Keeps a decorated property pointing at the live client; a setter of the app's that throws is logged. */
   private keepPropertyCurrent(connection: string, declaredBy: string, onClient: (client: unknown) => void): void {
-    const place = `setting the @MonitorConnection property ${declaredBy}`;
+    const place = `setting the property of ${declaredBy}`;
     this.registry
       .get(connection)
       .clientChanges$()
