@@ -231,7 +231,13 @@ async function startFixture(scenario: string, env: Record<string, string> = {}) 
     const response = await fetch(`http://127.0.0.1:${port}${route}`, { headers: { connection: 'close' } });
     return { status: response.status, body: (await response.json()) as { status: string } };
   };
-  return { child, output, exited, probe };
+  /** Until readiness answers 200 (10 s at most). */
+  const ready = async () => {
+    for (let i = 0; i < 100 && (await probe('/health/ready')).status !== 200; i++) await sleep(100);
+  };
+  /** The exit code, or 'still running' after `ms`. */
+  const exitedWithin = (ms: number) => Promise.race([exited, sleep(ms).then(() => ['still running'] as const)]);
+  return { child, output, exited, probe, ready, exitedWithin };
 }
 
 function kill(child: ChildProcess): void {
@@ -255,7 +261,7 @@ describe('operations in a real process', () => {
     const startedAt = Date.now();
     const app = await startFixture('drain', env);
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       assert.equal((await app.probe('/health/ready')).status, 200, app.output.text);
       assert.ok((await sessions()) >= 1, 'the app holds a PostgreSQL session');
       assert.equal((await dovecot.who(DovecotServer.user)).length, 1, 'and an IMAP session');
@@ -286,7 +292,7 @@ describe('operations in a real process', () => {
   it('forces every connection closed at a second signal', async () => {
     const app = await startFixture('hung-close');
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       const signalledAt = Date.now();
       app.child.kill('SIGTERM');
       await sleep(1_200);
@@ -306,10 +312,10 @@ describe('operations in a real process', () => {
   it('ends the process after SIGTERM although app code left an interval and a listening socket behind', async () => {
     const app = await startFixture('leftovers');
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       const signalledAt = Date.now();
       app.child.kill('SIGTERM');
-      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      const [code] = await app.exitedWithin(8_000);
       const tookMs = Date.now() - signalledAt;
       assert.equal(code, 0, app.output.text);
       assert.ok(tookMs < 500 + 1_000 + 1_000, `exited ${tookMs} ms after SIGTERM: within drainDelayMs 500 + timeoutMs 1000 + 1 s`);
@@ -321,7 +327,7 @@ describe('operations in a real process', () => {
   it('takes a signal delivered twice at once (npm and the terminal both pass it on) as one, not as a forcing second', async () => {
     const app = await startFixture('drain-only');
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       const signalledAt = Date.now();
       app.child.kill('SIGINT');
       await sleep(20);
@@ -339,9 +345,9 @@ describe('operations in a real process', () => {
   it("lets another SIGTERM listener of the app's finish its work before the process ends with 0", async () => {
     const app = await startFixture('telemetry-flush');
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       app.child.kill('SIGTERM');
-      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      const [code] = await app.exitedWithin(8_000);
       assert.equal(code, 0, app.output.text);
       assert.match(app.output.text, /flushed/, 'the flush was not cut short');
     } finally {
@@ -352,7 +358,7 @@ describe('operations in a real process', () => {
   it("ends the process within a second of a second signal when an app's own shutdown hook never returns", async () => {
     const app = await startFixture('hung-hook');
     try {
-      for (let i = 0; i < 100 && (await app.probe('/health/ready')).status !== 200; i++) await sleep(100);
+      await app.ready();
       app.child.kill('SIGTERM');
       for (let i = 0; i < 50 && !app.output.text.includes('the app hook hangs'); i++) await sleep(100);
       const ready = await app.probe('/health/ready');
@@ -360,7 +366,7 @@ describe('operations in a real process', () => {
       await sleep(1_200);
       const secondAt = Date.now();
       app.child.kill('SIGTERM');
-      const [code] = await Promise.race([app.exited, sleep(8_000).then(() => ['still running'])]);
+      const [code] = await app.exitedWithin(8_000);
       const tookMs = Date.now() - secondAt;
       assert.equal(code, 143, `128 + SIGTERM, as the signal itself would end it\n${app.output.text}`);
       assert.ok(tookMs < 1_000 + 1_000, `exited ${tookMs} ms after the second SIGTERM (1 s, +1 s margin)`);
