@@ -1,4 +1,3 @@
-import { requirePeer } from './adapters/load-peer.js';
 import { OptionChecker, optionNames } from './core/option-checker.js';
 import { MONITOR_OPTION_GROUPS, resolveMonitorOptions } from './core/resolve-monitor-options.js';
 import type { ConnectionHealthModuleOptions, DeadManOptions, ShutdownOptions } from './interfaces/connection-health-options.interface.js';
@@ -19,7 +18,7 @@ export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'n
  * Checks the module's options at bootstrap, whichever way they came: every value, and no key the module
  * does not take. `place` names the registration, e.g. `ConnectionHealthModule.forRoot()`.
  */
-export function checkModuleOptions(options: ConnectionHealthModuleOptions, place: string): void {
+export function checkModuleOptions(options: ConnectionHealthModuleOptions, place: string): OptionChecker {
   const check = new OptionChecker('*', place);
   check.that(
     typeof options === 'object' && options !== null && !Array.isArray(options),
@@ -56,7 +55,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
       metrics.prefix,
       'Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
     );
-    requirePeer('prom-client', 'Prometheus metrics (the metrics option)', place);
+    check.needsPeer('prom-client', 'Prometheus metrics (the metrics option)');
   }
   if (shutdown !== undefined) {
     check.knownKeys('shutdown', shutdown, SHUTDOWN_OPTIONS);
@@ -69,6 +68,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     check.duration('deadMan.downForMs', deadMan.downForMs);
     check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
   }
+  return check;
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MissingDependencyError } from '../core/errors/missing-dependency.error.js';
-import { loadPeer, requirePeer } from './load-peer.js';
+import { loadPeer, verifyPeer } from './load-peer.js';
 
 describe('loadPeer', () => {
   it('loads an installed optional peer', async () => {
@@ -23,24 +23,32 @@ describe('loadPeer', () => {
   });
 });
 
-describe('requirePeer', () => {
-  it('passes an installed optional peer without loading it', () => {
-    assert.doesNotThrow(() => requirePeer('imap', 'IMAP connections with client "node-imap"', 'Connection "mail"'));
+describe('verifyPeer', () => {
+  const need = (packageName: string) => ({ packageName, feature: 'IMAP connections with client "node-imap"', place: 'Connection "mail"' });
+
+  it('passes an installed optional peer', async () => {
+    await verifyPeer(need('imap'));
   });
 
-  it('names the place, the missing package and the command that installs it', () => {
-    assert.throws(
-      () => requirePeer('imap-not-installed', 'IMAP connections with client "node-imap"', 'Connection "mail"'),
-      (error: unknown) => {
-        assert.ok(error instanceof MissingDependencyError);
-        assert.equal(error.place, 'Connection "mail"');
-        assert.equal(
-          error.message,
-          'Connection "mail": the "imap-not-installed" package is required for IMAP connections with client "node-imap" ' +
-            'but is not installed. Run "npm install imap-not-installed" and try again.',
-        );
-        return true;
-      },
-    );
+  it('names the place, the missing package and the command that installs it', async () => {
+    await assert.rejects(verifyPeer(need('imap-not-installed')), (error: unknown) => {
+      assert.ok(error instanceof MissingDependencyError);
+      assert.equal(error.place, 'Connection "mail"');
+      assert.equal(
+        error.message,
+        'Connection "mail": the "imap-not-installed" package is required for IMAP connections with client "node-imap" ' +
+          'but is not installed. Run "npm install imap-not-installed" and try again.',
+      );
+      return true;
+    });
+  });
+
+  it('leaves import.meta out of the package: code a test runner turns into CommonJS could not even be parsed', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const root = new URL('../', import.meta.url);
+    const files = (await readdir(root, { recursive: true })).filter((file) => file.endsWith('.js') && !file.endsWith('.spec.js'));
+    const using = [];
+    for (const file of files) if ((await readFile(new URL(file, root), 'utf8')).includes('import.meta')) using.push(file);
+    assert.deepEqual(using, []);
   });
 });

@@ -1,4 +1,5 @@
 import { MissingDependencyError } from '../core/errors/missing-dependency.error.js';
+import type { PeerNeed } from '../core/option-checker.js';
 
 /**
  * Imports an optional peer dependency when a configured connection first needs it, so an app installs only
@@ -14,18 +15,16 @@ export async function loadPeer<T>(packageName: string, feature: string): Promise
 }
 
 /**
- * Checks at bootstrap that an optional peer a configured feature needs is installed, resolving it as
- * loadPeer() will import it, without loading it yet. A missing one would otherwise surface only at the
- * first connect, and be retried for ever; `place` names where the feature was configured.
+ * Verifies at bootstrap that an optional peer a configured feature needs is installed, by importing it as
+ * the adapter will: a missing one would otherwise surface only at the first connect, and be retried for
+ * ever. Imports rather than resolves: module resolution through the import meta-property is missing from
+ * some test runners' loaders, and cannot even be parsed in code a test runner turned into CommonJS.
  */
-export function requirePeer(packageName: string, feature: string, place: string): void {
-  // Some test runners' module loaders (Jest's ESM mode) have no import.meta.resolve: loadPeer() then
-  // reports a missing peer at the first connect instead, with the same message.
-  if (typeof (import.meta as { resolve?: unknown }).resolve !== 'function') return;
+export async function verifyPeer({ packageName, feature, place }: PeerNeed): Promise<void> {
   try {
-    import.meta.resolve(packageName);
+    await loadPeer(packageName, feature);
   } catch (error) {
-    if (isMissing(error, packageName)) throw new MissingDependencyError(packageName, feature, place);
+    if (error instanceof MissingDependencyError) throw new MissingDependencyError(packageName, feature, place);
     throw error;
   }
 }

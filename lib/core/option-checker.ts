@@ -13,8 +13,18 @@ export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true 
   return Object.keys(names);
 }
 
+/** An optional peer a configured feature needs, and where that feature was configured. */
+export interface PeerNeed {
+  readonly packageName: string;
+  readonly feature: string;
+  readonly place: string;
+}
+
 /** Checks option values, throwing a ConnectionHealthConfigError that names the place, option, value and fix. */
 export class OptionChecker {
+  /** Optional peers the checked options need: verified at bootstrap, after every option check. */
+  readonly peers: PeerNeed[] = [];
+
   /**
    * @param connection the connection's name, kept on the error ('*' for the module's own options)
    * @param place how messages name where the options were given: `Connection "db"`,
@@ -26,6 +36,11 @@ export class OptionChecker {
     readonly place = `Connection "${connection}"`,
     private readonly prefix = '',
   ) {}
+
+  /** Notes that these options need an optional peer (verified later: checking loads it). */
+  needsPeer(packageName: string, feature: string): void {
+    this.peers.push({ packageName, feature, place: this.place });
+  }
 
   that(ok: boolean, option: string, value: unknown, fix: string): void {
     if (!ok) {

@@ -10,12 +10,13 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { checkConnection, createAdapter, kindDefaults } from '../adapters/create-adapter.js';
+import { verifyPeer } from '../adapters/load-peer.js';
 import type { Clock } from '../core/clock.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
-import { OptionChecker } from '../core/option-checker.js';
+import { OptionChecker, type PeerNeed } from '../core/option-checker.js';
 import { describeError } from '../core/redact.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { callUser, type CallbackFailure } from '../core/user-callback.js';
@@ -73,14 +74,14 @@ export class ConnectionHealthOrchestrator
     return this.isDraining;
   }
 
-  onModuleInit(): void {
-    checkModuleOptions(this.options, this.registration);
+  async onModuleInit(): Promise<void> {
+    const peers = [...checkModuleOptions(this.options, this.registration).peers];
     const { connections = [] } = this.options;
 
     const declared = this.explorer.explore();
-    connections.forEach((definition, index) => this.register(definition, `${this.registration} connections[${index}]`, false));
+    connections.forEach((definition, index) => peers.push(...this.register(definition, `${this.registration} connections[${index}]`, false)));
     for (const { definition, declaredBy, onClient } of declared.connections) {
-      this.register(definition, declaredBy, true);
+      peers.push(...this.register(definition, declaredBy, true));
       if (onClient) this.keepPropertyCurrent(definition.name, declaredBy, onClient);
     }
 
@@ -95,6 +96,8 @@ export class ConnectionHealthOrchestrator
       }
     }
     for (const monitor of this.monitors) this.dispatchLifecycle(monitor, declared.handlers);
+    // Last, once every option is known good: a missing client library stops the bootstrap, with its install line.
+    for (const peer of peers) await verifyPeer(peer);
   }
 
   onApplicationBootstrap(): void {
@@ -149,7 +152,8 @@ export class ConnectionHealthOrchestrator
     });
   }
 
-  private register(definition: ConnectionDefinition, declaredBy: string, fromDecorator: boolean): void {
+  /** Builds the monitor of a connection; returns the optional peers it needs. */
+  private register(definition: ConnectionDefinition, declaredBy: string, fromDecorator: boolean): readonly PeerNeed[] {
     const check = checkConnection(definition, declaredBy, fromDecorator);
     if (this.registry.has(definition.name)) {
       const message = messages.duplicateConnection(definition.name, declaredBy);
@@ -173,6 +177,7 @@ export class ConnectionHealthOrchestrator
       }
     });
     this.monitors.push(monitor);
+    return check.peers;
   }
 
   /** Calls the lifecycle handlers of a connection, never awaiting them and never letting them break the monitor. */

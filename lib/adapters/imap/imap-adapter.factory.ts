@@ -2,7 +2,6 @@ import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
-import { requirePeer } from '../load-peer.js';
 import type { ImapAdapterOptions, ImapLogin } from './imap-adapter.options.js';
 import { ImapFlowAdapter } from './imapflow.adapter.js';
 import { NodeImapAdapter } from './node-imap.adapter.js';
@@ -83,7 +82,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       `It must exceed heartbeat.intervalMs (${options.heartbeat.intervalMs}), since the lifetime is checked at each heartbeat; raise it or leave it out.`,
     );
   }
-  if (!definition.factory) requirePeer(PEERS[definition.client], `IMAP connections with client "${definition.client}"`, check.place);
+  if (!definition.factory) check.needsPeer(PEERS[definition.client], `IMAP connections with client "${definition.client}"`);
   const settings = {
     mailbox: definition.mailbox ?? 'INBOX',
     maxSessionMs: definition.maxSessionMs,

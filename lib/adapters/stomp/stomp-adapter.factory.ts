@@ -3,7 +3,6 @@ import type { ConnectionAdapter } from '../../core/connection-adapter.interface.
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { OptionChecker } from '../../core/option-checker.js';
 import type { CallbackReport } from '../../core/user-callback.js';
-import { requirePeer } from '../load-peer.js';
 import { checkStompOptions, type StompAdapterOptions } from './stomp-options.js';
 import { StompAdapter, type StompAdapterSettings } from './stomp.adapter.js';
 
@@ -22,8 +21,8 @@ export function createStompAdapter(
   report: CallbackReport,
 ): ConnectionAdapter {
   const settings = resolveStompSettings(name, definition, options, check);
-  requirePeer('@stomp/stompjs', 'STOMP connections', check.place);
-  if (settings.endpoint.transport === 'websocket') requirePeer('ws', 'STOMP over WebSocket', check.place);
+  check.needsPeer('@stomp/stompjs', 'STOMP connections');
+  if (settings.endpoint.transport === 'websocket') check.needsPeer('ws', 'STOMP over WebSocket');
   return new StompAdapter(settings, { connection: name, report });
 }
 
