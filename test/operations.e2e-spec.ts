@@ -355,6 +355,25 @@ describe('operations in a real process', () => {
     }
   });
 
+  it('forces when Ctrl+C is pressed again and again, each press delivered twice, less than a second apart', async () => {
+    const app = await startFixture('hung-hook');
+    try {
+      await app.ready();
+      const firstAt = Date.now();
+      for (let press = 0; press < 4; press++) {
+        app.child.kill('SIGINT');
+        await sleep(20);
+        app.child.kill('SIGINT'); // the same press, passed on by npm
+        await sleep(600);
+      }
+      const [code] = await app.exitedWithin(8_000);
+      assert.equal(code, 130, `128 + SIGINT, forced by a later press\n${app.output.text}`);
+      assert.ok(Date.now() - firstAt < 4 * 620 + 1_000 + 1_000);
+    } finally {
+      kill(app.child);
+    }
+  });
+
   it("ends the process within a second of a second signal when an app's own shutdown hook never returns", async () => {
     const app = await startFixture('hung-hook');
     try {

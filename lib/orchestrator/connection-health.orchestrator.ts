@@ -26,7 +26,7 @@ import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/conn
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
-import { ShutdownSignals } from './shutdown-signals.js';
+import { FORCED_EXIT_AFTER_MS, ShutdownSignals } from './shutdown-signals.js';
 import { TransitionLog } from './transition-log.js';
 
 const DECORATOR_NAMES = {
@@ -114,8 +114,8 @@ export class ConnectionHealthOrchestrator
   }
 
   onApplicationShutdown(signal?: string): void {
-    const { exitZeroOnSignal = true, timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = this.options.shutdown ?? {};
-    this.signals.shutdownEnds(signal, { exitZero: exitZeroOnSignal, graceMs: timeoutMs });
+    const { exitZeroOnSignal = true, drainDelayMs = 0, timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = this.options.shutdown ?? {};
+    this.signals.shutdownEnds(signal, { exitZero: exitZeroOnSignal, boundMs: drainDelayMs + timeoutMs + FORCED_EXIT_AFTER_MS });
   }
 
   /**

@@ -8,8 +8,8 @@ type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 export const FORCED_EXIT_AFTER_MS = 1_000;
 
 /**
- * A signal this soon after the previous one (or after shutdown began) is the same one delivered twice:
- * npm and shells pass a signal on to their child, which also gets it from the terminal or `kill -- -pgid`.
+ * A signal this soon after the last one taken is the same one delivered twice: npm and shells pass a
+ * signal on to their child, which also gets it from the terminal or `kill -- -pgid`.
  */
 export const DUPLICATE_SIGNAL_MS = 1_000;
 
@@ -32,14 +32,16 @@ export interface ShutdownSignalHandlers {
  *   ends the process with 128 + its number. With `exitZero`, the package hears it instead and ends the
  *   process with code 0 (or the process.exitCode the app set): a clean stop for the restart policy, and a
  *   timer or socket that user code left behind cannot keep a closed app alive. Should other listeners of
- *   that signal still be at work (a telemetry flush), they get `graceMs` first.
+ *   that signal still be at work (a telemetry flush), they get what is left of the shutdown's bound first.
  */
 export class ShutdownSignals {
   readonly force = new AbortController();
   private readonly listeners = new Map<ShutdownSignal, () => void>();
   private shuttingDown = false;
-  /** When the last signal was heard, or shutdown began. */
+  /** When the last signal taken (not a duplicate) came. */
   private lastAt?: number;
+  /** When shutdown began; its bound runs from here. */
+  private beganAt?: number;
   private forcedBy?: ShutdownSignal;
   private forcedExit?: NodeJS.Timeout;
 
@@ -57,19 +59,23 @@ export class ShutdownSignals {
   shutdownBegins(): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    this.lastAt ??= Date.now();
+    this.beganAt = Date.now();
     for (const signal of SHUTDOWN_SIGNALS) this.hear(signal);
   }
 
-  /** When shutdown ends, before Nest raises again the signal that began it, if any. */
-  shutdownEnds(endingSignal: string | undefined, { exitZero, graceMs }: { exitZero: boolean; graceMs: number }): void {
+  /**
+   * When shutdown ends, before Nest raises again the signal that began it, if any. `boundMs`: how long the
+   * whole shutdown may take from its start (drain + deadline + 1 s); other listeners of the raised signal
+   * get what is left of it.
+   */
+  shutdownEnds(endingSignal: string | undefined, { exitZero, boundMs }: { exitZero: boolean; boundMs: number }): void {
     for (const [signal, listener] of this.listeners) process.removeListener(signal, listener);
     this.listeners.clear();
     if (endingSignal) {
       if (exitZero) {
         process.once(endingSignal, () => {
           if (process.listenerCount(endingSignal) === 0) process.exit();
-          else setTimeout(() => process.exit(), graceMs).unref();
+          else setTimeout(() => process.exit(), Math.max(0, (this.beganAt ?? Date.now()) + boundMs - Date.now())).unref();
         });
       }
       return; // Nest raises it again; the forced exit stays armed in case another hook never returns
@@ -87,11 +93,11 @@ export class ShutdownSignals {
 
   private heard(signal: ShutdownSignal): void {
     const now = Date.now();
-    const duplicate = this.lastAt !== undefined && now - this.lastAt < DUPLICATE_SIGNAL_MS;
-    const first = this.lastAt === undefined;
+    if (this.lastAt !== undefined && now - this.lastAt < DUPLICATE_SIGNAL_MS) return;
+    const first = this.lastAt === undefined && !this.shuttingDown;
     this.lastAt = now;
     if (first) return this.handlers.onFirst(signal);
-    if (duplicate || this.forcedBy) return;
+    if (this.forcedBy) return;
     this.forcedBy = signal;
     this.handlers.onForce(signal);
     this.force.abort(new Error(`forced by a second signal (${signal})`));
