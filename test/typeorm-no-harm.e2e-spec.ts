@@ -261,6 +261,24 @@ describe('TypeORM: a data source the package initializes runs its schema steps o
     assert.equal(dataSource.isInitialized, false, 'the package initialized it, so it destroyed it at shutdown');
   });
 
+  it('a first initialize into a silent server ends at connectTimeoutMs, and the next attempt connects once it answers', async (t) => {
+    const proxy = await ChaosProxy.start(server.host, server.port);
+    t.after(() => proxy.close());
+    proxy.blackhole();
+    const dataSource = new DataSource({ type: 'postgres', host: proxy.host, port: proxy.port, username: 'postgres', database: DATABASE });
+    const app = await TestApp.start({ health: { connections: [{ name: 'db', kind: 'typeorm', dataSource, ...monitorOptions }] } });
+    try {
+      await app.waitForState('db', 'down', 5_000);
+      await sleep(1_500); // more attempts, each bounded
+      proxy.pass();
+      const { elapsedMs } = await app.waitForState('db', 'up', 10_000);
+      t.diagnostic(`up ${elapsedMs} ms after the server answered again`);
+      assert.deepEqual(await dataSource.query('SELECT 1 AS one'), [{ one: 1 }]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("sets no connect timeout on the pool it creates: the app's queries may wait for a connection as long as they need", async () => {
     const dataSource = new DataSource({ type: 'postgres', host: server.host, port: server.port, username: 'postgres', database: DATABASE, extra: { max: 2 } });
     const heartbeat = { ...monitorOptions.heartbeat, connectTimeoutMs: 500 };

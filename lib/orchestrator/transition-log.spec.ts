@@ -78,6 +78,8 @@ describe('transition log', () => {
       log.write(event('degraded', 'up', at + 1_000));
     }
     assert.equal(lines.filter(([level]) => level === 'warn').length, 2);
+    // Each warned 'degraded' is followed by its 'up' at log level; the quiet ones' way back up stays quiet too.
+    assert.equal(lines.filter(([level]) => level === 'log').length, 2);
   });
 
   it('writes one line with the structured fields', () => {

@@ -24,6 +24,8 @@ export class TransitionLog {
   private lastLoudAt?: number;
   /** When the last warn-level 'degraded' line was written. */
   private lastDegradedAt?: number;
+  /** The last 'degraded' line went to debug: its way back up goes there too, or the log would end on "up". */
+  private degradedQuietly = false;
 
   constructor(private readonly logger: LoggerService) {}
 
@@ -37,6 +39,7 @@ export class TransitionLog {
         if (event.from !== 'reconnecting') return 'warn';
         return this.lastLoudAt !== undefined && event.at - this.lastLoudAt < DOWN_REMINDER_MS ? 'debug' : 'warn';
       case 'up':
+        return event.from === 'degraded' && this.degradedQuietly ? 'debug' : 'log';
       case 'closed':
         return 'log';
       default:
@@ -49,6 +52,7 @@ export class TransitionLog {
     const level = this.level(event);
     if (level === 'warn' || level === 'error') this.lastLoudAt = event.at;
     if (level === 'warn' && event.to === 'degraded') this.lastDegradedAt = event.at;
+    if (event.to === 'degraded') this.degradedQuietly = level === 'debug';
     const reminder = level === 'warn' && from === 'reconnecting';
     const line = reminder
       ? `${name}: still down after ${snapshot.reconnectAttempts} reconnect attempt(s) (${reason})`

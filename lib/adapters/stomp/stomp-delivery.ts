@@ -38,11 +38,15 @@ export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDel
   return (message) => {
     let answered = false;
     const { ack, nack } = message;
+    // One answer per message: an ACK after the package's NACK (or the other way round) would name a delivery
+    // the broker has already settled, and RabbitMQ ends the session for it.
     message.ack = (headers) => {
+      if (answered) return;
       answered = true;
       ack(headers);
     };
     message.nack = (headers) => {
+      if (answered) return;
       answered = true;
       nack(headers);
     };

@@ -49,6 +49,8 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   /** The package's initialize of a data source it owns has succeeded: it never runs again. */
   private initializedOnce = false;
   private initializing?: Promise<void>;
+  /** The package bounded the connect of its initialize (see tuneOwnedPool). */
+  private connectBoundedForInitialize = false;
   private destroying?: Promise<void>;
 
   constructor(
@@ -105,7 +107,10 @@ export class TypeOrmAdapter implements ConnectionAdapter {
     if (this.initializedOnce) return;
     if (!this.initializing) {
       this.tuneOwnedPool();
-      this.initializing = this.dataSource.initialize().then(() => void (this.initializedOnce = true));
+      this.initializing = this.dataSource.initialize().then(() => {
+        this.initializedOnce = true;
+        this.unboundPoolConnect();
+      });
       this.initializing.catch(() => undefined).finally(() => (this.initializing = undefined));
     }
     await abortable(this.initializing, signal);
@@ -128,14 +133,23 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   }
 
   /**
-   * Keepalive, when asked, and nothing else: even on a pool the package creates, pg's
-   * connectionTimeoutMillis would also bound the app's queries' wait for a connection, and fail them
-   * under load.
+   * Keepalive, when asked; and a bounded connect for the initialize only, unless the user set one, so an
+   * initialize against a silent server fails at connectTimeoutMs and the next attempt starts afresh. Once
+   * initialized, the pool gets the user's setting back (none): pg's connectionTimeoutMillis also bounds how
+   * long the app's queries wait for a pooled connection, and would fail them under load.
    */
   private tuneOwnedPool(): void {
-    if (!usesPgPool(this.dataSource) || !this.options.postgresKeepAlive) return;
+    if (!usesPgPool(this.dataSource)) return;
     const extra: Record<string, unknown> = { ...(this.dataSource.options.extra as object | undefined) };
+    this.connectBoundedForInitialize = extra.connectionTimeoutMillis === undefined;
+    if (this.connectBoundedForInitialize) extra.connectionTimeoutMillis = this.connectTimeoutMs;
     this.dataSource.setOptions({ extra: { ...extra, ...this.keepAliveFor(extra) } });
+  }
+
+  /** Gives the initialized pool the user's own connect bound back: none. */
+  private unboundPoolConnect(): void {
+    const pool = pgPoolOf(this.dataSource) as { options: Record<string, unknown> } | undefined;
+    if (this.connectBoundedForInitialize && pool) delete pool.options.connectionTimeoutMillis;
   }
 
   /** postgresKeepAlive, asked for an app's data source: its pool opens its next connections with it. */
