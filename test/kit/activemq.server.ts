@@ -32,6 +32,11 @@ export interface ActiveMqStartOptions {
   host?: string;
   /** Run the broker inside this network namespace, so kernel-level faults can be injected around it. */
   netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+  /**
+   * Users whose passcode the broker checks (simpleAuthenticationPlugin); a CONNECT without a login is still
+   * let in as anonymous. Default none: any login is accepted.
+   */
+  users?: ReadonlyArray<{ login: string; passcode: string }>;
 }
 
 /** Everything another process needs to reach, kill and start again a running broker. */
@@ -68,7 +73,7 @@ export class ActiveMqServer {
     const host = options.host ?? options.netns?.nsAddress ?? '127.0.0.1';
     const server = new ActiveMqServer({ host, port: options.port ?? (await freePort()), dir, netns: options.netns?.name }, true);
     try {
-      await server.writeConfig();
+      await server.writeConfig(options.users ?? []);
       await server.startAgain();
       return server;
     } catch (error) {
@@ -156,7 +161,17 @@ export class ActiveMqServer {
     }
   }
 
-  private async writeConfig(): Promise<void> {
+  private async writeConfig(users: ReadonlyArray<{ login: string; passcode: string }>): Promise<void> {
+    const authentication = users.length
+      ? `
+    <plugins>
+      <simpleAuthenticationPlugin anonymousAccessAllowed="true">
+        <users>
+${users.map((user) => `          <authenticationUser username="${xmlAttribute(user.login)}" password="${xmlAttribute(user.passcode)}" groups="users"/>`).join('\n')}
+        </users>
+      </simpleAuthenticationPlugin>
+    </plugins>`
+      : '';
     await mkdir(this.confDir, { recursive: true });
     await mkdir(this.dataDir, { recursive: true });
     await writeFile(
@@ -165,7 +180,7 @@ export class ActiveMqServer {
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="connection-health-test" useJmx="false"
-          persistent="false" useShutdownHook="false" dataDirectory="${this.dataDir}">
+          persistent="false" useShutdownHook="false" dataDirectory="${this.dataDir}">${authentication}
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://${this.host}:${this.port}"/>
     </transportConnectors>
@@ -219,4 +234,8 @@ export class ActiveMqServer {
     if (pid !== undefined) killNow([pid, ...childrenOf(pid)]);
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+function xmlAttribute(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

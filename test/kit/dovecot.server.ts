@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ export interface DovecotStartOptions {
   host?: string;
   /** Run the server inside this network namespace, so kernel-level faults can be injected around it. */
   netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+  /** SASL mechanisms offered, e.g. ['plain', 'login', 'xoauth2', 'oauthbearer']. Default ['plain', 'login']. */
+  authMechanisms?: readonly string[];
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running server. */
@@ -87,7 +89,7 @@ export class DovecotServer {
       true,
     );
     try {
-      await server.writeConfig();
+      await server.writeConfig(options.authMechanisms ?? ['plain', 'login']);
       await server.startAgain();
       return server;
     } catch (error) {
@@ -215,7 +217,15 @@ export class DovecotServer {
     }
   }
 
-  private async writeConfig(): Promise<void> {
+  /**
+   * Adds a user that logs in with `password`, which may hold any character (stored base64-encoded, so a
+   * `:` cannot end the field). Dovecot reads the users file again at the next login.
+   */
+  async addUser(user: string, password: string): Promise<void> {
+    await appendFile(path.join(this.dir, 'users'), `${user}:{PLAIN.b64}${Buffer.from(password).toString('base64')}\n`);
+  }
+
+  private async writeConfig(authMechanisms: readonly string[]): Promise<void> {
     const { dir } = this;
     const root = process.getuid?.() === 0;
     // Root runs the mail processes as nobody, who must reach the mail and rawlog folders inside dir.
@@ -235,7 +245,7 @@ protocols = imap
 listen = ${this.host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = ${authMechanisms.join(' ')}
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 100

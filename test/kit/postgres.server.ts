@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,11 @@ export interface PostgresStartOptions {
   host?: string;
   /** Run the server inside this network namespace, so kernel-level faults can be injected around it. */
   netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+  /**
+   * Check passwords (scram-sha-256) over TCP for every role but `postgres`, which the kit itself uses and
+   * which stays trusted: for tests of logins that fail, and of what a client prints then. Default false.
+   */
+  passwords?: boolean;
 }
 
 /** Everything another process needs to reach, kill and start again a running server. */
@@ -63,8 +68,11 @@ export class PostgresServer {
       if (runsAsRoot()) await run('chown', ['postgres:postgres', dir]);
       const initdbArgs = ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '--locale=C', '--encoding=UTF8'];
       await server.asPostgres('initdb', initdbArgs, false);
-      // The default rules trust loopback only; clients in a namespace test arrive over the veth.
-      await appendFile(path.join(server.dataDir, 'pg_hba.conf'), 'host all all all trust\n');
+      // The default rules trust loopback only; clients in a namespace test arrive over the veth. The first
+      // matching line wins, so the password rule replaces initdb's trusting ones.
+      const hba = path.join(server.dataDir, 'pg_hba.conf');
+      if (options.passwords) await writeFile(hba, 'local all all trust\nhost all postgres all trust\nhost all all all scram-sha-256\n');
+      else await appendFile(hba, 'host all all all trust\n');
       await server.startAgain();
       return server;
     } catch (error) {
@@ -115,6 +123,13 @@ export class PostgresServer {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /** Creates a role that may log in with `password` (checked only on a server started with `passwords`). */
+  async createRole(name: string, password: string): Promise<void> {
+    // Utility statements take no parameters: format() quotes the name and the password as PostgreSQL reads them.
+    const [row] = await this.query<{ sql: string }>('SELECT format($$CREATE ROLE %I LOGIN PASSWORD %L$$, $1::text, $2::text) AS sql', [name, password]);
+    await this.query(row!.sql);
   }
 
   /**

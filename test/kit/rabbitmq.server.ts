@@ -134,6 +134,12 @@ export class RabbitMqServer {
     return this.ctl(['close_all_connections', reason]);
   }
 
+  /** Adds a user with every permission on the default virtual host '/'. */
+  async addUser(user: string, password: string): Promise<void> {
+    await this.ctl(['add_user', user, password]);
+    await this.ctl(['set_permissions', '-p', '/', user, '.*', '.*', '.*']);
+  }
+
   /** Runs rabbitmqctl against this node, e.g. ['list_connections', 'name', 'state']. */
   ctl(args: readonly string[]): Promise<string> {
     return runWithEnv(path.join(RABBITMQ_BIN, 'rabbitmqctl'), ['--quiet', ...args], this.env());
