@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { systemClock } from './core/clock.js';
+import { SecretScrubber } from './core/secret-scrubber.js';
 import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { checkModuleExtras } from './connection-health.options-check.js';
 import {
@@ -16,6 +17,7 @@ import { ConnectionHealthExplorer } from './explorer/connection-health.explorer.
 import { DeadManSwitch } from './dead-man/dead-man.switch.js';
 import { ConnectionHealthIndicator } from './health/connection-health.health.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
+import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
@@ -35,6 +37,9 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
       useFactory: (registry?: SchedulerRegistry) => (registry ? new SchedulerRegistryClock(registry) : systemClock),
       inject: [{ token: SchedulerRegistry, optional: true }],
     },
+    // One per registration: it learns the secrets of this module's connections, and every output passes it.
+    { provide: SecretScrubber, useFactory: () => new SecretScrubber() },
+    { provide: ConnectionHealthLogger, useFactory: (scrubber: SecretScrubber) => new ConnectionHealthLogger(scrubber), inject: [SecretScrubber] },
     ConnectionHealthRegistry,
     ConnectionHealthMetadataAccessor,
     ConnectionHealthExplorer,

@@ -5,7 +5,7 @@ import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/he
 import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 
 /** The module's own options: forRoot's, or what forRootAsync's factory returns. */
-const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true });
+const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, secrets: true });
 const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
@@ -36,12 +36,18 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     );
   }
   check.knownKeys(undefined, options, MODULE_OPTIONS, 'the module');
-  const { connections, defaults, shutdown, deadMan, metrics } = options;
+  const { connections, defaults, shutdown, deadMan, metrics, secrets } = options;
   check.that(
     connections === undefined || Array.isArray(connections),
     'connections',
     connections,
     "Pass an array of connection definitions, e.g. [{ name: 'db', kind: 'typeorm', dataSource: DataSource }].",
+  );
+  check.that(
+    secrets === undefined || (Array.isArray(secrets) && secrets.every((secret) => secret === undefined || typeof secret === 'string')),
+    'secrets',
+    Array.isArray(secrets) ? '(an array holding something other than strings)' : secrets,
+    'Pass an array of strings, e.g. [process.env.API_KEY].',
   );
   check.knownKeys('defaults', defaults, MONITOR_OPTION_GROUPS);
   // The defaults alone must make sense even with no connection; each connection checks its own mix again.

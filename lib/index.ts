@@ -20,7 +20,7 @@ export type {
 } from './interfaces/connection-definition.interface.js';
 export { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 export { ConnectionHandle } from './registry/connection-handle.js';
-export { ConnectionHealthIndicator } from './health/connection-health.health.js';
+export { ConnectionHealthIndicator, type IndicatorOptions } from './health/connection-health.health.js';
 
 export type { ConnectionState } from './core/connection-state.js';
 export type { ConnectionSnapshot, HealthStatus } from './core/connection-snapshot.js';

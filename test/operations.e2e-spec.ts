@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -422,55 +421,6 @@ describe('operations in a real process', () => {
       assert.match(app.output.text, /Dead-man switch: "ledger" has been down for 3000 ms/);
     } finally {
       kill(app.child);
-    }
-  });
-});
-
-describe('the connection-health-probe command', () => {
-  const probe = path.join(here, '..', 'lib', 'bin', 'health-probe.js');
-  async function run(...args: string[]) {
-    const child = spawn(process.execPath, [probe, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    const startedAt = Date.now();
-    const [code] = await once(child, 'exit');
-    return { code, out, ms: Date.now() - startedAt };
-  }
-
-  it('exits 0 for a healthy app and 1 for an unhealthy one, printing one line', async () => {
-    let up = true;
-    const app = await TestApp.start({
-      health: { connections: [{ name: 'api', kind: 'custom', ping: async () => void (up || (await Promise.reject(new Error('down')))), ...fast }] },
-    });
-    try {
-      await app.waitForState('api', 'up', 2_000);
-      const healthy = await run(`${app.url}/health`);
-      assert.equal(healthy.code, 0);
-      assert.match(healthy.out, /^healthy: 200 ok in \d+ ms\n$/);
-      up = false;
-      await app.waitForState('api', 'down', 2_000);
-      const unhealthy = await run(`${app.url}/health`);
-      assert.equal(unhealthy.code, 1);
-      assert.match(unhealthy.out, /^unhealthy: 503 error \(api: down\) in \d+ ms\n$/);
-    } finally {
-      await app.close();
-    }
-  });
-
-  it('exits 1 when nothing listens, and within its own timeout when the server never answers', async () => {
-    const refused = await run(`http://127.0.0.1:${await freePort()}/health`);
-    assert.equal(refused.code, 1);
-    assert.match(refused.out, /^unreachable: connect ECONNREFUSED/);
-
-    const silent: Server = createServer(() => undefined); // accepts, never answers
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const hung = await run(`http://127.0.0.1:${(silent.address() as { port: number }).port}/health`, '--timeout=500');
-      assert.equal(hung.code, 1);
-      assert.equal(hung.out, 'unreachable: no answer within 500 ms\n');
-      assert.ok(hung.ms < 3_000, `gave up after ${hung.ms} ms`);
-    } finally {
-      silent.close();
     }
   });
 });

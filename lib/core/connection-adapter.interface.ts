@@ -50,6 +50,13 @@ export interface ConnectionAdapter {
    */
   currentClient?(): unknown;
 
+  /**
+   * The credentials this connection was configured with (passwords, passcodes, tokens, URLs holding
+   * them, TLS key passphrases), so that every output of the package can scrub them. Asked once, before
+   * the first connect.
+   */
+  knownSecrets?(): Iterable<string | undefined>;
+
   /** Emits each new live client, and undefined when the session is lost or closed. */
   readonly clientChanges$?: Observable<unknown>;
 }

@@ -9,8 +9,9 @@ import { withDeadline } from './deadline.js';
 import { HeartbeatTimeoutError } from './errors/heartbeat-timeout.error.js';
 import { messages } from './messages.js';
 import type { MonitorOptions } from './monitor-options.js';
-import { describeError, redactSecrets } from './redact.js';
+import { shortened } from './redact.js';
 import { RttSuspicion } from './rtt-suspicion.js';
+import { SecretScrubber } from './secret-scrubber.js';
 import { callUser, type CallbackFailure } from './user-callback.js';
 
 export interface MonitorDependencies {
@@ -19,6 +20,8 @@ export interface MonitorDependencies {
   readonly random?: () => number;
   /** Where a throwing onFailure callback is reported; the monitor itself goes on. */
   readonly reportHandlerError?: (error: unknown, message: string) => void;
+  /** Removes the app's secrets from every reason and error kept in a snapshot. Default: shape patterns only. */
+  readonly scrubber?: SecretScrubber;
 }
 
 type Operation = 'connect' | 'heartbeat';
@@ -43,6 +46,9 @@ export class ConnectionMonitor {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly reportHandlerError: (error: unknown, message: string) => void;
+  /** Holds the credentials: private, so that no inspection of a monitor shows them. */
+  readonly #adapter: ConnectionAdapter;
+  readonly #scrubber: SecretScrubber;
   private readonly timerName: string;
   private current: ConnectionSnapshot;
   private course = 0;
@@ -61,20 +67,23 @@ export class ConnectionMonitor {
 
   constructor(
     readonly name: string,
-    private readonly adapter: ConnectionAdapter,
+    adapter: ConnectionAdapter,
     readonly options: MonitorOptions,
     dependencies: MonitorDependencies = {},
   ) {
+    this.#adapter = adapter;
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.reportHandlerError = dependencies.reportHandlerError ?? (() => undefined);
+    this.#scrubber = dependencies.scrubber ?? new SecretScrubber();
+    this.#learnSecrets();
     this.timerName = `connection-health:${name}`;
     this.events$ = this.events.asObservable();
     if (options.suspicion.enabled) this.suspicion = new RttSuspicion(options.suspicion);
     this.current = Object.freeze({
       name,
       kind: adapter.kind,
-      target: adapter.target,
+      ...(adapter.target === undefined ? {} : { target: this.#scrubber.scrub(adapter.target) }),
       state: 'idle',
       since: this.clock.now(),
       reason: 'not started',
@@ -95,8 +104,8 @@ export class ConnectionMonitor {
   /** Connects and starts heartbeats. Never throws: failures become states. Calling it twice does nothing. */
   start(): void {
     if (this.current.state !== 'idle') return;
-    this.stopObservingLoss = this.adapter.observeLoss?.((error) => {
-      if (isServing(this.current.state)) this.lose(`connection lost: ${describeError(error)}`, error);
+    this.stopObservingLoss = this.#adapter.observeLoss?.((error) => {
+      if (isServing(this.current.state)) this.lose(`connection lost: ${this.#scrubber.describe(error)}`, error);
     });
     this.transition('connecting', 'starting');
     void this.connect(false);
@@ -127,9 +136,9 @@ export class ConnectionMonitor {
     if (opened) {
       try {
         // Even when forced before it began, the adapter's close runs, with an aborted signal: it then closes by force.
-        await this.withDeadline('close', timeoutMs, (signal) => this.adapter.close(signal), force, undefined, FORCED_CLOSE_GRACE_MS);
+        await this.withDeadline('close', timeoutMs, (signal) => this.#adapter.close(signal), force, undefined, FORCED_CLOSE_GRACE_MS);
       } catch (error) {
-        const lastError = describeError(error);
+        const lastError = this.#scrubber.describe(error);
         this.update({ lastError });
         reason = messages.closedByForce(this.name, lastError);
       }
@@ -142,11 +151,13 @@ export class ConnectionMonitor {
   private async connect(isRetry: boolean): Promise<void> {
     const course = this.course;
     try {
-      await this.run('connect', this.options.heartbeat.connectTimeoutMs, (signal) => this.adapter.open(signal));
+      await this.run('connect', this.options.heartbeat.connectTimeoutMs, (signal) => this.#adapter.open(signal));
     } catch (error) {
+      this.#learnSecrets();
       if (course === this.course) this.connectFailed(error, isRetry);
       return;
     }
+    this.#learnSecrets();
     if (course !== this.course) return;
     this.failureReported = false;
     const reason = isRetry ? `reconnected after ${this.current.reconnectAttempts + 1} attempt(s)` : 'connected';
@@ -156,7 +167,7 @@ export class ConnectionMonitor {
 
   private connectFailed(error: unknown, isRetry: boolean): void {
     const attempts = this.current.reconnectAttempts + (isRetry ? 1 : 0);
-    const lastError = describeError(error);
+    const lastError = this.#scrubber.describe(error);
     const { maxAttempts, maxDelayMs } = this.options.reconnect;
     if (attempts >= maxAttempts) {
       // One failure episode is one 'failed': the 'retry' policy's later attempts stay quiet until one succeeds.
@@ -183,7 +194,7 @@ export class ConnectionMonitor {
     const stopSuspecting = this.suspectIfSlow(course);
     let report: BeatReport | undefined;
     try {
-      await this.run('heartbeat', this.options.heartbeat.timeoutMs, async (signal) => void (report = (await this.adapter.ping(signal)) ?? undefined));
+      await this.run('heartbeat', this.options.heartbeat.timeoutMs, async (signal) => void (report = (await this.#adapter.ping(signal)) ?? undefined));
     } catch (error) {
       if (course === this.course) this.beatFailed(error);
       return;
@@ -198,7 +209,7 @@ export class ConnectionMonitor {
     this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0, ...(figures ? { figures } : {}) });
     // Answered but impaired (a saturated pool, say): degraded, never down, so nothing is torn down for it.
     if (impairment !== undefined) {
-      if (this.current.state === 'up' || this.current.reason !== redactSecrets(impairment)) this.transition('degraded', impairment);
+      if (this.current.state === 'up' || this.current.reason !== this.#reason(impairment)) this.transition('degraded', impairment);
     } else if (this.current.state === 'degraded') {
       this.transition('up', 'heartbeat answered again');
     }
@@ -226,7 +237,7 @@ export class ConnectionMonitor {
 
   private beatFailed(error: unknown): void {
     const failures = this.current.consecutiveFailures + 1;
-    const lastError = describeError(error);
+    const lastError = this.#scrubber.describe(error);
     this.update({ consecutiveFailures: failures, lastError });
     this.emit({ type: 'heartbeat', name: this.name, ok: false, error: lastError, at: this.clock.now(), snapshot: this.current });
     if (failures >= this.options.heartbeat.failureThreshold) {
@@ -242,7 +253,7 @@ export class ConnectionMonitor {
     this.changeCourse();
     this.transition('down', reason, {
       reconnectAttempts: 0,
-      ...(error === undefined ? {} : { lastError: describeError(error) }),
+      ...(error === undefined ? {} : { lastError: this.#scrubber.describe(error) }),
     });
     this.scheduleAttempt(delayMs ?? backoffDelay(1, this.options.reconnect, this.random));
   }
@@ -263,7 +274,7 @@ export class ConnectionMonitor {
     if (!onFailure) return;
     const snapshot = this.current;
     const report = (error: unknown, how: CallbackFailure) =>
-      this.reportHandlerError(error, messages.callbackFailed(this.name, 'the onFailure handler', how, describeError(error)));
+      this.reportHandlerError(error, messages.callbackFailed(this.name, 'the onFailure handler', how, this.#scrubber.describe(error)));
     // Called after the transition has run its course, so the handler sees a settled monitor.
     queueMicrotask(() => callUser(() => onFailure(snapshot), report));
   }
@@ -327,9 +338,19 @@ export class ConnectionMonitor {
   private transition(to: ConnectionState, reason: string, patch: Partial<ConnectionSnapshot> = {}): void {
     const from = this.current.state;
     const at = this.clock.now();
-    const redacted = redactSecrets(reason);
+    const redacted = this.#reason(reason);
     this.current = Object.freeze({ ...this.current, ...patch, state: to, since: at, reason: redacted });
     this.emit({ type: 'state', name: this.name, from, to, reason: redacted, at, snapshot: this.current });
+  }
+
+  /** Tells the scrubber the adapter's credentials: those of its options, and those a new client brought (a factory's). */
+  #learnSecrets(): void {
+    this.#scrubber.add(this.#adapter.knownSecrets?.() ?? []);
+  }
+
+  /** A reason as snapshots and events keep it: scrubbed and short. */
+  #reason(text: string): string {
+    return shortened(this.#scrubber.scrub(text));
   }
 
   /**

@@ -6,7 +6,7 @@ import { readHealth } from './connection-snapshot.js';
 import { withDeadline } from './deadline.js';
 import { FakeClock } from './fake-clock.js';
 import { DEFAULT_RECONNECT } from './monitor-options.js';
-import { describeError, redactSecrets } from './redact.js';
+import { describeError } from './redact.js';
 
 describe('backoffDelay', () => {
   it('doubles from the initial delay up to the cap', () => {
@@ -82,18 +82,7 @@ describe('withDeadline', () => {
   });
 });
 
-describe('redactSecrets', () => {
-  const cases: Array<[string, string]> = [
-    ['connect postgres://app:s3cr3t@db.internal:5432/orders failed', 'connect postgres://***@db.internal:5432/orders failed'],
-    ['Host=db;Username=app;Password=s3cr3t;Database=x', 'Host=db;Username=app;Password=***;Database=x'],
-    ['{"password":"s3cr3t","user":"app"}', '{"password":"***","user":"app"}'],
-    ['A1 LOGIN alice s3cr3t', 'A1 LOGIN alice ***'],
-    ['amqp://guest@broker/', 'amqp://***@broker/'],
-  ];
-  for (const [input, expected] of cases) {
-    it(`redacts ${JSON.stringify(input)}`, () => assert.equal(redactSecrets(input), expected));
-  }
-
+describe('describeError', () => {
   it('puts an error code before a message that lacks it', () => {
     const error = Object.assign(new Error('connect failed'), { code: 'ECONNREFUSED' });
     assert.equal(describeError(error), 'ECONNREFUSED: connect failed');

@@ -1,34 +1,85 @@
-const MAX_LENGTH = 300;
+/** Longest reason a snapshot keeps: a driver's message can be a whole page. */
+const MAX_REASON_LENGTH = 300;
 
-const patterns: ReadonlyArray<[RegExp, string]> = [
-  // scheme://user:password@host -> scheme://***@host (also a bare user@ with no password)
-  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@'],
-  // password=..., pwd: ..., "token": "..." and friends, in connection strings, logs and JSON
+/** Names under which a value is a secret, in connection strings, STOMP frames, JSON and logs. */
+const SECRET_KEY =
+  '(?:password|passwd|pwd|passcode|passphrase|pass|client[-_]?secret|secret|access[-_]?token|refresh[-_]?token|' +
+  'token|api[-_]?key|credentials?|private[-_]?key)';
+/** A value: double- or single-quoted (with escapes, SQL's doubled quote too), escaped-quoted, or bare. */
+const VALUE = String.raw`(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.|'')*'|\\"(?:[^"\\\r\n]|\\[^"])*\\"|[^\s"',;&}]+)`;
+const AUTH_SCHEMES = 'Bearer|Basic|Digest|Negotiate|NTLM|Token|Hawk|AWS4-HMAC-SHA256';
+
+/** Keeps a quoted value's quotes, so JSON stays JSON. */
+const hideValue = (value: string): string => {
+  const quote = /^(\\?["'])/.exec(value)?.[1];
+  return quote ? `${quote}***${quote}` : '***';
+};
+
+/** An authorization header's value without its credentials: quotes and scheme stay. */
+const hideCredentials = (value: string): string => {
+  const quote = /^["']/.test(value) ? value[0] : '';
+  const scheme = new RegExp(`^(?:${AUTH_SCHEMES})(?=\\s)`, 'i').exec(value.slice(quote.length))?.[0];
+  return `${quote}${scheme ? `${scheme} ` : ''}***${quote && value.endsWith(quote) && value.length > 1 ? quote : ''}`;
+};
+
+const patterns: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => string]> = [
+  // PEM private keys, whole.
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, () => '***'],
+  // scheme://user:password@host, the password holding anything up to the line's last '@' (an unescaped
+  // '@', '/' or space included) unless what follows the colon is a port; and scheme://user@host.
   [
-    /((?:password|passwd|pwd|pass|secret|token|api[-_]?key|authorization|credentials?)["']?\s*[=:]\s*["']?)[^\s"',;&}]+/gi,
-    '$1***',
+    /([a-z][a-z0-9+.-]*:\/\/)(?:[^\s:/@]*:(?!\d+(?:[/?#\s]|$))[^\r\n]*|\S*)@/gi,
+    (_match, scheme) => `${scheme}***@`,
   ],
-  // IMAP LOGIN user password / AUTHENTICATE PLAIN <base64> echoed back by a server
-  [/\b(LOGIN\s+\S+\s+)\S+/gi, '$1***'],
-  [/\b(AUTHENTICATE\s+\S+\s+)\S+/gi, '$1***'],
+  // Authorization: <scheme> <credentials>: the scheme stays, the rest of the value goes (of the line, unquoted).
+  [
+    /((?:proxy-)?authorization\\?["']?\s*[=:]\s*)("(?:[^"\\\r\n]|\\.)*"?|'[^'\r\n]*'?|[^\r\n]*)/gi,
+    (_match, key, value) => `${key}${hideCredentials(value)}`,
+  ],
+  // A bare "Bearer <token>" (XOAUTH2's auth=Bearer, a logged header value) or "Basic <base64>".
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,}=*/g, (_match, scheme) => `${scheme} ***`],
+  [/\b(Digest)\s+(?:username|realm|nonce|response|uri)=[^\r\n]*/gi, (_match, scheme) => `${scheme} ***`],
+  // password=..., passcode:..., "token": "...": the value, quoted with spaces or bare.
+  [
+    new RegExp(String.raw`((?<![a-z])${SECRET_KEY}\\?["']?\s*[=:]\s*)(${VALUE})`, 'gi'),
+    (_match, key, value) => `${key}${hideValue(value)}`,
+  ],
+  // A JSON Web Token anywhere.
+  [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, () => '***'],
+  // IMAP LOGIN <user> <password> and AUTHENTICATE <mechanism> <initial response>, echoed by a server or a
+  // debug log: the user (atom or quoted string) stays, the rest of the line goes. Upper case, as clients
+  // send them, so that prose ("login failed for ...") is left alone.
+  [/(\bLOGIN\s+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)\s+)[^\r\n]+/g, (_match, head) => `${head}***`],
+  [/(\bAUTHENTICATE\s+[A-Za-z0-9-]+\s+)[^\r\n]+/g, (_match, head) => `${head}***`],
 ];
 
 /**
- * Removes credentials from a message that may come straight from a driver. Health bodies and logs show
- * reasons; a driver error can echo a connection string, so every reason passes through here.
+ * Removes credentials by their shape, from a message that may come straight from a driver: connection
+ * strings, key=value pairs, authorization headers, tokens, echoed IMAP logins. The secrets the package was
+ * given are removed whatever their shape by SecretScrubber, which applies these patterns too.
  */
 export function redactSecrets(text: string): string {
   let result = text;
-  for (const [pattern, replacement] of patterns) result = result.replace(pattern, replacement);
-  return result.length > MAX_LENGTH ? `${result.slice(0, MAX_LENGTH - 1)}…` : result;
+  for (const [pattern, replace] of patterns) result = result.replace(pattern, replace as (match: string) => string);
+  return result;
 }
 
-/** A short, redacted reason for an unknown thrown value: the error code first, then the message. */
-export function describeError(error: unknown): string {
+/** A reason short enough for a snapshot, a health body and a log line. */
+export function shortened(text: string): string {
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH - 1)}…` : text;
+}
+
+/** An unknown thrown value as text: the error code first (when the message lacks it), then the message. */
+export function errorText(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     const prefix = typeof code === 'string' && !error.message.includes(code) ? `${code}: ` : '';
-    return redactSecrets(`${prefix}${error.message || error.name}`);
+    return `${prefix}${error.message || error.name}`;
   }
-  return redactSecrets(String(error));
+  return String(error);
+}
+
+/** A short, redacted reason for an unknown thrown value. */
+export function describeError(error: unknown): string {
+  return shortened(redactSecrets(errorText(error)));
 }

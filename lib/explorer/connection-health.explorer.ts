@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import type { StateChangeEvent } from '../core/connection-event.js';
@@ -7,6 +7,7 @@ import { ConnectionHealthConfigError } from '../core/errors/connection-health-co
 import { messages } from '../core/messages.js';
 import type { MonitoredMember } from '../decorators/monitor-connection.decorator.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
+import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHealthMetadataAccessor } from './connection-health-metadata.accessor.js';
 
 export interface DeclaredConnection {
@@ -30,12 +31,11 @@ type Instance = Record<string | symbol, unknown>;
 /** Finds decorated connections, heartbeats and lifecycle handlers on every provider and controller. */
 @Injectable()
 export class ConnectionHealthExplorer {
-  private readonly logger = new Logger('ConnectionHealth');
-
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly accessor: ConnectionHealthMetadataAccessor,
+    private readonly logger: ConnectionHealthLogger,
   ) {}
 
   explore(): { connections: DeclaredConnection[]; handlers: DeclaredHandler[] } {

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, HttpStatus, Res, type Type } from '@nestjs/common';
 import type { HealthControllerOptions, HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
+import { SecretScrubber } from '../core/secret-scrubber.js';
 import { ConnectionHealthProbes, isHealthy, type ProbeResult } from './connection-health.probes.js';
 
 /**
@@ -8,17 +9,19 @@ import { ConnectionHealthProbes, isHealthy, type ProbeResult } from './connectio
  * The options were checked by checkModuleExtras() when forRoot() or forRootAsync() was called.
  */
 export function createHealthController(options: HealthControllerOptions): Type<unknown> {
-  const { path = 'health', details = 'full' } = options;
+  const { path = 'health', details = 'status' } = options;
 
   /** Bodies already serialized, per probe result: a result is reused while no snapshot changes. */
   const bodies = new WeakMap<ProbeResult, string>();
-  const answer = (result: ProbeResult, response: StatusSetter): string => {
+  const answer = (result: ProbeResult, response: StatusSetter, scrubber: SecretScrubber): string => {
     // The status is set here rather than thrown as an exception: a probe storm during an outage then costs
     // no more than a healthy one.
     if (!isHealthy(result)) response.status(HttpStatus.SERVICE_UNAVAILABLE);
     let body = bodies.get(result);
     if (body === undefined) {
-      body = JSON.stringify(shape(result, details));
+      // Snapshots are scrubbed when made; scrubbing the answer again costs once per result and covers a
+      // secret the package learned later (a factory's client).
+      body = JSON.stringify(scrubber.scrubDeep(shape(result, details)));
       bodies.set(result, body);
     }
     return body;
@@ -26,34 +29,37 @@ export function createHealthController(options: HealthControllerOptions): Type<u
 
   @Controller(path)
   class ConnectionHealthController {
-    constructor(private readonly probes: ConnectionHealthProbes) {}
+    constructor(
+      private readonly probes: ConnectionHealthProbes,
+      private readonly scrubber: SecretScrubber,
+    ) {}
 
     @Get()
     @Header('Cache-Control', 'no-store')
     @Header('Content-Type', 'application/json; charset=utf-8')
     health(@Res({ passthrough: true }) response: StatusSetter): string {
-      return answer(this.probes.readiness(), response);
+      return answer(this.probes.readiness(), response, this.scrubber);
     }
 
     @Get('ready')
     @Header('Cache-Control', 'no-store')
     @Header('Content-Type', 'application/json; charset=utf-8')
     ready(@Res({ passthrough: true }) response: StatusSetter): string {
-      return answer(this.probes.readiness(), response);
+      return answer(this.probes.readiness(), response, this.scrubber);
     }
 
     @Get('live')
     @Header('Cache-Control', 'no-store')
     @Header('Content-Type', 'application/json; charset=utf-8')
     live(@Res({ passthrough: true }) response: StatusSetter): string {
-      return answer(this.probes.liveness(), response);
+      return answer(this.probes.liveness(), response, this.scrubber);
     }
 
     @Get('startup')
     @Header('Cache-Control', 'no-store')
     @Header('Content-Type', 'application/json; charset=utf-8')
     startup(@Res({ passthrough: true }) response: StatusSetter): string {
-      return answer(this.probes.startup(), response);
+      return answer(this.probes.startup(), response, this.scrubber);
     }
   }
   return ConnectionHealthController;

@@ -39,4 +39,10 @@ export interface ConnectionHealthModuleOptions {
   deadMan?: DeadManOptions;
   /** Prometheus metrics through prom-client (an optional peer). Off unless given; `{}` uses prom-client's global registry. */
   metrics?: MetricsOptions;
+  /**
+   * Further values to scrub from every output (reasons, logs, events, snapshots, metrics, health bodies),
+   * beside the credentials the package reads from each connection's options by itself: e.g. the API key a
+   * custom ping uses. An undefined entry (a variable that is not set) is skipped. Default none.
+   */
+  secrets?: Array<string | undefined>;
 }

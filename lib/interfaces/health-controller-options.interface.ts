@@ -10,6 +10,10 @@ export type HealthDetailLevel =
 export interface HealthControllerOptions {
   /** Route prefix: `/<path>`, `/<path>/live`, `/<path>/ready`, `/<path>/startup`. Default 'health'. */
   path?: string;
-  /** Default 'full'. */
+  /**
+   * Default 'status': safe on a port that more people reach than the app's data. 'full' adds each
+   * connection's kind, target (host, port, database), state, reasons and last error: scrubbed of every
+   * secret, but it still tells a caller the app's topology and its dependencies' errors.
+   */
   details?: HealthDetailLevel;
 }

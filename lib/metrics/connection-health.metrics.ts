@@ -6,6 +6,7 @@ import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
 import { isServing, type ConnectionState } from '../core/connection-state.js';
 import { CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
+import type { MetricsOptions } from '../interfaces/metrics-options.interface.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 
 type PromClient = typeof import('prom-client');
@@ -31,18 +32,23 @@ interface Metrics {
 @Injectable()
 export class ConnectionHealthMetrics implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly subscriptions: Subscription[] = [];
+  /** Only the metrics part of the module's options is kept: the rest holds credentials. */
+  private readonly options?: MetricsOptions;
 
   constructor(
-    @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
+    @Inject(CONNECTION_HEALTH_OPTIONS) options: ConnectionHealthModuleOptions,
     private readonly registry: ConnectionHealthRegistry,
-  ) {}
+  ) {
+    this.options = options.metrics;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.options.metrics) return;
+    if (!this.options) return;
     const prom = await loadPeer<PromClient>('prom-client', 'Prometheus metrics (the metrics option)');
-    const metrics = createMetrics(prom, this.options.metrics.registry ?? prom.register, this.options.metrics.prefix ?? 'connection_health_');
+    const metrics = createMetrics(prom, this.options.registry ?? prom.register, this.options.prefix ?? 'connection_health_');
     for (const handle of this.registry.all()) {
       const snapshot = handle.snapshot();
+      // Names come from the app's code: never scrubbed, so a password that is a common word cannot rename a series.
       const labels = { connection: handle.name, kind: snapshot.kind };
       setState(metrics, labels, snapshot);
       metrics.failures.inc(labels, 0); // present from the start, so rate() works from the first failure

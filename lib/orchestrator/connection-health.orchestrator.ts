@@ -1,7 +1,6 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   type OnModuleDestroy,
@@ -17,7 +16,7 @@ import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
 import { OptionChecker, type PeerNeed } from '../core/option-checker.js';
-import { describeError } from '../core/redact.js';
+import { SecretScrubber } from '../core/secret-scrubber.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { callUser, type CallbackFailure } from '../core/user-callback.js';
 import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from '../connection-health.constants.js';
@@ -25,6 +24,7 @@ import { checkModuleOptions } from '../connection-health.options-check.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
+import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 import { FORCED_EXIT_AFTER_MS, ShutdownSignals } from './shutdown-signals.js';
 import { TransitionLog } from './transition-log.js';
@@ -50,7 +50,13 @@ const DECORATOR_NAMES = {
 export class ConnectionHealthOrchestrator
   implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown
 {
-  private readonly logger = new Logger('ConnectionHealth');
+  /**
+   * The app's options hold its credentials, and the explorer and module ref reach every provider of the
+   * app: private, so that no inspection of the probes (which hold this) shows them.
+   */
+  readonly #options: ConnectionHealthModuleOptions;
+  readonly #explorer: ConnectionHealthExplorer;
+  readonly #moduleRef: ModuleRef;
   private readonly monitors: ConnectionMonitor[] = [];
   private isDraining = false;
   private exiting = false;
@@ -61,13 +67,19 @@ export class ConnectionHealthOrchestrator
   });
 
   constructor(
-    @Inject(CONNECTION_HEALTH_OPTIONS) private readonly options: ConnectionHealthModuleOptions,
+    @Inject(CONNECTION_HEALTH_OPTIONS) options: ConnectionHealthModuleOptions,
     @Inject(CONNECTION_HEALTH_CLOCK) private readonly clock: Clock,
     private readonly registry: ConnectionHealthRegistry,
-    private readonly explorer: ConnectionHealthExplorer,
-    private readonly moduleRef: ModuleRef,
+    explorer: ConnectionHealthExplorer,
+    moduleRef: ModuleRef,
     @Inject(CONNECTION_HEALTH_REGISTRATION) private readonly registration: string,
-  ) {}
+    private readonly scrubber: SecretScrubber,
+    private readonly logger: ConnectionHealthLogger,
+  ) {
+    this.#options = options;
+    this.#explorer = explorer;
+    this.#moduleRef = moduleRef;
+  }
 
   /** True from the first moment of shutdown: readiness answers 503. */
   get draining(): boolean {
@@ -75,10 +87,11 @@ export class ConnectionHealthOrchestrator
   }
 
   async onModuleInit(): Promise<void> {
-    const peers = [...checkModuleOptions(this.options, this.registration).peers];
-    const { connections = [] } = this.options;
+    const peers = [...checkModuleOptions(this.#options, this.registration).peers];
+    this.scrubber.add(this.#options.secrets ?? []);
+    const { connections = [] } = this.#options;
 
-    const declared = this.explorer.explore();
+    const declared = this.#explorer.explore();
     connections.forEach((definition, index) => peers.push(...this.register(definition, `${this.registration} connections[${index}]`, false)));
     for (const { definition, declaredBy, onClient } of declared.connections) {
       peers.push(...this.register(definition, declaredBy, true));
@@ -109,12 +122,12 @@ export class ConnectionHealthOrchestrator
     this.isDraining = true;
     this.signals.shutdownBegins();
     const force = this.signals.force.signal;
-    await this.sleep(this.options.shutdown?.drainDelayMs ?? 0, force);
+    await this.sleep(this.#options.shutdown?.drainDelayMs ?? 0, force);
     await this.closeAll(force);
   }
 
   onApplicationShutdown(signal?: string): void {
-    const { exitZeroOnSignal = true, drainDelayMs = 0, timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = this.options.shutdown ?? {};
+    const { exitZeroOnSignal = true, drainDelayMs = 0, timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = this.#options.shutdown ?? {};
     this.signals.shutdownEnds(signal, { exitZero: exitZeroOnSignal, boundMs: drainDelayMs + timeoutMs + FORCED_EXIT_AFTER_MS });
   }
 
@@ -133,7 +146,7 @@ export class ConnectionHealthOrchestrator
   }
 
   private closeAll(force?: AbortSignal): Promise<unknown> {
-    const timeoutMs = this.options.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const timeoutMs = this.#options.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     return Promise.all(this.monitors.map((monitor) => monitor.close(timeoutMs, force)));
   }
 
@@ -160,12 +173,12 @@ export class ConnectionHealthOrchestrator
       throw new ConnectionHealthConfigError(message, definition.name, 'name', definition.name);
     }
     const { heartbeat, suspicion, reconnect, failure } = definition;
-    const defaults = layerOptions(kindDefaults(definition.kind), this.options.defaults);
+    const defaults = layerOptions(kindDefaults(definition.kind), this.#options.defaults);
     const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults, check);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
     const adapter = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
-    const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report });
+    const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report, scrubber: this.scrubber });
     this.registry.register(monitor, adapter, definition.required ?? true);
     const log = new TransitionLog(this.logger);
     monitor.events$.subscribe((event) => {
@@ -207,7 +220,7 @@ export class ConnectionHealthOrchestrator
   }
 
   private reportFailure(connection: string, place: string, how: CallbackFailure, error: unknown): void {
-    this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, describeError(error)));
+    this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, this.scrubber.describe(error)));
   }
 
   private resolveDataSource(check: OptionChecker, given: unknown): DataSource {
@@ -220,7 +233,7 @@ export class ConnectionHealthOrchestrator
     );
     let found: unknown;
     try {
-      found = this.moduleRef.get(given as string, { strict: false });
+      found = this.#moduleRef.get(given as string, { strict: false });
     } catch {
       found = undefined;
     }

@@ -20,7 +20,8 @@ interface Binding {
  * once every provider exists; it is bound at module init and usable from onApplicationBootstrap on.
  */
 export class ConnectionHandle {
-  private binding?: Binding;
+  /** The adapter holds the credentials: private, so that no inspection of a handle shows them. */
+  #binding?: Binding;
 
   constructor(
     readonly name: string,
@@ -31,11 +32,11 @@ export class ConnectionHandle {
 
   /** @internal */
   bind(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {
-    this.binding = { monitor, adapter, required };
+    this.#binding = { monitor, adapter, required };
   }
 
   get isBound(): boolean {
-    return this.binding !== undefined;
+    return this.#binding !== undefined;
   }
 
   /** A required connection decides readiness. */
@@ -101,7 +102,7 @@ export class ConnectionHandle {
   }
 
   private bound(): Binding {
-    if (!this.binding) throw new UnknownConnectionError(this.name, this.knownNames());
-    return this.binding;
+    if (!this.#binding) throw new UnknownConnectionError(this.name, this.knownNames());
+    return this.#binding;
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Logger, type LoggerService } from '@nestjs/common';
+import { SecretScrubber } from '../core/secret-scrubber.js';
+import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHealthRegistry } from './connection-health.registry.js';
 
 describe('ConnectionHealthRegistry', () => {
@@ -13,7 +15,7 @@ describe('ConnectionHealthRegistry', () => {
     Logger.overrideLogger(logger);
     const error = new Error('webhook refused');
     error.stack = 'Error: webhook refused\n    at post (https://hooks:T0pS3cret@hooks.example/notify?token=abc123)';
-    new ConnectionHealthRegistry().reportCallbackFailure(error, 'Connection "broker": a subscriber of events$ threw (webhook refused); the monitor goes on.');
+    new ConnectionHealthRegistry(new ConnectionHealthLogger(new SecretScrubber())).reportCallbackFailure(error, 'Connection "broker": a subscriber of events$ threw (webhook refused); the monitor goes on.');
     assert.equal(lines.length, 1);
     assert.doesNotMatch(JSON.stringify(lines), /T0pS3cret|abc123/);
     assert.match(JSON.stringify(lines), /at post/, 'the stack is still there');

@@ -1,23 +1,24 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
-import { redactSecrets } from '../core/redact.js';
 import type { CallbackReport } from '../core/user-callback.js';
+import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHandle } from './connection-handle.js';
 
 /** Monitored connections by name. */
 @Injectable()
 export class ConnectionHealthRegistry {
   private readonly handles = new Map<string, ConnectionHandle>();
-  private readonly logger = new Logger('ConnectionHealth');
+
+  constructor(private readonly logger: ConnectionHealthLogger) {}
 
   /**
    * @internal Logs a user's function that threw or rejected (a handler, a subscriber, a STOMP onMessage),
    * at error level with its stack; the message names the connection and the place.
    */
   readonly reportCallbackFailure: CallbackReport = (error, message) =>
-    this.logger.error(message, redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+    this.logger.error(message, error instanceof Error ? (error.stack ?? error.message) : String(error));
 
   /** @internal Binds a connection's monitor to its (perhaps already injected) handle; names are checked unique before. */
   register(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {

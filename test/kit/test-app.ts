@@ -15,7 +15,10 @@ export interface TestAppOptions {
   health?: ConnectionHealthModuleOptions;
   /** Register forRootAsync({ useFactory }) instead of forRoot(). */
   async?: boolean;
-  /** Extras of forRoot: the built-in controller's options, or false. */
+  /**
+   * Extras of forRoot: the built-in controller's options, or false. Default `{ details: 'full' }`, since
+   * tests read reasons and states from the bodies (the package's own default is 'status').
+   */
   healthController?: HealthControllerOptions | false;
   /** Import ScheduleModule.forRoot(), so heartbeat timers land in its SchedulerRegistry. */
   schedule?: boolean;
@@ -31,6 +34,8 @@ export interface HttpAnswer {
   body: { status: string; info?: object; error?: object; details: Record<string, Record<string, unknown>> };
 }
 
+const FULL_DETAILS: HealthControllerOptions = { details: 'full' };
+
 /** A user's own Terminus controller, composed with ConnectionHealthIndicator, beside the built-in /health. */
 @Controller('terminus')
 class TerminusHealthController {
@@ -42,7 +47,7 @@ class TerminusHealthController {
   @Get()
   @HealthCheck()
   check() {
-    return this.health.check([() => this.connections.isHealthy()]);
+    return this.health.check([() => this.connections.isHealthy(undefined, { details: 'full' })]);
   }
 }
 
@@ -55,8 +60,8 @@ export class TestApp {
 
   static async start(options: TestAppOptions): Promise<TestApp> {
     const healthModule = options.async
-      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health ?? {}, healthController: options.healthController })
-      : ConnectionHealthModule.forRoot({ ...options.health, healthController: options.healthController });
+      ? ConnectionHealthModule.forRootAsync({ useFactory: async () => options.health ?? {}, healthController: options.healthController ?? FULL_DETAILS })
+      : ConnectionHealthModule.forRoot({ ...options.health, healthController: options.healthController ?? FULL_DETAILS });
     @Module({
       imports: [
         ...(options.schedule ? [ScheduleModule.forRoot()] : []),

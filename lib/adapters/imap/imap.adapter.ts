@@ -3,6 +3,7 @@ import { abortable } from '../../core/abortable.js';
 import type { Clock } from '../../core/clock.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
+import { optionSecrets } from '../known-secrets.js';
 
 /** Share of maxSessionMs taken off at random, so a fleet started together does not log in again together. */
 const SESSION_JITTER = 0.1;
@@ -41,6 +42,8 @@ export abstract class ImapAdapter<C extends object> implements ConnectionAdapter
   readonly clientChanges$: Observable<C | undefined>;
   private readonly clients = new BehaviorSubject<C | undefined>(undefined);
   private session?: Session<C>;
+  /** The last client created, logged in or not: its credentials are known before its login can fail. */
+  private newestClient?: C;
   private onLoss?: (error: Error) => void;
   private readonly random: () => number;
 
@@ -72,6 +75,16 @@ export abstract class ImapAdapter<C extends object> implements ConnectionAdapter
    * calls `onClose` once when its connection ends; returns what stops the latter.
    */
   protected abstract watch(client: C, onClose: (error: Error) => void): () => void;
+  /** The credentials of the connection's own options (login, TLS key passphrase). */
+  protected abstract configuredSecrets(): string[];
+  /** Where a client keeps the options it was built with (a factory's client carries its own login). */
+  protected abstract clientOptions(client: C): unknown;
+
+  /** The login's password, a TLS key's passphrase, and those a factory's client carries (read from the live client). */
+  knownSecrets(): string[] {
+    const client = this.newestClient;
+    return [...this.configuredSecrets(), ...(client ? optionSecrets(this.clientOptions(client)) : [])];
+  }
 
   currentClient(): C | undefined {
     return this.clients.value;
@@ -82,6 +95,7 @@ export abstract class ImapAdapter<C extends object> implements ConnectionAdapter
     signal.throwIfAborted();
     // A client created after the deadline holds no socket yet: nothing to clean up when this gives up.
     const client = await abortable(Promise.resolve(this.factory ? this.factory() : this.createClient()), signal);
+    this.newestClient = client;
     const session: Session<C> = {
       client,
       openedAt: this.settings.clock.now(),

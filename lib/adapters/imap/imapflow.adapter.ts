@@ -1,5 +1,6 @@
 import type { ImapFlow } from 'imapflow';
 import { messages } from '../../core/messages.js';
+import { optionSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import type { ImapFlowAdapterOptions } from './imap-adapter.options.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
@@ -63,6 +64,14 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
   /** Closes the socket without LOGOUT; idempotent, and it rejects whatever is still waiting. */
   protected destroy(client: ImapFlow): void {
     client.close();
+  }
+
+  protected configuredSecrets(): string[] {
+    return optionSecrets(this.options);
+  }
+
+  protected clientOptions(client: ImapFlow): unknown {
+    return (client as unknown as { options?: unknown }).options;
   }
 
   protected watch(client: ImapFlow, onClose: (error: Error) => void): () => void {

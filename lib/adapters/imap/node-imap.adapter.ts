@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type Imap from 'imap';
 import { messages } from '../../core/messages.js';
+import { optionSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import type { NodeImapAdapterOptions } from './imap-adapter.options.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
@@ -105,6 +106,14 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
    */
   protected destroy(client: Imap): void {
     internals(client)._sock?.destroy();
+  }
+
+  protected configuredSecrets(): string[] {
+    return optionSecrets(this.options);
+  }
+
+  protected clientOptions(client: Imap): unknown {
+    return (client as unknown as { _config?: unknown })._config;
   }
 
   protected watch(client: Imap, onClose: (error: Error) => void): () => void {

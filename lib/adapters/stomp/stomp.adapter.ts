@@ -7,6 +7,7 @@ import { abortable, onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { throttleReport, type CallbackReport } from '../../core/user-callback.js';
+import { headerSecrets, optionSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 import { stompDelivery } from './stomp-delivery.js';
@@ -81,6 +82,12 @@ export class StompAdapter implements ConnectionAdapter {
     this.target = settings.endpoint.target;
     this.clientChanges$ = this.clients.asObservable();
     this.subscriptionReports = settings.subscriptions.map(() => throttleReport(owner.report));
+  }
+
+  /** The passcode and every credential CONNECT header (from the URL too), and the TLS key's passphrase. */
+  knownSecrets(): string[] {
+    const { endpoint, connectHeaders } = this.settings;
+    return [endpoint.passcode ?? '', ...headerSecrets(connectHeaders), ...optionSecrets(endpoint.tls)];
   }
 
   currentClient(): Client | undefined {

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { abortable, onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
+import { optionSecrets } from '../known-secrets.js';
 import { PgPoolPressure } from './pg-pool.pressure.js';
 import { TypeOrmProbe } from './typeorm.probe.js';
 import { destroyOwned, forcePgSocketsClosed, hasServer, pgPoolOf, pingFor, usesPgPool, type Ping } from './typeorm-drivers.js';
@@ -95,6 +96,11 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   /** Closes the probe connection, and destroys the data source only if the package initialized it. */
   async close(signal: AbortSignal): Promise<void> {
     await Promise.all([this.probe?.close(signal), this.owner === 'package' ? this.destroyOwnDataSource(signal) : undefined]);
+  }
+
+  /** Passwords and URLs of the data source's options: its own, its replicas', its pool's (`extra`), its TLS key's. */
+  knownSecrets(): string[] {
+    return optionSecrets(this.dataSource.options);
   }
 
   /** The probe connection's death (server restarted or killed, backend terminated) is a loss at once. */

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
+import { redactSecrets } from './redact.js';
+import { SecretScrubber } from './secret-scrubber.js';
+
+describe('redactSecrets (secrets the package was not told)', () => {
+  const cases: Array<[string, string]> = [
+    ['Authorization: Bearer abc.def-123_tok', 'Authorization: Bearer ***'],
+    ['authorization: "Basic dXNlcjpodW50ZXIy"', 'authorization: "Basic ***"'],
+    ['Proxy-Authorization: Digest username="bob", response="6629fae4"', 'Proxy-Authorization: Digest ***'],
+    ['ERROR\nmessage:Bad CONNECT\npasscode:hunter2\nlogin:bob\n', 'ERROR\nmessage:Bad CONNECT\npasscode:***\nlogin:bob\n'],
+    ["password='my secret phrase' host=db", "password='***' host=db"],
+    ['{"password":"s3 cr3t","user":"app"}', '{"password":"***","user":"app"}'],
+    ['db_password=xyz; other=1', 'db_password=***; other=1'],
+    ['Host=db;Username=app;Password=s3cr3t;Database=x', 'Host=db;Username=app;Password=***;Database=x'],
+    ['amqp://guest@broker/', 'amqp://***@broker/'],
+    ['postgres://user:p@ss@host:5432/db', 'postgres://***@host:5432/db'],
+    ['postgres://user:pa/ss@host/db', 'postgres://***@host/db'],
+    ['postgres://user:pa ss@host/db', 'postgres://***@host/db'],
+    ['postgres://user:p%40ss@host/db', 'postgres://***@host/db'],
+    ['A1 LOGIN "alice" "pass word"', 'A1 LOGIN "alice" ***'],
+    ['A1 LOGIN alice "pa\\"ss word"', 'A1 LOGIN alice ***'],
+    ['A2 AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=', 'A2 AUTHENTICATE PLAIN ***'],
+    ['token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abcDEF123 expired', 'token *** expired'],
+  ];
+  for (const [input, expected] of cases) {
+    it(`redacts ${JSON.stringify(input)}`, () => assert.equal(redactSecrets(input), expected));
+  }
+
+  const untouched = [
+    'http://localhost:3000/health answered 503',
+    'connect ECONNREFUSED 127.0.0.1:5432',
+    'login failed for user "alice"',
+    'the server refused authentication (NO [AUTHENTICATIONFAILED]): Authentication failed.',
+  ];
+  for (const text of untouched) it(`leaves ${JSON.stringify(text)} whole`, () => assert.equal(redactSecrets(text), text));
+});
+
+describe('SecretScrubber (secrets the package was told)', () => {
+  const secret = 'p@ss wörd/%+"\'';
+  const scrubber = new SecretScrubber();
+  scrubber.add([secret, 'hunter22', 'ab', undefined, 42]);
+  const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
+  const forms: Array<[string, string]> = [
+    ['as written', `got ${secret} back`],
+    ['URL-encoded', `url ${encodeURIComponent(secret)}`],
+    ['URL-encoded, lower-case hex', `url ${encodeURIComponent(secret).toLowerCase()}`],
+    ['form-encoded', `body ${new URLSearchParams({ s: secret }).toString().slice(2)}`],
+    ['JSON-escaped', JSON.stringify({ reason: `echo ${secret}` })],
+    ['in SASL PLAIN', base64(`\0alice\0${secret}`)],
+    ['in Basic auth, url-safe alphabet', base64(`bob:${secret}`).replaceAll('+', '-').replaceAll('/', '_')],
+    ['in XOAUTH2 at every offset', [0, 1, 2].map((pad) => base64(`${'x'.repeat(pad)}user=a\x01auth=Bearer hunter22\x01\x01`)).join(' ')],
+    ['inside a word', 'the x-hunter22-y'],
+  ];
+  for (const [form, text] of forms) {
+    it(`removes a secret ${form}`, () => {
+      const scrubbed = scrubber.scrub(text);
+      assert.ok(!scrubbed.includes('hunter22') && !scrubbed.includes(secret), scrubbed);
+      assert.match(scrubbed, /\*\*\*/);
+      for (const blob of text.match(/[A-Za-z0-9+/_-]{12,}={0,2}/g) ?? []) assert.ok(!scrubbed.includes(blob), `${blob} survived in ${scrubbed}`);
+    });
+  }
+
+  it('leaves short values and other text alone', () => {
+    assert.equal(scrubber.scrub('about 42 tables'), 'about 42 tables');
+  });
+
+  it('scrubs every string value of a plain value, and leaves keys and the rest', () => {
+    const at = new Date(0);
+    assert.deepEqual(scrubber.scrubDeep({ reason: 'hunter22', list: ['x hunter22'], n: 1, at, hunter22: true }), {
+      reason: '***',
+      list: ['x ***'],
+      n: 1,
+      at,
+      hunter22: true,
+    });
+  });
+
+  it('shows none of its secrets when inspected or serialized', () => {
+    const shown = inspect(scrubber, { showHidden: true, depth: Infinity }) + JSON.stringify({ scrubber });
+    assert.ok(!shown.includes('hunter22') && !shown.includes('wörd'), shown);
+  });
+});
