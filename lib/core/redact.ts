@@ -5,13 +5,16 @@ const MAX_REASON_LENGTH = 300;
 const SECRET_KEY =
   '(?:password|passwd|pwd|passcode|passphrase|pass|client[-_]?secret|secret|access[-_]?token|refresh[-_]?token|' +
   'token|api[-_]?key|credentials?|private[-_]?key)';
-/** A value: double- or single-quoted (with escapes, SQL's doubled quote too), escaped-quoted, or bare. */
-const VALUE = String.raw`(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.|'')*'|\\"(?:[^"\\\r\n]|\\[^"])*\\"|[^\s"',;&}]+)`;
+/**
+ * A value: double-, single- or back-quoted (with escapes, SQL's doubled quote too; util.inspect back-quotes a
+ * string that holds both other quotes), escaped-quoted, or bare.
+ */
+const VALUE = String.raw`(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.|'')*'|\`(?:[^\`\\\r\n]|\\.)*\`|\\"(?:[^"\\\r\n]|\\[^"])*\\"|[^\s"',;&}]+)`;
 const AUTH_SCHEMES = 'Bearer|Basic|Digest|Negotiate|NTLM|Token|Hawk|AWS4-HMAC-SHA256';
 
 /** Keeps a quoted value's quotes, so JSON stays JSON. */
 const hideValue = (value: string): string => {
-  const quote = /^(\\?["'])/.exec(value)?.[1];
+  const quote = /^(\\?["'`])/.exec(value)?.[1];
   return quote ? `${quote}***${quote}` : '***';
 };
 
@@ -39,6 +42,8 @@ const patterns: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => s
   // A bare "Bearer <token>" (XOAUTH2's auth=Bearer, a logged header value) or "Basic <base64>".
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,}=*/g, (_match, scheme) => `${scheme} ***`],
   [/\b(Digest)\s+(?:username|realm|nonce|response|uri)=[^\r\n]*/gi, (_match, scheme) => `${scheme} ***`],
+  // A header line (STOMP's passcode, a YAML or HTTP-style "Password: ..."): its value runs to the end of the line.
+  [/^(passcode|password|passwd|passphrase)(:[ \t]*)[^\r\n]+/gim, (_match, key, colon) => `${key}${colon}***`],
   // password=..., passcode:..., "token": "...": the value, quoted with spaces or bare.
   [
     new RegExp(String.raw`((?<![a-z])${SECRET_KEY}\\?["']?\s*[=:]\s*)(${VALUE})`, 'gi'),
@@ -48,9 +53,12 @@ const patterns: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => s
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, () => '***'],
   // IMAP LOGIN <user> <password> and AUTHENTICATE <mechanism> <initial response>, echoed by a server or a
   // debug log: the user (atom or quoted string) stays, the rest of the line goes. Upper case, as clients
-  // send them, so that prose ("login failed for ...") is left alone.
-  [/(\bLOGIN\s+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)\s+)[^\r\n]+/g, (_match, head) => `${head}***`],
-  [/(\bAUTHENTICATE\s+[A-Za-z0-9-]+\s+)[^\r\n]+/g, (_match, head) => `${head}***`],
+  // send them, so that prose ("login failed for ...") is left alone; one line, so that "AUTHENTICATE LOGIN"
+  // does not take the server's next challenge for a user.
+  [/(\bLOGIN[ \t]+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)[ \t]+)[^\r\n]+/g, (_match, head) => `${head}***`],
+  [/(\bAUTHENTICATE[ \t]+[A-Za-z0-9-]+[ \t]+)[^\r\n]+/g, (_match, head) => `${head}***`],
+  // What the client answers to the server's "+" challenges after AUTHENTICATE: lines of base64 alone.
+  [/\bAUTHENTICATE[ \t]+[A-Za-z0-9-]+[\s\S]*/g, (session) => session.replace(/^[A-Za-z0-9+/]{4,}={0,2}(?=\r?$)/gm, '***')],
 ];
 
 /**

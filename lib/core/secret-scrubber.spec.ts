@@ -23,6 +23,11 @@ describe('redactSecrets (secrets the package was not told)', () => {
     ['A1 LOGIN alice "pa\\"ss word"', 'A1 LOGIN alice ***'],
     ['A2 AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=', 'A2 AUTHENTICATE PLAIN ***'],
     ['token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abcDEF123 expired', 'token *** expired'],
+    // Found by the secret corpus (test/secret-corpus.spec.ts):
+    ['>>> CONNECT\nlogin:bob\npasscode:correct horse & "staple"\naccept-version:1.2', '>>> CONNECT\nlogin:bob\npasscode:***\naccept-version:1.2'],
+    ["{ password: `say \"it's\" \\\\ ok`, host: 'db' }", "{ password: `***`, host: 'db' }"],
+    ['2 AUTHENTICATE PLAIN\r\n+ \r\nAGFsaWNlAGh1bnRlcjI=\r\n2 NO [AUTHENTICATIONFAILED] failed.', '2 AUTHENTICATE PLAIN\r\n+ \r\n***\r\n2 NO [AUTHENTICATIONFAILED] failed.'],
+    ['3 AUTHENTICATE LOGIN\r\n+ VXNlcm5hbWU6\r\nYWxpY2U=\r\n+ UGFzc3dvcmQ6\r\naHVudGVyMg==\r\n', '3 AUTHENTICATE LOGIN\r\n+ VXNlcm5hbWU6\r\n***\r\n+ UGFzc3dvcmQ6\r\n***\r\n'],
   ];
   for (const [input, expected] of cases) {
     it(`redacts ${JSON.stringify(input)}`, () => assert.equal(redactSecrets(input), expected));
@@ -62,6 +67,16 @@ describe('SecretScrubber (secrets the package was told)', () => {
       for (const blob of text.match(/[A-Za-z0-9+/_-]{12,}={0,2}/g) ?? []) assert.ok(!scrubbed.includes(blob), `${blob} survived in ${scrubbed}`);
     });
   }
+
+  it('removes a secret as util.inspect prints it, in each of its quote styles', () => {
+    const withBackslash = new SecretScrubber();
+    const secrets = ['dom\\us"er', "it's\\x", 'p"a\'s\\s'];
+    withBackslash.add(secrets);
+    for (const value of secrets) {
+      const shown = withBackslash.scrub(`reason: ${inspect({ reason: `failed for ${value}` })}`);
+      assert.ok(!shown.includes(value.replaceAll('\\', '\\\\')) && !shown.includes('us') && !shown.includes("'s\\"), shown);
+    }
+  });
 
   it('leaves short values and other text alone', () => {
     assert.equal(scrubber.scrub('about 42 tables'), 'about 42 tables');

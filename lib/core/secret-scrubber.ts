@@ -98,6 +98,9 @@ function writtenForms(secret: string): Set<string> {
   }
   forms.add(JSON.stringify(secret).slice(1, -1));
   forms.add(secret.replace(/(["'\\])/g, '\\$1'));
+  // util.inspect: backslashes doubled, and the quote it chose escaped (' when the string holds both others).
+  forms.add(secret.replace(/(['\\])/g, '\\$1'));
+  forms.add(secret.replaceAll('\\', '\\\\'));
   forms.add(secret.replaceAll("'", "''"));
   // UTF-8 read as Latin-1 by a client that got the encoding wrong.
   forms.add(Buffer.from(secret, 'utf8').toString('latin1'));

@@ -61,8 +61,10 @@ interface Part {
   secretAt: SecretPlace;
   /** For a literal part (no placeholders): the whole password the client was given. */
   password?: string;
-  /** The encodings the source applied to the secret here, e.g. ['imap', 'inspect']; none: written as given. */
+  /** The encodings the source applied to the secret here, e.g. ['imap']; none: written as given. */
   encodings?: readonly string[];
+  /** The '...' literals of the text were printed by util.inspect: a placeholder in one gets `|inspect` too. */
+  inspected?: boolean;
   /** The printed text with these credentials. */
   text: string;
 }
@@ -110,7 +112,7 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A TCP relay that records both directions as `C: ` and `S: ` lines, as a wire capture shows them. */
+/** A TCP relay that records the lines of both directions in the order they passed, as a wire capture ("follow TCP stream") shows them. */
 class WireTap {
   readonly lines: string[] = [];
   private readonly sockets = new Set<net.Socket>();
@@ -122,11 +124,11 @@ class WireTap {
     server.on('connection', (client) => {
       const upstream = net.connect({ host, port });
       tap.sockets.add(client).add(upstream);
-      const record = (prefix: string) => (chunk: Buffer) => {
-        for (const line of chunk.toString('utf8').split('\r\n')) if (line) tap.lines.push(`${prefix}${line}`);
+      const record = (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\r\n')) if (line) tap.lines.push(line);
       };
-      client.on('data', record('C: '));
-      upstream.on('data', record('S: '));
+      client.on('data', record);
+      upstream.on('data', record);
       client.pipe(upstream).pipe(client);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
@@ -373,7 +375,7 @@ function captures(servers: Servers): Capture[] {
       captured: "new URL('postgres://user:password@host:99999/db') with the password as typed: util.inspect(error) shows `input`",
       async run({ user, secret }) {
         const error = await failure(() => new URL(`postgres://${user}:${secret}@${postgres.host}:99999/postgres`));
-        return { 'invalid-url-input': { secretAt: 'pattern', encodings: ['inspect'], text: printed(error) } };
+        return { 'invalid-url-input': { secretAt: 'pattern', inspected: true, text: printed(error) } };
       },
     },
     {
@@ -385,8 +387,8 @@ function captures(servers: Servers): Capture[] {
         const withPassword = new DataSource({ type: 'postgres', host: postgres.host, port: postgres.port, username: user, password: secret, database: 'postgres' });
         const error = await failure(() => withPassword.initialize());
         return {
-          'options-url-inspect': { secretAt: 'pattern', encodings: ['url', 'inspect'], text: inspect(withUrl.options) },
-          'options-password-inspect': { secretAt: 'pattern', encodings: ['inspect'], text: inspect(withPassword.options) },
+          'options-url-inspect': { secretAt: 'pattern', encodings: ['url'], inspected: true, text: inspect(withUrl.options) },
+          'options-password-inspect': { secretAt: 'pattern', inspected: true, text: inspect(withPassword.options) },
           'initialize-auth-failed': { secretAt: 'absent', text: messageOf(error) },
         };
       },
@@ -419,7 +421,7 @@ function captures(servers: Servers): Capture[] {
         const error = await failure(() => new DataSource({ type: 'mysql', url: url.href }));
         return {
           href: { secretAt: 'pattern', encodings: ['userinfo'], text: url.href },
-          'url-inspect': { secretAt: 'pattern', encodings: ['userinfo'], text: inspect(url) },
+          'url-inspect': { secretAt: 'pattern', encodings: ['userinfo'], inspected: true, text: inspect(url) },
           'missing-driver': { secretAt: 'absent', text: messageOf(error) },
         };
       },
@@ -455,8 +457,8 @@ function captures(servers: Servers): Capture[] {
       async run({ user, secret }) {
         const { debug, error } = await nodeImap({ host: dovecot.host, port: dovecot.port, user, password: secret });
         return {
-          'debug-login': { secretAt: 'pattern', encodings: ['imap', 'inspect'], text: debugEntry(debug, "=> 'A1 LOGIN") },
-          'debug-transcript': { secretAt: 'pattern', encodings: ['imap', 'inspect'], text: debug.filter((line) => !line.startsWith('<= \'* CAPABILITY')).join('\n') },
+          'debug-login': { secretAt: 'pattern', encodings: ['imap'], inspected: true, text: debugEntry(debug, "=> 'A1 LOGIN") },
+          'debug-transcript': { secretAt: 'pattern', encodings: ['imap'], inspected: true, text: debug.filter((line) => !line.startsWith('<= \'* CAPABILITY')).join('\n') },
           'auth-failed': { secretAt: 'absent', text: `${messageOf(error)} ${JSON.stringify(error)}` },
         };
       },
@@ -491,14 +493,14 @@ function captures(servers: Servers): Capture[] {
       id: 'imap-wire',
       source: 'imapflow 2.1.2 and node-imap 0.8.19 against dovecot 2.3.19',
       captured:
-        'a TCP relay between client and dovecot recording both directions (C: client, S: server), as a wire capture shows the login; ' +
+        'a TCP relay between client and dovecot recording the lines of both directions as they passed (CRLF-separated), as a wire capture shows the login; ' +
         "in the OAUTHBEARER message the relay's random port is replaced by 143",
       async run({ user, secret }) {
         const tap = await WireTap.start(dovecot.host, dovecot.port);
         const session = async (run: () => Promise<unknown>) => {
           tap.lines.length = 0;
           await run();
-          return tap.lines.filter((line) => !/^S: \* (OK|CAPABILITY|ID)|^C: \d+ ID |^S: \d+ OK ID|CAPABILITY$|^S: A0 OK/.test(line)).join('\n');
+          return tap.lines.filter((line) => !/^\* (OK|CAPABILITY|ID)|^\d+ ID |^\d+ OK ID|CAPABILITY$|^A0 OK/.test(line)).join('\r\n');
         };
         const port = tap.port;
         const plain = await session(() => imapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass: secret } }));
@@ -506,10 +508,10 @@ function captures(servers: Servers): Capture[] {
         const oauth = withStandardPort(await session(() => imapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, accessToken: secret } })));
         const nodeImapLogin = await session(() => nodeImap({ host: '127.0.0.1', port, user, password: secret }));
         await tap.close();
-        const continuation = plain.split('\n').find((line) => line.startsWith('C: ') && !/AUTHENTICATE|LOGOUT/.test(line));
+        const continuation = plain.split('\r\n').find((line) => /^[A-Za-z0-9+/]{8,}={0,2}$/.test(line));
         return {
           'authenticate-plain': { secretAt: 'pattern', text: plain },
-          'authenticate-plain-continuation': { secretAt: 'told', text: (continuation ?? '').slice(3) },
+          'authenticate-plain-continuation': { secretAt: 'told', text: continuation ?? '' },
           'authenticate-login': { secretAt: 'pattern', text: login },
           'authenticate-oauthbearer': { secretAt: 'pattern', text: oauth },
           login: { secretAt: 'pattern', encodings: ['imap'], text: nodeImapLogin },
@@ -604,7 +606,7 @@ function captures(servers: Servers): Capture[] {
           'curl-proxy-basic': { secretAt: 'pattern', text: proxy },
           'node-request-basic': { secretAt: 'pattern', text: nodeHead },
           'fetch-request-bearer': { secretAt: 'pattern', text: fetchHead },
-          'server-headers-inspect': { secretAt: 'pattern', encodings: ['inspect'], text: parsed },
+          'server-headers-inspect': { secretAt: 'pattern', inspected: true, text: parsed },
           'fetch-url-credentials': { secretAt: 'pattern', encodings: ['userinfo'], text: messageOf(credentials) },
         };
       },
@@ -656,7 +658,7 @@ function captures(servers: Servers): Capture[] {
         return {
           enotfound: { secretAt: 'absent', text: printed(notFound) },
           'url-as-host-node-imap': { secretAt: 'pattern', encodings: ['userinfo'], text: messageOf(asHost.error) },
-          'url-as-host-imapflow': { secretAt: 'pattern', encodings: ['userinfo'], text: printed(asHostFlow.error) },
+          'url-as-host-imapflow': { secretAt: 'pattern', encodings: ['userinfo'], inspected: true, text: printed(asHostFlow.error) },
         };
       },
     },
@@ -695,7 +697,7 @@ function splitCaptures(servers: Servers): Capture[] {
 // Templating
 
 /** The text with the credentials replaced by placeholders; throws when a piece of the secret would be left. */
-function templatize(text: string, credentials: Credentials, encodings: readonly string[]): string {
+function templatize(text: string, credentials: Credentials, encodings: readonly string[], inspected = false): string {
   let result = text;
   const replace = (value: string, placeholder: string) => {
     if (value) result = result.split(value).join(placeholder);
@@ -705,6 +707,9 @@ function templatize(text: string, credentials: Credentials, encodings: readonly 
   replace(ENCODINGS.base64(credentials.user), '{{user|base64}}');
   replace(renderPlaceholder('secret', encodings, credentials), `{{${['secret', ...encodings].join('|')}}}`);
   replace(credentials.user, '{{user}}');
+  if (inspected) {
+    result = result.replace(/'(?:[^'\\\n]|\\.)*'/g, (literal) => literal.replace(/\{\{((?:secret|sasl|basic|xoauth2|oauthbearer)[^}]*)\}\}/g, '{{$1|inspect}}'));
+  }
   for (let i = 0; i + 6 <= credentials.secret.length; i++) {
     const piece = credentials.secret.slice(i, i + 6);
     if (result.includes(piece)) throw new Error(`a piece of the secret (${piece}) is left in:\n${result}`);
@@ -744,13 +749,13 @@ async function main(): Promise<void> {
     for (const capture of captures(servers)) {
       const stored = await capture.run(CAPTURE);
       const hostile = await capture.run(capture.hostile ?? HOSTILE);
-      for (const [part, { secretAt, encodings = [], text }] of Object.entries(stored)) {
+      for (const [part, { secretAt, encodings = [], inspected, text }] of Object.entries(stored)) {
         const id = `${capture.id}/${part}`;
         if (!text || text.startsWith('(no ')) {
           problems.push(`${id}: ${text || 'printed nothing'}`);
           continue;
         }
-        const template = templatize(text, CAPTURE, encodings);
+        const template = templatize(text, CAPTURE, encodings, inspected);
         if (secretAt !== 'absent' && !/\{\{(secret|sasl|basic|xoauth2|oauthbearer)/.test(template)) problems.push(`${id}: the secret is not in it:\n${text}`);
         if (secretAt === 'absent' && /\{\{(secret|sasl|basic|xoauth2|oauthbearer)/.test(template)) problems.push(`${id}: marked absent, but holds the secret:\n${template}`);
         const wrong = mismatches(template, hostile[part]?.text ?? '', capture.hostile ?? HOSTILE);

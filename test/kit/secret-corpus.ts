@@ -63,7 +63,11 @@ export const ENCODINGS = {
   },
   /** An IMAP quoted string (RFC 3501): backslash and double quote escaped, as node-imap writes LOGIN. */
   imap: (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"'),
-  /** Inside a single-quoted string printed by util.inspect (node-imap's debug, Node's error properties). */
+  /**
+   * Inside a string printed by util.inspect (node-imap's debug, Node's error properties), in its single-quote
+   * form. Last in a chain, inside a '...' literal of the text: renderCorpusText() then prints the whole
+   * literal again, with the quotes Node would choose for it.
+   */
   inspect: (value: string) => inspect(value).slice(1, -1),
   /** Inside a JSON string. */
   json: (value: string) => JSON.stringify(value).slice(1, -1),
@@ -108,8 +112,23 @@ export function placeholdersOf(text: string): Array<{ name: string; encodings: s
   return [...seen.values()];
 }
 
+/** A single-quoted string literal as util.inspect prints one (the capture's secret held no quote). */
+const INSPECTED_LITERAL = /'((?:[^'\\\n]|\\.)*)'/g;
+
 /** The text with the credentials planted. */
 export function renderCorpusText(text: string, credentials: Credentials): string {
+  // util.inspect chooses its quotes by the whole string: ' unless it holds one, then ", then `. So a literal
+  // holding a placeholder that ends in `inspect` is printed again whole, as Node would print it with this
+  // secret: its placeholders rendered without that last step, the literal's own escapes undone.
+  const requoted = text.replace(INSPECTED_LITERAL, (literal, body: string) => {
+    if (!/\{\{[^}]*\|inspect\}\}/.test(body)) return literal;
+    const raw = body.replace(/\\(.)/g, '$1').replace(PLACEHOLDER, (placeholder: string) => placeholder.replace(/\|inspect\}\}$/, '}}'));
+    return inspect(renderPlain(raw, credentials));
+  });
+  return renderPlain(requoted, credentials);
+}
+
+function renderPlain(text: string, credentials: Credentials): string {
   return text.replace(PLACEHOLDER, (_, name: string, encodings: string) =>
     renderPlaceholder(name, encodings.split('|').filter(Boolean), credentials),
   );
