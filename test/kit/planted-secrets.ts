@@ -28,8 +28,10 @@ export const PLANTED_SECRETS: ReadonlyArray<{ why: string; secret: string }> = [
   { why: 'everything at once', secret: 'p@ss w"o\'r\\d:/%+&=ä密😀' },
 ];
 
-/** A piece this long of a secret's form found in the output is a leak even when the whole form is not. */
+/** A piece this long of a secret found in the output is a leak even when the whole secret is not. */
 const WINDOW = 8;
+/** Pieces looked for per form at most: a long secret is sampled, which still finds any long piece of it left. */
+const MAX_PIECES = 24;
 
 /** Every form of the planted secret in which `template` carries it, plus the blobs and encodings any source may use. */
 export function searchedForms(template: string, credentials: Credentials): string[] {
@@ -39,18 +41,21 @@ export function searchedForms(template: string, credentials: Credentials): strin
 
 /**
  * The forms of the planted secret found in `output`, which was made from `template` (a corpus entry, or any
- * text with placeholders): whole forms, or a piece of WINDOW characters of one that the text would not
- * hold without the secret.
+ * text with placeholders): whole forms, or a piece of WINDOW characters of the secret as written or
+ * percent-encoded that the text would not hold without the secret (a secret cut short, or half-redacted).
  */
 export function leakedForms(output: string, template: string, credentials: Credentials): string[] {
   const baseline = renderCorpusText(template, { ...credentials, secret: '' });
   const found: string[] = [];
+  const pieced = new Set([credentials.secret, ENCODINGS.url(credentials.secret)]);
   for (const form of searchedForms(template, credentials)) {
     if (output.includes(form)) {
       found.push(JSON.stringify(form));
       continue;
     }
-    for (let i = 0; i + WINDOW <= form.length; i++) {
+    if (!pieced.has(form)) continue;
+    const step = Math.max(1, Math.floor((form.length - WINDOW) / MAX_PIECES));
+    for (let i = 0; i + WINDOW <= form.length; i += step) {
       const piece = form.slice(i, i + WINDOW);
       if (output.includes(piece) && !baseline.includes(piece)) {
         found.push(`a piece ${JSON.stringify(piece)} of ${JSON.stringify(form).slice(0, 40)}`);
