@@ -226,8 +226,10 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     await rabbitmq.ctl(['change_password', users.rabbitmq, 'changed-by-the-fault-run']);
     await rabbitmq.closeAllConnections('password changed');
     apiStatus = 401;
-    await wentDown(before, ['pg-password', 'rabbitmq', 'api'], 'failed login');
-    await child.waitUntil('two failed reconnects each', () => ['pg-password', 'rabbitmq', 'api'].every((name) => child!.count(name, 'reconnecting') >= 2 + 3), 30_000);
+    const refused = ['pg-password', 'rabbitmq', 'api'];
+    const attempts = Object.fromEntries(refused.map((name) => [name, child!.count(name, 'reconnecting')]));
+    await wentDown(before, refused, 'failed login');
+    await child.waitUntil('two refused reconnects each', () => refused.every((name) => child!.count(name, 'reconnecting') >= attempts[name]! + 2), 30_000);
     await child.command('probe');
 
     await child.command('dump');

@@ -14,7 +14,7 @@
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -166,7 +166,6 @@ class TlsFixture {
     await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', ...subject, '-keyout', key, '-out', cert]);
     const encrypted = path.join(dir, 'key.enc.pem');
     await execFileAsync('openssl', ['pkey', '-in', key, '-aes256', '-passout', `pass:${RIGHT_PASSWORD}`, '-out', encrypted]);
-    const { readFile } = await import('node:fs/promises');
     const [keyPem, certPem, encryptedPem] = await Promise.all([readFile(key, 'utf8'), readFile(cert, 'utf8'), readFile(encrypted, 'utf8')]);
     const server = tls.createServer({ key: keyPem, cert: certPem }, (socket) => socket.end());
     server.on('tlsClientError', () => undefined);
