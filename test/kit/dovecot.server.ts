@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -213,6 +213,14 @@ export class DovecotServer {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Adds a user that logs in with `password`, which may hold any character (stored base64-encoded, so a
+   * `:` cannot end the field). Dovecot reads the users file again at the next login.
+   */
+  async addUser(user: string, password: string): Promise<void> {
+    await appendFile(path.join(this.dir, 'users'), `${user}:{PLAIN.b64}${Buffer.from(password).toString('base64')}\n`);
   }
 
   private async writeConfig(): Promise<void> {
