@@ -40,7 +40,9 @@ export class ConnectionHealthMetrics implements OnApplicationBootstrap, OnModule
   async onApplicationBootstrap(): Promise<void> {
     if (!this.options.metrics) return;
     const prom = await loadPeer<PromClient>('prom-client', 'Prometheus metrics (the metrics option)');
-    const metrics = createMetrics(prom, this.options.metrics.registry ?? prom.register, this.options.metrics.prefix ?? 'connection_health_');
+    // The option's type is the package's own so that its declarations need no prom-client; what an app passes is a prom-client Registry.
+    const registry = (this.options.metrics.registry as Registry | undefined) ?? prom.register;
+    const metrics = createMetrics(prom, registry, this.options.metrics.prefix ?? 'connection_health_');
     for (const handle of this.registry.all()) {
       const snapshot = handle.snapshot();
       const labels = { connection: handle.name, kind: snapshot.kind };

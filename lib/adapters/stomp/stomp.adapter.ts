@@ -62,7 +62,7 @@ const WEBSOCKET_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 export class StompAdapter implements ConnectionAdapter {
   readonly kind = 'stomp';
   readonly target: string;
-  readonly clientChanges$: Observable<Client | undefined>;
+  readonly clientChanges$: Observable<unknown>;
   private readonly clients = new BehaviorSubject<Client | undefined>(undefined);
   private readonly instanceId = randomBytes(6).toString('hex');
   private session?: Session;
@@ -83,7 +83,7 @@ export class StompAdapter implements ConnectionAdapter {
     this.subscriptionReports = settings.subscriptions.map(() => throttleReport(owner.report));
   }
 
-  currentClient(): Client | undefined {
+  currentClient(): unknown {
     return this.clients.value;
   }
 
