@@ -1,5 +1,5 @@
-import type Imap from 'imap';
-import type { ImapFlow } from 'imapflow';
+import type { ImapFlowLike } from './imapflow-like.js';
+import type { NodeImapLike } from './node-imap-like.js';
 
 /** A plain login. */
 export interface ImapLogin {
@@ -40,7 +40,7 @@ export interface ImapFlowAdapterOptions extends ImapOptionsBase {
    * package connects it, selects `mailbox`, heartbeats it and closes it. Default: the package creates
    * `new ImapFlow({ host, port, secure, auth, logger: false })`.
    */
-  factory?: () => ImapFlow | Promise<ImapFlow>;
+  factory?: () => ImapFlowLike | Promise<ImapFlowLike>;
 }
 
 export interface NodeImapAdapterOptions extends ImapOptionsBase {
@@ -50,7 +50,7 @@ export interface NodeImapAdapterOptions extends ImapOptionsBase {
    * also works (node-imap can connect again). Default: the package creates
    * `new Imap({ host, port, tls: secure, user, password })`.
    */
-  factory?: () => Imap | Promise<Imap>;
+  factory?: () => NodeImapLike | Promise<NodeImapLike>;
 }
 
 /** How to reach and keep one IMAP session, with either client library. */

@@ -3,6 +3,7 @@ import { messages } from '../../core/messages.js';
 import { optionSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import type { ImapFlowAdapterOptions } from './imap-adapter.options.js';
+import type { ImapFlowLike } from './imapflow-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
 
 /**
@@ -11,7 +12,7 @@ import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
  * and resolves even when the NOOP failed, so a beat also checks that the client is still usable, and the
  * engine's deadline covers a NOOP that is never answered.
  */
-export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
+export class ImapFlowAdapter extends ImapAdapter<ImapFlowLike> {
   protected readonly libraryName = 'imapflow';
 
   constructor(
@@ -23,7 +24,7 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     super(options.factory ? 'imapflow' : `imapflow ${options.host}:${portOf(options)}`, settings, options.factory);
   }
 
-  protected async createClient(): Promise<ImapFlow> {
+  protected async createClient(): Promise<ImapFlowLike> {
     const { ImapFlow: Client } = await loadPeer<{ ImapFlow: typeof ImapFlow }>(this.peerName, 'IMAP connections with client "imapflow"');
     const { host, secure, auth } = this.options;
     // Its default logger writes pino JSON to stdout; an app that wants it passes a factory.
@@ -31,7 +32,7 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     return new Client({ host, port, secure: secure ?? port === 993, auth, logger: false });
   }
 
-  protected async login(client: ImapFlow): Promise<void> {
+  protected async login(client: ImapFlowLike): Promise<void> {
     try {
       await client.connect();
     } catch (error) {
@@ -40,7 +41,7 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     }
   }
 
-  protected async select(client: ImapFlow, mailbox: string): Promise<void> {
+  protected async select(client: ImapFlowLike, mailbox: string): Promise<void> {
     try {
       await client.mailboxOpen(mailbox);
     } catch (error) {
@@ -48,21 +49,21 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     }
   }
 
-  protected noop(client: ImapFlow): Promise<void> {
+  protected noop(client: ImapFlowLike): Promise<void> {
     return client.noop();
   }
 
-  protected isUsable(client: ImapFlow): boolean {
+  protected isUsable(client: ImapFlowLike): boolean {
     return client.usable;
   }
 
   /** Resolves once the server answered LOGOUT (or the connection is gone) and the socket is closed. */
-  protected async logout(client: ImapFlow): Promise<void> {
+  protected async logout(client: ImapFlowLike): Promise<void> {
     await client.logout();
   }
 
   /** Closes the socket without LOGOUT; idempotent, and it rejects whatever is still waiting. */
-  protected destroy(client: ImapFlow): void {
+  protected destroy(client: ImapFlowLike): void {
     client.close();
   }
 
@@ -70,15 +71,15 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlow> {
     return optionSecrets(this.options);
   }
 
-  protected clientOptions(client: ImapFlow): unknown {
+  protected clientOptions(client: ImapFlowLike): unknown {
     return (client as unknown as { options?: unknown }).options;
   }
 
-  protected watch(client: ImapFlow, onClose: (error: Error) => void): () => void {
+  protected watch(client: ImapFlowLike, onClose: (error: Error) => void): () => void {
     let lastError: Error | undefined;
     client.on('error', (error: Error) => (lastError = error));
     const listener = () => {
-      const bye = (client as { byeReason?: string }).byeReason;
+      const bye = client.byeReason;
       onClose(bye || !lastError ? new Error(messages.imapServerClosed(bye, false)) : lastError);
     };
     client.once('close', listener);

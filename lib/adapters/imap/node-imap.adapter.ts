@@ -5,6 +5,7 @@ import { messages } from '../../core/messages.js';
 import { optionSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import type { NodeImapAdapterOptions } from './imap-adapter.options.js';
+import type { NodeImapLike } from './node-imap-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
 
 /** The parts of node-imap's Connection (0.8.x) this adapter needs that its public API lacks. */
@@ -14,18 +15,18 @@ interface NodeImapInternals {
   _parser?: EventEmitter;
 }
 
-const internals = (client: Imap) => client as unknown as NodeImapInternals;
+const internals = (client: NodeImapLike) => client as unknown as NodeImapInternals;
 
 /**
  * An IMAP session through node-imap (`imap` 0.8). node-imap IDLEs by itself whenever it has nothing to
  * do, has no public NOOP and no response deadline of its own; this adapter supplies both (see noop()).
  */
-export class NodeImapAdapter extends ImapAdapter<Imap> {
+export class NodeImapAdapter extends ImapAdapter<NodeImapLike> {
   protected readonly libraryName = 'node-imap';
   /** Clients that already carry this adapter's 'error' listener: a factory may return the same one again. */
-  private readonly withErrorSink = new WeakSet<Imap>();
-  private readonly lastErrors = new WeakMap<Imap, Error>();
-  private readonly byeTexts = new WeakMap<Imap, string>();
+  private readonly withErrorSink = new WeakSet<NodeImapLike>();
+  private readonly lastErrors = new WeakMap<NodeImapLike, Error>();
+  private readonly byeTexts = new WeakMap<NodeImapLike, string>();
 
   constructor(
     private readonly options: NodeImapAdapterOptions,
@@ -36,14 +37,14 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
     super(options.factory ? 'node-imap' : `node-imap ${options.host}:${portOf(options)}`, settings, options.factory);
   }
 
-  protected async createClient(): Promise<Imap> {
+  protected async createClient(): Promise<NodeImapLike> {
     const { default: Connection } = await loadPeer<{ default: typeof Imap }>(this.peerName, 'IMAP connections with client "node-imap"');
     const { host, secure, auth } = this.options;
     const port = portOf(this.options);
     return new Connection({ host, port, tls: secure ?? port === 993, user: auth!.user, password: auth!.pass });
   }
 
-  protected login(client: Imap): Promise<void> {
+  protected login(client: NodeImapLike): Promise<void> {
     this.lastErrors.delete(client);
     this.byeTexts.delete(client);
     return new Promise<void>((resolve, reject) => {
@@ -67,7 +68,7 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
     });
   }
 
-  protected select(client: Imap, mailbox: string): Promise<void> {
+  protected select(client: NodeImapLike, mailbox: string): Promise<void> {
     return new Promise<void>((resolve, reject) => client.openBox(mailbox, false, (error) => (error ? reject(error) : resolve())));
   }
 
@@ -79,18 +80,18 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
    * the queue, it waits only for the command in progress. While IDLE runs, _enqueue first sends DONE and
    * sends the NOOP after IDLE's tagged OK; once the queue is empty node-imap enters IDLE again by itself.
    */
-  protected noop(client: Imap): Promise<void> {
+  protected noop(client: NodeImapLike): Promise<void> {
     return new Promise<void>((resolve, reject) =>
       internals(client)._enqueue('noop', true, (error) => (error ? reject(error) : resolve())),
     );
   }
 
-  protected isUsable(client: Imap): boolean {
+  protected isUsable(client: NodeImapLike): boolean {
     return client.state === 'authenticated' && internals(client)._sock?.writable === true;
   }
 
   /** end() queues LOGOUT (ending IDLE first) and closes the socket after its answer. */
-  protected logout(client: Imap): Promise<void> {
+  protected logout(client: NodeImapLike): Promise<void> {
     if (client.state === 'disconnected') return Promise.resolve();
     return new Promise<void>((resolve) => {
       client.once('close', () => resolve());
@@ -104,7 +105,7 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
    * from the socket's 'data' handler, which crashes the process. Destroying the socket stops all reading;
    * node-imap's 'close' handler then clears its timers.
    */
-  protected destroy(client: Imap): void {
+  protected destroy(client: NodeImapLike): void {
     internals(client)._sock?.destroy();
   }
 
@@ -112,11 +113,11 @@ export class NodeImapAdapter extends ImapAdapter<Imap> {
     return optionSecrets(this.options);
   }
 
-  protected clientOptions(client: Imap): unknown {
+  protected clientOptions(client: NodeImapLike): unknown {
     return (client as unknown as { _config?: unknown })._config;
   }
 
-  protected watch(client: Imap, onClose: (error: Error) => void): () => void {
+  protected watch(client: NodeImapLike, onClose: (error: Error) => void): () => void {
     if (!this.withErrorSink.has(client)) {
       this.withErrorSink.add(client);
       client.on('error', (error: Error) => this.lastErrors.set(client, error));

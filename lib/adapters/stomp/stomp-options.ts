@@ -1,7 +1,7 @@
 import type tls from 'node:tls';
-import type { IMessage } from '@stomp/stompjs';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import type { StompMessage } from './stomp-message.js';
 
 /** A subscription the adapter makes on every new session, so it survives reconnects. */
 export interface StompSubscriptionDefinition {
@@ -18,7 +18,7 @@ export interface StompSubscriptionDefinition {
    * acked or nacked, its message is NACKed under `client` and `client-individual` ack, and lost to the
    * app under `auto`.
    */
-  onMessage(message: IMessage): void | Promise<unknown>;
+  onMessage(message: StompMessage): void | Promise<unknown>;
 }
 
 /** The STOMP heart-beat negotiated on CONNECT: the wire-level liveness check, below the round-trip probe. */
