@@ -96,5 +96,5 @@ export function errorText(error: unknown): string {
 
 /** A short, redacted reason for an unknown thrown value. */
 export function describeError(error: unknown): string {
-  return shortened(redactSecrets(errorText(error)));
+  return shortened(redactSecrets(errorText(error).slice(0, 16_384)));
 }
