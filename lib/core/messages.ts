@@ -47,11 +47,21 @@ export const messages = {
     redactSecrets(`the server refused ${what} (${status ?? 'NO'}${code ? ` [${code}]` : ''})${text ? `: ${text}` : ''}`),
   imapUnusable: (library: string) => `the ${library} session is no longer usable`,
   imapClosedDuringLogin: () => 'the server closed the connection during login',
+  imapStartTlsMissing: () =>
+    'the server offers no STARTTLS, so the password was not sent: it would cross the network in clear. Connect with ' +
+    'TLS (port 993 or secure: true), turn STARTTLS on at the server, or set allowInsecureAuth: true to allow a cleartext login',
   imapServerClosed: (bye: string | undefined, reset: boolean) =>
     bye ? `the server said BYE (${bye}) and closed the connection` : `the server ${reset ? 'reset' : 'closed'} the connection`,
   imapSessionRecycled: (lifetimeMs: number) =>
     `the IMAP session reached its maximum lifetime (${lifetimeMs} ms, maxSessionMs less jitter): logging in again`,
   stompNoSession: () => 'no STOMP session is open',
+  stompCleartextCredentials: (credentials: readonly string[], target: string) => {
+    const many = credentials.length > 1;
+    return (
+      `the STOMP ${credentials.join(', ')} ${many ? 'go' : 'goes'} to ${target} in clear, without TLS: anyone on the path can read ` +
+      `${many ? 'them' : 'it'}. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.`
+    );
+  },
   stompBrokerError: (message: string | undefined, body: string) => {
     const detail = body.replace(/\s+/g, ' ').trim().slice(0, 200);
     return `the broker sent an ERROR frame${message ? `: ${message}` : ''}${detail && detail !== message ? ` (${detail})` : ''}`;

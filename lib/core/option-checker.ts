@@ -24,6 +24,8 @@ export interface PeerNeed {
 export class OptionChecker {
   /** Optional peers the checked options need: verified at bootstrap, after every option check. */
   readonly peers: PeerNeed[] = [];
+  /** Options that work but put something at risk: logged at bootstrap as warnings, each naming the place. */
+  readonly warnings: string[] = [];
 
   /**
    * @param connection the connection's name, kept on the error ('*' for the module's own options)
@@ -40,6 +42,11 @@ export class OptionChecker {
   /** Notes that these options need an optional peer (verified later: checking loads it). */
   needsPeer(packageName: string, feature: string): void {
     this.peers.push({ packageName, feature, place: this.place });
+  }
+
+  /** Notes a warning about these options; `text` says what is at risk and which option silences it. */
+  warn(text: string): void {
+    this.warnings.push(`${this.place}: ${text}`);
   }
 
   that(ok: boolean, option: string, value: unknown, fix: string): void {
