@@ -215,7 +215,7 @@ describe('STOMP credentials without TLS: one warning at bootstrap', () => {
     assert.deepEqual(lines, [
       {
         message:
-          `Connection "mq": the STOMP login, passcode go to stomp://${proxy.host}:${proxy.port} in clear, without TLS: anyone on ` +
+          `Connection "mq": the STOMP login and passcode go to stomp://${proxy.host}:${proxy.port} in clear, without TLS: anyone on ` +
           'the path can read them. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.',
         context: 'ConnectionHealth',
       },

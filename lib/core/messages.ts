@@ -57,8 +57,9 @@ export const messages = {
   stompNoSession: () => 'no STOMP session is open',
   stompCleartextCredentials: (credentials: readonly string[], target: string) => {
     const many = credentials.length > 1;
+    const named = many ? `${credentials.slice(0, -1).join(', ')} and ${credentials.at(-1)}` : credentials[0];
     return (
-      `the STOMP ${credentials.join(', ')} ${many ? 'go' : 'goes'} to ${target} in clear, without TLS: anyone on the path can read ` +
+      `the STOMP ${named} ${many ? 'go' : 'goes'} to ${target} in clear, without TLS: anyone on the path can read ` +
       `${many ? 'them' : 'it'}. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.`
     );
   },

@@ -90,7 +90,7 @@ describe('STOMP adapter options', () => {
       return check.warnings;
     };
     assert.deepEqual(warnings({ url: 'stomp://ops:s3cret@broker.internal:61613' }), [
-      'Connection "mq": the STOMP login, passcode go to stomp://broker.internal:61613 in clear, without TLS: anyone on the path can ' +
+      'Connection "mq": the STOMP login and passcode go to stomp://broker.internal:61613 in clear, without TLS: anyone on the path can ' +
         'read them. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.',
     ]);
     assert.match(warnings({ host: '10.0.0.5', connectHeaders: { Authorization: 'Bearer t0ken', 'client-id': 'a' } })[0] ?? '', /the STOMP Authorization goes to stomp:\/\/10\.0\.0\.5:61613 in clear/);
