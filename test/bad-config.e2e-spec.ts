@@ -259,7 +259,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     app: () => forRoot([{ ...stomp, login: 'app', passcod: 's3cr3t' }]),
     message:
       `Connection "broker": option "passcod" is a string. There is no such option; a stomp connection takes ${KNOWN_CONNECTION}, url, host, port, ` +
-      'transport, login, passcode, vhost, connectHeaders, tls, keepAlive, stompHeartbeat, probe, subscriptions. Did you mean "passcode"?',
+      'transport, login, passcode, vhost, connectHeaders, tls, allowInsecureAuth, keepAlive, stompHeartbeat, probe, subscriptions. Did you mean "passcode"?',
   },
   {
     title: 'stomp: a misspelled stompHeartbeat option',
@@ -288,7 +288,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     },
     message:
       `Connection "mail" (@MonitorConnection on MailWatcher.client): option "hearbeat" is an object. There is no such option; an imap connection takes ${KNOWN_CONNECTION}, ` +
-      'client, factory, host, port, secure, auth, mailbox, maxSessionMs. Did you mean "heartbeat"?',
+      'client, factory, host, port, secure, auth, tls, allowInsecureAuth, mailbox, maxSessionMs. Did you mean "heartbeat"?',
   },
   {
     title: '@MonitorConnection of a kind no member can hold',

@@ -16,8 +16,13 @@ const NOT_SECRET_KEYS = /^(?:passive|bypass\w*|passReqToCallback|tokenType|token
 const URL_KEYS = /^(?:url|uri|dsn|proxy|connectionString|connectString|brokerURL)$/i;
 /** How deep into nested options credentials are looked for (replication.slaves[0].authentication.options.password). */
 const MAX_DEPTH = 6;
-/** Header names that carry credentials (STOMP CONNECT headers, HTTP). */
+/** Header names that carry credentials (STOMP CONNECT headers, HTTP): passcode, Authorization, X-Api-Key, ... */
 const SECRET_HEADER = /pass|secret|token|auth|key|credential|cookie/i;
+
+/** Whether a header carries a credential; `login` does not (a user name), though it says who logs in. */
+export function isSecretHeader(name: string): boolean {
+  return SECRET_HEADER.test(name);
+}
 
 /** The password of a URL or connection string, as written and decoded; none for one without. */
 export function urlSecrets(url: unknown): string[] {
@@ -56,7 +61,7 @@ export function optionSecrets(options: unknown, depth = MAX_DEPTH): string[] {
 
 /** Values of headers that carry credentials: passcode, Authorization, tokens, API keys, cookies. */
 export function headerSecrets(headers: Readonly<Record<string, string>> | undefined): string[] {
-  return Object.entries(headers ?? {}).flatMap(([name, value]) => (SECRET_HEADER.test(name) ? [value, ...authorizationSecrets(value)] : []));
+  return Object.entries(headers ?? {}).flatMap(([name, value]) => (isSecretHeader(name) ? [value, ...authorizationSecrets(value)] : []));
 }
 
 /** "Bearer abc" → also "abc", "Basic dXNlcjpwdw==" → also its decoded user:password. */

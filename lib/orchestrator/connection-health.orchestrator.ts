@@ -178,6 +178,7 @@ export class ConnectionHealthOrchestrator
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
     const adapter = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
+    for (const warning of check.warnings) this.logger.warn(warning);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report, scrubber: this.scrubber });
     this.registry.register(monitor, adapter, definition.required ?? true);
     const log = new TransitionLog(this.logger);

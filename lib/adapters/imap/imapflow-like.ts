@@ -7,6 +7,8 @@ export interface ImapFlowLike {
   readonly usable: boolean;
   /** The text of the server's BYE, once one came (newer imapflow versions). */
   readonly byeReason?: string;
+  /** What the server announced (imapflow's Map): whether it offers STARTTLS, say. */
+  readonly capabilities: { has(capability: string): boolean };
   connect(): Promise<void>;
   mailboxOpen(path: string): Promise<unknown>;
   noop(): Promise<void>;

@@ -5,6 +5,7 @@ import { loadPeer } from '../load-peer.js';
 import type { ImapFlowAdapterOptions } from './imap-adapter.options.js';
 import type { ImapFlowLike } from './imapflow-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
+import { imapTransport } from './imap-transport.js';
 
 /**
  * An IMAP session through imapflow. An ImapFlow connects once, so every session is a new instance. It
@@ -21,21 +22,28 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlowLike> {
     /** The package to load; tests pass a missing one. */
     private readonly peerName = 'imapflow',
   ) {
-    super(options.factory ? 'imapflow' : `imapflow ${options.host}:${portOf(options)}`, settings, options.factory);
+    super(options.factory ? 'imapflow' : `imapflow ${options.host}:${imapTransport(options).port}`, settings, options.factory);
   }
 
   protected async createClient(): Promise<ImapFlowLike> {
     const { ImapFlow: Client } = await loadPeer<{ ImapFlow: typeof ImapFlow }>(this.peerName, 'IMAP connections with client "imapflow"');
-    const { host, secure, auth } = this.options;
+    const { host, auth, tls } = this.options;
+    const { port, secure, startTlsRequired } = imapTransport(this.options);
+    // doSTARTTLS: true upgrades before the login and fails without sending it when the server cannot;
+    // left out, imapflow still upgrades whenever STARTTLS is offered. (With secure, imapflow refuses it.)
     // Its default logger writes pino JSON to stdout; an app that wants it passes a factory.
-    const port = portOf(this.options);
-    return new Client({ host, port, secure: secure ?? port === 993, auth, logger: false });
+    return new Client({ host, port, secure, auth, tls, ...(startTlsRequired ? { doSTARTTLS: true } : {}), logger: false });
   }
 
   protected async login(client: ImapFlowLike): Promise<void> {
     try {
       await client.connect();
     } catch (error) {
+      // imapflow's own words ("Server does not support STARTTLS") say neither that the password stayed
+      // home nor how to go on; a failed TLS handshake keeps its own reason (an untrusted certificate, say).
+      if ((error as { tlsFailed?: boolean })?.tlsFailed && !client.capabilities.has('STARTTLS')) {
+        throw new Error(messages.imapStartTlsMissing(), { cause: error });
+      }
       // connect() also runs STARTTLS, ID, ENABLE: only a refused AUTHENTICATE or LOGIN is a refused login.
       throw explained(error, (error as { authenticationFailed?: boolean })?.authenticationFailed ? 'authentication' : 'the connection');
     }
@@ -102,8 +110,4 @@ function explained(error: unknown, what: string): unknown {
   const { responseStatus, responseText, serverResponseCode } = (error ?? {}) as ImapFlowCommandError;
   if (!(error instanceof Error) || (responseText === undefined && serverResponseCode === undefined)) return error;
   return new Error(messages.imapRefused(what, responseStatus, serverResponseCode, responseText), { cause: error });
-}
-
-function portOf(options: ImapFlowAdapterOptions): number {
-  return options.port ?? (options.secure ? 993 : 143);
 }

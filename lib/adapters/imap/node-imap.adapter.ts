@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type Imap from 'imap';
 import { messages } from '../../core/messages.js';
 import { optionSecrets } from '../known-secrets.js';
@@ -7,10 +8,14 @@ import { loadPeer } from '../load-peer.js';
 import type { NodeImapAdapterOptions } from './imap-adapter.options.js';
 import type { NodeImapLike } from './node-imap-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
+import { imapTransport } from './imap-transport.js';
+
+type CommandCallback = (error?: Error) => void;
 
 /** The parts of node-imap's Connection (0.8.x) this adapter needs that its public API lacks. */
 interface NodeImapInternals {
-  _enqueue(command: string, promote: boolean, callback: (error?: Error) => void): void;
+  /** `promote` may be left out, the callback then taking its place. */
+  _enqueue(command: string, promote?: boolean | CommandCallback, callback?: CommandCallback): void;
   _sock?: Socket;
   _parser?: EventEmitter;
 }
@@ -34,14 +39,19 @@ export class NodeImapAdapter extends ImapAdapter<NodeImapLike> {
     /** The package to load; tests pass a missing one. */
     private readonly peerName = 'imap',
   ) {
-    super(options.factory ? 'node-imap' : `node-imap ${options.host}:${portOf(options)}`, settings, options.factory);
+    super(options.factory ? 'node-imap' : `node-imap ${options.host}:${imapTransport(options).port}`, settings, options.factory);
   }
 
   protected async createClient(): Promise<NodeImapLike> {
     const { default: Connection } = await loadPeer<{ default: typeof Imap }>(this.peerName, 'IMAP connections with client "node-imap"');
-    const { host, secure, auth } = this.options;
-    const port = portOf(this.options);
-    return new Connection({ host, port, tls: secure ?? port === 993, user: auth!.user, password: auth!.pass });
+    const { host, auth, tls } = this.options;
+    const { port, secure, startTlsRequired } = imapTransport(this.options);
+    // autotls 'always' upgrades whenever the server offers STARTTLS. node-imap has no mode that refuses a
+    // server without it ('required' upgrades only when the server demands it, LOGINDISABLED, and else
+    // logs in in clear): refuseCleartextLogin() is that refusal.
+    const client = new Connection({ host, port, tls: secure, tlsOptions: tls, autotls: 'always', user: auth!.user, password: auth!.pass });
+    if (startTlsRequired) refuseCleartextLogin(client);
+    return client;
   }
 
   protected login(client: NodeImapLike): Promise<void> {
@@ -132,6 +142,22 @@ export class NodeImapAdapter extends ImapAdapter<NodeImapLike> {
   }
 }
 
-function portOf(options: NodeImapAdapterOptions): number {
-  return options.port ?? (options.secure ? 993 : 143);
+/** The commands that carry a credential: LOGIN, and AUTHENTICATE with its initial response. */
+const CREDENTIAL_COMMAND = /^(?:LOGIN|AUTHENTICATE)\b/i;
+
+/**
+ * Makes node-imap fail, instead of write, a command that would carry the password over a socket that is
+ * not TLS: the STARTTLS that autotls 'always' runs when it is offered makes the socket TLS first. The
+ * login sequence reports the failure as an 'error' and closes the connection, so login() rejects with it.
+ */
+function refuseCleartextLogin(client: Imap): void {
+  const inner = internals(client);
+  const enqueue = inner._enqueue;
+  inner._enqueue = function (this: NodeImapInternals, command, promote, callback) {
+    if (!CREDENTIAL_COMMAND.test(command) || (this._sock as TLSSocket | undefined)?.encrypted === true) {
+      return enqueue.call(this, command, promote, callback);
+    }
+    const done = typeof promote === 'function' ? promote : callback;
+    process.nextTick(() => done?.(new Error(messages.imapStartTlsMissing())));
+  };
 }
