@@ -46,8 +46,8 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
   check.that(
     secrets === undefined || (Array.isArray(secrets) && secrets.every((secret) => secret === undefined || typeof secret === 'string')),
     'secrets',
-    Array.isArray(secrets) ? '(an array holding something other than strings)' : secrets,
-    'Pass an array of strings, e.g. [process.env.API_KEY].',
+    secrets,
+    'Pass an array whose entries are strings (or undefined, for a variable that is not set), e.g. [process.env.API_KEY].',
   );
   check.knownKeys('defaults', defaults, MONITOR_OPTION_GROUPS);
   // The defaults alone must make sense even with no connection; each connection checks its own mix again.

@@ -6,7 +6,9 @@ export type {
 } from './interfaces/connection-health-options.interface.js';
 export type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 export type { MetricsOptions } from './interfaces/metrics-options.interface.js';
+export type { PromRegistryLike } from './metrics/prom-registry-like.js';
 export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
+export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
   ConnectionDefinition,
@@ -35,7 +37,10 @@ export type {
 } from './core/monitor-options.js';
 export type { CustomConnection } from './adapters/custom/custom.adapter.js';
 export type { ImapLogin } from './adapters/imap/imap-adapter.options.js';
+export type { ImapFlowLike } from './adapters/imap/imapflow-like.js';
+export type { NodeImapLike } from './adapters/imap/node-imap-like.js';
 export type { StompHeartbeatOptions, StompProbeOptions, StompSubscriptionDefinition } from './adapters/stomp/stomp-options.js';
+export type { StompMessage } from './adapters/stomp/stomp-message.js';
 export { stompSession, type StompSessionInfo } from './adapters/stomp/stomp-session.js';
 export { keepStompSubscription, type KeptStompSubscription } from './adapters/stomp/keep-stomp-subscription.js';
 export { ConnectionHealthConfigError } from './core/errors/connection-health-config.error.js';

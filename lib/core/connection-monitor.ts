@@ -9,7 +9,6 @@ import { withDeadline } from './deadline.js';
 import { HeartbeatTimeoutError } from './errors/heartbeat-timeout.error.js';
 import { messages } from './messages.js';
 import type { MonitorOptions } from './monitor-options.js';
-import { shortened } from './redact.js';
 import { RttSuspicion } from './rtt-suspicion.js';
 import { SecretScrubber } from './secret-scrubber.js';
 import { callUser, type CallbackFailure } from './user-callback.js';
@@ -209,7 +208,7 @@ export class ConnectionMonitor {
     this.update({ lastBeatAt: at, lastRttMs: rttMs, consecutiveFailures: 0, ...(figures ? { figures } : {}) });
     // Answered but impaired (a saturated pool, say): degraded, never down, so nothing is torn down for it.
     if (impairment !== undefined) {
-      if (this.current.state === 'up' || this.current.reason !== this.#reason(impairment)) this.transition('degraded', impairment);
+      if (this.current.state === 'up' || this.current.reason !== this.#scrubber.reason(impairment)) this.transition('degraded', impairment);
     } else if (this.current.state === 'degraded') {
       this.transition('up', 'heartbeat answered again');
     }
@@ -338,19 +337,14 @@ export class ConnectionMonitor {
   private transition(to: ConnectionState, reason: string, patch: Partial<ConnectionSnapshot> = {}): void {
     const from = this.current.state;
     const at = this.clock.now();
-    const redacted = this.#reason(reason);
+    const redacted = this.#scrubber.reason(reason);
     this.current = Object.freeze({ ...this.current, ...patch, state: to, since: at, reason: redacted });
     this.emit({ type: 'state', name: this.name, from, to, reason: redacted, at, snapshot: this.current });
   }
 
   /** Tells the scrubber the adapter's credentials: those of its options, and those a new client brought (a factory's). */
   #learnSecrets(): void {
-    this.#scrubber.add(this.#adapter.knownSecrets?.() ?? []);
-  }
-
-  /** A reason as snapshots and events keep it: scrubbed and short. */
-  #reason(text: string): string {
-    return shortened(this.#scrubber.scrub(text));
+    this.#scrubber.learn(this.name, this.#adapter.knownSecrets?.() ?? []);
   }
 
   /**

@@ -3,6 +3,8 @@ import { redactSecrets } from './redact.js';
 
 /** Stands for a string value a message must not show: the value of a misspelled key may be a password. */
 export const UNSHOWN_STRING: unique symbol = Symbol('a string, not shown');
+/** Stands for a number a message must not show: a password from YAML or an environment file may be one. */
+export const UNSHOWN_NUMBER: unique symbol = Symbol('a number, not shown');
 
 /** Every message the package shows a user, in one place so their tone and hints stay consistent. */
 export const messages = {
@@ -47,11 +49,22 @@ export const messages = {
     redactSecrets(`the server refused ${what} (${status ?? 'NO'}${code ? ` [${code}]` : ''})${text ? `: ${text}` : ''}`),
   imapUnusable: (library: string) => `the ${library} session is no longer usable`,
   imapClosedDuringLogin: () => 'the server closed the connection during login',
+  imapStartTlsMissing: () =>
+    'the server offers no STARTTLS, so the password was not sent: it would cross the network in clear. Connect with ' +
+    'TLS (port 993 or secure: true), turn STARTTLS on at the server, or set allowInsecureAuth: true to allow a cleartext login',
   imapServerClosed: (bye: string | undefined, reset: boolean) =>
     bye ? `the server said BYE (${bye}) and closed the connection` : `the server ${reset ? 'reset' : 'closed'} the connection`,
   imapSessionRecycled: (lifetimeMs: number) =>
     `the IMAP session reached its maximum lifetime (${lifetimeMs} ms, maxSessionMs less jitter): logging in again`,
   stompNoSession: () => 'no STOMP session is open',
+  stompCleartextCredentials: (credentials: readonly string[], target: string) => {
+    const many = credentials.length > 1;
+    const named = many ? `${credentials.slice(0, -1).join(', ')} and ${credentials.at(-1)}` : credentials[0];
+    return (
+      `the STOMP ${named} ${many ? 'go' : 'goes'} to ${target} in clear, without TLS: anyone on the path can read ` +
+      `${many ? 'them' : 'it'}. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.`
+    );
+  },
   stompBrokerError: (message: string | undefined, body: string) => {
     const detail = body.replace(/\s+/g, ' ').trim().slice(0, 200);
     return `the broker sent an ERROR frame${message ? `: ${message}` : ''}${detail && detail !== message ? ` (${detail})` : ''}`;
@@ -92,9 +105,10 @@ export const messages = {
  * A value as a message shows it: never a function's source, nor an object's contents, and a string with
  * any credentials removed (a connection string put where a definition belongs, say).
  */
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
   if (value === UNSHOWN_STRING) return 'a string';
+  if (value === UNSHOWN_NUMBER) return 'a number';
   if (typeof value === 'string') return redactSecrets(JSON.stringify(value));
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return 'an array';

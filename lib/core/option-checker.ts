@@ -1,5 +1,5 @@
 import { ConnectionHealthConfigError } from './errors/connection-health-config.error.js';
-import { messages, UNSHOWN_STRING } from './messages.js';
+import { describe, messages, UNSHOWN_NUMBER, UNSHOWN_STRING } from './messages.js';
 
 /** Node clamps longer timer delays to 1 ms with a warning: a typo in minutes would beat in a busy loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -20,10 +20,15 @@ export interface PeerNeed {
   readonly place: string;
 }
 
+/** Options whose string value may be a credential: `secrets`, `auth.pass`, `passcode`, `tls`, a header (a URL is shown without its userinfo). */
+const SECRET_OPTION = /pass|secret|token|tls|key|auth|header|credential/i;
+
 /** Checks option values, throwing a ConnectionHealthConfigError that names the place, option, value and fix. */
 export class OptionChecker {
   /** Optional peers the checked options need: verified at bootstrap, after every option check. */
   readonly peers: PeerNeed[] = [];
+  /** Options that work but put something at risk: logged at bootstrap as warnings, each naming the place. */
+  readonly warnings: string[] = [];
 
   /**
    * @param connection the connection's name, kept on the error ('*' for the module's own options)
@@ -42,15 +47,20 @@ export class OptionChecker {
     this.peers.push({ packageName, feature, place: this.place });
   }
 
+  /** Notes a warning about these options; `text` says what is at risk and which option silences it. */
+  warn(text: string): void {
+    this.warnings.push(`${this.place}: ${text}`);
+  }
+
   that(ok: boolean, option: string, value: unknown, fix: string): void {
-    if (!ok) {
-      throw new ConnectionHealthConfigError(
-        messages.invalidOption(this.place, `${this.prefix}${option}`, value, fix),
-        this.connection,
-        `${this.prefix}${option}`,
-        value,
-      );
-    }
+    if (ok) return;
+    const path = `${this.prefix}${option}`;
+    // A string or number under a credential's option is never shown, nor kept on the error: the bootstrap
+    // fails before the package learns any secret, and Node prints an error's fields with it.
+    const secret = SECRET_OPTION.test(path);
+    const shown = secret && typeof value === 'string' ? UNSHOWN_STRING : secret && typeof value === 'number' ? UNSHOWN_NUMBER : value;
+    const kept = shown === null || ['number', 'boolean', 'undefined'].includes(typeof shown) ? shown : describe(shown);
+    throw new ConnectionHealthConfigError(messages.invalidOption(this.place, path, shown, fix), this.connection, path, kept);
   }
 
   duration(option: string, value: unknown): void {

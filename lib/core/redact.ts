@@ -1,15 +1,22 @@
 /** Longest reason a snapshot keeps: a driver's message can be a whole page. */
 const MAX_REASON_LENGTH = 300;
 
-/** Names under which a value is a secret, in connection strings, STOMP frames, JSON and logs. */
-const SECRET_KEY =
-  '(?:password|passwd|pwd|passcode|passphrase|pass|client[-_]?secret|secret|access[-_]?token|refresh[-_]?token|' +
-  'token|api[-_]?key|credentials?|private[-_]?key)';
+/**
+ * Words that make a key name a secret's, wherever they sit in it: `password`, `PGPASSWORD`, `dbPassword`,
+ * `client_secret`, `secretAccessKey`, `x-api-key`, `refresh_token`.
+ */
+const SECRET_WORD = '(?:pass|pwd|secret|token|api[-_]?key|credential|private[-_]?key|cookie)';
+/**
+ * A key holding a secret word, starting where a name starts. Its length is bounded, as every repetition in
+ * these patterns is: a message is text from a driver or a server, and an unbounded pattern can take
+ * seconds on a hostile or merely long one.
+ */
+const SECRET_KEY = String.raw`(?<![\w-])[\w-]{0,40}?${SECRET_WORD}[\w-]{0,40}`;
 /**
  * A value: double-, single- or back-quoted (with escapes, SQL's doubled quote too; util.inspect back-quotes a
  * string that holds both other quotes), escaped-quoted, or bare.
  */
-const VALUE = String.raw`(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.|'')*'|\`(?:[^\`\\\r\n]|\\.)*\`|\\"(?:[^"\\\r\n]|\\[^"])*\\"|[^\s"',;&}]+)`;
+const VALUE = String.raw`(?:"(?:[^"\\\r\n]|\\.){0,1024}"|'(?:[^'\\\r\n]|\\.|''){0,1024}'|\`(?:[^\`\\\r\n]|\\.){0,1024}\`|\\"(?:[^"\\\r\n]|\\[^"]){0,1024}\\"|[^\s"',;&}]{1,1024})`;
 const AUTH_SCHEMES = 'Bearer|Basic|Digest|Negotiate|NTLM|Token|Hawk|AWS4-HMAC-SHA256';
 
 /** Keeps a quoted value's quotes, so JSON stays JSON. */
@@ -28,37 +35,49 @@ const hideCredentials = (value: string): string => {
 const patterns: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => string]> = [
   // PEM private keys, whole.
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, () => '***'],
-  // scheme://user:password@host, the password holding anything up to the line's last '@' (an unescaped
-  // '@', '/' or space included) unless what follows the colon is a port; and scheme://user@host.
+  // scheme://user:password@host, the password holding anything but a space up to the last '@' ('@', ':',
+  // '/' and '%' included) unless what follows the colon is a port; and scheme://user@host. A scheme starts
+  // where a word starts, so a long run of letters is read once.
   [
-    /([a-z][a-z0-9+.-]*:\/\/)(?:[^\s:/@]*:(?!\d+(?:[/?#\s]|$))[^\r\n]*|\S*)@/gi,
+    /((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}:\/\/)(?:[^\s:/@]{0,256}:(?!\d+(?:[/?#\s]|$))\S{0,256}|[^\s:/@]{1,256})@/gi,
     (_match, scheme) => `${scheme}***@`,
   ],
   // Authorization: <scheme> <credentials>: the scheme stays, the rest of the value goes (of the line, unquoted).
   [
-    /((?:proxy-)?authorization\\?["']?\s*[=:]\s*)("(?:[^"\\\r\n]|\\.)*"?|'[^'\r\n]*'?|[^\r\n]*)/gi,
+    /((?:proxy-)?authorization\\?["']?\s*[=:]\s*)("(?:[^"\\\r\n]|\\.){0,4096}"?|'[^'\r\n]{0,4096}'?|[^\r\n]{0,4096})/gi,
     (_match, key, value) => `${key}${hideCredentials(value)}`,
   ],
+  // Cookie and Set-Cookie headers: the whole value.
+  [/((?:set-)?cookie\s*:\s*)[^\r\n]{1,4096}/gi, (_match, key) => `${key}***`],
   // A bare "Bearer <token>" (XOAUTH2's auth=Bearer, a logged header value) or "Basic <base64>".
-  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,}=*/g, (_match, scheme) => `${scheme} ***`],
-  [/\b(Digest)\s+(?:username|realm|nonce|response|uri)=[^\r\n]*/gi, (_match, scheme) => `${scheme} ***`],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,4096}=*/g, (_match, scheme) => `${scheme} ***`],
+  [/\b(Digest)\s+(?:username|realm|nonce|response|uri)=[^\r\n]{0,4096}/gi, (_match, scheme) => `${scheme} ***`],
   // A header line (STOMP's passcode, a YAML or HTTP-style "Password: ..."): its value runs to the end of the line.
-  [/^(passcode|password|passwd|passphrase)(:[ \t]*)[^\r\n]+/gim, (_match, key, colon) => `${key}${colon}***`],
-  // password=..., passcode:..., "token": "...": the value, quoted with spaces or bare.
+  [/^(passcode|password|passwd|passphrase)(:[ \t]*)[^\r\n]{1,4096}/gim, (_match, key, colon) => `${key}${colon}***`],
+  // password=..., passcode:..., "dbPassword": "...", password%3D...: the value, quoted with spaces or bare.
   [
-    new RegExp(String.raw`((?<![a-z])${SECRET_KEY}\\?["']?\s*[=:]\s*)(${VALUE})`, 'gi'),
+    new RegExp(String.raw`(${SECRET_KEY}\\?["']?\s*(?:[=:]|%3D)\s*)(${VALUE})`, 'gi'),
     (_match, key, value) => `${key}${hideValue(value)}`,
   ],
-  // A JSON Web Token anywhere.
-  [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, () => '***'],
-  // IMAP LOGIN <user> <password> and AUTHENTICATE <mechanism> <initial response>, echoed by a server or a
-  // debug log: the user (atom or quoted string) stays, the rest of the line goes. Upper case, as clients
-  // send them, so that prose ("login failed for ...") is left alone; one line, so that "AUTHENTICATE LOGIN"
-  // does not take the server's next challenge for a user.
-  [/(\bLOGIN[ \t]+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)[ \t]+)[^\r\n]+/g, (_match, head) => `${head}***`],
-  [/(\bAUTHENTICATE[ \t]+[A-Za-z0-9-]+[ \t]+)[^\r\n]+/g, (_match, head) => `${head}***`],
-  // What the client answers to the server's "+" challenges after AUTHENTICATE: lines of base64 alone.
-  [/\bAUTHENTICATE[ \t]+[A-Za-z0-9-]+[\s\S]*/g, (session) => session.replace(/^[A-Za-z0-9+/]{4,}={0,2}(?=\r?$)/gm, '***')],
+  // --password x, --api-key=x on a command line that a log echoes.
+  [/(--?(?:password|passwd|pass|passphrase|token|secret|api-key)(?:=|\s+))[^\s"']{1,1024}/gi, (_match, flag) => `${flag}***`],
+  // A shared access signature's sig=, in a URL's query.
+  [/([?&]sig=)[^&\s"']{1,1024}/gi, (_match, key) => `${key}***`],
+  // A JSON Web Token, starting where a token starts.
+  [/(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{0,4096}/g, () => '***'],
+  // IMAP LOGIN <user> <password>, and AUTHENTICATE (IMAP) or AUTH (SMTP, POP3) <mechanism> <initial
+  // response), echoed by a server or a debug log: the user (atom or quoted string) stays, the rest of the
+  // line goes. In upper case as clients send them, or in any case after a tag ("a1 login ..."), so that
+  // prose ("login failed for ...") is left alone. On one line, so that "AUTHENTICATE LOGIN" does not take
+  // the server's next challenge for a user.
+  [/(\b(?:LOGIN|[A-Za-z]{0,8}\d{1,8}[ \t]+login)[ \t]+(?:"(?:[^"\\\r\n]|\\.){0,1024}"|[^\s"]{1,1024})[ \t]+)[^\r\n]{1,4096}/g, (_match, head) => `${head}***`],
+  [/(\bAUTH(?:ENTICATE)?[ \t]+[A-Za-z0-9-]{1,40}[ \t]+)[^\r\n]{1,4096}/g, (_match, head) => `${head}***`],
+  // What the client answers to the server's "+" challenges after AUTHENTICATE (no initial response, or
+  // AUTH=LOGIN's user and password): lines of base64 alone.
+  [
+    /\bAUTH(?:ENTICATE)?[ \t]+[A-Za-z0-9-]{1,40}[ \t]*\r?\n[\s\S]{0,16384}/g,
+    (session) => session.replace(/^[A-Za-z0-9+/]{4,4096}={0,2}(?=\r?$)/gm, '***'),
+  ],
 ];
 
 /**
@@ -89,5 +108,5 @@ export function errorText(error: unknown): string {
 
 /** A short, redacted reason for an unknown thrown value. */
 export function describeError(error: unknown): string {
-  return shortened(redactSecrets(errorText(error)));
+  return shortened(redactSecrets(errorText(error).slice(0, 16_384)));
 }

@@ -5,6 +5,15 @@ import { errorText, redactSecrets, shortened } from './redact.js';
  * Such a secret is still caught where a pattern finds it (a URL's userinfo, password=...).
  */
 export const MIN_SECRET_LENGTH = 3;
+/**
+ * A secret shorter than this is removed only where it stands as a word of its own: a password "admin"
+ * must not turn "administrator" into "***istrator". Drivers echo a password between delimiters.
+ */
+const WHOLE_WORD_BELOW = 8;
+/** Generations of a source's secrets kept: the current and the one before, for a late error of an old client. */
+const GENERATIONS_KEPT = 2;
+/** Scrubbing a reason reads this much of a message at most: the reason keeps 300 characters. */
+const MAX_SCRUBBED_REASON = 16_384;
 /** A base64 fragment shorter than this occurs in ordinary words by chance. */
 const MIN_BASE64_FRAGMENT = 6;
 /** A run of base64 text (standard or url-safe alphabet), as it sits in a header, a SASL line or a token. */
@@ -19,17 +28,33 @@ const BASE64_RUN = /[A-Za-z0-9+/_-]{4,}={0,2}/g;
  * private fields, so neither util.inspect nor JSON.stringify of the scrubber shows them.
  */
 export class SecretScrubber {
-  readonly #secrets = new Set<string>();
+  /** The module's own: the `secrets` option. Kept for good. */
+  readonly #fixed = new Set<string>();
+  /** Per source (a connection), its last generations: a factory may mint a new token for every session. */
+  readonly #bySource = new Map<string, ReadonlyArray<ReadonlySet<string>>>();
   #literals?: RegExp;
   #base64Fragments: string[] = [];
 
-  /** Adds values to scrub; anything but a string of MIN_SECRET_LENGTH or more is ignored. */
+  /** Adds values to scrub for good; anything but a string of MIN_SECRET_LENGTH or more is ignored. */
   add(values: Iterable<unknown>): void {
-    for (const value of values) {
-      if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH || this.#secrets.has(value)) continue;
-      this.#secrets.add(value);
+    for (const value of usable(values)) {
+      if (this.#fixed.has(value)) continue;
+      this.#fixed.add(value);
       this.#literals = undefined;
     }
+  }
+
+  /**
+   * Sets what `source` holds now. The secrets of its generation before stay scrubbed too, the older ones
+   * are dropped: a connection whose factory mints a token per session does not grow the scrubber forever.
+   */
+  learn(source: string, values: Iterable<unknown>): void {
+    const current = new Set(usable(values));
+    const generations = this.#bySource.get(source) ?? [];
+    const latest = generations[generations.length - 1];
+    if (latest && latest.size === current.size && [...current].every((value) => latest.has(value))) return;
+    this.#bySource.set(source, [...generations, current].slice(-GENERATIONS_KEPT));
+    this.#literals = undefined;
   }
 
   /** `text` without any known secret nor anything shaped like one. */
@@ -39,7 +64,12 @@ export class SecretScrubber {
 
   /** A short, scrubbed reason for an unknown thrown value. */
   describe(error: unknown): string {
-    return shortened(this.scrub(errorText(error)));
+    return this.reason(errorText(error));
+  }
+
+  /** A reason as snapshots, events and bodies keep it: scrubbed and short. */
+  reason(text: string): string {
+    return shortened(this.scrub(text.slice(0, MAX_SCRUBBED_REASON)));
   }
 
   /**
@@ -54,9 +84,15 @@ export class SecretScrubber {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, this.scrubDeep(item)])) as T;
   }
 
+  #secrets(): Set<string> {
+    const all = new Set(this.#fixed);
+    for (const generations of this.#bySource.values()) for (const generation of generations) for (const value of generation) all.add(value);
+    return all;
+  }
+
   #scrubKnown(text: string): string {
-    if (this.#secrets.size === 0) return text;
     if (!this.#literals) this.#compile();
+    if (!this.#literals) return text;
     // Base64 first: a literal removed from inside a base64 run would leave the rest of that run undetectable.
     const fragments = this.#base64Fragments;
     const withoutBase64 = text.replace(BASE64_RUN, (run) => (fragments.some((fragment) => run.includes(fragment)) ? '***' : run));
@@ -66,23 +102,34 @@ export class SecretScrubber {
   #compile(): void {
     const literals = new Set<string>();
     const fragments = new Set<string>();
-    for (const secret of this.#secrets) {
+    for (const secret of this.#secrets()) {
       for (const form of writtenForms(secret)) if (form.length >= MIN_SECRET_LENGTH) literals.add(form);
       for (const fragment of base64Fragments(secret)) fragments.add(fragment);
     }
-    // Longest first, so a secret that contains another is removed whole.
-    const alternatives = [...literals].sort((a, b) => b.length - a.length).map(escapeRegExp);
-    this.#literals = new RegExp(alternatives.join('|'), 'g');
     this.#base64Fragments = [...fragments];
+    if (literals.size === 0) return;
+    // Longest first, so a secret that contains another is removed whole; a short one only as a word.
+    const alternatives = [...literals]
+      .sort((a, b) => b.length - a.length)
+      .map((form) => (form.length < WHOLE_WORD_BELOW ? `(?<![\\p{L}\\p{N}])${escapeRegExp(form)}(?![\\p{L}\\p{N}])` : escapeRegExp(form)));
+    this.#literals = new RegExp(alternatives.join('|'), 'gu');
   }
 
   /** What util.inspect shows: how many secrets, never which. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `SecretScrubber { ${this.#secrets.size} secret(s) }`;
+    return `SecretScrubber { ${this.#secrets().size} secret(s) }`;
   }
 
   toJSON(): object {
-    return { secrets: this.#secrets.size };
+    return { secrets: this.#secrets().size };
+  }
+}
+
+/** The strings of MIN_SECRET_LENGTH or more among `values`; a number (a password from YAML) as its digits. */
+function* usable(values: Iterable<unknown>): Generator<string> {
+  for (const value of values) {
+    const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+    if (typeof text === 'string' && text.length >= MIN_SECRET_LENGTH) yield text;
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import type { DataSource } from 'typeorm';
+import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
 import type { StateChangeEvent } from '../core/connection-event.js';
 import type { ConnectionLifecycle } from '../core/connection-lifecycle.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
@@ -94,7 +94,7 @@ export class ConnectionHealthExplorer {
     const keepCurrent = (client: unknown) => void (instance[propertyKey] = client);
     switch (options.kind) {
       case 'typeorm':
-        return { definition: { ...options, dataSource: (method ? method() : value) as DataSource }, declaredBy };
+        return { definition: { ...options, dataSource: (method ? method() : value) as DataSourceLike }, declaredBy };
       case 'imap':
         if (method) return { definition: { ...options, factory: method } as ConnectionDefinition, declaredBy };
         return { definition: options, declaredBy, onClient: keepCurrent };

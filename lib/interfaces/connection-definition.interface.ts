@@ -1,9 +1,9 @@
 import type { InjectionToken } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
 import type { CustomConnection } from '../adapters/custom/custom.adapter.js';
 import type { ImapFlowAdapterOptions, NodeImapAdapterOptions } from '../adapters/imap/imap-adapter.options.js';
 import type { StompAdapterOptions } from '../adapters/stomp/stomp-options.js';
 import type { TcpAdapterOptions } from '../adapters/tcp/tcp.adapter.js';
+import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
 import type { TypeOrmAdapterOptions } from '../adapters/typeorm/typeorm.adapter.js';
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
 
@@ -17,7 +17,7 @@ interface ConnectionDefinitionBase extends MonitorOptionsInput {
 export interface TypeOrmConnectionDefinition extends ConnectionDefinitionBase, Omit<TypeOrmAdapterOptions, 'connectTimeoutMs'> {
   kind: 'typeorm';
   /** The DataSource itself, or the token of its provider (e.g. `DataSource`, or `getDataSourceToken('orders')`). */
-  dataSource: DataSource | InjectionToken;
+  dataSource: DataSourceLike | InjectionToken;
 }
 
 export interface TcpConnectionDefinition extends ConnectionDefinitionBase, TcpAdapterOptions {

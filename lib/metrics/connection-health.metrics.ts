@@ -45,7 +45,9 @@ export class ConnectionHealthMetrics implements OnApplicationBootstrap, OnModule
   async onApplicationBootstrap(): Promise<void> {
     if (!this.options) return;
     const prom = await loadPeer<PromClient>('prom-client', 'Prometheus metrics (the metrics option)');
-    const metrics = createMetrics(prom, this.options.registry ?? prom.register, this.options.prefix ?? 'connection_health_');
+    // The option's type is the package's own so that its declarations need no prom-client; what an app passes is a prom-client Registry.
+    const registry = (this.options.registry as Registry | undefined) ?? prom.register;
+    const metrics = createMetrics(prom, registry, this.options.prefix ?? 'connection_health_');
     for (const handle of this.registry.all()) {
       const snapshot = handle.snapshot();
       // Names come from the app's code: never scrubbed, so a password that is a common word cannot rename a series.

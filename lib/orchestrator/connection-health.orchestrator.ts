@@ -7,9 +7,9 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import type { DataSource } from 'typeorm';
 import { checkConnection, createAdapter, kindDefaults } from '../adapters/create-adapter.js';
 import { verifyPeer } from '../adapters/load-peer.js';
+import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
 import type { Clock } from '../core/clock.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
@@ -178,6 +178,7 @@ export class ConnectionHealthOrchestrator
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
     const adapter = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
+    for (const warning of check.warnings) this.logger.warn(warning);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report, scrubber: this.scrubber });
     this.registry.register(monitor, adapter, definition.required ?? true);
     const log = new TransitionLog(this.logger);
@@ -223,7 +224,7 @@ export class ConnectionHealthOrchestrator
     this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, this.scrubber.describe(error)));
   }
 
-  private resolveDataSource(check: OptionChecker, given: unknown): DataSource {
+  private resolveDataSource(check: OptionChecker, given: unknown): DataSourceLike {
     if (isDataSource(given)) return given;
     check.that(
       given !== undefined && given !== null,
@@ -244,14 +245,14 @@ export class ConnectionHealthOrchestrator
       'No provider with that token holds a TypeORM DataSource. Register the DataSource as a provider ' +
         '(TypeOrmModule.forRoot does), import its module, or pass the instance itself.',
     );
-    return found as DataSource;
+    return found as DataSourceLike;
   }
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-function isDataSource(value: unknown): value is DataSource {
-  const candidate = value as Partial<DataSource> | null | undefined;
+function isDataSource(value: unknown): value is DataSourceLike {
+  const candidate = value as Partial<DataSourceLike> | null | undefined;
   return (
     typeof candidate === 'object' &&
     candidate !== null &&

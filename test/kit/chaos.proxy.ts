@@ -16,36 +16,53 @@ interface Link {
   lanes: [Lane, Lane];
 }
 
+export interface ChaosProxyOptions {
+  /** Where the proxy listens, also the address clients use. Default 127.0.0.1. */
+  host?: string;
+  /** Keep every byte clients send, for clientBytes(): to prove what did or did not cross the wire. Default false. */
+  record?: boolean;
+}
+
 /**
- * A TCP proxy on 127.0.0.1 that injects faults between a client and a real server, for machines
- * where kernel-level tools (netem, namespaces) are not available. A mode applies at once to every
- * current connection and to new ones.
+ * A TCP proxy (on 127.0.0.1 unless told otherwise) that injects faults between a client and a real
+ * server, for machines where kernel-level tools (netem, namespaces) are not available. A mode applies at
+ * once to every current connection and to new ones.
  *
  * No backpressure: test traffic is small, and pausing for 'drain' would fight stall().
  */
 export class ChaosProxy {
-  readonly host = '127.0.0.1';
   private mode: Mode = 'pass';
   private delayMs = 0;
   private readonly links = new Set<Link>();
+  private readonly recorded: Buffer[] | undefined;
 
   private constructor(
     private readonly server: net.Server,
+    readonly host: string,
     readonly port: number,
     private readonly targetHost: string,
     private readonly targetPort: number,
+    record: boolean,
   ) {
+    this.recorded = record ? [] : undefined;
     server.on('connection', (client) => this.accept(client));
   }
 
-  static async start(targetHost: string, targetPort: number): Promise<ChaosProxy> {
+  static async start(targetHost: string, targetPort: number, options: ChaosProxyOptions = {}): Promise<ChaosProxy> {
+    const host = options.host ?? '127.0.0.1';
     // Half-open allowed, so a FIN from one side is forwarded (or swallowed) like any other byte.
     const server = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
+      server.listen(0, host, resolve);
     });
-    return new ChaosProxy(server, (server.address() as net.AddressInfo).port, targetHost, targetPort);
+    return new ChaosProxy(server, host, (server.address() as net.AddressInfo).port, targetHost, targetPort, options.record ?? false);
+  }
+
+  /** Every byte clients sent through the proxy so far, all connections in order of arrival, as latin1 text. */
+  clientBytes(): string {
+    if (!this.recorded) throw new Error('start the proxy with { record: true } to read what clients sent');
+    return Buffer.concat(this.recorded).toString('latin1');
   }
 
   get connectionCount(): number {
@@ -118,6 +135,7 @@ export class ChaosProxy {
       return;
     }
     const upstream = net.connect({ host: this.targetHost, port: this.targetPort, allowHalfOpen: true });
+    if (this.recorded) client.on('data', (chunk: Buffer) => this.recorded!.push(chunk));
     const link: Link = { client, upstream, lanes: [this.wire(client, upstream), this.wire(upstream, client)] };
     this.links.add(link);
     for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {

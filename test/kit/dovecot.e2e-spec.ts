@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { DovecotServer } from './dovecot.server.js';
@@ -31,6 +32,20 @@ async function rawSession(server: DovecotServer): Promise<RawSession> {
   session.send(`a LOGIN ${DovecotServer.user} ${DovecotServer.password}`);
   await until(() => /^a OK/m.test(text));
   return session;
+}
+
+/** The server's first line on a fresh connection (its capabilities are in it); hangs up after. */
+async function greeting(socket: net.Socket): Promise<string> {
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  try {
+    await until(() => text.includes('\r\n'));
+    return text.slice(0, text.indexOf('\r\n'));
+  } finally {
+    socket.destroy();
+  }
 }
 
 async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
@@ -99,6 +114,22 @@ describe('DovecotServer', () => {
     await attached.stop(); // not its server: does nothing
     assert.equal(server.isRunning(), true);
     await rawSession(server).then((next) => next.socket.destroy());
+  });
+
+  it('serves no TLS by default; with tls, STARTTLS (offered, not demanded) and IMAPS under a certificate of its own', async () => {
+    assert.doesNotMatch(await greeting(net.connect({ host: server.host, port: server.port })), /STARTTLS/);
+    const secure = await DovecotServer.start({ tls: true });
+    try {
+      const offered = await greeting(net.connect({ host: secure.host, port: secure.port }));
+      assert.match(offered, /\bSTARTTLS\b/);
+      assert.doesNotMatch(offered, /LOGINDISABLED/, 'a client must upgrade on its own');
+      const socket = tls.connect({ host: secure.host, port: secure.tlsPort, ca: secure.certificate });
+      assert.match(await greeting(socket), /^\* OK /);
+      assert.equal(socket.authorized, true, 'verified against the certificate it made');
+      assert.throws(() => server.certificate, /serves no TLS/);
+    } finally {
+      await secure.stop();
+    }
   });
 
   it('stop() removes every process and the folder, and is idempotent', async () => {

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupAtExit } from './exit-cleanup.js';
 import type { NetworkNamespace } from './network-namespace.js';
 import { childrenOf, freePort, isAlive, killNow, run, waitUntilDead } from './process.util.js';
+import { makeSelfSignedCertificate } from './self-signed-certificate.js';
 
 export interface DovecotStartOptions {
   /** Default: a free high port. */
@@ -17,6 +18,13 @@ export interface DovecotStartOptions {
   host?: string;
   /** Run the server inside this network namespace, so kernel-level faults can be injected around it. */
   netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+  /**
+   * Serve TLS with a self-signed certificate the kit makes for `host` and localhost (see `certificate`):
+   * STARTTLS on `port`, IMAPS on `tlsPort`. Without it the server has no TLS at all, so it offers no STARTTLS.
+   */
+  tls?: boolean;
+  /** The IMAPS port, with `tls`. Default: a free high port. */
+  tlsPort?: number;
   /** SASL mechanisms offered, e.g. ['plain', 'login', 'xoauth2', 'oauthbearer']. Default ['plain', 'login']. */
   authMechanisms?: readonly string[];
 }
@@ -29,6 +37,8 @@ export interface DovecotLocation {
   dir: string;
   /** Name of the network namespace the server runs in, if any. */
   netns?: string;
+  /** The IMAPS port, when the server serves TLS (its certificate is DIR/tls/cert.pem). */
+  tlsPort?: number;
 }
 
 /** One IMAP session as dovecot's `doveadm who -1` lists it. */
@@ -55,7 +65,8 @@ export interface SessionTranscript {
 
 /**
  * A throwaway dovecot IMAP server run as plain background processes, for end-to-end tests: one user
- * (test / test), maildir under the temporary folder, no TLS, no login delays. Server-side faults:
+ * (test / test), maildir under the temporary folder, no login delays, and no TLS unless asked for (then
+ * with a certificate of its own, STARTTLS offered but not demanded, and an IMAPS port). Server-side faults:
  * kick() (BYE, then FIN), kill() of the user's imap processes (FIN) and killServer() (everything, like
  * a crash). Every session's raw traffic after login is logged with timestamps (rawlog), so tests read
  * on the server side what the client really sent and when. The master is found through its pid file,
@@ -68,11 +79,12 @@ export class DovecotServer {
   readonly port: number;
   readonly dir: string;
   readonly netns: string | undefined;
+  readonly tlsPort: number | undefined;
   private stopped = false;
   private readonly forgetExitTask: (() => void) | undefined;
 
   private constructor(location: DovecotLocation, private readonly owned: boolean) {
-    ({ host: this.host, port: this.port, dir: this.dir, netns: this.netns } = location);
+    ({ host: this.host, port: this.port, dir: this.dir, netns: this.netns, tlsPort: this.tlsPort } = location);
     this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
   }
 
@@ -85,6 +97,7 @@ export class DovecotServer {
         port: options.port ?? (await freePort()),
         dir,
         netns: options.netns?.name,
+        ...(options.tls ? { tlsPort: options.tlsPort ?? (await freePort()) } : {}),
       },
       true,
     );
@@ -110,7 +123,22 @@ export class DovecotServer {
   }
 
   get location(): DovecotLocation {
-    return { host: this.host, port: this.port, dir: this.dir, netns: this.netns };
+    return { host: this.host, port: this.port, dir: this.dir, netns: this.netns, tlsPort: this.tlsPort };
+  }
+
+  /** The PEM certificate of a TLS server, which is also its CA: give it to clients as `ca`. */
+  get certificate(): string {
+    if (this.tlsPort === undefined) throw new Error(`dovecot on port ${this.port} serves no TLS`);
+    return readFileSync(path.join(this.dir, 'tls', 'cert.pem'), 'utf8');
+  }
+
+  /** dovecot's log so far: logins ("Login: user=<test>, ..., TLS") and failed attempts are in it. */
+  log(): string {
+    try {
+      return readFileSync(path.join(this.dir, 'log'), 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   get configFile(): string {
@@ -240,10 +268,13 @@ export class DovecotServer {
       ? ''
       : `default_internal_user = ${user}\ndefault_login_user = ${user}\ndefault_internal_group = ${os.userInfo().gid}\n` +
         'service anvil {\n  chroot =\n}\n';
+    // disable_plaintext_auth = no even with TLS: a client must upgrade on its own, not because the server demands it.
+    const tls = this.tlsPort === undefined ? undefined : await makeSelfSignedCertificate(dir, [this.host, 'localhost', '127.0.0.1']);
+    const ssl = tls ? `ssl = yes\nssl_cert = <${tls.cert}\nssl_key = <${tls.key}` : 'ssl = no';
     const config = `# Written by test/kit/dovecot.server.ts for one test run.
 protocols = imap
 listen = ${this.host}
-ssl = no
+${ssl}
 disable_plaintext_auth = no
 auth_mechanisms = ${authMechanisms.join(' ')}
 auth_failure_delay = 0
@@ -267,7 +298,8 @@ service imap-login {
     port = ${this.port}
   }
   inet_listener imaps {
-    port = 0
+    address = ${this.host}
+    port = ${this.tlsPort ?? 0}
   }
   # One long-lived login process, always there: otherwise about one connection in three first sees
   # "Waiting for authentication process".

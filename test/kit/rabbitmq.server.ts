@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cleanupAtExit } from './exit-cleanup.js';
 import { childrenOf, freePort, isAlive, killNow, waitUntilDead } from './process.util.js';
+import { makeSelfSignedCertificate } from './self-signed-certificate.js';
 import { waitForStomp } from './stomp.util.js';
 
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
@@ -178,11 +179,7 @@ export class RabbitMqServer {
     const { dir, host, port, webStompPort, tlsPort, amqpPort } = this.layout;
     await mkdir(path.join(dir, 'mnesia'), { recursive: true });
     await mkdir(path.join(dir, 'log'), { recursive: true });
-    const tls = path.join(dir, 'tls');
-    await mkdir(tls);
-    const subject = ['-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'];
-    const files = ['-keyout', path.join(tls, 'key.pem'), '-out', path.join(tls, 'cert.pem')];
-    await runWithEnv('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '7', ...subject, ...files], process.env);
+    const tls = await makeSelfSignedCertificate(dir, ['localhost', '127.0.0.1']);
     await writeFile(
       path.join(dir, 'rabbitmq.conf'),
       [
@@ -191,9 +188,9 @@ export class RabbitMqServer {
         `web_stomp.tcp.ip = ${host}`,
         `web_stomp.tcp.port = ${webStompPort}`,
         `stomp.listeners.ssl.1 = ${host}:${tlsPort}`,
-        `ssl_options.cacertfile = ${path.join(tls, 'cert.pem')}`,
-        `ssl_options.certfile = ${path.join(tls, 'cert.pem')}`,
-        `ssl_options.keyfile = ${path.join(tls, 'key.pem')}`,
+        `ssl_options.cacertfile = ${tls.cert}`,
+        `ssl_options.certfile = ${tls.cert}`,
+        `ssl_options.keyfile = ${tls.key}`,
         'ssl_options.verify = verify_none',
         'ssl_options.fail_if_no_peer_cert = false',
         // guest may then log in from any address, e.g. through the chaos proxy

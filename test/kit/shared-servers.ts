@@ -31,6 +31,14 @@ export const IMAP_ENV = {
   dir: 'CH_IMAP_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared dovecot with TLS (STARTTLS and IMAPS). */
+export const IMAP_TLS_ENV = {
+  host: 'CH_IMAP_TLS_HOST',
+  port: 'CH_IMAP_TLS_PORT',
+  tlsPort: 'CH_IMAP_TLS_TLSPORT',
+  dir: 'CH_IMAP_TLS_DIR',
+} as const;
+
 /** The names of the environment variables that describe the shared STOMP brokers. */
 export const ACTIVEMQ_ENV = {
   host: 'CH_ACTIVEMQ_HOST',
@@ -63,8 +71,12 @@ export async function startSharedServers(): Promise<SharedServers> {
     await postgres.stop();
     throw error;
   });
-  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+  const tlsDovecot = await startTlsDovecot().catch(async (error: unknown) => {
     await Promise.all([postgres.stop(), dovecot.stop()]);
+    throw error;
+  });
+  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop()]);
     throw error;
   });
   return {
@@ -75,6 +87,10 @@ export async function startSharedServers(): Promise<SharedServers> {
       [IMAP_ENV.host]: dovecot.host,
       [IMAP_ENV.port]: String(dovecot.port),
       [IMAP_ENV.dir]: dovecot.dir,
+      [IMAP_TLS_ENV.host]: tlsDovecot.host,
+      [IMAP_TLS_ENV.port]: String(tlsDovecot.port),
+      [IMAP_TLS_ENV.tlsPort]: String(tlsDovecot.tlsPort),
+      [IMAP_TLS_ENV.dir]: tlsDovecot.dir,
       [ACTIVEMQ_ENV.host]: activemq.host,
       [ACTIVEMQ_ENV.port]: String(activemq.port),
       [ACTIVEMQ_ENV.dir]: activemq.dir,
@@ -84,7 +100,7 @@ export async function startSharedServers(): Promise<SharedServers> {
       [RABBITMQ_ENV.dir]: rabbitmq.dir,
     },
     stop: async () => {
-      await Promise.all([postgres.stop(), dovecot.stop(), activemq.stop(), rabbitmq.stop()]);
+      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop()]);
     },
   };
 }
@@ -132,6 +148,34 @@ export function sharedDovecot(): Promise<DovecotServer> {
 export function dovecotFromEnv(env: NodeJS.ProcessEnv = process.env): DovecotServer | undefined {
   const { [IMAP_ENV.host]: host, [IMAP_ENV.port]: port, [IMAP_ENV.dir]: dir } = env;
   return host && port && dir ? DovecotServer.attach({ host, port: Number(port), dir }) : undefined;
+}
+
+let sharedTlsImap: Promise<DovecotServer> | undefined;
+
+/**
+ * The run's dovecot with TLS (STARTTLS on `port`, IMAPS on `tlsPort`, `certificate` as CA), or a private
+ * one for this process; same rules as sharedDovecot().
+ */
+export function sharedTlsDovecot(): Promise<DovecotServer> {
+  sharedTlsImap ??= (async () => {
+    const { [IMAP_TLS_ENV.host]: host, [IMAP_TLS_ENV.port]: port, [IMAP_TLS_ENV.tlsPort]: tlsPort, [IMAP_TLS_ENV.dir]: dir } = process.env;
+    if (!host || !port || !tlsPort || !dir) return startTlsDovecot();
+    const server = DovecotServer.attach({ host, port: Number(port), tlsPort: Number(tlsPort), dir });
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedTlsImap;
+}
+
+/**
+ * On a loopback address of its own (127.x.y.z: the whole /8 is local on Linux), so that as root it can take
+ * the real IMAPS port 993, and a client left to the defaults (no port, no secure) reaches it, without
+ * colliding with another run's server. The certificate names that address.
+ */
+function startTlsDovecot(): Promise<DovecotServer> {
+  const byte = () => 1 + Math.floor(Math.random() * 254);
+  const host = `127.${byte()}.${byte()}.${byte()}`;
+  return DovecotServer.start({ tls: true, host, ...(process.getuid?.() === 0 ? { tlsPort: 993 } : {}) });
 }
 
 /** Starts ActiveMQ and RabbitMQ in parallel; when one fails, the other is stopped. */

@@ -7,6 +7,7 @@ import { OptionChecker } from '../../core/option-checker.js';
 import { resolveMonitorOptions } from '../../core/resolve-monitor-options.js';
 import { createImapAdapter } from './imap-adapter.factory.js';
 import type { ImapAdapterOptions } from './imap-adapter.options.js';
+import { imapTransport } from './imap-transport.js';
 import { ImapFlowAdapter } from './imapflow.adapter.js';
 import { NodeImapAdapter } from './node-imap.adapter.js';
 
@@ -32,7 +33,8 @@ describe('IMAP adapters', () => {
     assert.equal(flow.target, 'imapflow imap.example.com:993');
     const imap = build({ client: 'node-imap', ...server });
     assert.ok(imap instanceof NodeImapAdapter);
-    assert.equal(imap.target, 'node-imap imap.example.com:143');
+    assert.equal(imap.target, 'node-imap imap.example.com:993', 'IMAPS unless told otherwise');
+    assert.equal(build({ client: 'node-imap', ...server, secure: false }).target, 'node-imap imap.example.com:143');
     assert.equal(build({ client: 'imapflow', factory: () => ({}) as never }).target, 'imapflow');
     assert.equal(flow.currentClient?.(), undefined, 'no client before the first session');
   });
@@ -45,7 +47,14 @@ describe('IMAP adapters', () => {
     assert.equal(
       rejection({ client: 'imapflow', factory: () => undefined, host: 'imap.example.com' }).message,
       'Connection "mail": option "host" is "imap.example.com". ' +
-        "Leave it out when you pass a factory: the factory's clients carry their own server and login.",
+        "Leave it out when you pass a factory: the factory's clients carry their own server, login and TLS settings.",
+    );
+    assert.equal(rejection({ client: 'imapflow', factory: () => undefined, allowInsecureAuth: true }).option, 'allowInsecureAuth');
+    assert.equal(rejection({ client: 'imapflow', factory: () => undefined, tls: {} }).option, 'tls');
+    assert.equal(rejection({ client: 'node-imap', ...server, allowInsecureAuth: 'yes' }).option, 'allowInsecureAuth');
+    assert.equal(
+      rejection({ client: 'node-imap', ...server, tls: true }).message,
+      'Connection "mail": option "tls" is true. Use an object of node:tls options (ca, servername, rejectUnauthorized, ...), or leave it out.',
     );
     assert.equal(
       rejection({ client: 'imapflow', host: 'imap.example.com' }).message,
@@ -61,6 +70,18 @@ describe('IMAP adapters', () => {
       'Connection "mail": option "maxSessionMs" is 20000. It must exceed heartbeat.intervalMs (30000), ' +
         'since the lifetime is checked at each heartbeat; raise it or leave it out.',
     );
+  });
+
+  it('uses TLS unless told otherwise, and requires STARTTLS before a cleartext login except on loopback', () => {
+    const remote = { host: 'imap.example.com' };
+    assert.deepEqual(imapTransport(remote), { port: 993, secure: true, startTlsRequired: false });
+    assert.deepEqual(imapTransport({ ...remote, port: 993 }), { port: 993, secure: true, startTlsRequired: false });
+    assert.deepEqual(imapTransport({ ...remote, secure: false }), { port: 143, secure: false, startTlsRequired: true });
+    assert.deepEqual(imapTransport({ ...remote, port: 143 }), { port: 143, secure: false, startTlsRequired: true });
+    assert.deepEqual(imapTransport({ ...remote, port: 1143, secure: true }), { port: 1143, secure: true, startTlsRequired: false });
+    assert.deepEqual(imapTransport({ ...remote, port: 143, allowInsecureAuth: true }), { port: 143, secure: false, startTlsRequired: false });
+    assert.deepEqual(imapTransport({ host: '127.0.0.1', port: 143 }), { port: 143, secure: false, startTlsRequired: false });
+    assert.deepEqual(imapTransport({ host: 'localhost', port: 143, allowInsecureAuth: false }), { port: 143, secure: false, startTlsRequired: true });
   });
 
   const settings = { mailbox: 'INBOX', connectTimeoutMs: 1_000, clock: systemClock } as const;

@@ -15,6 +15,8 @@ export const IMAP_OPTIONS = optionNames<ImapAdapterOptions>({
   port: true,
   secure: true,
   auth: true,
+  tls: true,
+  allowInsecureAuth: true,
   mailbox: true,
   maxSessionMs: true,
 });
@@ -31,12 +33,12 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
   const library = definition.client === 'imapflow' ? 'ImapFlow' : 'Imap';
   check.fn('factory', definition.factory, false, `() => ${library} | Promise<${library}> returning a new, unconnected client`);
   if (definition.factory) {
-    for (const option of ['host', 'port', 'secure', 'auth'] as const) {
+    for (const option of ['host', 'port', 'secure', 'auth', 'tls', 'allowInsecureAuth'] as const) {
       check.that(
         definition[option] === undefined,
         option,
         definition[option],
-        `Leave it out when you pass a factory: the factory's clients carry their own server and login.`,
+        `Leave it out when you pass a factory: the factory's clients carry their own server, login and TLS settings.`,
       );
     }
   } else {
@@ -53,10 +55,17 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
         Number.isInteger(definition.port) && definition.port >= 1 && definition.port <= 65_535,
         'port',
         definition.port,
-        'Use a whole number from 1 to 65535, or leave it out for 993 (secure) or 143.',
+        'Use a whole number from 1 to 65535, or leave it out for 993 (IMAPS), or 143 with secure: false.',
       );
     }
     check.oneOf('secure', definition.secure, [true, false]);
+    check.that(
+      definition.tls === undefined || (typeof definition.tls === 'object' && definition.tls !== null && !Array.isArray(definition.tls)),
+      'tls',
+      definition.tls,
+      'Use an object of node:tls options (ca, servername, rejectUnauthorized, ...), or leave it out.',
+    );
+    check.oneOf('allowInsecureAuth', definition.allowInsecureAuth, [true, false]);
     check.that(
       typeof definition.auth === 'object' && definition.auth !== null,
       'auth',
@@ -65,7 +74,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
     );
     check.knownKeys('auth', definition.auth, LOGIN_OPTIONS);
     check.text('auth.user', definition.auth?.user);
-    check.that(typeof definition.auth?.pass === 'string', 'auth.pass', '(hidden)', 'Use a string.');
+    check.that(typeof definition.auth?.pass === 'string', 'auth.pass', definition.auth?.pass, 'Use a string.');
   }
   check.that(
     definition.mailbox === undefined || definition.mailbox === false || (typeof definition.mailbox === 'string' && definition.mailbox.trim() !== ''),

@@ -1,5 +1,6 @@
-import type Imap from 'imap';
-import type { ImapFlow } from 'imapflow';
+import type tls from 'node:tls';
+import type { ImapFlowLike } from './imapflow-like.js';
+import type { NodeImapLike } from './node-imap-like.js';
 
 /** A plain login. */
 export interface ImapLogin {
@@ -10,15 +11,27 @@ export interface ImapLogin {
 interface ImapOptionsBase {
   /**
    * Where the package's own clients connect, when no `factory` is given. With a factory, leave host,
-   * port, secure and auth out: its clients carry their own.
+   * port, secure, auth, tls and allowInsecureAuth out: its clients carry their own.
    */
   host?: string;
-  /** Default 993 when `secure`, else 143. */
+  /** Default 993 (IMAPS), or 143 with `secure: false`. */
   port?: number;
-  /** TLS from the first byte (IMAPS). Default: true on port 993, false elsewhere. */
+  /** TLS from the first byte (IMAPS). Default: true on port 993 and when no port is given, false elsewhere. */
   secure?: boolean;
   /** Required with `host`. */
   auth?: ImapLogin;
+  /**
+   * node:tls options for IMAPS and STARTTLS alike (ca, servername, rejectUnauthorized, ...), e.g.
+   * `{ ca: readFileSync('ca.pem') }` to trust a private CA. Default: none (Node's trusted CAs).
+   */
+  tls?: tls.ConnectionOptions;
+  /**
+   * Without TLS from the first byte, the client upgrades with STARTTLS before it logs in, and a server
+   * that does not offer it is refused before the password is sent. `true` allows a login in clear (STARTTLS
+   * is still used when offered); `false` enforces the rule on loopback too. Default: allowed on a loopback
+   * host (localhost, 127.0.0.0/8, ::1), enforced elsewhere.
+   */
+  allowInsecureAuth?: boolean;
   /**
    * Mailbox selected after each login, so the session can IDLE in it and the app finds it open.
    * Default 'INBOX'; `false` stays in the authenticated state and selects nothing.
@@ -38,9 +51,9 @@ export interface ImapFlowAdapterOptions extends ImapOptionsBase {
   /**
    * Returns a new, unconnected ImapFlow for each session (an ImapFlow cannot connect twice). The
    * package connects it, selects `mailbox`, heartbeats it and closes it. Default: the package creates
-   * `new ImapFlow({ host, port, secure, auth, logger: false })`.
+   * `new ImapFlow({ host, port, secure, auth, tls, doSTARTTLS, logger: false })`.
    */
-  factory?: () => ImapFlow | Promise<ImapFlow>;
+  factory?: () => ImapFlowLike | Promise<ImapFlowLike>;
 }
 
 export interface NodeImapAdapterOptions extends ImapOptionsBase {
@@ -48,9 +61,9 @@ export interface NodeImapAdapterOptions extends ImapOptionsBase {
   /**
    * Returns an unconnected node-imap client for each session; returning the same instance every time
    * also works (node-imap can connect again). Default: the package creates
-   * `new Imap({ host, port, tls: secure, user, password })`.
+   * `new Imap({ host, port, tls: secure, tlsOptions: tls, autotls: 'always', user, password })`.
    */
-  factory?: () => Imap | Promise<Imap>;
+  factory?: () => NodeImapLike | Promise<NodeImapLike>;
 }
 
 /** How to reach and keep one IMAP session, with either client library. */

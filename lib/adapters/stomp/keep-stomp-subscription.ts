@@ -1,7 +1,8 @@
-import type { Client, IMessage, StompSubscription } from '@stomp/stompjs';
+import type { Client, StompSubscription } from '@stomp/stompjs';
 import type { Observable } from 'rxjs';
 import { throttleReport, type CallbackReport } from '../../core/user-callback.js';
 import { stompDelivery } from './stomp-delivery.js';
+import type { StompMessage } from './stomp-message.js';
 
 /** What the helper needs of a connection handle: `registry.get(name)` is one. */
 export interface StompClientSource {
@@ -26,7 +27,7 @@ export interface KeptStompSubscription {
 export function keepStompSubscription(
   connection: StompClientSource,
   destination: string,
-  onMessage: (message: IMessage) => void | Promise<unknown>,
+  onMessage: (message: StompMessage) => void | Promise<unknown>,
   headers: Record<string, string> = {},
 ): KeptStompSubscription {
   let current: { client: Client; subscription: StompSubscription } | undefined;

@@ -80,6 +80,34 @@ describe('STOMP adapter options', () => {
     const passcode = rejection({ host: 'h', passcode: 12345 });
     assert.equal(passcode.option, 'passcode');
     assert.doesNotMatch(passcode.message, /12345/, 'a passcode is never echoed');
+    assert.equal(rejection({ host: 'h', allowInsecureAuth: 'yes' }).option, 'allowInsecureAuth');
+  });
+
+  it('warns of credentials sent in clear to a host that is not loopback, naming what and the option that silences it', () => {
+    const warnings = (definition: StompAdapterOptions) => {
+      const check = new OptionChecker('mq');
+      resolveStompSettings('mq', definition, options, check);
+      return check.warnings;
+    };
+    assert.deepEqual(warnings({ url: 'stomp://ops:s3cret@broker.internal:61613' }), [
+      'Connection "mq": the STOMP login and passcode go to stomp://broker.internal:61613 in clear, without TLS: anyone on the path can ' +
+        'read them. Use stomp+ssl:// or wss:// (or tls: true), or set allowInsecureAuth: true if this network is trusted.',
+    ]);
+    assert.match(warnings({ host: '10.0.0.5', connectHeaders: { Authorization: 'Bearer t0ken', 'client-id': 'a' } })[0] ?? '', /the STOMP Authorization goes to stomp:\/\/10\.0\.0\.5:61613 in clear/);
+    assert.match(warnings({ url: 'ws://mq.example.com:15674/ws', passcode: 'pw' })[0] ?? '', /passcode goes to ws:\/\/mq\.example\.com:15674\/ws in clear/);
+    assert.match(warnings({ url: 'tcp://u:p@[::1]:61613', allowInsecureAuth: false })[0] ?? '', /allowInsecureAuth: true/, 'false warns on loopback too');
+    for (const quiet of [
+      { url: 'stomp://u:p@127.0.0.1:61613' },
+      { url: 'stomp://u:p@localhost' },
+      { host: '::1', login: 'u', passcode: 'p' },
+      { url: 'stomp+ssl://u:p@broker.internal' },
+      { url: 'wss://u:p@broker.internal/ws' },
+      { host: 'broker.internal', tls: true, login: 'u', passcode: 'p' },
+      { host: 'broker.internal', connectHeaders: { 'client-id': 'a' } },
+      { url: 'stomp://u:p@broker.internal', allowInsecureAuth: true },
+    ] satisfies StompAdapterOptions[]) {
+      assert.deepEqual(warnings(quiet), [], JSON.stringify(quiet));
+    }
   });
 });
 

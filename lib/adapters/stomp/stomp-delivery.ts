@@ -1,20 +1,20 @@
-import type { Client, IMessage, StompHeaders } from '@stomp/stompjs';
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { callUser, type CallbackReport } from '../../core/user-callback.js';
+import type { StompMessage } from './stomp-message.js';
 import { stompSession } from './stomp-session.js';
 
 /** An app's handler of one subscription's messages; it may be async. */
-export type StompMessageHandler = (message: IMessage) => unknown;
+export type StompMessageHandler = (message: StompMessage) => unknown;
 
 export interface StompDelivery {
   readonly connection: string;
   /** What the log calls the handler: "the onMessage handler of /queue/orders". */
   readonly place: string;
   /** The SUBSCRIBE headers: their `ack` mode decides what a failed message becomes. */
-  readonly headers?: StompHeaders;
-  /** The client of the session the subscription belongs to. */
-  readonly client: Client;
+  readonly headers?: Record<string, string>;
+  /** The @stomp/stompjs Client of the session the subscription belongs to. */
+  readonly client: { readonly connected: boolean };
   readonly report: CallbackReport;
 }
 
@@ -32,7 +32,7 @@ export const NACK_DELAY_MS = 1_000;
  * dead-letter rules decide what becomes of it. A handler that already acked or nacked keeps its word: nothing more is sent.
  * A handler that never settles leaves its message unacknowledged until the session ends.
  */
-export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDelivery): (message: IMessage) => void {
+export function stompDelivery(onMessage: StompMessageHandler, delivery: StompDelivery): (message: StompMessage) => void {
   const { connection, place, client, report } = delivery;
   const ackMode = delivery.headers?.ack ?? 'auto';
   return (message) => {

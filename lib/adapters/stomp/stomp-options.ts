@@ -1,7 +1,10 @@
 import type tls from 'node:tls';
-import type { IMessage } from '@stomp/stompjs';
+import { messages } from '../../core/messages.js';
+import { isSecretHeader } from '../known-secrets.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
+import { isLoopbackHost } from '../loopback-host.js';
 import type { TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import type { StompMessage } from './stomp-message.js';
 
 /** A subscription the adapter makes on every new session, so it survives reconnects. */
 export interface StompSubscriptionDefinition {
@@ -18,7 +21,7 @@ export interface StompSubscriptionDefinition {
    * acked or nacked, its message is NACKed under `client` and `client-individual` ack, and lost to the
    * app under `auto`.
    */
-  onMessage(message: IMessage): void | Promise<unknown>;
+  onMessage(message: StompMessage): void | Promise<unknown>;
 }
 
 /** The STOMP heart-beat negotiated on CONNECT: the wire-level liveness check, below the round-trip probe. */
@@ -64,6 +67,12 @@ export interface StompAdapterOptions {
   connectHeaders?: Record<string, string>;
   /** TLS: true for the defaults, or node:tls options (ca, cert, key, servername, ...). Default: off, unless the URL says ssl or wss. */
   tls?: boolean | tls.ConnectionOptions;
+  /**
+   * Credentials (login, passcode, or a connect header such as `authorization` or `token`) sent without
+   * TLS to a host that is not loopback are logged as a warning at bootstrap. `true` silences it (a trusted
+   * network); `false` warns for a loopback host too. Default: no warning for localhost, 127.0.0.0/8 and ::1.
+   */
+  allowInsecureAuth?: boolean;
   /** Kernel keepalive of the broker connection (TCP and WebSocket alike). Default: idle 30 000 ms. */
   keepAlive?: TcpKeepAliveOptions;
   stompHeartbeat?: StompHeartbeatOptions;
@@ -98,6 +107,7 @@ export const STOMP_OPTIONS = optionNames<StompAdapterOptions>({
   vhost: true,
   connectHeaders: true,
   tls: true,
+  allowInsecureAuth: true,
   keepAlive: true,
   stompHeartbeat: true,
   probe: true,
@@ -130,9 +140,8 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   check.oneOf('transport', transport, ['tcp', 'websocket']);
   check.that(url === undefined || host === undefined, 'host', host, 'Give either url or host (with port), not both.');
   for (const key of ['login', 'passcode', 'vhost'] as const) {
-    // A passcode is never echoed, even a mistyped one.
-    const shown = key === 'passcode' ? '(hidden)' : options[key];
-    if (options[key] !== undefined) check.that(typeof options[key] === 'string', key, shown, 'Use a string.');
+    // Only a value that is not a string fails here; the checker never shows a string under a credential's option.
+    if (options[key] !== undefined) check.that(typeof options[key] === 'string', key, options[key], 'Use a string.');
   }
   if (options.vhost !== undefined) check.text('vhost', options.vhost);
   checkHeaders(check, 'connectHeaders', options.connectHeaders);
@@ -165,11 +174,30 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
     check.that(typeof subscription === 'object' && subscription !== null, `subscriptions[${index}]`, subscription, 'Pass { destination, headers?, onMessage }.');
     check.knownKeys(`subscriptions[${index}]`, subscription, SUBSCRIPTION_OPTIONS);
     check.text(`subscriptions[${index}].destination`, subscription.destination);
-    check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: IMessage) => void | Promise<unknown>');
+    check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: StompMessage) => void | Promise<unknown>');
     checkHeaders(check, `subscriptions[${index}].headers`, subscription.headers);
   });
 
-  return url === undefined ? endpointFromHost(check, options) : endpointFromUrl(check, options, url);
+  check.oneOf('allowInsecureAuth', options.allowInsecureAuth, [true, false]);
+
+  const endpoint = url === undefined ? endpointFromHost(check, options) : endpointFromUrl(check, options, url);
+  warnOfCleartextCredentials(check, options, endpoint);
+  return endpoint;
+}
+
+/**
+ * A STOMP CONNECT frame carries its credentials as plain headers: without TLS, anyone on the path reads
+ * them. Not refused (brokers on a private network often run without TLS), but said once, at bootstrap.
+ */
+function warnOfCleartextCredentials(check: OptionChecker, options: StompAdapterOptions, endpoint: StompEndpoint): void {
+  const credentials = [
+    ...(endpoint.login !== undefined ? ['login'] : []),
+    ...(endpoint.passcode !== undefined ? ['passcode'] : []),
+    ...Object.keys(options.connectHeaders ?? {}).filter((name) => name === 'login' || isSecretHeader(name)),
+  ];
+  const insecureAllowed = options.allowInsecureAuth ?? isLoopbackHost(endpoint.host);
+  if (endpoint.tls || insecureAllowed || credentials.length === 0) return;
+  check.warn(messages.stompCleartextCredentials([...new Set(credentials)], endpoint.target));
 }
 
 function endpointFromHost(check: OptionChecker, options: StompAdapterOptions): StompEndpoint {

@@ -1,5 +1,3 @@
-import type { IFrame } from '@stomp/stompjs';
-
 /** What one STOMP session agreed with the broker, from its CONNECTED frame. */
 export interface StompSessionInfo {
   /** The broker's `server` header, e.g. "ActiveMQ/5.17.2" or "RabbitMQ/3.10.8". */
@@ -24,7 +22,7 @@ export interface StompSessionInfo {
 const sessions = new WeakMap<object, StompSessionInfo>();
 
 /** Remembers what the CONNECTED frame of a client's session said. */
-export function recordStompSession(client: object, frame: IFrame, outgoingMs: number, incomingMs: number, at: number): StompSessionInfo {
+export function recordStompSession(client: object, frame: { readonly headers: Record<string, string> }, outgoingMs: number, incomingMs: number, at: number): StompSessionInfo {
   // STOMP 1.0 has no heart-beating, whatever the headers say.
   const answer = frame.headers.version === '1.0' ? undefined : frame.headers['heart-beat'];
   const [brokerSends = 0, brokerWants = 0] = (answer ?? '0,0').split(',').map((part) => Number.parseInt(part, 10) || 0);

@@ -63,7 +63,7 @@ const WEBSOCKET_PROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 export class StompAdapter implements ConnectionAdapter {
   readonly kind = 'stomp';
   readonly target: string;
-  readonly clientChanges$: Observable<Client | undefined>;
+  readonly clientChanges$: Observable<unknown>;
   private readonly clients = new BehaviorSubject<Client | undefined>(undefined);
   private readonly instanceId = randomBytes(6).toString('hex');
   private session?: Session;
@@ -90,7 +90,7 @@ export class StompAdapter implements ConnectionAdapter {
     return [endpoint.passcode ?? '', ...headerSecrets(connectHeaders), ...optionSecrets(endpoint.tls)];
   }
 
-  currentClient(): Client | undefined {
+  currentClient(): unknown {
     return this.clients.value;
   }
 

@@ -1,7 +1,10 @@
-import type { DataSource, DataSourceOptions } from 'typeorm';
+import type { DataSourceLike } from './data-source-like.js';
+
+/** The connection options of a data source: typeorm's DataSourceOptions, as far as the package reads them. */
+type ConnectionOptions = DataSourceLike['options'];
 
 /** One round trip to the database of a data source. */
-export type Ping = (dataSource: DataSource) => Promise<unknown>;
+export type Ping = (dataSource: DataSourceLike) => Promise<unknown>;
 
 /**
  * Drivers whose database lives in the process (a file or memory): no server to lose, no pool of sockets to
@@ -12,11 +15,11 @@ const IN_PROCESS = new Set(['sqlite', 'better-sqlite3', 'sqljs', 'capacitor', 'c
 /** Drivers whose pool is a pg.Pool. */
 const PG_POOLS = new Set(['postgres', 'cockroachdb']);
 
-export function hasServer(dataSource: DataSource): boolean {
+export function hasServer(dataSource: DataSourceLike): boolean {
   return !IN_PROCESS.has(dataSource.options.type);
 }
 
-export function usesPgPool(dataSource: DataSource): boolean {
+export function usesPgPool(dataSource: DataSourceLike): boolean {
   return PG_POOLS.has(dataSource.options.type);
 }
 
@@ -31,7 +34,7 @@ export function pingFor(type: string, pingQuery?: string): Ping {
     case 'mongodb':
       // MongoDB has no SQL: its driver exposes the client, whose ping command is the round trip.
       return (dataSource) => {
-        const driver = dataSource.driver as unknown as { queryRunner?: { databaseConnection?: MongoLike } };
+        const driver = dataSource.driver as { queryRunner?: { databaseConnection?: MongoLike } };
         const client = driver.queryRunner?.databaseConnection;
         if (!client) return Promise.reject(new Error('MongoDB client is not connected'));
         return client.db().command({ ping: 1 });
@@ -56,14 +59,14 @@ export interface PgPoolLike {
 }
 
 /** The (master) pool of a PostgreSQL or CockroachDB data source, once it has one. */
-export function pgPoolOf(dataSource: DataSource): PgPoolLike | undefined {
+export function pgPoolOf(dataSource: DataSourceLike): PgPoolLike | undefined {
   if (!usesPgPool(dataSource)) return undefined;
-  const pool = (dataSource.driver as unknown as { master?: PgPoolLike } | undefined)?.master;
+  const pool = (dataSource.driver as { master?: PgPoolLike } | undefined)?.master;
   return typeof pool?.connect === 'function' ? pool : undefined;
 }
 
 /** The sockets of a PostgreSQL data source's pool, for a data source the package owns. */
-function pgSockets(dataSource: DataSource): Array<{ destroy(): void }> {
+function pgSockets(dataSource: DataSourceLike): Array<{ destroy(): void }> {
   return (pgPoolOf(dataSource)?._clients ?? []).flatMap((client) => (client.connection?.stream ? [client.connection.stream] : []));
 }
 
@@ -72,7 +75,7 @@ function pgSockets(dataSource: DataSource): Array<{ destroy(): void }> {
  * silent: destroying the sockets lets it finish. Only for pools the package owns, and only PostgreSQL pools
  * are known to need it.
  */
-export function forcePgSocketsClosed(dataSource: DataSource): void {
+export function forcePgSocketsClosed(dataSource: DataSourceLike): void {
   for (const socket of pgSockets(dataSource)) socket.destroy();
 }
 
@@ -81,7 +84,7 @@ export function forcePgSocketsClosed(dataSource: DataSource): void {
  * connection pg's pool.end() does not wait for the socket to close, which leaves it half-open for minutes
  * when the server is silent; once the Terminate is on its way, the sockets are freed.
  */
-export async function destroyOwned(dataSource: DataSource): Promise<void> {
+export async function destroyOwned(dataSource: DataSourceLike): Promise<void> {
   const sockets = pgSockets(dataSource);
   try {
     await dataSource.destroy();
@@ -105,8 +108,8 @@ export interface ProbeSettings {
  * (synchronize, migrationsRun, dropSchema), no logging, no query cache, a pool of one and its own timeouts.
  * Of a replicated data source, the master is probed.
  */
-export function probeOptions(options: DataSourceOptions, settings: ProbeSettings): DataSourceOptions {
-  const source = options as DataSourceOptions & Record<string, unknown>;
+export function probeOptions<O extends ConnectionOptions>(options: O, settings: ProbeSettings): O {
+  const source = options as O & Record<string, unknown>;
   const master = (source.replication as { master?: object } | undefined)?.master;
   const extra = (source.extra ?? {}) as Record<string, unknown>;
   const base = {
@@ -135,21 +138,21 @@ export function probeOptions(options: DataSourceOptions, settings: ProbeSettings
         poolErrorHandler: settings.onPoolError,
         // The one connection is kept (no idle eviction): its beats keep it alive, and its death is a loss at once.
         extra: { ...extra, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: settings.connectTimeoutMs, application_name: settings.applicationName },
-      } as DataSourceOptions;
+      } as O;
     case 'mysql':
     case 'mariadb':
-      return { ...base, poolSize: 1, connectTimeout: settings.connectTimeoutMs, extra: { ...extra, connectionLimit: 1 } } as DataSourceOptions;
+      return { ...base, poolSize: 1, connectTimeout: settings.connectTimeoutMs, extra: { ...extra, connectionLimit: 1 } } as O;
     case 'oracle':
-      return { ...base, poolSize: 1, extra: { ...extra, poolMax: 1 } } as DataSourceOptions;
+      return { ...base, poolSize: 1, extra: { ...extra, poolMax: 1 } } as O;
     case 'mongodb':
-      return { ...base, poolSize: 1, extra: { ...extra, maxPoolSize: 1 } } as DataSourceOptions;
+      return { ...base, poolSize: 1, extra: { ...extra, maxPoolSize: 1 } } as O;
     case 'mssql': {
       const one = (pool: unknown) => ({ ...(pool as object | undefined), max: 1, min: 0 });
-      return { ...base, pool: one(source.pool), ...(extra.pool ? { extra: { ...extra, pool: one(extra.pool) } } : {}) } as DataSourceOptions;
+      return { ...base, pool: one(source.pool), ...(extra.pool ? { extra: { ...extra, pool: one(extra.pool) } } : {}) } as O;
     }
     case 'sap':
-      return { ...base, poolSize: 1, pool: { ...(source.pool as object | undefined), maxConnectedOrPooled: 1 } } as DataSourceOptions;
+      return { ...base, poolSize: 1, pool: { ...(source.pool as object | undefined), maxConnectedOrPooled: 1 } } as O;
     default:
-      return base as DataSourceOptions;
+      return base as O;
   }
 }

@@ -1,8 +1,8 @@
-import type { DataSource } from 'typeorm';
 import { abortable, onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { optionSecrets } from '../known-secrets.js';
+import type { DataSourceLike } from './data-source-like.js';
 import { PgPoolPressure } from './pg-pool.pressure.js';
 import { TypeOrmProbe } from './typeorm.probe.js';
 import { destroyOwned, forcePgSocketsClosed, hasServer, pgPoolOf, pingFor, usesPgPool, type Ping } from './typeorm-drivers.js';
@@ -55,7 +55,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
   private destroying?: Promise<void>;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly dataSource: DataSourceLike,
     connection: string,
     private readonly options: TypeOrmAdapterOptions = {},
   ) {
@@ -173,7 +173,7 @@ export class TypeOrmAdapter implements ConnectionAdapter {
 }
 
 /** Driver and host without credentials, e.g. "postgres 10.0.0.5:5432/orders" or "sqljs". */
-function describeTarget(dataSource: DataSource): string {
+function describeTarget(dataSource: DataSourceLike): string {
   const options = dataSource.options as { type: string; host?: string; port?: number; database?: unknown };
   if (!options.host) return options.type;
   const port = options.port ? `:${options.port}` : '';

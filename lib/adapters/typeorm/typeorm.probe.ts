@@ -1,7 +1,8 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, DataSourceOptions } from 'typeorm';
 import { abortable, onAbort } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { loadPeer } from '../load-peer.js';
+import type { DataSourceLike } from './data-source-like.js';
 import { destroyOwned, forcePgSocketsClosed, probeOptions, type Ping, type ProbeSettings } from './typeorm-drivers.js';
 
 type TypeOrm = typeof import('typeorm');
@@ -27,7 +28,7 @@ export class TypeOrmProbe {
   private onLoss?: (error: Error) => void;
 
   constructor(
-    private readonly source: DataSource,
+    private readonly source: DataSourceLike,
     private readonly runPing: Ping,
     private readonly settings: Omit<ProbeSettings, 'onPoolError'>,
   ) {}
@@ -41,7 +42,8 @@ export class TypeOrmProbe {
       // Only the current probe's: one being discarded errs too, as its socket is destroyed.
       if (this.session?.dataSource === dataSource) this.onLoss?.(error);
     };
-    const dataSource = new DataSource(probeOptions(this.source.options, { ...this.settings, onPoolError }));
+    // The app's data source is a typeorm DataSource, so its options are typeorm's, changed only as probeOptions says.
+    const dataSource = new DataSource(probeOptions(this.source.options, { ...this.settings, onPoolError }) as DataSourceOptions);
     const initialized = dataSource.initialize();
     const session: Session = { dataSource, ready: initialized.then(() => true, () => false) };
     this.session = session;

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { run } from './kit/process.util.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const fixtures = path.join(root, 'test/fixtures');
+const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+  name: string;
+  peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional?: boolean }>;
+};
+const OPTIONAL_PEERS = Object.keys(manifest.peerDependencies).filter((name) => manifest.peerDependenciesMeta[name]?.optional);
+const REQUIRED_PEERS = Object.keys(manifest.peerDependencies).filter((name) => !OPTIONAL_PEERS.includes(name));
+/** Where the types of an optional peer may come from: the package itself, or DefinitelyTyped (@types/imap, @types/stomp__stompjs). */
+const OPTIONAL_TYPES = OPTIONAL_PEERS.flatMap((name) => [name, `@types/${name.replace(/^@(.*)\//, '$1__')}`]);
+
+/** Runs tsc and returns its exit code and what it printed (the diagnostics go to stdout). */
+function compile(project: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, [tsc, '-p', project], { timeout: 180_000, encoding: 'utf8' }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}`.trim() }),
+    ),
+  );
+}
+
+/**
+ * The required peers of the consumer app, installed once per version of its lockfile and kept in the temporary
+ * folder across runs (npm's own cache makes the first install cheap too). Outside the repository on purpose:
+ * from inside it, Node and TypeScript would find the repository's node_modules, which has every optional peer.
+ */
+async function installedPeers(): Promise<string> {
+  const app = path.join(fixtures, 'types-consumer');
+  const files = ['package.json', 'package-lock.json'];
+  const key = createHash('sha256').update(files.map((file) => readFileSync(path.join(app, file), 'utf8')).join('\0')).digest('hex').slice(0, 16);
+  const cache = path.join(os.tmpdir(), 'nestjs-connection-health-types-consumer', key);
+  if (existsSync(path.join(cache, 'node_modules/.package-lock.json'))) return cache;
+  // Installed aside and renamed into place, so that a run beside this one never sees half an install.
+  const staging = `${cache}.${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  for (const file of files) cpSync(path.join(app, file), path.join(staging, file));
+  await run('npm', ['ci', '--prefix', staging, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], 300_000);
+  try {
+    renameSync(staging, cache);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another run installed it first
+  }
+  return cache;
+}
+
+/** Every .d.ts file under `dir`. */
+function declarationFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.d.ts'))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+/** The packages a declaration file refers to: imports, exports, import() types and triple-slash references. */
+function referencedPackages(source: string): string[] {
+  const specifiers = [
+    ...source.matchAll(/\bfrom\s*['"]([^'"]+)['"]/g),
+    ...source.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g),
+    ...source.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
+    ...source.matchAll(/\/\/\/\s*<reference\s+types\s*=\s*['"]([^'"]+)['"]/g),
+  ].map((match) => match[1] as string);
+  return specifiers.filter((specifier) => !specifier.startsWith('.')).map((specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/'));
+}
+
+describe('the published types need no optional peer', () => {
+  let app: string;
+  let installed: string;
+
+  before(
+    async () => {
+      assert.ok(existsSync(path.join(root, 'dist/index.d.ts')), 'build the package first: npx tsc -p tsconfig.build.json');
+      const peers = await installedPeers();
+      app = mkdtempSync(path.join(os.tmpdir(), 'connection-health-consumer-'));
+      cpSync(peers, app, { recursive: true });
+      const [packed] = JSON.parse(await run('npm', ['pack', root, '--json', '--pack-destination', app], 120_000)) as Array<{ filename: string }>;
+      await run('npm', ['install', '--prefix', app, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', path.join(app, packed!.filename)], 180_000);
+      cpSync(path.join(fixtures, 'types-consumer/tsconfig.json'), path.join(app, 'tsconfig.json'));
+      cpSync(path.join(fixtures, 'types-consumer/src'), path.join(app, 'src'), { recursive: true });
+      installed = path.join(app, 'node_modules', manifest.name);
+    },
+    { timeout: 600_000 },
+  );
+
+  after(() => {
+    if (app) rmSync(app, { recursive: true, force: true });
+  });
+
+  it('the consumer app has the required peers, and no optional peer nor its types anywhere it could find them', () => {
+    const lookup = createRequire(path.join(app, 'src/app.ts')).resolve.paths('x') ?? [];
+    const found = OPTIONAL_TYPES.flatMap((name) => lookup.filter((dir) => existsSync(path.join(dir, name))).map((dir) => path.join(dir, name)));
+    assert.deepEqual(found, []);
+    assert.deepEqual(REQUIRED_PEERS.filter((name) => !existsSync(path.join(app, 'node_modules', name, 'package.json'))), []);
+    assert.ok(existsSync(path.join(installed, 'dist/index.d.ts')), 'the packed package is installed with its declarations');
+  });
+
+  it('no declaration file of the packed package refers to an optional peer or to its @types', () => {
+    const files = declarationFiles(installed);
+    assert.ok(files.length > 40, `the tarball holds the declarations (${files.length} found)`);
+    const references = files.flatMap((file) =>
+      referencedPackages(readFileSync(file, 'utf8'))
+        .filter((name) => OPTIONAL_TYPES.includes(name))
+        .map((name) => `${path.relative(installed, file)}: ${name}`),
+    );
+    assert.deepEqual(references, []);
+  });
+
+  it('an app with only the required peers compiles against the packed package: strict, skipLibCheck false, module nodenext', { timeout: 300_000 }, async () => {
+    const { code, output } = await compile(app);
+    assert.equal(output, '');
+    assert.equal(code, 0);
+  });
+
+  it('an app with every peer hands the package their own types: a DataSource, ImapFlow and node-imap factories, IMessage handlers, a prom-client Registry', { timeout: 300_000 }, async () => {
+    // Inside the repository: its node_modules has every optional peer, and the package resolves to ./dist by its own name.
+    const { code, output } = await compile(path.join(fixtures, 'types-consumer-with-peers'));
+    assert.equal(output, '');
+    assert.equal(code, 0);
+  });
+});
