@@ -2,16 +2,18 @@
 const MAX_REASON_LENGTH = 300;
 
 /**
- * Words that make a key name a secret's, wherever they sit in it: `password`, `PGPASSWORD`, `dbPassword`,
- * `client_secret`, `secretAccessKey`, `x-api-key`, `refresh_token`.
+ * Words that end a key name that holds a secret, whatever comes before them: `password`, `PGPASSWORD`,
+ * `dbPassword`, `client_secret`, `secretAccessKey`, `x-api-key`, `refresh_token`, `passcode`. The word
+ * must end the name, so a connection named "passport-db" or a "tokenizer" is left alone.
  */
-const SECRET_WORD = '(?:pass|pwd|secret|token|api[-_]?key|credential|private[-_]?key|cookie)';
+const SECRET_WORD =
+  '(?:pass(?:word|wd|code|phrase)?|pwd|secret(?:[-_]?(?:access[-_]?)?key)?|token|api[-_]?key|credentials?|private[-_]?key|cookie)';
 /**
- * A key holding a secret word, starting where a name starts. Its length is bounded, as every repetition in
- * these patterns is: a message is text from a driver or a server, and an unbounded pattern can take
+ * A key ending in a secret word, starting where a name starts. Its length is bounded, as every repetition
+ * in these patterns is: a message is text from a driver or a server, and an unbounded pattern can take
  * seconds on a hostile or merely long one.
  */
-const SECRET_KEY = String.raw`(?<![\w-])[\w-]{0,40}?${SECRET_WORD}[\w-]{0,40}`;
+const SECRET_KEY = String.raw`(?<![\w-])[\w-]{0,40}?${SECRET_WORD}s?(?![\w-])`;
 /**
  * A value: double-, single- or back-quoted (with escapes, SQL's doubled quote too; util.inspect back-quotes a
  * string that holds both other quotes), escaped-quoted, or bare.
