@@ -12,7 +12,8 @@ LOOPBACK.addAddress('::1', 'ipv6');
  */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (/^localhost\.?$/i.test(bare)) return true;
+  // Not "localhost." with its dot: a fully qualified name skips /etc/hosts and asks DNS, which may answer anything.
+  if (/^localhost$/i.test(bare)) return true;
   const family = net.isIP(bare);
   return family !== 0 && LOOPBACK.check(bare, family === 6 ? 'ipv6' : 'ipv4');
 }
