@@ -80,7 +80,7 @@ describe('the published types need no optional peer', () => {
 
   before(
     async () => {
-      assert.ok(existsSync(path.join(root, 'dist/index.d.ts')), 'build the package first: npx tsc -p tsconfig.build.json');
+      assert.ok(existsSync(path.join(root, 'dist/esm/index.d.ts')), 'build the package first: npm run build');
       const peers = await installedPeers();
       app = mkdtempSync(path.join(os.tmpdir(), 'connection-health-consumer-'));
       cpSync(peers, app, { recursive: true });
@@ -102,7 +102,7 @@ describe('the published types need no optional peer', () => {
     const found = OPTIONAL_TYPES.flatMap((name) => lookup.filter((dir) => existsSync(path.join(dir, name))).map((dir) => path.join(dir, name)));
     assert.deepEqual(found, []);
     assert.deepEqual(REQUIRED_PEERS.filter((name) => !existsSync(path.join(app, 'node_modules', name, 'package.json'))), []);
-    assert.ok(existsSync(path.join(installed, 'dist/index.d.ts')), 'the packed package is installed with its declarations');
+    assert.ok(existsSync(path.join(installed, 'dist/esm/index.d.ts')), 'the packed package is installed with its declarations');
   });
 
   it('no declaration file of the packed package refers to an optional peer or to its @types', () => {
