@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-servers.sh
-rm -rf .build dist
-npx tsc -p tsconfig.build.json
+rm -rf .build
+node scripts/build.js
 npx tsc -p tsconfig.json
 node .build/test/run.js "$@"

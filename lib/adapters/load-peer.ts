@@ -4,6 +4,9 @@ import type { PeerNeed } from '../core/option-checker.js';
 /**
  * Imports an optional peer dependency when a configured connection first needs it, so an app installs only
  * the client libraries it uses, and a missing one is reported with the command that fixes it.
+ * The CommonJS build compiles this import() to require(), on purpose: every supported peer has a require
+ * condition, Node >= 20.19 require()s an ES module, and Jest in its default mode runs a real import() only
+ * with --experimental-vm-modules ("You need to run with a version of node that supports ES Modules in the VM API").
  */
 export async function loadPeer<T>(packageName: string, feature: string): Promise<T> {
   try {

@@ -1,7 +1,12 @@
 import { Inject } from '@nestjs/common';
 
 const CONNECTION_TOKEN_PREFIX = 'CONNECTION_HEALTH:CONNECTION:';
-const requestedNames = new Set<string>();
+/**
+ * One set per process, not per copy of this file: an app that loads both the ES module and the CommonJS build
+ * (one import, one require) may decorate with one build's @InjectConnection and register the other's module.
+ */
+const REQUESTED_NAMES = Symbol.for('nestjs-connection-health:requested-connection-names');
+const requestedNames = ((globalThis as { [REQUESTED_NAMES]?: Set<string> })[REQUESTED_NAMES] ??= new Set<string>());
 
 /** The injection token of a connection's handle. */
 export function getConnectionToken(name: string): string {
