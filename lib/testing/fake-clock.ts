@@ -26,16 +26,19 @@ export class FakeClock implements Clock {
     this.time = start;
   }
 
+  /** The fake time, in milliseconds since the epoch: it moves only through advance() and block(). */
   now(): number {
     return this.time;
   }
 
+  /** Schedules `callback` at now() + `delayMs` of fake time. */
   setTimer(callback: () => void, delayMs: number, name?: string): TimerHandle {
     const id = this.nextId++;
     this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback, name });
     return id;
   }
 
+  /** Cancels a pending timer; a fired or unknown one is ignored. */
   clearTimer(handle: TimerHandle): void {
     this.timers.delete(handle as number);
   }
