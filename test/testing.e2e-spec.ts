@@ -227,6 +227,7 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
           { name: 'db', kind: 'custom', ping: async () => undefined, reconnect: { maxAttempts: Infinity } },
           { name: 'queue', kind: 'custom', ping: async () => undefined, failure: { policy: 'exit' } },
           { name: 'real', kind: 'custom', required: false, ping: async () => void realPings++ },
+          { name: 'stops', kind: 'custom', ping: async () => undefined, reconnect: { maxAttempts: 1 }, failure: { policy: 'stop' } },
         ],
       }),
     ],
@@ -242,7 +243,7 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
   }
 
   it('starts a connection down when told before app.init(), and leaves the uncontrolled ones real', async () => {
-    const testing = new ConnectionHealthTesting({ connections: ['db', 'queue'] });
+    const testing = new ConnectionHealthTesting({ connections: ['db', 'queue', 'stops'] });
     await testing.connection('db').down('not there at deploy');
     const app = await start(testing);
     try {
@@ -255,7 +256,7 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
       assert.throws(() => testing.connection('real'), {
         message:
           'Connection "real" is not controlled by this ConnectionHealthTesting: it runs as configured. ' +
-          'Add it to the connections option (now "db", "queue"), or leave that option out to control every connection.',
+          'Add it to the connections option (now "db", "queue", "stops"), or leave that option out to control every connection.',
       });
     } finally {
       await app.close();
@@ -272,6 +273,31 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
       });
       await assert.rejects(testing.connection('queue').fail(), /Connection "queue" has the failure policy 'exit': failing it would end the test process/);
       assert.equal(app.get(ConnectionHealthRegistry).get('queue').state, 'up', 'nothing was changed');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("degrades a connection that is down (reconnecting first), and says why one given up by policy 'stop' cannot come up", async () => {
+    const testing = new ConnectionHealthTesting({ connections: ['db', 'stops'] });
+    const app = await start(testing);
+    try {
+      const registry = app.get(ConnectionHealthRegistry);
+      await testing.connection('db').down();
+      await testing.connection('db').degrade('slow disk');
+      assert.equal(registry.get('db').state, 'degraded');
+      assert.equal(registry.get('db').snapshot().reason, 'slow disk');
+
+      await testing.connection('stops').fail();
+      assert.equal(registry.get('stops').state, 'failed');
+      await assert.rejects(testing.connection('stops').up(), {
+        message:
+          'Connection "stops" cannot become up: it is failed and no heartbeat or reconnect attempt is scheduled ' +
+          "(the failure policy 'stop' gave up; only handle.forceReconnect() revives it).",
+      });
+      registry.get('stops').forceReconnect();
+      await testing.connection('stops').up();
+      assert.equal(registry.get('stops').state, 'up');
     } finally {
       await app.close();
     }
