@@ -4,7 +4,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { systemClock } from './core/clock.js';
 import { SecretScrubber } from './core/secret-scrubber.js';
-import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { checkModuleExtras } from './connection-health.options-check.js';
 import {
   CONNECTION_HEALTH_ASYNC_OPTIONS_TYPE,
@@ -20,6 +20,7 @@ import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
+import { realConnections } from './orchestrator/monitor.seam.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
 
@@ -37,6 +38,8 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
       useFactory: (registry?: SchedulerRegistry) => (registry ? new SchedulerRegistryClock(registry) : systemClock),
       inject: [{ token: SchedulerRegistry, optional: true }],
     },
+    // nestjs-connection-health/testing overrides it to drive connections in an app's tests.
+    { provide: CONNECTION_HEALTH_MONITOR_SEAM, useValue: realConnections },
     // One per registration: it learns the secrets of this module's connections, and every output passes it.
     { provide: SecretScrubber, useFactory: () => new SecretScrubber() },
     { provide: ConnectionHealthLogger, useFactory: (scrubber: SecretScrubber) => new ConnectionHealthLogger(scrubber), inject: [SecretScrubber] },

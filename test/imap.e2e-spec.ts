@@ -11,7 +11,7 @@ import type { Subscription } from 'rxjs';
 import { createAdapter } from '../lib/adapters/create-adapter.js';
 import { reportToConsole } from '../lib/core/user-callback.js';
 import { ConnectionMonitor } from '../lib/core/connection-monitor.js';
-import { FakeClock } from '../lib/core/fake-clock.js';
+import { FakeClock } from '../lib/testing/fake-clock.js';
 import { resolveMonitorOptions } from '../lib/core/resolve-monitor-options.js';
 import type { ConnectionSnapshot, ImapConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';

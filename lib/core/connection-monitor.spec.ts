@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { BeatReport, ConnectionAdapter } from './connection-adapter.interface.js';
 import type { ConnectionEvent, StateChangeEvent } from './connection-event.js';
 import { ConnectionMonitor } from './connection-monitor.js';
-import { FakeClock, settle } from './fake-clock.js';
+import { FakeClock, settle } from '../testing/fake-clock.js';
 import type { MonitorOptionsInput } from './monitor-options.js';
 import { resolveMonitorOptions } from './resolve-monitor-options.js';
 

@@ -25,6 +25,9 @@ export interface MonitorDependencies {
 
 type Operation = 'connect' | 'heartbeat';
 
+/** The name of a connection's one schedule timer (its next heartbeat or reconnect attempt), as a clock sees it. */
+export const stepTimerName = (connection: string): string => `connection-health:${connection}`;
+
 /**
  * Once a close is forced (the deadline passed, or a second signal), how long an adapter may still take to
  * close by force (destroying its sockets) before the monitor stops waiting: well inside the one second a
@@ -76,7 +79,7 @@ export class ConnectionMonitor {
     this.reportHandlerError = dependencies.reportHandlerError ?? (() => undefined);
     this.#scrubber = dependencies.scrubber ?? new SecretScrubber();
     this.#learnSecrets();
-    this.timerName = `connection-health:${name}`;
+    this.timerName = stepTimerName(name);
     this.events$ = this.events.asObservable();
     if (options.suspicion.enabled) this.suspicion = new RttSuspicion(options.suspicion);
     this.current = Object.freeze({

@@ -4,7 +4,7 @@ import { backoffDelay } from './backoff.js';
 import type { ConnectionSnapshot } from './connection-snapshot.js';
 import { readHealth } from './connection-snapshot.js';
 import { withDeadline } from './deadline.js';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock } from '../testing/fake-clock.js';
 import { DEFAULT_RECONNECT } from './monitor-options.js';
 import { describeError } from './redact.js';
 

@@ -43,6 +43,20 @@ export const messages = {
     `@InjectConnection('${connection}') names no monitored connection. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
+  testingNotControlled: (connection: string, controlled: readonly string[]) =>
+    `Connection "${connection}" is not controlled by this ConnectionHealthTesting: it runs as configured. ` +
+    `Add it to the connections option (now ${controlled.map((name) => `"${name}"`).join(', ')}), or leave that option out to control every connection.`,
+  testingUnknownConnection: (connection: string, known: readonly string[]) =>
+    `No connection named "${connection}" is monitored by the app under test. Known connections: ${known.map((name) => `"${name}"`).join(', ')}.`,
+  testingNeverFails: (connection: string) =>
+    `Connection "${connection}" never fails: its reconnect.maxAttempts is Infinity. Give it a finite maxAttempts, or test the outage with down().`,
+  testingWouldExit: (connection: string) =>
+    `Connection "${connection}" has the failure policy 'exit': failing it would end the test process. ` +
+    "Use the policy 'retry' or 'stop' in tests, or test the exit in a child process.",
+  testingStuck: (connection: string, goal: string, state: string) =>
+    `Connection "${connection}" cannot become ${goal}: it is ${state} and no heartbeat or reconnect attempt is scheduled ` +
+    "(the failure policy 'stop' gave up; only handle.forceReconnect() revives it).",
+  testingClosed: (connection: string, goal: string) => `Connection "${connection}" cannot become ${goal}: it is closed (the app was closed).`,
   imapNoSession: () => 'no IMAP session is open',
   /** `what`: "authentication", `SELECT "INBOX"`; worded so that the redactor's echoed-LOGIN rule leaves it whole. */
   imapRefused: (what: string, status: string | undefined, code: string | undefined, text: string | undefined) =>

@@ -19,13 +19,19 @@ import { OptionChecker, type PeerNeed } from '../core/option-checker.js';
 import { SecretScrubber } from '../core/secret-scrubber.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { callUser, type CallbackFailure } from '../core/user-callback.js';
-import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from '../connection-health.constants.js';
+import {
+  CONNECTION_HEALTH_CLOCK,
+  CONNECTION_HEALTH_MONITOR_SEAM,
+  CONNECTION_HEALTH_OPTIONS,
+  CONNECTION_HEALTH_REGISTRATION,
+} from '../connection-health.constants.js';
 import { checkModuleOptions } from '../connection-health.options-check.js';
 import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/connection-health.explorer.js';
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
+import type { MonitorSeam } from './monitor.seam.js';
 import { FORCED_EXIT_AFTER_MS, ShutdownSignals } from './shutdown-signals.js';
 import { TransitionLog } from './transition-log.js';
 
@@ -75,6 +81,7 @@ export class ConnectionHealthOrchestrator
     @Inject(CONNECTION_HEALTH_REGISTRATION) private readonly registration: string,
     private readonly scrubber: SecretScrubber,
     private readonly logger: ConnectionHealthLogger,
+    @Inject(CONNECTION_HEALTH_MONITOR_SEAM) private readonly seam: MonitorSeam,
   ) {
     this.#options = options;
     this.#explorer = explorer;
@@ -177,10 +184,13 @@ export class ConnectionHealthOrchestrator
     const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults, check);
     const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
-    const adapter = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
+    // Built (and so checked) even when a test stands in for it: a test must not hide a configuration error.
+    const real = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
+    const adapter = this.seam.adapterFor(definition.name, real);
     for (const warning of check.warnings) this.logger.warn(warning);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report, scrubber: this.scrubber });
     this.registry.register(monitor, adapter, definition.required ?? true);
+    this.seam.monitorBuilt(monitor);
     const log = new TransitionLog(this.logger);
     monitor.events$.subscribe((event) => {
       if (event.type !== 'state') return;

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 
 interface FakeTimer {
   readonly at: number;
@@ -10,8 +10,12 @@ interface FakeTimer {
 export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Fake time for engine tests: timers fire only when the test advances the clock, in due order, with promise
- * chains settled between them. `block()` moves time without firing anything, as a blocked event loop does.
+ * Fake time for tests: timers fire only when the test advances the clock, in due order, with promise chains
+ * settled between them. `block()` moves time without firing anything, as a blocked event loop does.
+ *
+ * `ConnectionHealthTesting` runs the package's heartbeats, deadlines, reconnect backoff, staleness and
+ * dead-man switch on one of these (`testing.clock`): `await testing.clock.advance(30_000)` is 30 seconds
+ * of the package's time, in no real time. The app's own timers and Nest's stay on real time.
  */
 export class FakeClock implements Clock {
   private time: number;
@@ -22,16 +26,19 @@ export class FakeClock implements Clock {
     this.time = start;
   }
 
+  /** The fake time, in milliseconds since the epoch: it moves only through advance() and block(). */
   now(): number {
     return this.time;
   }
 
+  /** Schedules `callback` at now() + `delayMs` of fake time. */
   setTimer(callback: () => void, delayMs: number, name?: string): TimerHandle {
     const id = this.nextId++;
     this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback, name });
     return id;
   }
 
+  /** Cancels a pending timer; a fired or unknown one is ignored. */
   clearTimer(handle: TimerHandle): void {
     this.timers.delete(handle as number);
   }
@@ -44,6 +51,15 @@ export class FakeClock implements Clock {
   /** Names of pending named timers. */
   get pendingNames(): string[] {
     return [...this.timers.values()].flatMap((timer) => (timer.name ? [timer.name] : []));
+  }
+
+  /**
+   * Milliseconds until the named timer is due (0 when it is overdue), or undefined when none of that name
+   * is pending. A connection's next heartbeat or reconnect attempt is named `connection-health:<name>`.
+   */
+  dueIn(name: string): number | undefined {
+    for (const timer of this.timers.values()) if (timer.name === name) return Math.max(0, timer.at - this.time);
+    return undefined;
   }
 
   /** Moves time forward by `ms`, firing every timer that falls due on the way. */
