@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { installedFixture } from './kit/fixture-install.js';
 import { run } from './kit/process.util.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,31 +29,6 @@ function compile(project: string): Promise<{ code: number; output: string }> {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}`.trim() }),
     ),
   );
-}
-
-/**
- * The required peers of the consumer app, installed once per version of its lockfile and kept in the temporary
- * folder across runs (npm's own cache makes the first install cheap too). Outside the repository on purpose:
- * from inside it, Node and TypeScript would find the repository's node_modules, which has every optional peer.
- */
-async function installedPeers(): Promise<string> {
-  const app = path.join(fixtures, 'types-consumer');
-  const files = ['package.json', 'package-lock.json'];
-  const key = createHash('sha256').update(files.map((file) => readFileSync(path.join(app, file), 'utf8')).join('\0')).digest('hex').slice(0, 16);
-  const cache = path.join(os.tmpdir(), 'nestjs-connection-health-types-consumer', key);
-  if (existsSync(path.join(cache, 'node_modules/.package-lock.json'))) return cache;
-  // Installed aside and renamed into place, so that a run beside this one never sees half an install.
-  const staging = `${cache}.${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  for (const file of files) cpSync(path.join(app, file), path.join(staging, file));
-  await run('npm', ['ci', '--prefix', staging, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], 300_000);
-  try {
-    renameSync(staging, cache);
-  } catch {
-    rmSync(staging, { recursive: true, force: true }); // another run installed it first
-  }
-  return cache;
 }
 
 /** Every .d.ts file under `dir`. */
@@ -81,7 +56,8 @@ describe('the published types need no optional peer', () => {
   before(
     async () => {
       assert.ok(existsSync(path.join(root, 'dist/index.d.ts')), 'build the package first: npx tsc -p tsconfig.build.json');
-      const peers = await installedPeers();
+      // The required peers of the consumer app, and no optional one.
+      const peers = await installedFixture('types-consumer');
       app = mkdtempSync(path.join(os.tmpdir(), 'connection-health-consumer-'));
       cpSync(peers, app, { recursive: true });
       const [packed] = JSON.parse(await run('npm', ['pack', root, '--json', '--pack-destination', app], 120_000)) as Array<{ filename: string }>;
