@@ -37,7 +37,7 @@ describe('OneLineLogger', () => {
     assert.deepEqual(record.message, { msg: 'db: failed', ...FIELDS });
   });
 
-  it('any other LoggerService gets { msg, ...fields } and the context; a stack string or a line without fields passes as it was', () => {
+  it('any other LoggerService gets the string message, the fields and the context as before; a stack string passes as it was', () => {
     const calls: unknown[][] = [];
     const record = (...args: unknown[]) => void calls.push(args);
     Logger.overrideLogger({ log: record, error: record, warn: record });
@@ -47,7 +47,7 @@ describe('OneLineLogger', () => {
     logger.log('plain');
     logger.debug('db: idle -> connecting', FIELDS); // the app's logger has no debug: nothing, and no throw
     assert.deepEqual(calls, [
-      [{ msg: 'db: up -> down (timeout)', ...FIELDS }, 'ConnectionHealth'],
+      ['db: up -> down (timeout)', FIELDS, 'ConnectionHealth'],
       ['a subscriber threw', 'Error: boom\n    at x', 'ConnectionHealth'],
       ['plain', 'ConnectionHealth'],
     ]);
