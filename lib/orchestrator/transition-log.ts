@@ -11,7 +11,8 @@ export const DOWN_REMINDER_MS = 60_000;
 
 /**
  * The log of one connection's transitions: one line each, readable in text logs, with its fields as
- * structured params for JSON loggers (ConsoleLogger({ json: true }), pino and friends).
+ * structured params, which ConnectionHealthLogger keeps on that line whatever the app's logger
+ * (Nest 11 or 12 ConsoleLogger, text or JSON, pino and friends).
  *
  * How loud: warn when the connection is lost, impaired, or its first connect fails; error once when it has
  * failed for good; log when it comes (back) up or closes; debug for the steps in between. A long outage
