@@ -43,6 +43,10 @@ export const messages = {
     `@InjectConnection('${connection}') names no monitored connection. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
+  managementPortUnavailable: (place: string, address: string, why: string) =>
+    `${place}: the management port (healthController.port) cannot listen on ${address}: ${why}. ` +
+    'Choose a port that no other server (the app itself included) uses, or stop the process that holds it.',
+  managementPortFailed: (address: string, why: string) => `The management port on ${address} failed: ${why}`,
   imapNoSession: () => 'no IMAP session is open',
   /** `what`: "authentication", `SELECT "INBOX"`; worded so that the redactor's echoed-LOGIN rule leaves it whole. */
   imapRefused: (what: string, status: string | undefined, code: string | undefined, text: string | undefined) =>
