@@ -190,6 +190,25 @@ describe('the management port (healthController.port)', () => {
     }
   });
 
+  it('serves the same path as the routes would, however its slashes are written', async () => {
+    for (const path of ['internal/health', '/internal/health/']) {
+      const port = await freePort();
+      const routes = await TestApp.start({ healthController: { path } });
+      const managed = await TestApp.start({ healthController: { path, port, host: '127.0.0.1' } });
+      try {
+        for (const probe of ['', '/ready', '/live', '/startup']) {
+          const expected = await get(`${routes.url}/internal/health${probe}`);
+          assert.equal(expected.status, 200, `the routes serve /internal/health${probe}`);
+          assert.deepEqual(await get(`http://127.0.0.1:${port}/internal/health${probe}`), expected, `${path}: /internal/health${probe}`);
+        }
+        assert.equal((await get(`http://127.0.0.1:${port}/health`)).status, 404);
+      } finally {
+        await routes.close();
+        await managed.close();
+      }
+    }
+  });
+
   it("is out of reach of the app's global guards, throttler and versioning", async () => {
     const port = await freePort();
     const { options } = guardedApp({ port, host: '127.0.0.1' });
