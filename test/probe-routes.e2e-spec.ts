@@ -6,15 +6,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CanActivate,
   Controller,
+  type CallHandler,
   type ExecutionContext,
   Get,
   Injectable,
+  type NestInterceptor,
   Module,
   SetMetadata,
   UnauthorizedException,
   VersioningType,
 } from '@nestjs/common';
-import { APP_GUARD, NestFactory, Reflector } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
+import { map, type Observable } from 'rxjs';
 import { SkipThrottle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ConnectionHealthConfigError, ConnectionHealthModule } from '../lib/index.js';
 import type { HealthControllerOptions } from '../lib/index.js';
@@ -38,6 +41,19 @@ class TokenGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>();
     if (request.headers.authorization === 'Bearer letmein') return true;
     throw new UnauthorizedException();
+  }
+}
+
+/** A global interceptor as apps have it: wraps every answer in `{ data }` unless the class says @RawBody(). */
+const RAW_BODY = 'test:raw-body';
+const RawBody = () => SetMetadata(RAW_BODY, true);
+@Injectable()
+class EnvelopeInterceptor implements NestInterceptor {
+  constructor(private readonly reflector: Reflector) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (this.reflector.get<boolean>(RAW_BODY, context.getClass())) return next.handle();
+    return next.handle().pipe(map((data: unknown) => ({ data })));
   }
 }
 
@@ -155,6 +171,27 @@ describe('the built-in probe routes in an app with versioning, guards and a thro
       assert.deepEqual(Object.fromEntries(down), { '/health': 503, '/health/ready': 503, '/health/live': 200, '/health/startup': 200 });
     } finally {
       await app.close();
+    }
+  });
+
+  it('keep their bodies under a global interceptor that reads a marker given in decorators', async () => {
+    for (const decorators of [undefined, [RawBody()]]) {
+      const { connection } = switchable();
+      const app = await TestApp.start({
+        health: { connections: [connection] },
+        healthController: { decorators },
+        imports: [ThingsModule],
+        providers: [{ provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor }],
+      });
+      try {
+        await app.waitForState('api', 'up', 2_000);
+        assert.deepEqual(JSON.parse((await get(`${app.url}/things`)).body), { data: ['a thing'] }, "the app's routes are wrapped");
+        const probe = { status: 'ok', info: { api: { status: 'up' } }, error: {}, details: { api: { status: 'up' } } };
+        const body = JSON.parse((await get(`${app.url}/health`)).body);
+        assert.deepEqual(body, decorators ? probe : { data: JSON.stringify(probe) });
+      } finally {
+        await app.close();
+      }
     }
   });
 });
