@@ -1,6 +1,11 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { CONNECTION_HEALTH_OPTIONS } from './connection-health.constants.js';
+import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
+import { SecretScrubber } from './core/secret-scrubber.js';
+import { CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { createHealthController } from './health/connection-health.controller.js';
+import { ConnectionHealthProbes } from './health/connection-health.probes.js';
+import { ManagementPortServer } from './health/management-port.server.js';
+import { ProbeAnswers } from './health/probe-answers.js';
+import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions } from './interfaces/health-controller-options.interface.js';
 
@@ -10,7 +15,7 @@ interface Extras {
   /**
    * The built-in /health, /health/live, /health/ready and /health/startup routes; `false` for apps that
    * compose their own Terminus controller with ConnectionHealthIndicator. Given here, not in the async
-   * factory, because routes are fixed before any factory runs. Default { path: 'health', details: 'full' }.
+   * factory, because routes are fixed before any factory runs. Default { path: 'health', details: 'status' }.
    */
   healthController: HealthControllerOptions | false;
 }
@@ -24,6 +29,20 @@ export const {
   .setExtras<Extras>({ isGlobal: true, healthController: {} }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,
-    controllers: extras.healthController === false ? [] : [createHealthController(extras.healthController ?? {})],
+    ...probeRoutes(definition, extras.healthController ?? {}),
   }))
   .build();
+
+/** The built-in routes: a controller of the app, or a server of their own on the management port. */
+function probeRoutes(definition: DynamicModule, options: HealthControllerOptions | false): Pick<DynamicModule, 'controllers' | 'providers'> {
+  if (options === false) return { controllers: [] };
+  const { port, host, path = 'health', details = 'status' } = options;
+  if (port === undefined) return { controllers: [createHealthController(options)] };
+  const server = {
+    provide: ManagementPortServer,
+    useFactory: (probes: ConnectionHealthProbes, scrubber: SecretScrubber, registration: string, logger: ConnectionHealthLogger) =>
+      new ManagementPortServer({ port, host, path }, new ProbeAnswers(probes, scrubber, details), registration, logger),
+    inject: [ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_REGISTRATION, ConnectionHealthLogger],
+  };
+  return { controllers: [], providers: [...(definition.providers ?? []), server] };
+}

@@ -9,7 +9,7 @@ const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections:
 const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
-const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true });
+const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
@@ -94,4 +94,32 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     "Use a route path such as 'health' or 'internal/health'.",
   );
   check.oneOf('healthController.details', controller.details, DETAIL_LEVELS);
+  const { decorators, port, host } = controller;
+  check.that(
+    decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
+    'healthController.decorators',
+    decorators,
+    'Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
+  );
+  check.that(
+    port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65535),
+    'healthController.port',
+    port,
+    'Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.',
+  );
+  check.that(
+    port === undefined || decorators === undefined,
+    'healthController.decorators',
+    decorators,
+    'The management port (healthController.port) serves the probes outside Nest, where no guard, interceptor or throttler applies: ' +
+      'leave decorators out, or leave port out to serve the probes as routes of the app.',
+  );
+  check.that(
+    host === undefined || (port !== undefined && typeof host === 'string' && host.trim() !== ''),
+    'healthController.host',
+    host,
+    port === undefined
+      ? 'host is where the management port listens: give healthController.port too, or leave host out.'
+      : "Use an address or host name such as '0.0.0.0' or '127.0.0.1', or leave it out to listen on every interface.",
+  );
 }

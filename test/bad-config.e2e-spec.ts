@@ -107,7 +107,43 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     title: "forRoot's healthController with a misspelled option",
     app: () => ({ healthController: { detail: 'none' } as never }),
     message:
-      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details. Did you mean "healthController.details"?',
+      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details, decorators, port, host. Did you mean "healthController.details"?',
+  },
+  {
+    title: "forRoot's healthController with decorators that are not an array",
+    app: () => ({ healthController: { decorators: (() => undefined) as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.decorators" is a function. Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
+  },
+  {
+    title: "forRoot's healthController with a decorator that is no function",
+    app: () => ({ healthController: { decorators: ['Public'] as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.decorators" is an array. Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
+  },
+  ...[0, 65536, 80.5, '9000'].map((port) => ({
+    title: `forRoot's healthController with management port ${JSON.stringify(port)}`,
+    app: (): TestAppOptions => ({ healthController: { port: port as number } }),
+    message: `ConnectionHealthModule.forRoot(): option "healthController.port" is ${typeof port === 'string' ? `"${port}"` : port}. Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.`,
+  })),
+  {
+    title: "forRoot's healthController with both a management port and decorators, which nothing would apply there",
+    app: () => ({ healthController: { port: 9000, decorators: [() => undefined] } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.decorators" is an array. The management port (healthController.port) serves the probes outside Nest, ' +
+      'where no guard, interceptor or throttler applies: leave decorators out, or leave port out to serve the probes as routes of the app.',
+  },
+  {
+    title: "forRoot's healthController with a host but no port",
+    app: () => ({ healthController: { host: '0.0.0.0' } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.host" is "0.0.0.0". host is where the management port listens: give healthController.port too, or leave host out.',
+  },
+  {
+    title: "forRoot's healthController with an empty host",
+    app: () => ({ healthController: { port: 9000, host: ' ' } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.host" is " ". Use an address or host name such as \'0.0.0.0\' or \'127.0.0.1\', or leave it out to listen on every interface.',
   },
   {
     title: 'a connection that is not an object',

@@ -57,6 +57,10 @@ export const messages = {
     `Connection "${connection}" cannot become ${goal}: it is ${state} and no heartbeat or reconnect attempt is scheduled ` +
     "(the failure policy 'stop' gave up; only handle.forceReconnect() revives it).",
   testingClosed: (connection: string, goal: string) => `Connection "${connection}" cannot become ${goal}: it is closed (the app was closed).`,
+  managementPortUnavailable: (place: string, address: string, why: string) =>
+    `${place}: the management port (healthController.port) cannot listen on ${address}: ${why}. ` +
+    'Choose a port that no other server (the app itself included) uses, or stop the process that holds it.',
+  managementPortFailed: (address: string, why: string) => `The management port on ${address} failed: ${why}`,
   imapNoSession: () => 'no IMAP session is open',
   /** `what`: "authentication", `SELECT "INBOX"`; worded so that the redactor's echoed-LOGIN rule leaves it whole. */
   imapRefused: (what: string, status: string | undefined, code: string | undefined, text: string | undefined) =>

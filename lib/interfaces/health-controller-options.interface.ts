@@ -16,4 +16,21 @@ export interface HealthControllerOptions {
    * secret, but it still tells a caller the app's topology and its dependencies' errors.
    */
   details?: HealthDetailLevel;
+  /**
+   * Class decorators applied to the built-in controller, as if written above it: how the probe routes
+   * escape an app's global guards, interceptors and throttling, which apply to every route. E.g.
+   * `[SkipThrottle(), Public()]`, with the marker your own global guard reads. Default none.
+   * Not with `port`: the management port serves outside Nest's pipeline, where nothing applies.
+   */
+  decorators?: ClassDecorator[];
+  /**
+   * Serve the probe routes on this port, from a small HTTP server of the package's own, instead of the
+   * app's routes (a management port, as Spring Boot and lightship have): no global prefix, version,
+   * guard, interceptor or throttler of the app applies there, and it also works in an app with no HTTP
+   * server (NestFactory.createApplicationContext). Listens at bootstrap, closes after the drain on
+   * shutdown. An integer from 1 to 65535. Default: none, the probes are routes of the app.
+   */
+  port?: number;
+  /** The address the management port listens on; only with `port`. Default: every interface, as `app.listen(port)`. */
+  host?: string;
 }

@@ -25,6 +25,8 @@ export interface TestAppOptions {
   /** Extra imports and providers, e.g. a DataSource provider. */
   imports?: ModuleMetadata['imports'];
   providers?: ModuleMetadata['providers'];
+  /** Called before the app listens, e.g. to enable versioning. */
+  configure?: (app: INestApplication) => void;
   /** Where Nest logs go; silent unless CH_TEST_LOGS is set. */
   logger?: LoggerService;
 }
@@ -75,6 +77,7 @@ export class TestApp {
     class TestModule {}
     const app = await NestFactory.create(TestModule, { logger: options.logger ?? (process.env.CH_TEST_LOGS ? undefined : false) });
     try {
+      options.configure?.(app);
       await app.listen(0, '127.0.0.1');
     } catch (error) {
       await app.close();
