@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { SecretScrubber } from './core/secret-scrubber.js';
+import { HttpAdapterHost } from '@nestjs/core';
 import { CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { createHealthController } from './health/connection-health.controller.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
@@ -40,9 +41,9 @@ function probeRoutes(definition: DynamicModule, options: HealthControllerOptions
   if (port === undefined) return { controllers: [createHealthController(options)] };
   const server = {
     provide: ManagementPortServer,
-    useFactory: (probes: ConnectionHealthProbes, scrubber: SecretScrubber, registration: string, logger: ConnectionHealthLogger) =>
-      new ManagementPortServer({ port, host, path }, new ProbeAnswers(probes, scrubber, details), registration, logger),
-    inject: [ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_REGISTRATION, ConnectionHealthLogger],
+    useFactory: (probes: ConnectionHealthProbes, scrubber: SecretScrubber, registration: string, logger: ConnectionHealthLogger, http?: HttpAdapterHost) =>
+      new ManagementPortServer({ port, host, path }, new ProbeAnswers(probes, scrubber, details), registration, logger, http),
+    inject: [ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_REGISTRATION, ConnectionHealthLogger, { token: HttpAdapterHost, optional: true }],
   };
   return { controllers: [], providers: [...(definition.providers ?? []), server] };
 }

@@ -15,6 +15,7 @@ import {
   SetMetadata,
   UnauthorizedException,
   VersioningType,
+  type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { map, type Observable } from 'rxjs';
@@ -303,7 +304,8 @@ describe('the management port (healthController.port)', () => {
     await sleep(50);
     const baseline = activeHandles();
     try {
-      const { connection } = switchable();
+      let pings = 0;
+      const connection = { name: 'api', kind: 'custom', ping: async () => void (pings += 1), ...fast } as const;
       const error = await TestApp.start({ health: { connections: [connection] }, healthController: { port, host: '127.0.0.1' } }).then(
         () => assert.fail('the app bootstrapped on a port in use'),
         (error: unknown) => error,
@@ -315,10 +317,39 @@ describe('the management port (healthController.port)', () => {
           'Choose a port that no other server (the app itself included) uses, or stop the process that holds it.',
       );
       assert.deepEqual({ option: error.option, value: error.value }, { option: 'healthController.port', value: port });
+      // Bound at module init: no connection had started, so an app that swallows the error runs nothing.
+      assert.equal(pings, 0, 'no ping before the bootstrap failed');
       await sleep(50);
       assert.deepEqual(leakedHandles(baseline), {});
     } finally {
       await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
+  it("answers readiness and startup 503 until the app's own server listens, while its start-up hooks run", async () => {
+    const port = await freePort();
+    @Injectable()
+    class SlowWarmUp implements OnApplicationBootstrap {
+      async onApplicationBootstrap(): Promise<void> {
+        await sleep(1_500); // a cache warm-up, say: the app's port is not open yet
+      }
+    }
+    const { connection } = switchable();
+    const starting = TestApp.start({ health: { connections: [connection] }, healthController: { port, host: '127.0.0.1' }, providers: [SlowWarmUp] });
+    const seen = new Set<string>();
+    let app: TestApp | undefined;
+    void starting.then((started) => (app = started));
+    while (!app) {
+      const answers = await Promise.all(['/health/ready', '/health/startup', '/health/live'].map((route) => get(`http://127.0.0.1:${port}${route}`).catch(() => undefined)));
+      if (!app && answers[0]) seen.add(`ready ${answers[0].status}, startup ${answers[1]?.status}, live ${answers[2]?.status}`);
+      await sleep(50);
+    }
+    try {
+      assert.ok(seen.has('ready 503, startup 503, live 200'), [...seen].join('; '));
+      assert.ok(![...seen].some((answer) => answer.startsWith('ready 200')), `ready before the app listened: ${[...seen].join('; ')}`);
+      await until('ready once the app listens', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
+    } finally {
+      await app.close();
     }
   });
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
+import type { BeforeApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
 import type { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
@@ -14,16 +15,21 @@ export interface ManagementPortOptions {
 
 const HEADERS = { 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' } as const;
 const NOT_FOUND = JSON.stringify({ statusCode: 404, message: 'Not Found' });
+/** Before the app's own server listens: not ready, not started, whatever the connections say. */
+const APP_NOT_LISTENING = { status: 503, body: JSON.stringify({ status: 'error', info: {}, error: { app: { status: 'down' } }, details: { app: { status: 'down' } } }) };
 
 /**
  * The probe routes on a port of their own (healthController.port): a bare node:http server that answers
  * from the same ProbeAnswers as the built-in controller, so codes and bodies are the same, with no Nest
  * pipeline in between: the app's guards, interceptors, throttler, prefix and versioning never apply.
  *
- * It listens at bootstrap (a port in use stops the bootstrap) and closes before the app's own server
- * does, after the drain: while connections close, readiness still answers 503 here as on the app's routes.
+ * It listens at module init, before any connection starts, so a port in use stops the bootstrap with
+ * nothing left running; and closes before the app's own server does, after the drain: while connections
+ * close, readiness still answers 503 here as on the app's routes. Readiness and startup answer 503 until
+ * the app's own HTTP server listens, if it has one: a load balancer must not send traffic to a port that
+ * refuses it while the app's start-up hooks still run.
  */
-export class ManagementPortServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class ManagementPortServer implements OnModuleInit, BeforeApplicationShutdown {
   private server?: Server;
   private readonly routes: ReadonlyMap<string, ProbeName>;
 
@@ -32,6 +38,8 @@ export class ManagementPortServer implements OnApplicationBootstrap, BeforeAppli
     private readonly answers: ProbeAnswers,
     private readonly registration: string,
     private readonly logger: ConnectionHealthLogger,
+    /** The app's own HTTP server, when it has one (not in an application context). */
+    private readonly http?: HttpAdapterHost,
   ) {
     const base = `/${options.path.replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
     this.routes = new Map<string, ProbeName>([
@@ -42,7 +50,7 @@ export class ManagementPortServer implements OnApplicationBootstrap, BeforeAppli
     ]);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  async onModuleInit(): Promise<void> {
     const { port, host } = this.options;
     const server = createServer((request, response) => this.handle(request, response));
     try {
@@ -73,6 +81,12 @@ export class ManagementPortServer implements OnApplicationBootstrap, BeforeAppli
     await closed;
   }
 
+  /** True when the app has no HTTP server of its own, or it listens. */
+  private appListening(): boolean {
+    const server = this.http?.httpAdapter?.getHttpServer?.() as { listening?: boolean } | undefined;
+    return server?.listening ?? true;
+  }
+
   private get address(): string {
     return `${this.options.host ?? '*'}:${this.options.port}`;
   }
@@ -80,7 +94,7 @@ export class ManagementPortServer implements OnApplicationBootstrap, BeforeAppli
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const pathname = (request.url ?? '/').split('?')[0]!;
     const probe = request.method === 'GET' || request.method === 'HEAD' ? this.routes.get(pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname) : undefined;
-    const { status, body } = probe ? this.answers.answer(probe) : { status: 404, body: NOT_FOUND };
+    const { status, body } = !probe ? { status: 404, body: NOT_FOUND } : probe !== 'liveness' && !this.appListening() ? APP_NOT_LISTENING : this.answers.answer(probe);
     response.writeHead(status, { ...HEADERS, 'content-length': Buffer.byteLength(body) });
     response.end(request.method === 'HEAD' ? undefined : body);
   }
