@@ -53,6 +53,17 @@ describe('OneLineLogger', () => {
     ]);
   });
 
+  it("a ConsoleLogger subclass that overrides a level (to ship the fields elsewhere) gets the fields as a param, not folded", () => {
+    const calls: unknown[][] = [];
+    class ShippingLogger extends ConsoleLogger {
+      override warn(message: unknown, ...params: unknown[]): void {
+        calls.push([message, ...params]);
+      }
+    }
+    printed(new ShippingLogger({ structuredParams: false, colors: false }), () => new OneLineLogger('ConnectionHealth').warn('db: up -> down (timeout)', FIELDS));
+    assert.deepEqual(calls, [['db: up -> down (timeout)', FIELDS, 'ConnectionHealth']]);
+  });
+
   it('with logging turned off (logger: false) it writes nothing and does not throw', () => {
     const lines = printed(false as unknown as LoggerService, () => new OneLineLogger('ConnectionHealth').warn('db: up -> down', FIELDS));
     assert.deepEqual(lines, []);

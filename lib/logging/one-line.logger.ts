@@ -27,14 +27,16 @@ function isFields(value: unknown): value is Record<string, unknown> {
 }
 
 /** The message and its fields in the shape `target` prints on one line, then the other params (the context). */
-function fit(target: LoggerService, message: unknown, params: unknown[]): [unknown, ...unknown[]] {
+function fit(target: LoggerService, level: (typeof LEVELS)[number], message: unknown, params: unknown[]): [unknown, ...unknown[]] {
   const fields = params.filter(isFields);
   if (fields.length === 0 || typeof message !== 'string') return [message, ...params];
   const merged = Object.assign({}, ...fields) as Record<string, unknown>;
   const rest = params.filter((param) => !isFields(param));
   if (isNestjsPino(target)) return [{ msg: message, ...merged }, ...rest];
   // Any other LoggerService gets Nest's own contract, as before: a string message, the fields as a param.
-  if (!(target instanceof ConsoleLogger)) return [message, ...params];
+  // Only Nest's own printing is reshaped: a subclass that overrides the level (to ship the fields elsewhere,
+  // say) gets them as a param, as any other LoggerService does.
+  if (!(target instanceof ConsoleLogger) || target[level] !== ConsoleLogger.prototype[level]) return [message, ...params];
   const internals = target as unknown as ConsoleLoggerInternals;
   // Asked rather than told by the version: Nest 12 takes a plain object as params unless structuredParams is false.
   if (internals.getContextAndMessagesToPrint?.call(target, [message, {}])?.params !== undefined) return [message, merged, ...rest];
@@ -61,7 +63,7 @@ export class OneLineLogger extends Logger {
     const fitted: Partial<Record<(typeof LEVELS)[number], (message: unknown, ...params: unknown[]) => void>> = {};
     for (const level of LEVELS) {
       const write = target[level];
-      if (write) fitted[level] = (message, ...params) => void write.call(target, ...fit(target, message, params));
+      if (write) fitted[level] = (message, ...params) => void write.call(target, ...fit(target, level, message, params));
     }
     return fitted as LoggerService;
   }
