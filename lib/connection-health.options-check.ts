@@ -5,13 +5,13 @@ import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/he
 import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 
 /** The module's own options: forRoot's, or what forRootAsync's factory returns. */
-const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, secrets: true });
-const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
-const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
-const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
-const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true });
+export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, secrets: true });
+export const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
+export const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
+export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
+export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
-const EXTRAS = ['isGlobal', 'healthController'] as const;
+export const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
 
 /**

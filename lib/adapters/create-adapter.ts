@@ -17,7 +17,7 @@ type ConnectionKind = ConnectionDefinition['kind'];
 /** What every connection takes, whatever its kind. */
 type CommonOption = 'name' | 'kind' | 'required' | keyof MonitorOptionsInput;
 
-const CONNECTION_OPTIONS = optionNames<Pick<TypeOrmConnectionDefinition, CommonOption>>({
+export const CONNECTION_OPTIONS = optionNames<Pick<TypeOrmConnectionDefinition, CommonOption>>({
   name: true,
   kind: true,
   required: true,
@@ -26,14 +26,14 @@ const CONNECTION_OPTIONS = optionNames<Pick<TypeOrmConnectionDefinition, CommonO
   reconnect: true,
   failure: true,
 });
-const TYPEORM_OPTIONS = optionNames<Omit<TypeOrmConnectionDefinition, CommonOption>>({ dataSource: true, pingQuery: true, postgresKeepAlive: true });
-const POSTGRES_KEEPALIVE_OPTIONS = optionNames<NonNullable<TypeOrmConnectionDefinition['postgresKeepAlive']>>({ initialDelayMs: true });
-const TCP_OPTIONS = optionNames<TcpAdapterOptions>({ host: true, port: true, mode: true, keepAlive: true });
-const CUSTOM_OPTIONS = optionNames<CustomConnection>({ ping: true, open: true, close: true, target: true });
-const KEEPALIVE_OPTIONS = optionNames<TcpKeepAliveOptions>({ idleMs: true, intervalMs: true, count: true, userTimeoutMs: true });
+export const TYPEORM_OPTIONS = optionNames<Omit<TypeOrmConnectionDefinition, CommonOption>>({ dataSource: true, pingQuery: true, postgresKeepAlive: true });
+export const POSTGRES_KEEPALIVE_OPTIONS = optionNames<NonNullable<TypeOrmConnectionDefinition['postgresKeepAlive']>>({ initialDelayMs: true });
+export const TCP_OPTIONS = optionNames<TcpAdapterOptions>({ host: true, port: true, mode: true, keepAlive: true });
+export const CUSTOM_OPTIONS = optionNames<CustomConnection>({ ping: true, open: true, close: true, target: true });
+export const KEEPALIVE_OPTIONS = optionNames<TcpKeepAliveOptions>({ idleMs: true, intervalMs: true, count: true, userTimeoutMs: true });
 
 /** The options of each kind beside those of every connection; each list sits beside its kind's checks. */
-const KIND_OPTIONS: Readonly<Record<ConnectionKind, readonly string[]>> = {
+export const KIND_OPTIONS: Readonly<Record<ConnectionKind, readonly string[]>> = {
   typeorm: TYPEORM_OPTIONS,
   tcp: TCP_OPTIONS,
   custom: CUSTOM_OPTIONS,

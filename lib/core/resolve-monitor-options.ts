@@ -1,17 +1,36 @@
-import { OptionChecker } from './option-checker.js';
+import { OptionChecker, optionNames } from './option-checker.js';
 import {
   DEFAULT_FAILURE,
   DEFAULT_HEARTBEAT,
   DEFAULT_RECONNECT,
   DEFAULT_SUSPICION,
+  type FailureOptions,
   type FailurePolicy,
+  type HeartbeatOptions,
   type MonitorOptions,
   type MonitorOptionsInput,
+  type ReconnectOptions,
+  type SuspicionOptions,
 } from './monitor-options.js';
 
 const FAILURE_POLICIES: readonly FailurePolicy[] = ['retry', 'stop', 'exit'];
 /** The groups of engine options, per connection and in the module's `defaults`. */
 export const MONITOR_OPTION_GROUPS = ['heartbeat', 'suspicion', 'reconnect', 'failure'] as const;
+/** The options of each group, per connection and in the module's `defaults`. */
+export const MONITOR_GROUP_OPTIONS: Readonly<Record<(typeof MONITOR_OPTION_GROUPS)[number], readonly string[]>> = {
+  heartbeat: optionNames<HeartbeatOptions>({
+    intervalMs: true,
+    timeoutMs: true,
+    connectTimeoutMs: true,
+    jitter: true,
+    failureThreshold: true,
+    lagToleranceMs: true,
+    staleAfterMs: true,
+  }),
+  suspicion: optionNames<SuspicionOptions>({ enabled: true, phiThreshold: true, minStdDevMs: true, windowSize: true, minSamples: true }),
+  reconnect: optionNames<ReconnectOptions>({ initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true, maxAttempts: true }),
+  failure: optionNames<FailureOptions>({ policy: true, exitCode: true, onFailure: true }),
+};
 
 /**
  * Merges per-connection options over module defaults over built-in defaults, and checks every value, so a
@@ -25,8 +44,8 @@ export function resolveMonitorOptions(
   check = new OptionChecker(connection),
 ): MonitorOptions {
   for (const group of MONITOR_OPTION_GROUPS) {
-    check.knownKeys(group, defaults[group], Object.keys(builtIn[group]));
-    check.knownKeys(group, input[group], Object.keys(builtIn[group]));
+    check.knownKeys(group, defaults[group], MONITOR_GROUP_OPTIONS[group]);
+    check.knownKeys(group, input[group], MONITOR_GROUP_OPTIONS[group]);
   }
   const merged = {
     heartbeat: { ...DEFAULT_HEARTBEAT, ...defaults.heartbeat, ...input.heartbeat },
@@ -130,13 +149,6 @@ function intern(options: MonitorOptions): MonitorOptions {
   if (key !== undefined) interned.set(key, frozen);
   return frozen;
 }
-
-const builtIn = {
-  heartbeat: { ...DEFAULT_HEARTBEAT, staleAfterMs: 0 },
-  suspicion: DEFAULT_SUSPICION,
-  reconnect: DEFAULT_RECONNECT,
-  failure: { ...DEFAULT_FAILURE, onFailure: undefined },
-};
 
 /** `over` laid on `base`, group by group: a kind's defaults under the module's, say. */
 export function layerOptions(base: MonitorOptionsInput, over: MonitorOptionsInput = {}): MonitorOptionsInput {

@@ -20,7 +20,7 @@ export const IMAP_OPTIONS = optionNames<ImapAdapterOptions>({
   mailbox: true,
   maxSessionMs: true,
 });
-const LOGIN_OPTIONS = optionNames<ImapLogin>({ user: true, pass: true });
+export const IMAP_LOGIN_OPTIONS = optionNames<ImapLogin>({ user: true, pass: true });
 /** The package each client needs, when the package creates the clients itself. */
 const PEERS = { imapflow: 'imapflow', 'node-imap': 'imap' } as const;
 
@@ -72,7 +72,7 @@ export function createImapAdapter(definition: ImapAdapterOptions, options: Monit
       definition.auth,
       `Pass { user, pass }, or a factory that builds the ${library} client itself.`,
     );
-    check.knownKeys('auth', definition.auth, LOGIN_OPTIONS);
+    check.knownKeys('auth', definition.auth, IMAP_LOGIN_OPTIONS);
     check.text('auth.user', definition.auth?.user);
     check.that(typeof definition.auth?.pass === 'string', 'auth.pass', definition.auth?.pass, 'Use a string.');
   }

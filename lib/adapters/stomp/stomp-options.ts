@@ -113,9 +113,9 @@ export const STOMP_OPTIONS = optionNames<StompAdapterOptions>({
   probe: true,
   subscriptions: true,
 });
-const HEARTBEAT_OPTIONS = optionNames<StompHeartbeatOptions>({ outgoingMs: true, incomingMs: true, toleranceMultiplier: true });
-const PROBE_OPTIONS = optionNames<StompProbeOptions>({ destination: true });
-const SUBSCRIPTION_OPTIONS = optionNames<StompSubscriptionDefinition>({ destination: true, headers: true, onMessage: true });
+export const STOMP_HEARTBEAT_OPTIONS = optionNames<StompHeartbeatOptions>({ outgoingMs: true, incomingMs: true, toleranceMultiplier: true });
+export const STOMP_PROBE_OPTIONS = optionNames<StompProbeOptions>({ destination: true });
+export const STOMP_SUBSCRIPTION_OPTIONS = optionNames<StompSubscriptionDefinition>({ destination: true, headers: true, onMessage: true });
 
 const TCP_SCHEMES: Record<string, boolean> = {
   'stomp:': false,
@@ -153,7 +153,7 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
   );
 
   const beat = options.stompHeartbeat;
-  check.knownKeys('stompHeartbeat', beat, HEARTBEAT_OPTIONS);
+  check.knownKeys('stompHeartbeat', beat, STOMP_HEARTBEAT_OPTIONS);
   for (const key of ['outgoingMs', 'incomingMs'] as const) {
     const value = beat?.[key];
     if (value !== undefined && value !== 0) check.duration(`stompHeartbeat.${key}`, value);
@@ -165,14 +165,14 @@ export function checkStompOptions(check: OptionChecker, options: StompAdapterOpt
     'Use a number from 1 to 100: below 1 a session is dropped before its heart-beat is even due.',
   );
 
-  check.knownKeys('probe', options.probe, PROBE_OPTIONS);
+  check.knownKeys('probe', options.probe, STOMP_PROBE_OPTIONS);
   if (options.probe?.destination !== undefined) check.text('probe.destination', options.probe.destination);
 
   const subscriptions = options.subscriptions;
   check.that(subscriptions === undefined || Array.isArray(subscriptions), 'subscriptions', subscriptions, 'Pass an array of { destination, headers?, onMessage }.');
   subscriptions?.forEach((subscription, index) => {
     check.that(typeof subscription === 'object' && subscription !== null, `subscriptions[${index}]`, subscription, 'Pass { destination, headers?, onMessage }.');
-    check.knownKeys(`subscriptions[${index}]`, subscription, SUBSCRIPTION_OPTIONS);
+    check.knownKeys(`subscriptions[${index}]`, subscription, STOMP_SUBSCRIPTION_OPTIONS);
     check.text(`subscriptions[${index}].destination`, subscription.destination);
     check.fn(`subscriptions[${index}].onMessage`, subscription.onMessage, true, '(message: StompMessage) => void | Promise<unknown>');
     checkHeaders(check, `subscriptions[${index}].headers`, subscription.headers);
