@@ -4,7 +4,7 @@ import type { ConnectionAdapter } from '../../core/connection-adapter.interface.
 export interface CustomConnection {
   /** One heartbeat: resolve when the far end answered. Honour the signal to free what a hung call holds. */
   ping(signal: AbortSignal): Promise<unknown>;
-  /** Connects, or reconnects after a loss. Default: nothing to do, the next ping decides. */
+  /** Connects, or reconnects after a loss. Default: one ping, which must answer. */
   open?(signal: AbortSignal): Promise<unknown>;
   /** Closes politely; force-close when the signal aborts. Default: nothing to close. */
   close?(signal: AbortSignal): Promise<unknown>;
