@@ -119,8 +119,13 @@ describe('transition lines on Nest 11 (test/fixtures/nest11-loggers)', () => {
 
   it('the default ConsoleLogger: one line per transition, fields on it', async () => assertText(await runApp('text', aliases)));
 
-  it('ConsoleLogger({ json: true }): one JSON line per transition, fields as an object in `message`', async () =>
-    assertJson(await runApp('json', aliases), (record) => record.message, (record) => (record.message as { msg?: unknown })?.msg));
+  it('ConsoleLogger({ json: true }): one JSON line per transition, `message` a string as on the app\'s lines, the fields as JSON text in it', async () => {
+    const run = await runApp('json', aliases);
+    const messages = run.lines.map((line) => (JSON.parse(line) as { message: unknown }).message);
+    assert.deepEqual([...new Set(messages.map((message) => typeof message))], ['string'], run.lines.join('\n'));
+    const fieldsIn = (message: unknown) => JSON.parse(/ (\{.*\})$/.exec(message as string)?.[1] ?? 'null') as unknown;
+    assertJson(run, (record) => fieldsIn(record.message), (record) => record.message);
+  });
 
   it('nestjs-pino: one JSON line per transition, fields as top-level pino fields', async () =>
     assertJson(await runApp('pino', aliases), (record) => record, (record) => record.msg));

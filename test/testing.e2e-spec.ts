@@ -264,6 +264,10 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
     assert.equal(testing.clock.pendingTimers, 0, 'no timer survives app.close()');
   });
 
+  it('refuses its clock before override(): a test advancing it would drive no app and pass without testing anything', () => {
+    assert.throws(() => new ConnectionHealthTesting().clock.advance(30_000), { message: /testing\.clock is used before testing\.override\(/ });
+  });
+
   it('refuses to fail a connection that never gives up, or one whose failure would exit the test process', async () => {
     const testing = new ConnectionHealthTesting({ connections: ['db', 'queue'] });
     const app = await start(testing);

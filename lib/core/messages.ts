@@ -46,6 +46,9 @@ export const messages = {
   testingNotControlled: (connection: string, controlled: readonly string[]) =>
     `Connection "${connection}" is not controlled by this ConnectionHealthTesting: it runs as configured. ` +
     `Add it to the connections option (now ${controlled.map((name) => `"${name}"`).join(', ')}), or leave that option out to control every connection.`,
+  testingNotOverridden:
+    'ConnectionHealthTesting: testing.clock is used before testing.override(Test.createTestingModule(...)): no app runs on this clock, ' +
+    'so advancing it would test nothing. Call override() on the builder before compile().',
   testingUnknownConnection: (connection: string, known: readonly string[]) =>
     `No connection named "${connection}" is monitored by the app under test. Known connections: ${known.map((name) => `"${name}"`).join(', ')}.`,
   testingNeverFails: (connection: string) =>

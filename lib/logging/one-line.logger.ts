@@ -40,16 +40,18 @@ function fit(target: LoggerService, level: (typeof LEVELS)[number], message: unk
   const internals = target as unknown as ConsoleLoggerInternals;
   // Asked rather than told by the version: Nest 12 takes a plain object as params unless structuredParams is false.
   if (internals.getContextAndMessagesToPrint?.call(target, [message, {}])?.params !== undefined) return [message, merged, ...rest];
-  if (internals.options?.json) return [{ msg: message, ...merged }, ...rest];
+  // `message` stays a string, as on the app's own lines: a log store that maps fields by their first value
+  // (Elasticsearch, OpenSearch) would refuse whichever of string and object came second.
+  if (internals.options?.json) return [`${message} ${JSON.stringify(merged)}`, ...rest];
   return [`${message} ${inspect(merged, { colors: false, compact: true, breakLength: Infinity })}`, ...rest];
 }
 
 /**
  * Nest's Logger, but a line with fields (plain objects after the message) stays one line, in the shape the
  * app's logger keeps fields in. A ConsoleLogger that takes them as params (Nest 12) gets them so; one that
- * does not (Nest 11, or `structuredParams: false`) would print them as a second, multi-line record, so in
- * text mode they are folded into the message as Nest 12 prints them, and in JSON mode the message becomes
- * an object `{ msg, ...fields }`. nestjs-pino gets that object too, and writes the fields beside `msg`.
+ * does not (Nest 11, or `structuredParams: false`) would print them as a second, multi-line record, so they
+ * are folded into the message: in text mode as Nest 12 prints them, in JSON mode as JSON text after it.
+ * nestjs-pino gets an object `{ msg, ...fields }`, and writes the fields beside `msg`.
  * Any other LoggerService gets what Nest's contract says and what it got before: the string message, then
  * the fields as a param (a logger that prints only the message still reads the whole transition).
  *

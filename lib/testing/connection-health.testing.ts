@@ -45,8 +45,9 @@ export interface ProviderOverridable<Builder> {
  * advance the clock while `app.close()` runs).
  */
 export class ConnectionHealthTesting {
-  /** The package's time in this test: advance it to run heartbeats and reconnect attempts. */
-  readonly clock: FakeClock;
+  private readonly fakeClock: FakeClock;
+  /** Whether override() put the module under test on this clock and these stand-ins. */
+  private overridden = false;
   private readonly controlled?: ReadonlySet<string>;
   private readonly controls = new Map<string, ConnectionControl>();
   /** Every connection the app under test monitors, once its module has initialized. */
@@ -60,7 +61,7 @@ export class ConnectionHealthTesting {
   };
 
   constructor(options: ConnectionHealthTestingOptions = {}) {
-    this.clock = new FakeClock(options.startAt ?? Date.now());
+    this.fakeClock = new FakeClock(options.startAt ?? Date.now());
     if (options.connections) this.controlled = new Set(options.connections);
   }
 
@@ -69,11 +70,21 @@ export class ConnectionHealthTesting {
    * stand-ins: call it on `Test.createTestingModule(...)` before `compile()`. Returns the same builder.
    */
   override<Builder extends ProviderOverridable<Builder>>(builder: Builder): Builder {
+    this.overridden = true;
     return builder
       .overrideProvider(CONNECTION_HEALTH_CLOCK)
-      .useValue(this.clock)
+      .useValue(this.fakeClock)
       .overrideProvider(CONNECTION_HEALTH_MONITOR_SEAM)
       .useValue(this.seam);
+  }
+
+  /**
+   * The package's time in this test: advance it to run heartbeats and reconnect attempts. Only after override():
+   * before it, no app runs on this clock, and a test advancing it would pass without testing anything.
+   */
+  get clock(): FakeClock {
+    if (!this.overridden) throw new Error(messages.testingNotOverridden);
+    return this.fakeClock;
   }
 
   /** The control of a connection, by its name; usable before the app starts, to start it down or degraded. */
@@ -87,7 +98,7 @@ export class ConnectionHealthTesting {
   private control(name: string): ConnectionControl {
     let control = this.controls.get(name);
     if (!control) {
-      control = new ConnectionControl(name, this.clock);
+      control = new ConnectionControl(name, this.fakeClock);
       this.controls.set(name, control);
     }
     return control;

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers';
 import type { Clock, TimerHandle } from '../core/clock.js';
 
 interface FakeTimer {
@@ -6,7 +7,11 @@ interface FakeTimer {
   readonly name?: string;
 }
 
-/** Lets every pending promise chain settle: setImmediate runs after the microtask queue has drained. */
+/**
+ * Lets every pending promise chain settle: setImmediate runs after the microtask queue has drained. Node's own
+ * setImmediate, not the global one that `jest.useFakeTimers()` and `vi.useFakeTimers()` replace: with theirs,
+ * every step would wait for a fake tick that the test never gives.
+ */
 export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
