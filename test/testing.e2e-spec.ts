@@ -319,13 +319,17 @@ describe('nestjs-connection-health/testing and the management port', () => {
     class PortModule {}
     const apps: INestApplication[] = [];
     try {
-      const bound: number[] = [];
+      const started: ConnectionHealthTesting[] = [];
       for (const _ of [1, 2]) {
         const testing = new ConnectionHealthTesting();
         const moduleRef = await testing.override(Test.createTestingModule({ imports: [PortModule] })).compile();
         const app = moduleRef.createNestApplication({ logger: false });
         apps.push(app);
-        await app.listen(0, '127.0.0.1');
+        await app.listen(0, '127.0.0.1'); // as two test files at once: the second bound the same port before
+        started.push(testing);
+      }
+      const bound: number[] = [];
+      for (const testing of started) {
         const managementPort = testing.managementPort;
         assert.ok(managementPort !== undefined && managementPort !== port, `bound ${managementPort}, configured ${port}`);
         bound.push(managementPort);
