@@ -1,7 +1,7 @@
 import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { SecretScrubber } from './core/secret-scrubber.js';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
+import { CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { createHealthController } from './health/connection-health.controller.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ManagementPortServer } from './health/management-port.server.js';
@@ -9,6 +9,7 @@ import { ProbeAnswers } from './health/probe-answers.js';
 import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions } from './interfaces/health-controller-options.interface.js';
+import type { MonitorSeam } from './orchestrator/monitor.seam.js';
 
 interface Extras {
   /** Default true. */
@@ -37,13 +38,34 @@ export const {
 /** The built-in routes: a controller of the app, or a server of their own on the management port. */
 function probeRoutes(definition: DynamicModule, options: HealthControllerOptions | false): Pick<DynamicModule, 'controllers' | 'providers'> {
   if (options === false) return { controllers: [] };
-  const { port, host, path = 'health', details = 'status' } = options;
+  const { port, host, path = 'health', details = 'status', awaitAppListen = true } = options;
   if (port === undefined) return { controllers: [createHealthController(options)] };
   const server = {
     provide: ManagementPortServer,
-    useFactory: (probes: ConnectionHealthProbes, scrubber: SecretScrubber, registration: string, logger: ConnectionHealthLogger, http?: HttpAdapterHost) =>
-      new ManagementPortServer({ port, host, path }, new ProbeAnswers(probes, scrubber, details), registration, logger, http),
-    inject: [ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_REGISTRATION, ConnectionHealthLogger, { token: HttpAdapterHost, optional: true }],
+    useFactory: (
+      probes: ConnectionHealthProbes,
+      scrubber: SecretScrubber,
+      registration: string,
+      logger: ConnectionHealthLogger,
+      seam: MonitorSeam,
+      http?: HttpAdapterHost,
+    ) =>
+      new ManagementPortServer(
+        { port: seam.managementPort(port), host, path, awaitAppListen },
+        new ProbeAnswers(probes, scrubber, details),
+        registration,
+        logger,
+        (bound) => seam.managementPortBound(bound),
+        http,
+      ),
+    inject: [
+      ConnectionHealthProbes,
+      SecretScrubber,
+      CONNECTION_HEALTH_REGISTRATION,
+      ConnectionHealthLogger,
+      CONNECTION_HEALTH_MONITOR_SEAM,
+      { token: HttpAdapterHost, optional: true },
+    ],
   };
   return { controllers: [], providers: [...(definition.providers ?? []), server] };
 }

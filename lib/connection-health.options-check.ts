@@ -9,7 +9,7 @@ export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ conne
 export const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 export const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
-export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true });
+export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 export const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
@@ -94,7 +94,7 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     "Use a route path such as 'health' or 'internal/health'.",
   );
   check.oneOf('healthController.details', controller.details, DETAIL_LEVELS);
-  const { decorators, port, host } = controller;
+  const { decorators, port, host, awaitAppListen } = controller;
   check.that(
     decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
     'healthController.decorators',
@@ -102,10 +102,10 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     'Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
   );
   check.that(
-    port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65535),
+    port === undefined || (Number.isInteger(port) && port >= 0 && port <= 65535),
     'healthController.port',
     port,
-    'Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.',
+    'Use a whole number from 0 to 65535 for the management port (0: any free port), or leave it out to serve the probes as routes of the app.',
   );
   check.that(
     port === undefined || decorators === undefined,
@@ -121,5 +121,13 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     port === undefined
       ? 'host is where the management port listens: give healthController.port too, or leave host out.'
       : "Use an address or host name such as '0.0.0.0' or '127.0.0.1', or leave it out to listen on every interface.",
+  );
+  check.that(
+    awaitAppListen === undefined || (port !== undefined && typeof awaitAppListen === 'boolean'),
+    'healthController.awaitAppListen',
+    awaitAppListen,
+    port === undefined
+      ? "awaitAppListen holds the management port's readiness until the app listens: give healthController.port too, or leave it out."
+      : "Use true (readiness waits until the app's own HTTP server listens) or false (an app that never calls listen()).",
   );
 }

@@ -107,7 +107,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     title: "forRoot's healthController with a misspelled option",
     app: () => ({ healthController: { detail: 'none' } as never }),
     message:
-      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details, decorators, port, host. Did you mean "healthController.details"?',
+      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details, decorators, port, host, awaitAppListen. Did you mean "healthController.details"?',
   },
   {
     title: "forRoot's healthController with decorators that are not an array",
@@ -121,10 +121,10 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message:
       'ConnectionHealthModule.forRoot(): option "healthController.decorators" is an array. Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
   },
-  ...[0, 65536, 80.5, '9000'].map((port) => ({
+  ...[-1, 65536, 80.5, '9000'].map((port) => ({
     title: `forRoot's healthController with management port ${JSON.stringify(port)}`,
     app: (): TestAppOptions => ({ healthController: { port: port as number } }),
-    message: `ConnectionHealthModule.forRoot(): option "healthController.port" is ${typeof port === 'string' ? `"${port}"` : port}. Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.`,
+    message: `ConnectionHealthModule.forRoot(): option "healthController.port" is ${typeof port === 'string' ? `"${port}"` : port}. Use a whole number from 0 to 65535 for the management port (0: any free port), or leave it out to serve the probes as routes of the app.`,
   })),
   {
     title: "forRoot's healthController with both a management port and decorators, which nothing would apply there",
@@ -132,6 +132,20 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message:
       'ConnectionHealthModule.forRoot(): option "healthController.decorators" is an array. The management port (healthController.port) serves the probes outside Nest, ' +
       'where no guard, interceptor or throttler applies: leave decorators out, or leave port out to serve the probes as routes of the app.',
+  },
+  {
+    title: "forRoot's healthController with awaitAppListen but no port",
+    app: () => ({ healthController: { awaitAppListen: false } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.awaitAppListen" is false. ' +
+      "awaitAppListen holds the management port's readiness until the app listens: give healthController.port too, or leave it out.",
+  },
+  {
+    title: "forRoot's healthController with an awaitAppListen that is no boolean",
+    app: () => ({ healthController: { port: 9000, awaitAppListen: 'no' as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "healthController.awaitAppListen" is "no". ' +
+      "Use true (readiness waits until the app's own HTTP server listens) or false (an app that never calls listen()).",
   },
   {
     title: "forRoot's healthController with a host but no port",

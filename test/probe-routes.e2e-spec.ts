@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
@@ -19,9 +20,12 @@ import {
 } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { map, type Observable } from 'rxjs';
+import { ExpressAdapter } from '@nestjs/platform-express';
 import { SkipThrottle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ConnectionHealthConfigError, ConnectionHealthModule } from '../lib/index.js';
 import type { HealthControllerOptions } from '../lib/index.js';
+import { messages } from '../lib/core/messages.js';
+import { ManagementPortServer } from '../lib/health/management-port.server.js';
 import { freePort } from './kit/process.util.js';
 import { activeHandles, leakedHandles, TestApp, type TestAppOptions } from './kit/test-app.js';
 
@@ -326,7 +330,7 @@ describe('the management port (healthController.port)', () => {
     }
   });
 
-  it("answers readiness and startup 503 until the app's own server listens, while its start-up hooks run", async () => {
+  it("answers readiness 503 until the app's own server listens, while its start-up hooks run; startup and liveness 200", async () => {
     const port = await freePort();
     @Injectable()
     class SlowWarmUp implements OnApplicationBootstrap {
@@ -345,11 +349,82 @@ describe('the management port (healthController.port)', () => {
       await sleep(50);
     }
     try {
-      assert.ok(seen.has('ready 503, startup 503, live 200'), [...seen].join('; '));
+      // Startup is "booted and monitors run", as on the app's routes: gating it on listen would get a pod
+      // that never listens through Nest restarted in a loop.
+      assert.ok(seen.has('ready 503, startup 200, live 200'), [...seen].join('; '));
       assert.ok(![...seen].some((answer) => answer.startsWith('ready 200')), `ready before the app listened: ${[...seen].join('; ')}`);
       await until('ready once the app listens', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
     } finally {
       await app.close();
+    }
+  });
+
+  it("serves an app that listens through a server of its own (Nest's multiple-servers pattern): startup 200; readiness 200 with awaitAppListen: false, held by default, saying why", async () => {
+    for (const awaitAppListen of [undefined, false]) {
+      const port = await freePort();
+      const { connection } = switchable();
+      @Module({
+        imports: [ThingsModule, ConnectionHealthModule.forRoot({ connections: [connection], healthController: { port, host: '127.0.0.1', details: 'full', ...(awaitAppListen === undefined ? {} : { awaitAppListen }) } })],
+      })
+      class OwnServerModule {}
+      const adapter = new ExpressAdapter(); // makes express(), as `new ExpressAdapter(express())` in Nest's docs
+      const app = await NestFactory.create(OwnServerModule, adapter, { logger: false });
+      await app.init();
+      // As in Nest's docs: the app serves through servers of its own; Nest's own server never listens.
+      const own = createHttpServer(adapter.getInstance()).listen(0, '127.0.0.1');
+      await once(own, 'listening');
+      try {
+        const { port: ownPort } = own.address() as { port: number };
+        assert.equal((await get(`http://127.0.0.1:${ownPort}/things`)).status, 200, 'the app serves through its own server');
+        await until('the connection is up', async () => (await get(`http://127.0.0.1:${port}/health/live`)).status === 200);
+        assert.equal((await get(`http://127.0.0.1:${port}/health/startup`)).status, 200, `startup, awaitAppListen ${awaitAppListen}`);
+        if (awaitAppListen === false) {
+          await until('ready', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
+          continue;
+        }
+        await sleep(500);
+        const held = await get(`http://127.0.0.1:${port}/health/ready`);
+        assert.equal(held.status, 503, 'the default waits for Nest\'s own server, which never listens here');
+        assert.deepEqual(JSON.parse(held.body), {
+          status: 'error',
+          info: {},
+          error: { app: { status: 'down', reason: messages.appNotListening() } },
+          details: { app: { status: 'down', reason: messages.appNotListening() } },
+        });
+        assert.match(held.body, /awaitAppListen: false/);
+      } finally {
+        await new Promise((resolve) => own.close(resolve));
+        await app.close();
+      }
+    }
+  });
+
+  it('answers readiness 200 in an app that only calls init() (a hybrid app serving through its microservices)', async () => {
+    const port = await freePort();
+    const { connection } = switchable();
+    @Module({ imports: [ConnectionHealthModule.forRoot({ connections: [connection], healthController: { port, host: '127.0.0.1', awaitAppListen: false } })] })
+    class HybridModule {}
+    const app = await NestFactory.create(HybridModule, { logger: false });
+    await app.init();
+    try {
+      await until('ready', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
+      assert.equal((await get(`http://127.0.0.1:${port}/health/startup`)).status, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('listens on any free port with port 0', async () => {
+    const { connection } = switchable();
+    @Module({ imports: [ConnectionHealthModule.forRoot({ connections: [connection], healthController: { port: 0, host: '127.0.0.1' } })] })
+    class AnyPortModule {}
+    const worker = await NestFactory.createApplicationContext(AnyPortModule, { logger: false });
+    try {
+      const port = worker.get(ManagementPortServer).port;
+      assert.ok(port !== undefined && port > 0, `bound port ${port}`);
+      await until('ready', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
+    } finally {
+      await worker.close();
     }
   });
 

@@ -19,6 +19,7 @@ import {
   type StateChangeEvent,
 } from '../lib/index.js';
 import { ConnectionHealthTesting } from '../lib/testing/index.js';
+import { freePort } from './kit/process.util.js';
 
 /**
  * The testing entry point used as an app's own tests would: the app's module as it is in production,
@@ -304,6 +305,46 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
       assert.equal(registry.get('stops').state, 'up');
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('nestjs-connection-health/testing and the management port', () => {
+  it('puts the management port on a free port of its own, so test files run in parallel: two apps with the same port both start', async () => {
+    const port = await freePort();
+    @Module({
+      imports: [
+        ConnectionHealthModule.forRoot({
+          connections: [{ name: 'db', kind: 'custom', ping: async () => undefined }],
+          healthController: { port, host: '127.0.0.1' },
+        }),
+      ],
+    })
+    class PortModule {}
+    const apps: INestApplication[] = [];
+    try {
+      const started: ConnectionHealthTesting[] = [];
+      for (const _ of [1, 2]) {
+        const testing = new ConnectionHealthTesting();
+        const moduleRef = await testing.override(Test.createTestingModule({ imports: [PortModule] })).compile();
+        const app = moduleRef.createNestApplication({ logger: false });
+        apps.push(app);
+        await app.listen(0, '127.0.0.1'); // as two test files at once: the second bound the same port before
+        started.push(testing);
+      }
+      const bound: number[] = [];
+      for (const testing of started) {
+        const managementPort = testing.managementPort;
+        assert.ok(managementPort !== undefined && managementPort !== port, `bound ${managementPort}, configured ${port}`);
+        bound.push(managementPort);
+        const response = await fetch(`http://127.0.0.1:${managementPort}/health/ready`, { headers: { connection: 'close' } });
+        assert.equal(response.status, 200, await response.text());
+        await testing.connection('db').down('network cut');
+        assert.equal((await fetch(`http://127.0.0.1:${managementPort}/health/ready`, { headers: { connection: 'close' } })).status, 503);
+      }
+      assert.notEqual(bound[0], bound[1]);
+    } finally {
+      for (const app of apps) await app.close();
     }
   });
 });

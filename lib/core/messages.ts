@@ -64,6 +64,9 @@ export const messages = {
     `${place}: the management port (healthController.port) cannot listen on ${address}: ${why}. ` +
     'Choose a port that no other server (the app itself included) uses, or stop the process that holds it.',
   managementPortFailed: (address: string, why: string) => `The management port on ${address} failed: ${why}`,
+  appNotListening: () =>
+    "the app's own HTTP server does not listen yet; an app that serves through a server of its own or never calls listen() " +
+    'sets healthController.awaitAppListen: false',
   imapNoSession: () => 'no IMAP session is open',
   /** `what`: "authentication", `SELECT "INBOX"`; worded so that the redactor's echoed-LOGIN rule leaves it whole. */
   imapRefused: (what: string, status: string | undefined, code: string | undefined, text: string | undefined) =>

@@ -4,6 +4,7 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
 import type { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
+import type { ProbeResult } from './connection-health.probes.js';
 import type { ProbeAnswers, ProbeName } from './probe-answers.js';
 
 export interface ManagementPortOptions {
@@ -11,12 +12,17 @@ export interface ManagementPortOptions {
   readonly host?: string;
   /** The route prefix, as the built-in controller's: 'health' serves /health, /health/ready, ... */
   readonly path: string;
+  /** Hold readiness until the app's own HTTP server listens, when the app has one. */
+  readonly awaitAppListen: boolean;
 }
 
 const HEADERS = { 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' } as const;
 const NOT_FOUND = JSON.stringify({ statusCode: 404, message: 'Not Found' });
-/** Before the app's own server listens: not ready, not started, whatever the connections say. */
-const APP_NOT_LISTENING = { status: 503, body: JSON.stringify({ status: 'error', info: {}, error: { app: { status: 'down' } }, details: { app: { status: 'down' } } }) };
+/** Readiness before the app's own server listens, whatever the connections say; the reason names the way out. */
+const APP_NOT_LISTENING: ProbeResult = (() => {
+  const app = { status: 'down', reason: messages.appNotListening() } as const;
+  return { status: 'error', info: {}, error: { app }, details: { app } };
+})();
 
 /**
  * The probe routes on a port of their own (healthController.port): a bare node:http server that answers
@@ -25,9 +31,16 @@ const APP_NOT_LISTENING = { status: 503, body: JSON.stringify({ status: 'error',
  *
  * It listens at module init, before any connection starts, so a port in use stops the bootstrap with
  * nothing left running; and closes before the app's own server does, after the drain: while connections
- * close, readiness still answers 503 here as on the app's routes. Readiness and startup answer 503 until
- * the app's own HTTP server listens, if it has one: a load balancer must not send traffic to a port that
- * refuses it while the app's start-up hooks still run.
+ * close, readiness still answers 503 here as on the app's routes.
+ *
+ * Readiness answers 503 until the app's own HTTP server listens, if it has one (awaitAppListen, default
+ * true): bound at module init, this port would otherwise let a load balancer send traffic to the app's port
+ * while the app's start-up hooks still run and it refuses connections. Nest's server is the only one the
+ * package can see, so an app that serves through servers of its own, or never listens (a hybrid app serving
+ * through its microservices), turns the hold off; the 503 says so (its reason, with details 'full'). An app
+ * with no HTTP adapter (an application context, a microservice) is never held: nothing of it will listen.
+ * Startup and liveness are never held: startup is "booted and monitors run", as on the app's routes, and a
+ * startup probe that waited for a listen that never comes would get the pod restarted in a loop.
  */
 export class ManagementPortServer implements OnModuleInit, BeforeApplicationShutdown {
   private server?: Server;
@@ -38,6 +51,8 @@ export class ManagementPortServer implements OnModuleInit, BeforeApplicationShut
     private readonly answers: ProbeAnswers,
     private readonly registration: string,
     private readonly logger: ConnectionHealthLogger,
+    /** Told of the port bound (another than `options.port` when that is 0). */
+    private readonly bound: (port: number) => void,
     /** The app's own HTTP server, when it has one (not in an application context). */
     private readonly http?: HttpAdapterHost,
   ) {
@@ -69,6 +84,13 @@ export class ManagementPortServer implements OnModuleInit, BeforeApplicationShut
     // Past listening, an error (EMFILE on accept, say) must not crash the app: the app's own server goes on.
     server.on('error', (error) => this.logger.error(messages.managementPortFailed(this.address, error.message)));
     this.server = server;
+    this.bound(this.port!);
+  }
+
+  /** The port it listens on (the one taken when configured 0), or undefined when it does not listen. */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -81,20 +103,25 @@ export class ManagementPortServer implements OnModuleInit, BeforeApplicationShut
     await closed;
   }
 
-  /** True when the app has no HTTP server of its own, or it listens. */
-  private appListening(): boolean {
+  /** True when readiness waits for the app's own HTTP server: the app has one, it does not listen, and the option says wait. */
+  private heldForApp(): boolean {
+    if (!this.options.awaitAppListen) return false;
     const server = this.http?.httpAdapter?.getHttpServer?.() as { listening?: boolean } | undefined;
-    return server?.listening ?? true;
+    return server?.listening === false;
   }
 
   private get address(): string {
-    return `${this.options.host ?? '*'}:${this.options.port}`;
+    return `${this.options.host ?? '*'}:${this.port ?? this.options.port}`;
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const pathname = (request.url ?? '/').split('?')[0]!;
     const probe = request.method === 'GET' || request.method === 'HEAD' ? this.routes.get(pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname) : undefined;
-    const { status, body } = !probe ? { status: 404, body: NOT_FOUND } : probe !== 'liveness' && !this.appListening() ? APP_NOT_LISTENING : this.answers.answer(probe);
+    const { status, body } = !probe
+      ? { status: 404, body: NOT_FOUND }
+      : probe === 'readiness' && this.heldForApp()
+        ? this.answers.render(APP_NOT_LISTENING)
+        : this.answers.answer(probe);
     response.writeHead(status, { ...HEADERS, 'content-length': Buffer.byteLength(body) });
     response.end(request.method === 'HEAD' ? undefined : body);
   }

@@ -28,7 +28,11 @@ export class ProbeAnswers {
   ) {}
 
   answer(probe: ProbeName): ProbeAnswer {
-    const result = this.probes[probe]();
+    return this.render(this.probes[probe]());
+  }
+
+  /** The answer to a result, at this level of details. */
+  render(result: ProbeResult): ProbeAnswer {
     const status = isHealthy(result) ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE;
     let body = this.bodies.get(result);
     if (body === undefined) {

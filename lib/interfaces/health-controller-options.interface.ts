@@ -28,9 +28,19 @@ export interface HealthControllerOptions {
    * app's routes (a management port, as Spring Boot and lightship have): no global prefix, version,
    * guard, interceptor or throttler of the app applies there, and it also works in an app with no HTTP
    * server (NestFactory.createApplicationContext). Listens at bootstrap, closes after the drain on
-   * shutdown. An integer from 1 to 65535. Default: none, the probes are routes of the app.
+   * shutdown. An integer from 0 to 65535; 0 takes any free port. `ConnectionHealthTesting` puts it on 0 in
+   * tests, so that test files running in parallel do not collide. Default: none, the probes are routes of the app.
    */
   port?: number;
   /** The address the management port listens on; only with `port`. Default: every interface, as `app.listen(port)`. */
   host?: string;
+  /**
+   * Only with `port`. Default true: readiness answers 503 on the management port until the app's own HTTP
+   * server listens, so that no traffic is sent to a port that still refuses it while the app's start-up hooks
+   * run. False for an app whose Nest HTTP server never listens: one that serves through servers of its own
+   * (`http.createServer(expressApp).listen()`), or a hybrid app that only calls `init()` and
+   * `startAllMicroservices()`. An app with no HTTP server (`createApplicationContext`, `createMicroservice`)
+   * is never held. Startup and liveness never wait for it.
+   */
+  awaitAppListen?: boolean;
 }

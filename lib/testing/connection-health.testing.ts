@@ -42,7 +42,8 @@ export interface ProviderOverridable<Builder> {
  * monitor, events, handlers, probes, indicator and metrics run on it. The package's timers run on
  * `clock`, a FakeClock: heartbeats, deadlines, reconnect backoff, staleness, the dead-man switch and the
  * shutdown drain delay wait until the test advances it (set `shutdown.drainDelayMs` to 0 in tests, or
- * advance the clock while `app.close()` runs).
+ * advance the clock while `app.close()` runs). A management port (`healthController.port`) listens on any
+ * free port instead of the configured one: `managementPort` tells which.
  */
 export class ConnectionHealthTesting {
   private readonly fakeClock: FakeClock;
@@ -52,11 +53,17 @@ export class ConnectionHealthTesting {
   private readonly controls = new Map<string, ConnectionControl>();
   /** Every connection the app under test monitors, once its module has initialized. */
   private readonly built = new Set<string>();
+  private boundPort?: number;
   private readonly seam: MonitorSeam = {
     adapterFor: (name: string, real: ConnectionAdapter) => (this.isControlled(name) ? this.control(name).adapterFor(real) : real),
     monitorBuilt: (monitor: ConnectionMonitor) => {
       this.built.add(monitor.name);
       this.controls.get(monitor.name)?.attach(monitor);
+    },
+    // Jest and Vitest run test files in parallel, each with an app on the configured port: EADDRINUSE.
+    managementPort: () => 0,
+    managementPortBound: (port: number) => {
+      this.boundPort = port;
     },
   };
 
@@ -85,6 +92,15 @@ export class ConnectionHealthTesting {
   get clock(): FakeClock {
     if (!this.overridden) throw new Error(messages.testingNotOverridden);
     return this.fakeClock;
+  }
+
+  /**
+   * The port the app's management server listens on (`healthController.port`), once the app has
+   * initialized: under test it takes any free port instead of the configured one, so that test files
+   * running in parallel do not collide. Undefined when the app serves the probes as its own routes.
+   */
+  get managementPort(): number | undefined {
+    return this.boundPort;
   }
 
   /** The control of a connection, by its name; usable before the app starts, to start it down or degraded. */
