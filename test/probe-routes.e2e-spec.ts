@@ -134,6 +134,29 @@ describe('the built-in probe routes in an app with versioning, guards and a thro
     }
   });
 
+  it("stay at the root under a global prefix with the README's exclude, which must name the three sub-routes too", async () => {
+    const { connection } = switchable();
+    for (const [exclude, atRoot] of [
+      [['health'], ['/health']],
+      [['health', 'health/*path'], PROBES],
+    ] as const) {
+      const app = await TestApp.start({
+        health: { connections: [connection] },
+        healthController: {},
+        imports: [ThingsModule],
+        configure: (nest) => nest.setGlobalPrefix('api', { exclude: [...exclude] }),
+      });
+      try {
+        await app.waitForState('api', 'up', 2_000);
+        assert.equal((await get(`${app.url}/api/things`)).status, 200, "the app's own routes are prefixed");
+        const seen = Object.fromEntries(await Promise.all(PROBES.map(async (probe) => [probe, (await get(`${app.url}${probe}`)).status] as const)));
+        assert.deepEqual(seen, Object.fromEntries(PROBES.map((probe) => [probe, atRoot.includes(probe as never) ? 200 : 404])), JSON.stringify(exclude));
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
   it('answer 429 or 401 without an exemption: why healthController.decorators exists', async () => {
     const throttled = guardedApp({}, { providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }] });
     let app = await TestApp.start(throttled.options);
