@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { resetSocket } from './reset-socket.js';
 
 type Mode = 'pass' | 'latency' | 'stall' | 'blackhole' | 'refuse';
 
@@ -106,11 +107,11 @@ export class ChaosProxy {
     }
   }
 
-  /** Abort (RST) every current connection, towards client and server. */
+  /** Abort (RST) every current connection, towards client and server; a side whose FIN is on its way is closed. */
   reset(): void {
     for (const { client, upstream } of this.links) {
-      client.resetAndDestroy();
-      upstream.resetAndDestroy();
+      resetSocket(client);
+      resetSocket(upstream);
     }
   }
 
