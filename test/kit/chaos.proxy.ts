@@ -141,8 +141,9 @@ export class ChaosProxy {
     this.links.add(link);
     for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {
       socket.setNoDelay(true);
-      // An error on one side (ECONNREFUSED, ECONNRESET) is passed on as an RST, as a router would.
-      socket.on('error', () => peer.resetAndDestroy());
+      // An error on one side (ECONNREFUSED, ECONNRESET) is passed on as an RST, as a router would; the other
+      // side may have ended already, on a FIN this side sent before it failed.
+      socket.on('error', () => resetSocket(peer));
       // Gone once both sides are: a side that closes first may still have delayed bytes owed to the other.
       socket.on('close', () => peer.destroyed && this.drop(link));
       if (this.mode === 'stall') socket.pause();
