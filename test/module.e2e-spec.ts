@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { resetSocket } from './kit/reset-socket.js';
 
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: Infinity } };
 const sqliteProvider = { provide: DataSource, useFactory: () => new DataSource({ type: 'sqljs' }) };
@@ -26,7 +27,8 @@ class Listener {
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.resetAndDestroy();
+    // A client's FIN makes Node end() its side at once: resetSocket() closes such a socket instead.
+    for (const socket of this.sockets) resetSocket(socket);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
   }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { resetSocket } from './reset-socket.js';
 
 type Mode = 'pass' | 'latency' | 'stall' | 'blackhole' | 'refuse';
 
@@ -106,11 +107,11 @@ export class ChaosProxy {
     }
   }
 
-  /** Abort (RST) every current connection, towards client and server. */
+  /** Abort (RST) every current connection, towards client and server; a side whose FIN is on its way is closed. */
   reset(): void {
     for (const { client, upstream } of this.links) {
-      client.resetAndDestroy();
-      upstream.resetAndDestroy();
+      resetSocket(client);
+      resetSocket(upstream);
     }
   }
 
@@ -140,8 +141,9 @@ export class ChaosProxy {
     this.links.add(link);
     for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {
       socket.setNoDelay(true);
-      // An error on one side (ECONNREFUSED, ECONNRESET) is passed on as an RST, as a router would.
-      socket.on('error', () => peer.resetAndDestroy());
+      // An error on one side (ECONNREFUSED, ECONNRESET) is passed on as an RST, as a router would; the other
+      // side may have ended already, on a FIN this side sent before it failed.
+      socket.on('error', () => resetSocket(peer));
       // Gone once both sides are: a side that closes first may still have delayed bytes owed to the other.
       socket.on('close', () => peer.destroyed && this.drop(link));
       if (this.mode === 'stall') socket.pause();

@@ -335,6 +335,18 @@ describe('ChaosProxy', () => {
     assert.equal(error.code, 'ECONNRESET');
   });
 
+  it('reset() while a FIN is on its way (an error on one side as the other closes) still closes the connection', async () => {
+    const socket = await dial();
+    socket.write('x');
+    await read(socket, 1);
+    // fin() calls end() on both sides; an RST then would be refused (EINVAL) and leave the proxy's socket open
+    // for good, keeping the process from ever exiting.
+    proxy.fin();
+    proxy.reset();
+    assert.notEqual(await within(once(socket, 'close'), 1_000), TIMED_OUT);
+    await until(() => proxy.connectionCount === 0);
+  });
+
   it('refuse() resets new connections while current ones carry on', async () => {
     const current = await dial();
     proxy.refuse();
