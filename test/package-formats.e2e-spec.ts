@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -47,7 +47,7 @@ describe('the packed package, for CommonJS and ES module consumers', () => {
     assert.deepEqual(main?.split('\n').map((line) => line.trim()), ['node10: OK', 'node16 (from CJS): OK (CJS)', 'node16 (from ESM): OK (ESM)', 'bundler: OK'], output);
   });
 
-  it('a CommonJS Nest 11 app require()s it without require(esm), answers /health 200, and shares injection names with the ESM build', { timeout: 600_000 }, async () => {
+  it('a CommonJS Nest 11 app require()s it without require(esm), answers /health 200, shares injection names with the ESM build, and runs the HEALTHCHECK commands of the README and sample/Dockerfile', { timeout: 600_000 }, async () => {
     const app = path.join(dir, 'app');
     cpSync(await installedFixture('cjs-consumer'), app, { recursive: true });
     cpSync(path.join(root, 'test/fixtures/cjs-consumer/main.cjs'), path.join(app, 'main.cjs'));
@@ -61,5 +61,14 @@ describe('the packed package, for CommonJS and ES module consumers', () => {
     assert.match(seen.health.body, /"peer"/);
     assert.deepEqual(seen.injected, [true, true]);
     assert.equal(seen.sameTokens, true);
+
+    // The HEALTHCHECK commands of the README (an installed app) and of sample/Dockerfile (the repository's build).
+    const readmeProbe = /CMD \["node", "(node_modules\/[^"]+)"/.exec(readFileSync(path.join(root, 'README.md'), 'utf8'))?.[1];
+    assert.ok(readmeProbe, "the README's HEALTHCHECK line");
+    const help = await outcome(process.execPath, [readmeProbe, '--help'], app);
+    assert.equal(help.code, 0, help.output);
+    assert.match(help.output, /^usage: connection-health-probe/m);
+    const sampleProbe = /CMD \["node", "(dist\/[^"]+)"/.exec(readFileSync(path.join(root, 'sample/Dockerfile'), 'utf8'))?.[1];
+    assert.ok(sampleProbe && existsSync(path.join(root, sampleProbe)), `sample/Dockerfile's probe ${sampleProbe} is built`);
   });
 });
