@@ -173,7 +173,8 @@ export class RedisServer {
       .split('\n')
       .filter((line) => line.trim() !== '')
       .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => field.split('=', 2) as [string, string])))
-      .filter((client) => !client.cmd?.startsWith('client'));
+      // The kit's own connection is the one running this very command.
+      .filter((client) => client.cmd !== 'client|list');
   }
 
   /**
