@@ -4,7 +4,11 @@
 # To add a server, add its package name to PACKAGES.
 set -euo pipefail
 
-PACKAGES=(postgresql iptables iproute2 dovecot-imapd wrk activemq rabbitmq-server openssl)
+PACKAGES=(postgresql iptables iproute2 dovecot-imapd wrk activemq rabbitmq-server openssl redis-server redis-tools)
+# Packages whose Debian service the tests never use: the kit starts private servers on free ports, so a
+# system-wide one (redis on 6379) only costs memory and a port. Stopped and disabled when this script
+# installed them; a service the machine already ran is left alone.
+UNUSED_SERVICES=(redis-server)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
@@ -22,6 +26,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update
   "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  for service in "${UNUSED_SERVICES[@]}"; do
+    [[ " ${missing[*]} " == *" $service "* ]] || continue
+    # Debian's policy-rc.d (containers) keeps apt from starting it; with systemd or sysvinit it runs now.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      "${sudo_cmd[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$service" ]; then
+      "${sudo_cmd[@]}" "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+      "${sudo_cmd[@]}" update-rc.d "$service" disable >/dev/null 2>&1 || true
+    fi
+  done
 else
   echo "install-servers: all present (${PACKAGES[*]})"
 fi

@@ -52,8 +52,11 @@ export interface DetectionKind {
   server: string;
   /** Starts a fresh server of its own (called twice: once for the package's trials, once for the raw clients). */
   startServer(): Promise<FaultServer>;
-  /** The connection the package monitors, reaching the server at host:port (the server or a chaos proxy). */
-  connection(host: string, port: number): MonitoredConnection;
+  /**
+   * The connection the package monitors, reaching the server at host:port (the server or a chaos proxy).
+   * Absent while the package has no adapter for the kind: then only the raw libraries' baseline runs.
+   */
+  connection?(host: string, port: number): MonitoredConnection;
   /** The client libraries used alone, with their defaults, for comparison. */
   raw: RawLibrary[];
   /** Fault names to run; default every fault. */

@@ -82,7 +82,7 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
   const result: TrialResult = { kind: kind.label, fault: fault.name };
   const proxy = fault.viaProxy ? await ChaosProxy.start(server.host, server.port) : undefined;
   const endpoint = proxy ?? server;
-  const { definition, dataSource } = kind.connection(endpoint.host, endpoint.port);
+  const { definition, dataSource } = kind.connection!(endpoint.host, endpoint.port);
   const options = resolveMonitorOptions(definition.name, MONITOR_INPUT);
   const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, dataSource, report: reportToConsole }), options);
   const log = new TransitionLog(monitor);
@@ -195,7 +195,7 @@ export async function detectionBench(settings: BenchSettings): Promise<SectionRe
   await Promise.all(raw.map((phase) => phase.armed));
 
   const trials: TrialResult[] = [];
-  for (const kind of kinds) {
+  for (const kind of kinds.filter((k) => k.connection)) {
     const server = await kind.startServer();
     try {
       for (const fault of faultsOf(kind)) {

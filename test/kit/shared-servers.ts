@@ -14,6 +14,7 @@ import { ActiveMqServer } from './activemq.server.js';
 import { DovecotServer } from './dovecot.server.js';
 import { PostgresServer } from './postgres.server.js';
 import { RabbitMqServer } from './rabbitmq.server.js';
+import { RedisServer } from './redis.server.js';
 
 /** The names of the environment variables that describe the shared PostgreSQL. */
 export const POSTGRES_ENV = {
@@ -55,6 +56,14 @@ export const RABBITMQ_ENV = {
   dir: 'CH_RABBITMQ_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared redis-server (no password). */
+export const REDIS_ENV = {
+  host: 'CH_REDIS_HOST',
+  port: 'CH_REDIS_PORT',
+  /** The server's temporary folder (redis.conf, redis.pid, log); the pid is read from it. */
+  dir: 'CH_REDIS_DIR',
+} as const;
+
 export interface SharedServers {
   /** Variables to add to the environment of the test processes. */
   env: Record<string, string>;
@@ -75,8 +84,12 @@ export async function startSharedServers(): Promise<SharedServers> {
     await Promise.all([postgres.stop(), dovecot.stop()]);
     throw error;
   });
-  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+  const redis = await RedisServer.start().catch(async (error: unknown) => {
     await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop()]);
+    throw error;
+  });
+  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop()]);
     throw error;
   });
   return {
@@ -98,9 +111,12 @@ export async function startSharedServers(): Promise<SharedServers> {
       [RABBITMQ_ENV.port]: String(rabbitmq.port),
       [RABBITMQ_ENV.webStompPort]: String(rabbitmq.webStompPort),
       [RABBITMQ_ENV.dir]: rabbitmq.dir,
+      [REDIS_ENV.host]: redis.host,
+      [REDIS_ENV.port]: String(redis.port),
+      [REDIS_ENV.dir]: redis.dir,
     },
     stop: async () => {
-      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop()]);
+      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop()]);
     },
   };
 }
@@ -214,4 +230,26 @@ export function sharedRabbitMq(): Promise<RabbitMqServer> {
     return server;
   })();
   return sharedRabbitMqServer;
+}
+
+let sharedRedisServer: Promise<RedisServer> | undefined;
+
+/**
+ * The run's redis-server, or a private one for this process (removed at exit). A test may clientKill(),
+ * kill() and restart() it, but must startAgain() it before it ends; this also starts it again if it finds it down.
+ */
+export function sharedRedis(): Promise<RedisServer> {
+  sharedRedisServer ??= (async () => {
+    const server = redisFromEnv();
+    if (!server) return RedisServer.start();
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedRedisServer;
+}
+
+/** A handle on the shared redis-server that `env` describes, or undefined when no runner started one. */
+export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisServer | undefined {
+  const { [REDIS_ENV.host]: host, [REDIS_ENV.port]: port, [REDIS_ENV.dir]: dir } = env;
+  return host && port && dir ? RedisServer.attach({ host, port: Number(port), dir }) : undefined;
 }
