@@ -11,7 +11,11 @@ export type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js'
 export type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
 export type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
 
-/** One monitored connection, as given to ConnectionHealthModule.forRoot(). */
+/**
+ * One monitored connection, as given to ConnectionHealthModule.forRoot(): a definition of each kind of
+ * lib/adapters/connection-kinds.ts. The build fails while the two differ (the orchestrator hands this union
+ * to the table's dispatcher, the explorer takes the table's definitions as this union).
+ */
 export type ConnectionDefinition =
   | TypeOrmConnectionDefinition
   | TcpConnectionDefinition
