@@ -9,17 +9,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  CONNECTION_OPTIONS,
-  CUSTOM_OPTIONS,
-  KEEPALIVE_OPTIONS,
-  KIND_OPTIONS,
-  POSTGRES_KEEPALIVE_OPTIONS,
-  TCP_OPTIONS,
-  TYPEORM_OPTIONS,
-} from '../lib/adapters/create-adapter.js';
+import { CUSTOM_OPTIONS } from '../lib/adapters/custom/custom.kind.js';
+import { KIND_OPTIONS } from '../lib/adapters/create-adapter.js';
 import { IMAP_LOGIN_OPTIONS, IMAP_OPTIONS } from '../lib/adapters/imap/imap-adapter.factory.js';
 import { STOMP_HEARTBEAT_OPTIONS, STOMP_OPTIONS, STOMP_PROBE_OPTIONS, STOMP_SUBSCRIPTION_OPTIONS } from '../lib/adapters/stomp/stomp-options.js';
+import { KEEPALIVE_OPTIONS } from '../lib/adapters/tcp-keepalive.js';
+import { TCP_OPTIONS } from '../lib/adapters/tcp/tcp.kind.js';
+import { POSTGRES_KEEPALIVE_OPTIONS, TYPEORM_OPTIONS } from '../lib/adapters/typeorm/typeorm.kind.js';
 import {
   DEAD_MAN_OPTIONS,
   EXTRAS,
@@ -28,6 +24,7 @@ import {
   MODULE_OPTIONS,
   SHUTDOWN_OPTIONS,
 } from '../lib/connection-health.options-check.js';
+import { CONNECTION_OPTIONS } from '../lib/core/connection-definition.js';
 import { DEFAULT_FAILURE, DEFAULT_HEARTBEAT, DEFAULT_RECONNECT, DEFAULT_SUSPICION } from '../lib/core/monitor-options.js';
 import { MONITOR_GROUP_OPTIONS, MONITOR_OPTION_GROUPS } from '../lib/core/resolve-monitor-options.js';
 

@@ -82,9 +82,9 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
   const result: TrialResult = { kind: kind.label, fault: fault.name };
   const proxy = fault.viaProxy ? await ChaosProxy.start(server.host, server.port) : undefined;
   const endpoint = proxy ?? server;
-  const { definition, dataSource } = kind.connection!(endpoint.host, endpoint.port);
+  const { definition } = kind.connection!(endpoint.host, endpoint.port);
   const options = resolveMonitorOptions(definition.name, MONITOR_INPUT);
-  const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, dataSource, report: reportToConsole }), options);
+  const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, report: reportToConsole }), options);
   const log = new TransitionLog(monitor);
   let cleared = fault.clear === undefined;
   try {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { messages } from '../core/messages.js';
+import { optionNames, type OptionChecker } from '../core/option-checker.js';
 import { loadPeer } from './load-peer.js';
 
 /** The code of the process warnings about keepalive options that do not apply. */
@@ -72,4 +73,17 @@ export async function applyTcpKeepAlive(socket: Socket, options: TcpKeepAliveOpt
   tune('count', count, (probes) => tuner.setKeepAliveProbes(socket, probes));
   tune('userTimeoutMs', userTimeoutMs, (ms) => tuner.setUserTimeout(socket, ms));
   return 'net-keepalive';
+}
+
+export const KEEPALIVE_OPTIONS = optionNames<TcpKeepAliveOptions>({ idleMs: true, intervalMs: true, count: true, userTimeoutMs: true });
+
+/** Checks the kernel keepalive options of a connection whose socket the package owns. */
+export function checkKeepAlive(check: OptionChecker, keepAlive: TcpKeepAliveOptions | undefined): void {
+  if (keepAlive === undefined) return;
+  check.knownKeys('keepAlive', keepAlive, KEEPALIVE_OPTIONS);
+  for (const option of ['idleMs', 'intervalMs', 'userTimeoutMs'] as const) {
+    // The kernel counts whole seconds for idle and interval, milliseconds for the user timeout.
+    if (keepAlive[option] !== undefined) check.duration(`keepAlive.${option}`, keepAlive[option]);
+  }
+  if (keepAlive.count !== undefined) check.count('keepAlive.count', keepAlive.count);
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
+import { connectionKind } from '../adapters/create-adapter.js';
+import { CONNECTION_KINDS } from '../adapters/connection-kinds.js';
 import type { StateChangeEvent } from '../core/connection-event.js';
 import type { ConnectionLifecycle } from '../core/connection-lifecycle.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
@@ -83,42 +84,40 @@ export class ConnectionHealthExplorer {
   }
 
   /**
-   * A TypeORM member holds or returns the DataSource. For kinds whose clients the package creates per
-   * session (IMAP, STOMP), a method is the client factory and a property receives the live client.
+   * The member completes its connection as its kind says (a TypeORM member holds or returns the DataSource;
+   * for IMAP a method is the client factory; a property receives the live client of a kind whose clients
+   * the package creates). A kind without a member form is declared in forRoot().
    */
   private fromMember(instance: Instance, member: MonitoredMember, memberName: string): DeclaredConnection {
     const { options, propertyKey } = member;
     const declaredBy = `@MonitorConnection on ${memberName}`;
     const value = instance[propertyKey];
     const method = typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(instance) : undefined;
-    const keepCurrent = (client: unknown) => void (instance[propertyKey] = client);
-    switch (options.kind) {
-      case 'typeorm':
-        return { definition: { ...options, dataSource: (method ? method() : value) as DataSourceLike }, declaredBy };
-      case 'imap':
-        if (method) return { definition: { ...options, factory: method } as ConnectionDefinition, declaredBy };
-        return { definition: options, declaredBy, onClient: keepCurrent };
-      case 'stomp':
-        if (method) {
-          const message = messages.stompMemberIsMethod(memberName);
-          throw new ConnectionHealthConfigError(message, options.name, '@MonitorConnection', memberName);
-        }
-        return { definition: options, declaredBy, onClient: keepCurrent };
-      default: {
-        const kind = (options as { kind?: unknown } | undefined)?.kind;
-        throw new ConnectionHealthConfigError(
-          messages.invalidOption(
-            declaredBy,
-            'kind',
-            kind,
-            'Use "typeorm", "imap" or "stomp": the kinds whose client a member holds. Declare tcp and custom connections ' +
-              'in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
-          ),
-          String((options as { name?: unknown } | undefined)?.name),
+    const kind = (options as { kind?: unknown } | undefined)?.kind;
+    const spec = connectionKind(kind);
+    if (!spec?.fromMember) {
+      const onMember = CONNECTION_KINDS.filter((each) => each.fromMember).map((each) => `"${each.kind}"`);
+      const elsewhere = CONNECTION_KINDS.filter((each) => !each.fromMember).map((each) => each.kind);
+      throw new ConnectionHealthConfigError(
+        messages.invalidOption(
+          declaredBy,
           'kind',
           kind,
-        );
-      }
+          `Use ${listed(onMember, 'or')}: the kinds whose client a member holds. Declare ${listed(elsewhere, 'and')} connections ` +
+            'in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
+        ),
+        String((options as { name?: unknown } | undefined)?.name),
+        'kind',
+        kind,
+      );
     }
+    const { definition, keepsClient } = spec.fromMember(options, { name: memberName, value, method });
+    if (!keepsClient) return { definition, declaredBy };
+    return { definition, declaredBy, onClient: (client: unknown) => void (instance[propertyKey] = client) };
   }
+}
+
+/** `a, b or c` */
+function listed(words: readonly string[], last: 'and' | 'or'): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} ${last} ${words.at(-1)}`;
 }

@@ -1,50 +1,21 @@
-import type { InjectionToken } from '@nestjs/common';
-import type { CustomConnection } from '../adapters/custom/custom.adapter.js';
-import type { ImapFlowAdapterOptions, NodeImapAdapterOptions } from '../adapters/imap/imap-adapter.options.js';
-import type { StompAdapterOptions } from '../adapters/stomp/stomp-options.js';
-import type { TcpAdapterOptions } from '../adapters/tcp/tcp.adapter.js';
-import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
-import type { TypeOrmAdapterOptions } from '../adapters/typeorm/typeorm.adapter.js';
-import type { MonitorOptionsInput } from '../core/monitor-options.js';
+import type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
+import type { ImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+import type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
+import type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
+import type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
 
-interface ConnectionDefinitionBase extends MonitorOptionsInput {
-  /** Unique name: the key in health bodies and in the registry. */
-  name: string;
-  /** A required connection decides readiness; an optional one that is down only makes health `degraded`. Default true. */
-  required?: boolean;
-}
+// Each kind's folder owns its definition; the module takes any of them.
+export type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
+export type { ImapConnectionDefinition, ImapFlowConnectionDefinition, NodeImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+export type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
+export type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
+export type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
 
-export interface TypeOrmConnectionDefinition extends ConnectionDefinitionBase, Omit<TypeOrmAdapterOptions, 'connectTimeoutMs'> {
-  kind: 'typeorm';
-  /** The DataSource itself, or the token of its provider (e.g. `DataSource`, or `getDataSourceToken('orders')`). */
-  dataSource: DataSourceLike | InjectionToken;
-}
-
-export interface TcpConnectionDefinition extends ConnectionDefinitionBase, TcpAdapterOptions {
-  kind: 'tcp';
-}
-
-export interface CustomConnectionDefinition extends ConnectionDefinitionBase, CustomConnection {
-  kind: 'custom';
-}
-
-export interface ImapFlowConnectionDefinition extends ConnectionDefinitionBase, ImapFlowAdapterOptions {
-  kind: 'imap';
-}
-
-export interface NodeImapConnectionDefinition extends ConnectionDefinitionBase, NodeImapAdapterOptions {
-  kind: 'imap';
-}
-
-/** An IMAP session kept alive through `client: 'imapflow'` or `client: 'node-imap'`. */
-export type ImapConnectionDefinition = ImapFlowConnectionDefinition | NodeImapConnectionDefinition;
-
-/** A STOMP session through @stomp/stompjs, over TCP or WebSocket, probed by a message round trip. */
-export interface StompConnectionDefinition extends ConnectionDefinitionBase, StompAdapterOptions {
-  kind: 'stomp';
-}
-
-/** One monitored connection, as given to ConnectionHealthModule.forRoot(). */
+/**
+ * One monitored connection, as given to ConnectionHealthModule.forRoot(): a definition of each kind of
+ * lib/adapters/connection-kinds.ts. The build fails while the two differ (the orchestrator hands this union
+ * to the table's dispatcher, the explorer takes the table's definitions as this union).
+ */
 export type ConnectionDefinition =
   | TypeOrmConnectionDefinition
   | TcpConnectionDefinition

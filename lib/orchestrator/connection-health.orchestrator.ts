@@ -9,13 +9,13 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { checkConnection, createAdapter, kindDefaults } from '../adapters/create-adapter.js';
 import { verifyPeer } from '../adapters/load-peer.js';
-import type { DataSourceLike } from '../adapters/typeorm/data-source-like.js';
+import type { ProviderToken } from '../adapters/connection-kind.js';
 import type { Clock } from '../core/clock.js';
 import { lifecycleOf } from '../core/connection-lifecycle.js';
 import { ConnectionMonitor } from '../core/connection-monitor.js';
 import { ConnectionHealthConfigError } from '../core/errors/connection-health-config.error.js';
 import { messages } from '../core/messages.js';
-import { OptionChecker, type PeerNeed } from '../core/option-checker.js';
+import type { PeerNeed } from '../core/option-checker.js';
 import { SecretScrubber } from '../core/secret-scrubber.js';
 import { layerOptions, resolveMonitorOptions } from '../core/resolve-monitor-options.js';
 import { callUser, type CallbackFailure } from '../core/user-callback.js';
@@ -182,10 +182,10 @@ export class ConnectionHealthOrchestrator
     const { heartbeat, suspicion, reconnect, failure } = definition;
     const defaults = layerOptions(kindDefaults(definition.kind), this.#options.defaults);
     const options = resolveMonitorOptions(definition.name, { heartbeat, suspicion, reconnect, failure }, defaults, check);
-    const dataSource = definition.kind === 'typeorm' ? this.resolveDataSource(check, definition.dataSource) : undefined;
     const report = this.registry.reportCallbackFailure;
+    const provider = (token: ProviderToken) => this.provider(token);
     // Built (and so checked) even when a test stands in for it: a test must not hide a configuration error.
-    const real = createAdapter(definition, options, { clock: this.clock, dataSource, check, report });
+    const real = createAdapter(definition, options, { clock: this.clock, check, report, provider });
     const adapter = this.seam.adapterFor(definition.name, real);
     for (const warning of check.warnings) this.logger.warn(warning);
     const monitor = new ConnectionMonitor(definition.name, adapter, options, { clock: this.clock, reportHandlerError: report, scrubber: this.scrubber });
@@ -234,40 +234,14 @@ export class ConnectionHealthOrchestrator
     this.registry.reportCallbackFailure(error, messages.callbackFailed(connection, place, how, this.scrubber.describe(error)));
   }
 
-  private resolveDataSource(check: OptionChecker, given: unknown): DataSourceLike {
-    if (isDataSource(given)) return given;
-    check.that(
-      given !== undefined && given !== null,
-      'dataSource',
-      given,
-      'Pass the DataSource, or the token of its provider (e.g. DataSource or getDataSourceToken(name)).',
-    );
-    let found: unknown;
+  /** An app's provider by its token, from any module (a DataSource that TypeOrmModule registered); undefined when none has it. */
+  private provider(token: ProviderToken): unknown {
     try {
-      found = this.#moduleRef.get(given as string, { strict: false });
+      return this.#moduleRef.get(token as string, { strict: false });
     } catch {
-      found = undefined;
+      return undefined;
     }
-    check.that(
-      isDataSource(found),
-      'dataSource',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a TypeORM DataSource. Register the DataSource as a provider ' +
-        '(TypeOrmModule.forRoot does), import its module, or pass the instance itself.',
-    );
-    return found as DataSourceLike;
   }
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-
-function isDataSource(value: unknown): value is DataSourceLike {
-  const candidate = value as Partial<DataSourceLike> | null | undefined;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.initialize === 'function' &&
-    typeof candidate.query === 'function' &&
-    typeof candidate.options === 'object'
-  );
-}

@@ -24,3 +24,8 @@ export function imapTransport(options: Pick<ImapAdapterOptions, 'host' | 'port' 
   const insecureAllowed = options.allowInsecureAuth ?? isLoopbackHost(options.host ?? '');
   return { port, secure, startTlsRequired: !secure && !insecureAllowed };
 }
+
+/** Where a connection points, for health details: its client library, and the server unless a factory builds the clients. */
+export function imapTarget(options: ImapAdapterOptions): string {
+  return options.factory ? options.client : `${options.client} ${options.host}:${imapTransport(options).port}`;
+}

@@ -5,7 +5,7 @@ import { loadPeer } from '../load-peer.js';
 import type { ImapFlowAdapterOptions } from './imap-adapter.options.js';
 import type { ImapFlowLike } from './imapflow-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
-import { imapTransport } from './imap-transport.js';
+import { imapTarget, imapTransport } from './imap-transport.js';
 
 /**
  * An IMAP session through imapflow. An ImapFlow connects once, so every session is a new instance. It
@@ -22,7 +22,7 @@ export class ImapFlowAdapter extends ImapAdapter<ImapFlowLike> {
     /** The package to load; tests pass a missing one. */
     private readonly peerName = 'imapflow',
   ) {
-    super(options.factory ? 'imapflow' : `imapflow ${options.host}:${imapTransport(options).port}`, settings, options.factory);
+    super(imapTarget(options), settings, options.factory);
   }
 
   protected async createClient(): Promise<ImapFlowLike> {

@@ -8,7 +8,7 @@ import { loadPeer } from '../load-peer.js';
 import type { NodeImapAdapterOptions } from './imap-adapter.options.js';
 import type { NodeImapLike } from './node-imap-like.js';
 import { ImapAdapter, type ImapSessionSettings } from './imap.adapter.js';
-import { imapTransport } from './imap-transport.js';
+import { imapTarget, imapTransport } from './imap-transport.js';
 
 type CommandCallback = (error?: Error) => void;
 
@@ -39,7 +39,7 @@ export class NodeImapAdapter extends ImapAdapter<NodeImapLike> {
     /** The package to load; tests pass a missing one. */
     private readonly peerName = 'imap',
   ) {
-    super(options.factory ? 'node-imap' : `node-imap ${options.host}:${imapTransport(options).port}`, settings, options.factory);
+    super(imapTarget(options), settings, options.factory);
   }
 
   protected async createClient(): Promise<NodeImapLike> {
