@@ -102,10 +102,11 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     'Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
   );
   check.that(
-    port === undefined || (Number.isInteger(port) && port >= 0 && port <= 65535),
+    port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65535),
     'healthController.port',
     port,
-    'Use a whole number from 0 to 65535 for the management port (0: any free port), or leave it out to serve the probes as routes of the app.',
+    // Not 0: `Number(process.env.HEALTH_PORT)` of an empty variable is 0, and a port nobody knows would fail every probe.
+    'Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.',
   );
   check.that(
     port === undefined || decorators === undefined,

@@ -121,10 +121,10 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message:
       'ConnectionHealthModule.forRoot(): option "healthController.decorators" is an array. Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
   },
-  ...[-1, 65536, 80.5, '9000'].map((port) => ({
+  ...[-1, 0, 65536, 80.5, '9000'].map((port) => ({
     title: `forRoot's healthController with management port ${JSON.stringify(port)}`,
     app: (): TestAppOptions => ({ healthController: { port: port as number } }),
-    message: `ConnectionHealthModule.forRoot(): option "healthController.port" is ${typeof port === 'string' ? `"${port}"` : port}. Use a whole number from 0 to 65535 for the management port (0: any free port), or leave it out to serve the probes as routes of the app.`,
+    message: `ConnectionHealthModule.forRoot(): option "healthController.port" is ${typeof port === 'string' ? `"${port}"` : port}. Use a whole number from 1 to 65535 for the management port, or leave it out to serve the probes as routes of the app.`,
   })),
   {
     title: "forRoot's healthController with both a management port and decorators, which nothing would apply there",

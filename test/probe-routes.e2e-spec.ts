@@ -25,7 +25,6 @@ import { SkipThrottle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler
 import { ConnectionHealthConfigError, ConnectionHealthModule } from '../lib/index.js';
 import type { HealthControllerOptions } from '../lib/index.js';
 import { messages } from '../lib/core/messages.js';
-import { ManagementPortServer } from '../lib/health/management-port.server.js';
 import { freePort } from './kit/process.util.js';
 import { activeHandles, leakedHandles, TestApp, type TestAppOptions } from './kit/test-app.js';
 
@@ -434,20 +433,6 @@ describe('the management port (healthController.port)', () => {
       assert.equal((await get(`http://127.0.0.1:${port}/health/startup`)).status, 200);
     } finally {
       await app.close();
-    }
-  });
-
-  it('listens on any free port with port 0', async () => {
-    const { connection } = switchable();
-    @Module({ imports: [ConnectionHealthModule.forRoot({ connections: [connection], healthController: { port: 0, host: '127.0.0.1' } })] })
-    class AnyPortModule {}
-    const worker = await NestFactory.createApplicationContext(AnyPortModule, { logger: false });
-    try {
-      const port = worker.get(ManagementPortServer).port;
-      assert.ok(port !== undefined && port > 0, `bound port ${port}`);
-      await until('ready', async () => (await get(`http://127.0.0.1:${port}/health/ready`)).status === 200);
-    } finally {
-      await worker.close();
     }
   });
 

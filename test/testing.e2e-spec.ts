@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it, mock } from 'node:test';
 import { Controller, Get, Injectable, Module, type INestApplication, type OnApplicationBootstrap } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
@@ -263,6 +265,27 @@ describe('nestjs-connection-health/testing: options and refusals', () => {
       await app.close();
     }
     assert.equal(testing.clock.pendingTimers, 0, 'no timer survives app.close()');
+  });
+
+  it("advances under the test tool's fake timers, in both builds: node:test's mock.timers replaces the timers module's setImmediate too", async () => {
+    const builds = {
+      esm: (await import('../lib/testing/index.js')).FakeClock,
+      cjs: (createRequire(import.meta.url)('../../dist/cjs/testing/index.js') as typeof import('../lib/testing/index.js')).FakeClock,
+    };
+    mock.timers.enable({ apis: ['setImmediate'] });
+    try {
+      for (const [build, FakeClock] of Object.entries(builds)) {
+        const clock = new FakeClock(0);
+        let fired = false;
+        clock.setTimer(() => (fired = true), 1_000);
+        // The mocked setImmediate never runs here: a clock that waited on it would hang until the real timeout.
+        const outcome = await Promise.race([clock.advance(1_000).then(() => 'advanced'), sleep(5_000).then(() => 'hung')]);
+        assert.equal(outcome, 'advanced', build);
+        assert.equal(fired, true, build);
+      }
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('refuses its clock before override(): a test advancing it would drive no app and pass without testing anything', () => {

@@ -1,4 +1,4 @@
-import { setImmediate } from 'node:timers';
+import * as timers from 'node:timers';
 import type { Clock, TimerHandle } from '../core/clock.js';
 
 interface FakeTimer {
@@ -10,9 +10,11 @@ interface FakeTimer {
 /**
  * Lets every pending promise chain settle: setImmediate runs after the microtask queue has drained. Node's own
  * setImmediate, not the global one that `jest.useFakeTimers()` and `vi.useFakeTimers()` replace: with theirs,
- * every step would wait for a fake tick that the test never gives.
+ * every step would wait for a fake tick that the test never gives. Taken when this module loads, as the
+ * module's own property is replaced too by some (node:test's mock.timers, sinon on the real global).
  */
-export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const realSetImmediate = timers.setImmediate;
+export const settle = (): Promise<void> => new Promise((resolve) => realSetImmediate(resolve));
 
 /**
  * Fake time for tests: timers fire only when the test advances the clock, in due order, with promise chains
