@@ -48,7 +48,8 @@ export class RedisAdapter implements ConnectionAdapter {
 
   constructor(
     private readonly source: RedisSource,
-    private readonly keepAlive: TcpKeepAliveOptions,
+    /** Set on every new socket; undefined leaves the client's own. */
+    private readonly keepAlive: TcpKeepAliveOptions | undefined,
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -135,7 +136,7 @@ export class RedisAdapter implements ConnectionAdapter {
       if (!socket || typeof socket.setKeepAlive !== 'function') return;
       // A listener of our own does not change how ioredis handles the socket's errors; it only keeps the reason.
       socket.once('error', (error) => (this.socketError ??= error));
-      void applyTcpKeepAlive(socket, this.keepAlive).catch(() => undefined);
+      if (this.keepAlive) void applyTcpKeepAlive(socket, this.keepAlive).catch(() => undefined);
     };
     const onClose = () => {
       if (this.clients.value !== client) return;
