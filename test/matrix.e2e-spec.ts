@@ -3,8 +3,9 @@
  * (test/fixtures/matrix/app, written as a Nest 11 CommonJS user writes it) runs in each row, with the row's
  * own lockfile: the starter files of its `nest new` (test/fixtures/matrix/<variant>) over it, the README's code
  * blocks in it, the tarball installed as a user installs it. Each row must compile with its TypeScript, pass its
- * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot
- * and ActiveMQ, then run as built (`node dist/main`), answer /health 200 and 503, and exit 0 on SIGTERM.
+ * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot,
+ * ActiveMQ and redis-server (a Redis client the package creates and one of the app's own), then run as built
+ * (`node dist/main`), answer /health 200 and 503, and exit 0 on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -19,7 +20,8 @@ import { DovecotServer } from './kit/dovecot.server.js';
 import { installedFixture, installTarball, packPackage, root } from './kit/packed-package.js';
 import { freePort } from './kit/process.util.js';
 import { readmeFiles, withEsmSpecifiers } from './kit/readme-code.js';
-import { sharedActiveMq, sharedDovecot } from './kit/shared-servers.js';
+import type { RedisServer } from './kit/redis.server.js';
+import { sharedActiveMq, sharedDovecot, sharedRedis } from './kit/shared-servers.js';
 
 interface Row {
   /** The starter's files, under test/fixtures/matrix. */
@@ -166,9 +168,9 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   before(
     async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'connection-health-matrix-'));
-      const [packed, dovecot, activemq] = await Promise.all([packPackage(dir), sharedDovecot(), sharedActiveMq()]);
+      const [packed, dovecot, activemq, redis] = await Promise.all([packPackage(dir), sharedDovecot(), sharedActiveMq(), sharedRedis()]);
       tarball = packed;
-      serversEnv = serverEnv(dovecot, activemq);
+      serversEnv = serverEnv(dovecot, activemq, redis);
     },
     { timeout: 300_000 },
   );
@@ -213,7 +215,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assertPassed('tsc --noEmit', await timed('tsc', () => outcome(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], app)));
       });
 
-      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow and stompjs up", { timeout: 300_000 }, async () => {
+      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs and ioredis up", { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         const run = await timed('test:e2e', () => outcome('npm', ['run', 'test:e2e'], app, serversEnv));
         assertPassed('npm run test:e2e', run);
@@ -236,7 +238,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   }
 });
 
-function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer): Record<string, string> {
+function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer): Record<string, string> {
   return {
     MATRIX_IMAP_HOST: dovecot.host,
     MATRIX_IMAP_PORT: String(dovecot.port),
@@ -244,5 +246,6 @@ function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer): Record<str
     MATRIX_IMAP_PASSWORD: DovecotServer.password,
     MATRIX_STOMP_HOST: activemq.host,
     MATRIX_STOMP_PORT: String(activemq.port),
+    MATRIX_REDIS_URL: redis.url,
   };
 }
