@@ -9,6 +9,7 @@ export type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 export type { PromRegistryLike } from './metrics/prom-registry-like.js';
 export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
 export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
+export type { RedisLike } from './adapters/redis/redis-like.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
   ConnectionDefinition,
@@ -16,6 +17,7 @@ export type {
   ImapConnectionDefinition,
   ImapFlowConnectionDefinition,
   NodeImapConnectionDefinition,
+  RedisConnectionDefinition,
   StompConnectionDefinition,
   TcpConnectionDefinition,
   TypeOrmConnectionDefinition,

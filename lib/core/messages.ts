@@ -98,6 +98,16 @@ export const messages = {
     `the connection to the broker closed${reason ? `: ${reason}` : code === undefined ? '' : ` (code ${code})`}`,
   stompReplaced: () => 'the STOMP session was replaced by a new one',
   stompClosedOnPurpose: () => 'the STOMP session was closed on purpose',
+  redisNotReady: (status: string) => `the Redis connection is not ready (ioredis status: ${status})`,
+  redisClosed: (reason: string | undefined) => `the Redis connection closed${reason ? `: ${reason}` : ''}`,
+  redisClientEnded: () =>
+    "the app's Redis client has ended (quit() or disconnect() was called, or its retryStrategy gave up); the package never reopens a client it was handed",
+  redisNotReadyInTime: (status: string) => `the Redis client did not become ready in time (ioredis status: ${status})`,
+  redisOutOfStep: () =>
+    'the Redis connection answered PING with a reply not its own: replies are out of step with commands, so the connection is dropped',
+  redisCleartextPassword: (host: string) =>
+    `the Redis password goes to ${host} in clear, without TLS: anyone on the path can read it. Use rediss:// (or ` +
+    'redisOptions.tls), or set allowInsecureAuth: true if this network is trusted.',
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

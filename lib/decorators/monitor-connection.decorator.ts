@@ -2,6 +2,7 @@ import { MONITORED_CONNECTIONS } from '../connection-health.constants.js';
 import type {
   ImapFlowConnectionDefinition,
   NodeImapConnectionDefinition,
+  RedisConnectionDefinition,
   StompConnectionDefinition,
   TypeOrmConnectionDefinition,
 } from '../interfaces/connection-definition.interface.js';
@@ -11,7 +12,8 @@ export type MonitorConnectionOptions =
   | Omit<TypeOrmConnectionDefinition, 'dataSource'>
   | Omit<ImapFlowConnectionDefinition, 'factory'>
   | Omit<NodeImapConnectionDefinition, 'factory'>
-  | StompConnectionDefinition;
+  | StompConnectionDefinition
+  | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>;
 
 /** @internal */
 export interface MonitoredMember {
@@ -25,6 +27,8 @@ export interface MonitoredMember {
  * - `imap`: a method is the client factory, called for every session (an ImapFlow cannot connect twice);
  *   a property is kept pointing at the live client, which the package creates from the options.
  * - `stomp`: a property is kept pointing at the live @stomp/stompjs Client, which the package creates.
+ * - `redis`: a property or getter holds the app's ioredis client, or a method (called once at bootstrap)
+ *   returns it; the package watches it and never closes it.
  *
  * @example
  * ```ts

@@ -1,5 +1,6 @@
 import type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 import type { ImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+import type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
 import type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
 import type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
 import type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
@@ -7,6 +8,7 @@ import type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.ki
 // Each kind's folder owns its definition; the module takes any of them.
 export type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 export type { ImapConnectionDefinition, ImapFlowConnectionDefinition, NodeImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+export type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
 export type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
 export type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
 export type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
@@ -21,4 +23,5 @@ export type ConnectionDefinition =
   | TcpConnectionDefinition
   | CustomConnectionDefinition
   | ImapConnectionDefinition
-  | StompConnectionDefinition;
+  | StompConnectionDefinition
+  | RedisConnectionDefinition;

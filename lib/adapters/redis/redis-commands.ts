@@ -1,0 +1,41 @@
+import type { RedisLike } from './redis-like.js';
+
+/**
+ * Commands after which the server answers nothing else on that connection until they return: ioredis'
+ * own list (Command.FLAGS.BLOCKING_COMMANDS), with WAIT and WAITAOF. XREAD and XREADGROUP block only with BLOCK.
+ */
+const BLOCKING = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof']);
+const BLOCKING_WITH_OPTION = new Set(['xread', 'xreadgroup']);
+
+interface SentCommand {
+  readonly command?: { readonly name?: string; readonly args?: readonly unknown[] };
+}
+
+/**
+ * Whether a command sent on the client's connection blocks it, so a PING would wait behind it. Read from
+ * ioredis' queue of commands awaiting their reply (a denque); a client without one reads as not blocked.
+ */
+export function isBlocked(client: RedisLike): boolean {
+  const queue = (client as { commandQueue?: { toArray?(): SentCommand[] } }).commandQueue;
+  return (queue?.toArray?.() ?? []).some(({ command }) => {
+    const name = command?.name?.toLowerCase() ?? '';
+    if (BLOCKING.has(name)) return true;
+    return BLOCKING_WITH_OPTION.has(name) && (command?.args ?? []).some((arg) => String(arg).toUpperCase() === 'BLOCK');
+  });
+}
+
+/** Whether `reply` answers `PING <token>`: the token itself, or ['pong', token] in SUBSCRIBE mode. */
+export function isEcho(reply: unknown, token: string): boolean {
+  const echoed: unknown = Array.isArray(reply) && reply.length === 2 && String(reply[0]).toLowerCase() === 'pong' ? reply[1] : reply;
+  return (typeof echoed === 'string' || Buffer.isBuffer(echoed)) && echoed.toString() === token;
+}
+
+/** Where a client connects, without credentials: host:port, a unix socket's path, or the Sentinel master's name. */
+export function redisTarget(options: object, url?: string): string {
+  const { host, port, path, sentinels, name } = options as { host?: unknown; port?: unknown; path?: unknown; sentinels?: unknown; name?: unknown };
+  if (Array.isArray(sentinels) && sentinels.length > 0) return `sentinel master ${String(name ?? 'mymaster')}`;
+  if (typeof path === 'string') return path;
+  const address = url === undefined ? undefined : new URL(url);
+  const hostname = host ?? (address?.hostname || 'localhost');
+  return `${String(hostname)}:${String(port ?? (address?.port || 6379))}`;
+}

@@ -1,0 +1,262 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { abortable, onAbort } from '../../core/abortable.js';
+import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { messages } from '../../core/messages.js';
+import { optionSecrets, urlSecrets } from '../known-secrets.js';
+import { loadPeer } from '../load-peer.js';
+import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import { isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import type { RedisLike } from './redis-like.js';
+
+type RedisLibrary = typeof import('ioredis');
+
+/** The app's client, watched; or how to create the package's own. */
+export type RedisSource = { readonly watched: RedisLike } | { readonly url?: string; readonly redisOptions: Record<string, unknown> };
+
+/**
+ * A Redis server through one ioredis client, the same object for the connection's whole life (the app may
+ * keep it). The beat is `PING <token>` on that very connection, and only the echo of its own token counts:
+ * ioredis pairs replies with commands by order alone, so another reply means the stream is out of step.
+ * A subscriber is beaten the same way (PING is valid in SUBSCRIBE mode). Behind a blocking command (BLPOP
+ * & co.) a PING would wait, so the beat then PINGs through a short-lived side connection to prove the
+ * server, and the kernel keepalive set on the blocked socket proves that socket's own flow.
+ *
+ * A beat past its deadline leaves the socket suspect: the next open() destroys it, since a connection that
+ * may be dead or out of step must not carry the app's next commands.
+ *
+ * Reconnection: the package's own client has ioredis' reconnect switched off, so every open() connects it
+ * again with the engine's backoff. The app's client is never quit, disconnected or reopened: its own
+ * retryStrategy reconnects it, and open() waits for it to be ready.
+ */
+export class RedisAdapter implements ConnectionAdapter {
+  readonly kind = 'redis';
+  readonly target: string;
+  readonly clientChanges$: Observable<unknown>;
+  private readonly clients = new BehaviorSubject<RedisLike | undefined>(undefined);
+  private client?: RedisLike;
+  private readonly owned: boolean;
+  /** A beat went past its deadline or read a reply not its own: the next open() drops the socket. */
+  private suspect = false;
+  private onLoss?: (error: Error) => void;
+  /** Why the current socket ended, from the socket itself (the app's client keeps its 'error' events). */
+  private socketError?: Error;
+  private stopWatching?: () => void;
+  private readonly instanceId = randomBytes(4).toString('hex');
+  private sequence = 0;
+
+  constructor(
+    private readonly source: RedisSource,
+    /** Set on every new socket; undefined leaves the client's own. */
+    private readonly keepAlive: TcpKeepAliveOptions | undefined,
+  ) {
+    this.owned = !('watched' in source);
+    if ('watched' in source) this.client = source.watched;
+    this.target = 'watched' in source ? redisTarget(source.watched.options) : redisTarget(source.redisOptions, source.url);
+    this.clientChanges$ = this.clients.asObservable();
+  }
+
+  /** The url's password and every credential of the client's options (password, sentinelPassword, a TLS passphrase). */
+  knownSecrets(): string[] {
+    if ('watched' in this.source) return optionSecrets(this.source.watched.options);
+    return [...urlSecrets(this.source.url), ...optionSecrets(this.source.redisOptions)];
+  }
+
+  currentClient(): unknown {
+    return this.clients.value;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    const client = this.client ?? (await this.createClient());
+    signal.throwIfAborted();
+    this.watch(client);
+    this.clients.next(undefined);
+    if (this.suspect) {
+      this.suspect = false;
+      if (client.status === 'ready') {
+        const closed = untilStatus(client, ['close'], signal);
+        dropSocket(client);
+        await closed;
+      }
+    }
+    if (this.owned) await this.connectOwned(client, signal);
+    else await this.awaitWatched(client, signal);
+    await this.beat(client, signal);
+    this.clients.next(client);
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    const client = this.clients.value;
+    if (!client || client.status !== 'ready') throw new Error(messages.redisNotReady(this.client?.status ?? 'not created'));
+    return this.beat(client, signal);
+  }
+
+  /** The package's client: QUIT, awaited until `signal` aborts, then its socket is destroyed. The app's: left as it is. */
+  async close(signal: AbortSignal): Promise<void> {
+    const client = this.client;
+    this.clients.next(undefined);
+    this.clients.complete();
+    this.stopWatching?.();
+    if (!this.owned || !client || client.status === 'end' || client.status === 'wait') return;
+    const ended = untilStatus(client, ['end'], signal).catch(() => undefined);
+    const stopForcing = onAbort(signal, () => forceEnd(client));
+    try {
+      if (client.status === 'ready') await client.quit().catch(() => forceEnd(client));
+      else forceEnd(client);
+      await ended;
+    } finally {
+      stopForcing();
+    }
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  private async createClient(): Promise<RedisLike> {
+    const source = this.source as Exclude<RedisSource, { watched: RedisLike }>;
+    const { Redis } = await loadPeer<RedisLibrary>('ioredis', 'Redis connections');
+    // ioredis never reconnects behind the engine's back; open() connects, with the engine's backoff.
+    const options = { ...source.redisOptions, lazyConnect: true, retryStrategy: () => null };
+    const client = (source.url === undefined ? new Redis(options) : new Redis(source.url, options)) as unknown as RedisLike;
+    // Ours to listen to: without a listener ioredis prints every connection error to the console.
+    client.on('error', (error: Error) => (this.socketError ??= error));
+    this.client = client;
+    return client;
+  }
+
+  /** Listens for the ends of connections (and sets keepalive on each new socket), once for the adapter's life. */
+  private watch(client: RedisLike): void {
+    if (this.stopWatching) return;
+    const onConnect = () => {
+      this.socketError = undefined;
+      const socket = client.stream as Socket | undefined;
+      if (!socket || typeof socket.setKeepAlive !== 'function') return;
+      // A listener of our own does not change how ioredis handles the socket's errors; it only keeps the reason.
+      socket.once('error', (error) => (this.socketError ??= error));
+      if (this.keepAlive) void applyTcpKeepAlive(socket, this.keepAlive).catch(() => undefined);
+    };
+    const onClose = () => {
+      if (this.clients.value !== client) return;
+      this.clients.next(undefined);
+      this.onLoss?.(new Error(messages.redisClosed(this.socketError?.message)));
+    };
+    client.on('connect', onConnect);
+    client.on('close', onClose);
+    this.stopWatching = () => {
+      client.removeListener('connect', onConnect);
+      client.removeListener('close', onClose);
+    };
+  }
+
+  /** The package's client: ended (by a loss, a drop or an aborted attempt), so connected again. */
+  private async connectOwned(client: RedisLike, signal: AbortSignal): Promise<void> {
+    if (client.status === 'ready') return;
+    if (client.status !== 'end' && client.status !== 'wait') {
+      const ended = untilStatus(client, ['end'], signal);
+      forceEnd(client);
+      await ended;
+    }
+    this.socketError = undefined;
+    const stopForcing = onAbort(signal, () => forceEnd(client));
+    try {
+      await abortable(client.connect(), signal);
+    } finally {
+      stopForcing();
+    }
+  }
+
+  /** The app's client: its own retryStrategy reconnects it; this waits until it is ready. */
+  private async awaitWatched(client: RedisLike, signal: AbortSignal): Promise<void> {
+    if (client.status === 'end') throw new Error(messages.redisClientEnded());
+    // A lazy client that never connected: its first command would connect it; so does the first beat.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    let reached: string;
+    try {
+      reached = await untilStatus(client, ['ready', 'end'], signal);
+    } catch (error) {
+      throw new Error(messages.redisNotReadyInTime(client.status), { cause: error });
+    }
+    if (reached === 'end') throw new Error(messages.redisClientEnded());
+  }
+
+  /**
+   * A PING on the connection itself, or through a side connection while a blocking command holds it. A
+   * beat past its deadline, or answered by a reply not its own, leaves the socket suspect; one that is
+   * answered clears it.
+   */
+  private async beat(client: RedisLike, signal: AbortSignal): Promise<void> {
+    try {
+      if (isBlocked(client)) {
+        await this.sideBeat(client, signal);
+      } else if (!(await this.pingEchoes(client, signal))) {
+        this.suspect = true;
+        throw new Error(messages.redisOutOfStep());
+      }
+      this.suspect = false;
+    } catch (error) {
+      if (signal.aborted) this.suspect = true;
+      throw error;
+    }
+  }
+
+  /** Whether the client answers `PING <token>` with the echo of a token of its own. */
+  private async pingEchoes(client: RedisLike, signal: AbortSignal): Promise<boolean> {
+    const token = `connection-health-${this.instanceId}-${++this.sequence}`;
+    return isEcho(await abortable(client.ping(token), signal), token);
+  }
+
+  /**
+   * The beat of a connection blocked in BLPOP & co.: its socket is open, and the server answers a PING on a
+   * side connection made for this beat alone, along the same path.
+   */
+  private async sideBeat(client: RedisLike, signal: AbortSignal): Promise<void> {
+    const socket = client.stream as Socket | undefined;
+    if (!socket || socket.destroyed) throw new Error(messages.redisClosed(this.socketError?.message));
+    const side = client.duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false, autoResubscribe: false });
+    side.on('error', () => undefined);
+    try {
+      await abortable(side.connect(), signal);
+      if (!(await this.pingEchoes(side, signal))) throw new Error(messages.redisOutOfStep());
+    } finally {
+      forceEnd(side);
+    }
+  }
+}
+
+/** Destroys a connection's socket at once: ioredis handles it as a lost connection. */
+function dropSocket(client: RedisLike): void {
+  (client.stream as Socket | undefined)?.destroy();
+}
+
+/**
+ * Ends a client of the package's for good, at once. disconnect() alone only half-closes the socket, which
+ * on a dead path waits minutes for a FIN, and a socket still connecting is held by ioredis' connector alone.
+ */
+function forceEnd(client: RedisLike): void {
+  client.disconnect();
+  dropSocket(client);
+  (client as { connector?: { stream?: Socket } }).connector?.stream?.destroy();
+}
+
+/**
+ * Resolves with the first of `statuses` the client is in or reaches (ioredis emits each status as an event);
+ * rejects when `signal` aborts. Leaves no listener behind, since the app's client lives on.
+ */
+function untilStatus(client: RedisLike, statuses: readonly string[], signal: AbortSignal): Promise<string> {
+  if (statuses.includes(client.status)) return Promise.resolve(client.status);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const listeners = statuses.map((status) => [status, () => settle(() => resolve(status))] as const);
+    const aborted = () => settle(() => reject(signal.reason));
+    function settle(outcome: () => void): void {
+      for (const [status, listener] of listeners) client.removeListener(status, listener);
+      signal.removeEventListener('abort', aborted);
+      outcome();
+    }
+    for (const [status, listener] of listeners) client.on(status, listener);
+    signal.addEventListener('abort', aborted, { once: true });
+  });
+}
