@@ -272,7 +272,11 @@ async function runFault(t: TestContext, server: RedisServer, fault: Fault, netns
     }
     const recovered = await eachUsage(clients, async (c) => {
       const since = downAt.get(c.usage) ?? faultAt;
-      await log.waitFor(c.usage, 'up', since, RECOVER_MS + Math.max(0, clearedAt - since));
+      await log.waitFor(c.usage, 'up', since, RECOVER_MS + Math.max(0, clearedAt - since)).catch((error: Error) => {
+        const { state, reason, lastError, reconnectAttempts } = app.snapshot(c.usage);
+        const seen = JSON.stringify({ state, reason, lastError, reconnectAttempts, clientStatus: c.client.status, clientEvents: c.eventsSince(faultAt).join(' ') });
+        throw new Error(`${error.message}; ${seen}`);
+      });
       const upAt = log.first(c.usage, 'up', since)!.at;
       t.diagnostic(`${fault.title} · ${c.usage}: up ${Math.round(upAt - clearedAt)} ms after the fault was lifted; client events ${c.eventsSince(faultAt).join(' ')}`);
       assert.equal(app.registry.get(c.usage).client(), c.client, 'the handle gives the app client itself');
@@ -644,7 +648,7 @@ describe('Redis kind: no harm to a WATCHED client', () => {
       const { app, log } = started;
       const quitAt = now();
       await idle.client.quit();
-      assert.equal(idle.client.status, 'end');
+      await waitUntil(() => idle.client.status === 'end', 1_000, 'the quit client ends');
       const elapsed = await log.waitFor('idle', 'down', quitAt, BOUND_MS + MARGIN_MS);
       t.diagnostic(`quit by the app: down after ${elapsed} ms: ${app.snapshot('idle').reason}`);
       // Several reconnect attempts' worth: each fails, none reopens the client.
