@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
@@ -289,7 +290,9 @@ async function runFault(t: TestContext, server: RedisServer, fault: Fault, netns
     await started?.app.close();
     for (const c of clients) c.close();
     await proxy?.close();
-    if (!server.isRunning()) await server.startAgain();
+    if (server.isRunning()) server.resume();
+    else await server.startAgain();
+    await netns?.heal();
   }
 }
 
@@ -332,6 +335,17 @@ const FAULTS: readonly Fault[] = [
     clear: async ({ proxy }) => {
       await sleep(2 * INTERVAL_MS);
       proxy!.pass();
+    },
+  },
+  {
+    title: 'hung server (SIGSTOP: the kernel still accepts and ACKs, nothing answers)',
+    via: 'server',
+    usages: USAGES,
+    silent: true,
+    inject: async ({ server }) => server.pause(),
+    clear: async ({ server }) => {
+      await sleep(2 * INTERVAL_MS);
+      server.resume();
     },
   },
   {
@@ -389,6 +403,43 @@ describe('Redis kind, a WATCHED client: kernel-level blackhole (iptables DROP in
       },
       netns,
     ));
+
+  it('the blocked connection alone dies silently (iptables DROP of its one flow): side PINGs still pass, the kernel keepalive the package set ends it', async (t) => {
+    // Probes after 1 s of silence, 2 of them 1 s apart (Linux counts whole seconds): the dead flow is dropped
+    // about 3 s after its last ACK. The socket is the one the app's client had before the app started.
+    const keepAlive = { idleMs: 1_000, intervalMs: 1_000, count: 2 };
+    const KEEPALIVE_BOUND_MS = keepAlive.idleMs + keepAlive.count * keepAlive.intervalMs;
+    const blpop = await AppClient.connect('blpop', server.host, server.port);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([blpop], { keepAlive });
+      const { app, log } = started;
+      await sleep(2 * INTERVAL_MS);
+      const blockedPort = (blpop.client.stream as Socket).localPort!;
+      const faultAt = now();
+      await netns.blackholeClient(blockedPort);
+      const elapsed = await log.waitFor('blpop', 'down', faultAt, KEEPALIVE_BOUND_MS + MARGIN_MS + 10_000);
+      const down = log.first('blpop', 'down', faultAt)!;
+      const beatsMeanwhile = log.beats('blpop', faultAt).filter((b) => b.at < down.at);
+      t.diagnostic(`one flow dropped: down after ${elapsed} ms (keepalive ${KEEPALIVE_BOUND_MS} ms): ${down.reason}; ${beatsMeanwhile.length} beats before, ${beatsMeanwhile.filter((b) => b.type === 'heartbeat' && b.ok).length} answered`);
+      assert.ok(beatsMeanwhile.some((b) => b.type === 'heartbeat' && b.ok), 'the side PINGs pass while the blocked flow is dead: only keepalive can tell');
+      assert.ok(elapsed <= KEEPALIVE_BOUND_MS + MARGIN_MS, `down after ${elapsed} ms, keepalive bound ${KEEPALIVE_BOUND_MS} ms`);
+      // The client re-dials on a new port, which the rule leaves alone; the dead flow's rule stays.
+      await log.waitFor('blpop', 'up', down.at, RECOVER_MS);
+      assert.equal(app.registry.get('blpop').client(), blpop.client);
+      // The server still holds the dead flow's BLPOP until its own keepalive ends it: close it as heal would.
+      await netns.heal();
+      await waitUntil(async () => (await blpop.connections(server)).filter((c) => c.cmd === 'blpop').length === 2, RECOVER_MS, 'the BLPOP re-sent');
+      const [ghost] = (await blpop.connections(server)).filter((c) => c.cmd === 'blpop').sort((a, b) => Number(a.id) - Number(b.id));
+      await server.clientKill({ id: ghost!.id! });
+      await blpop.assertWorks(server, `one flow ${unique()}`);
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      blpop.close();
+      await netns.heal();
+    }
+  });
 });
 
 describe('Redis kind, a WATCHED client on a healthy server: neither read down nor delayed', () => {
