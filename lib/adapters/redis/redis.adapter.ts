@@ -140,6 +140,8 @@ export class RedisAdapter implements ConnectionAdapter {
     };
     client.on('connect', onConnect);
     client.on('close', onClose);
+    // An app's client may be connected already: its socket gets keepalive now, the next ones on 'connect'.
+    if (client.status === 'connect' || client.status === 'ready') onConnect();
     this.stopWatching = () => {
       client.removeListener('connect', onConnect);
       client.removeListener('close', onClose);
@@ -173,7 +175,11 @@ export class RedisAdapter implements ConnectionAdapter {
       // counts it and waits its backoff, as for a connection it makes itself.
       reached = await untilStatus(client, ['ready', 'end', 'close'], signal);
     } catch (error) {
-      throw new Error(messages.redisNotReadyInTime(client.status), { cause: error });
+      const status = client.status;
+      // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
+      // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
+      if (status === 'connect') dropSocket(client);
+      throw new Error(messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
     if (reached === 'close') throw new Error(messages.redisClosed(closeReason(client)));
@@ -238,7 +244,8 @@ function dropSocket(client: RedisLike): void {
  * on a dead path waits minutes for a FIN, and a socket still connecting is held by ioredis' connector alone.
  */
 function forceEnd(client: RedisLike): void {
-  client.disconnect();
+  // Once ended, disconnect() would only arm ioredis' disconnectTimeout for a close that already happened.
+  if (client.status !== 'end') client.disconnect();
   dropSocket(client);
   (client as { connector?: { stream?: Socket } }).connector?.stream?.destroy();
 }
