@@ -876,6 +876,28 @@ describe('Redis kind review: no harm to a healthy app', () => {
     }
   });
 
+  it('a message published at the end of a slow moment of the server (another client\'s 1.5 s script) reaches the subscriber', async (t) => {
+    const subscriber = await AppClient.connect('subscriber', server.host, server.port);
+    const other = new Redis({ host: server.host, port: server.port });
+    other.on('error', () => undefined);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([subscriber]);
+      await sleep(2 * INTERVAL_MS);
+      const since = now();
+      const body = `news-${unique()}`;
+      const receivers = await other.eval(SLOW_PUSH.replace("redis.call('RPUSH'", "redis.call('PUBLISH'"), 1, subscriber.channel, 1_500, body);
+      await sleep(4 * INTERVAL_MS);
+      t.diagnostic(`PUBLISH reached ${String(receivers)} subscriber(s); received ${JSON.stringify(subscriber.messages)}; client events ${subscriber.eventsSince(since).join(' ')}`);
+      assert.deepEqual(subscriber.messages, [body], 'the message reaches the subscriber, not a socket the package destroyed');
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      subscriber.close();
+      other.disconnect();
+    }
+  });
+
   it('a client in MONITOR mode (status "monitoring", healthy) is read up', async (t) => {
     const client = new Redis({ host: server.host, port: server.port });
     client.on('error', () => undefined);
