@@ -404,6 +404,35 @@ describe('Redis kind, a WATCHED client: kernel-level blackhole (iptables DROP in
       netns,
     ));
 
+  it('an idle connection whose flow alone dies (iptables DROP of its one flow, as a NAT that forgot it): down within the bound, its socket dropped on evidence, up over a new flow', async (t) => {
+    const idle = await AppClient.connect('idle', server.host, server.port);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([idle]);
+      const { app, log } = started;
+      await sleep(2 * INTERVAL_MS);
+      const deadPort = (idle.client.stream as Socket).localPort!;
+      const faultAt = now();
+      await netns.blackholeClient(deadPort);
+      const elapsed = await log.waitFor('idle', 'down', faultAt, BOUND_MS + MARGIN_MS);
+      assert.ok(elapsed <= BOUND_MS + MARGIN_MS, `down after ${elapsed} ms, bound ${BOUND_MS} ms`);
+      // A side connection (a new flow) is answered while the late PING's socket got not a byte: the
+      // flow is dead, not the server slow, so its socket is dropped and the client dials a new one.
+      const down = log.first('idle', 'down', faultAt)!;
+      const upAfter = await log.waitFor('idle', 'up', down.at, RECOVER_MS);
+      const newPort = (idle.client.stream as Socket).localPort;
+      t.diagnostic(`one idle flow dropped: down after ${elapsed} ms, up ${upAfter} ms later on port ${newPort} (dead: ${deadPort})`);
+      assert.notEqual(newPort, deadPort, 'the client dialled a new flow');
+      assert.equal(app.registry.get('idle').client(), idle.client);
+      await idle.assertWorks(server, `one idle flow ${unique()}`);
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      idle.close();
+      await netns.heal();
+    }
+  });
+
   it('the blocked connection alone dies silently (iptables DROP of its one flow): side PINGs still pass, the kernel keepalive the package set ends it', async (t) => {
     // Probes after 1 s of silence, 2 of them 1 s apart (Linux counts whole seconds): the dead flow is dropped
     // about 3 s after its last ACK. The socket is the one the app's client had before the app started.
@@ -898,22 +927,25 @@ describe('Redis kind review: no harm to a healthy app', () => {
     }
   });
 
-  it('a client in MONITOR mode (status "monitoring", healthy) is read up', async (t) => {
+  it('a client in MONITOR mode (status "monitoring"), which answers no PING, is refused at bootstrap with the way out', async () => {
     const client = new Redis({ host: server.host, port: server.port });
     client.on('error', () => undefined);
     const monitor = await client.monitor();
     monitor.on('error', () => undefined);
-    let app: TestApp | undefined;
     try {
-      app = await TestApp.start({ health: { connections: [redisConnection({ name: 'monitor', client: monitor })] } });
-      const outcome = await app.waitFor('monitor', (s) => s.state === 'up', 5_000).then(
-        () => 'up',
-        () => `${app!.snapshot('monitor').state}: ${app!.snapshot('monitor').lastError}`,
+      await assert.rejects(
+        TestApp.start({ health: { connections: [redisConnection({ name: 'monitor', client: monitor })] } }),
+        (error: Error) => {
+          assert.equal(
+            error.message,
+            'Connection "monitor": option "client" is "(a client in MONITOR mode)". A client in MONITOR mode answers no PING: ' +
+              'monitor the client it came from (redis.monitor() returns a new one).',
+          );
+          return true;
+        },
       );
-      t.diagnostic(`monitor client (status ${monitor.status}): ${outcome}`);
-      assert.equal(outcome, 'up');
+      assert.equal(monitor.status, 'monitoring', 'the monitoring client is left as it was');
     } finally {
-      await app?.close();
       monitor.disconnect();
       client.disconnect();
     }
