@@ -198,7 +198,8 @@ export class RedisAdapter implements ConnectionAdapter {
   /** A PING on the connection itself, or through a side connection while a blocking command holds it. */
   private async beat(client: RedisLike, signal: AbortSignal): Promise<void> {
     if (isBlocked(client)) return this.sideBeat(client, signal);
-    const socket = client.stream as Socket;
+    const socket = client.stream as Socket | undefined;
+    if (!socket) throw new Error(messages.redisNotReady(client.status));
     const token = this.token();
     const ping: LatePing = { socket, bytesRead: socket.bytesRead, answered: false };
     const reply = client.ping(token).then((answer) => {
