@@ -26,8 +26,8 @@ export function isBlocked(client: RedisLike): boolean {
 
 /** Whether `reply` answers `PING <token>`: the token itself, or ['pong', token] in SUBSCRIBE mode. */
 export function isEcho(reply: unknown, token: string): boolean {
-  const echoed = Array.isArray(reply) && reply.length === 2 && String(reply[0]).toLowerCase() === 'pong' ? reply[1] : reply;
-  return String(echoed) === token;
+  const echoed: unknown = Array.isArray(reply) && reply.length === 2 && String(reply[0]).toLowerCase() === 'pong' ? reply[1] : reply;
+  return (typeof echoed === 'string' || Buffer.isBuffer(echoed)) && echoed.toString() === token;
 }
 
 /** Where a client connects, without credentials: host:port, a unix socket's path, or the Sentinel master's name. */

@@ -181,31 +181,35 @@ export class RedisAdapter implements ConnectionAdapter {
     if (reached === 'end') throw new Error(messages.redisClientEnded());
   }
 
-  /** A PING on the connection itself, or through a side connection while a blocking command holds it. */
-  private beat(client: RedisLike, signal: AbortSignal): Promise<void> {
-    return isBlocked(client) ? this.sideBeat(client, signal) : this.verifiedPing(client, signal);
-  }
-
-  /** PING with a token of its own; a reply that is not its echo, or none before the deadline, leaves the socket suspect. */
-  private async verifiedPing(client: RedisLike, signal: AbortSignal): Promise<void> {
-    const token = `connection-health-${this.instanceId}-${++this.sequence}`;
-    let reply: unknown;
+  /**
+   * A PING on the connection itself, or through a side connection while a blocking command holds it. A
+   * beat past its deadline, or answered by a reply not its own, leaves the socket suspect; one that is
+   * answered clears it.
+   */
+  private async beat(client: RedisLike, signal: AbortSignal): Promise<void> {
     try {
-      reply = await abortable(client.ping(token), signal);
+      if (isBlocked(client)) {
+        await this.sideBeat(client, signal);
+      } else if (!(await this.pingEchoes(client, signal))) {
+        this.suspect = true;
+        throw new Error(messages.redisOutOfStep());
+      }
+      this.suspect = false;
     } catch (error) {
       if (signal.aborted) this.suspect = true;
       throw error;
     }
-    if (!isEcho(reply, token)) {
-      this.suspect = true;
-      throw new Error(messages.redisOutOfStep());
-    }
+  }
+
+  /** Whether the client answers `PING <token>` with the echo of a token of its own. */
+  private async pingEchoes(client: RedisLike, signal: AbortSignal): Promise<boolean> {
+    const token = `connection-health-${this.instanceId}-${++this.sequence}`;
+    return isEcho(await abortable(client.ping(token), signal), token);
   }
 
   /**
    * The beat of a connection blocked in BLPOP & co.: its socket is open, and the server answers a PING on a
-   * side connection made for this beat alone. A side PING past its deadline leaves the blocked socket
-   * suspect too: the path to the server failed.
+   * side connection made for this beat alone, along the same path.
    */
   private async sideBeat(client: RedisLike, signal: AbortSignal): Promise<void> {
     const socket = client.stream as Socket | undefined;
@@ -214,10 +218,7 @@ export class RedisAdapter implements ConnectionAdapter {
     side.on('error', () => undefined);
     try {
       await abortable(side.connect(), signal);
-      await this.verifiedPing(side, signal);
-    } catch (error) {
-      if (signal.aborted) this.suspect = true;
-      throw error;
+      if (!(await this.pingEchoes(side, signal))) throw new Error(messages.redisOutOfStep());
     } finally {
       forceEnd(side);
     }

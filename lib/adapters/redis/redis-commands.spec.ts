@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Command, Redis } from 'ioredis';
+import { isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import type { RedisLike } from './redis-like.js';
+
+/** A client that never connects, with these commands awaiting their replies, as ioredis queues them. */
+function clientAwaiting(...commands: Array<[string, Array<string | number>]>): RedisLike {
+  const client = new Redis({ lazyConnect: true });
+  const queue = (client as unknown as { commandQueue: { push(item: unknown): void } }).commandQueue;
+  for (const [name, args] of commands) queue.push({ command: new Command(name, args), select: 0 });
+  return client as unknown as RedisLike;
+}
+
+describe('isBlocked', () => {
+  it('sees a blocking command anywhere among those awaiting a reply', () => {
+    assert.equal(isBlocked(clientAwaiting(['blpop', ['jobs', 0]])), true);
+    assert.equal(isBlocked(clientAwaiting(['get', ['a']], ['bzpopmin', ['z', 5]], ['set', ['b', 1]])), true);
+    assert.equal(isBlocked(clientAwaiting(['blmove', ['a', 'b', 'LEFT', 'RIGHT', 0]])), true);
+    assert.equal(isBlocked(clientAwaiting(['wait', [1, 0]])), true);
+  });
+
+  it('counts XREAD and XREADGROUP as blocking only with BLOCK', () => {
+    assert.equal(isBlocked(clientAwaiting(['xread', ['BLOCK', 0, 'STREAMS', 's', '$']])), true);
+    assert.equal(isBlocked(clientAwaiting(['xreadgroup', ['GROUP', 'g', 'c', 'block', 100, 'STREAMS', 's', '>']])), true);
+    assert.equal(isBlocked(clientAwaiting(['xread', ['COUNT', 10, 'STREAMS', 's', '0']])), false);
+  });
+
+  it('reads an idle client, or one without a queue it knows, as not blocked', () => {
+    assert.equal(isBlocked(clientAwaiting()), false);
+    assert.equal(isBlocked(clientAwaiting(['get', ['a']], ['subscribe', ['news']])), false);
+    assert.equal(isBlocked({ status: 'ready' } as unknown as RedisLike), false);
+  });
+});
+
+describe('isEcho', () => {
+  it('takes the token itself, or ["pong", token] in SUBSCRIBE mode', () => {
+    assert.equal(isEcho('t-1', 't-1'), true);
+    assert.equal(isEcho(['pong', 't-1'], 't-1'), true);
+    assert.equal(isEcho([Buffer.from('pong'), Buffer.from('t-1')], 't-1'), true);
+  });
+
+  it('refuses any other reply: the answer of another command, or of another PING', () => {
+    for (const reply of ['PONG', 't-2', 'OK', null, 1, ['message', 't-1'], ['pong', 't-2'], ['t-1']]) {
+      assert.equal(isEcho(reply, 't-1'), false, JSON.stringify(reply));
+    }
+  });
+});
+
+describe('redisTarget', () => {
+  it('names host:port, a unix socket or the Sentinel master, never a credential', () => {
+    assert.equal(redisTarget({ host: 'cache', port: 6380, password: 's3cret' }), 'cache:6380');
+    assert.equal(redisTarget({}, 'redis://:s3cret@cache.internal:6390/2'), 'cache.internal:6390');
+    assert.equal(redisTarget({}, 'rediss://cache.internal'), 'cache.internal:6379');
+    assert.equal(redisTarget({ port: 7000 }, 'redis://cache'), 'cache:7000');
+    assert.equal(redisTarget({ path: '/run/redis.sock' }), '/run/redis.sock');
+    assert.equal(redisTarget({ sentinels: [{ host: 's1', port: 26379 }], name: 'orders' }), 'sentinel master orders');
+  });
+});
