@@ -239,7 +239,12 @@ function report(trials: TrialResult[], raw: RawResult[], faultList: Fault[], set
       spread(downs),
       `${within}/${group.length}`,
       spread(ups),
-      downs.length < group.length ? `${group.length - downs.length} not detected in ${TRIAL_CAP_MS / 1_000} s` : '',
+      [
+        downs.length < group.length ? `${group.length - downs.length} not detected in ${TRIAL_CAP_MS / 1_000} s` : '',
+        ups.length < downs.length ? `${downs.length - ups.length} not back up in ${TRIAL_CAP_MS / 1_000} s` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     ];
   });
   const ours = markdownTable(
