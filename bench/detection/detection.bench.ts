@@ -194,9 +194,10 @@ function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettin
 export async function detectionBench(settings: BenchSettings): Promise<SectionResult> {
   const started = Date.now();
   const faultList = faults(MONITOR_INPUT.heartbeat.timeoutMs * 2);
+  const chosen = (filter: string[], name: string) => !filter.length || filter.some((part) => name.toLowerCase().includes(part.toLowerCase()));
   const faultsOf = (kind: DetectionKind) =>
-    [...faultList, ...(kind.kick ? [kickFault(kind.kick)] : [])].filter((f) => !kind.faults || kind.faults.includes(f.name));
-  const kinds = DETECTION_KINDS.filter((kind) => !settings.kinds.length || settings.kinds.some((k) => kind.label.toLowerCase().includes(k.toLowerCase())));
+    [...faultList, ...(kind.kick ? [kickFault(kind.kick)] : [])].filter((f) => (!kind.faults || kind.faults.includes(f.name)) && chosen(settings.faults, f.name));
+  const kinds = DETECTION_KINDS.filter((kind) => chosen(settings.kinds, kind.label));
   const raw = kinds.map((kind) => rawPhase(kind, faultsOf(kind), settings));
   await Promise.all(raw.map((phase) => phase.armed));
 
@@ -296,7 +297,7 @@ function report(trials: TrialResult[], raw: RawResult[], faultList: Fault[], set
   const markdown = [
     `The engine runs in the bench driver (ConnectionMonitor over the real adapter, as the module builds it) with \`intervalMs\` ${intervalMs}, \`timeoutMs\` ${timeoutMs}`,
     `(bound ${BOUND_MS} ms), \`connectTimeoutMs\` ${connectTimeoutMs}, reconnect backoff ${initialDelayMs} to ${maxDelayMs} ms, default jitter. Each of the ${settings.trials} trials per fault`,
-    `starts a fresh monitor, injects the fault at a random point of the heartbeat cycle, waits for \`down\`, holds the fault ${faultList.find((f) => f.name === 'blackhole')?.holdMs ?? 0} ms`,
+    `starts a fresh monitor, injects the fault at a random point of the heartbeat cycle, waits for \`down\`, holds the fault ${Math.max(0, ...faultList.map((f) => f.holdMs))} ms`,
     `(reconnects run into it), clears it and waits for \`up\`. "Cleared" is when the restarted server answers (kill), when the proxy passes traffic again`,
     `(blackhole, slow), or the reset or kick itself (RST, kick: one-off events); a negative recovery means the monitor was back before the server kit's own`,
     `readiness check (a query, an IMAP greeting, a STOMP CONNECTED) returned. Faults:`,
