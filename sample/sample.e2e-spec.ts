@@ -5,16 +5,18 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/kit/process.util.js';
-import { sharedActiveMq, sharedDovecot } from '../test/kit/shared-servers.js';
+import { sharedActiveMq, sharedDovecot, sharedRedis } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite, IMAP and STOMP snapshots and exits 0 on SIGTERM', async () => {
+  it('answers its probes from the SQLite, IMAP, STOMP and Redis snapshots, works its Redis jobs and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
     const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
+    const redis = await sharedRedis(); // the sample's Redis worker, pointed at the run's redis-server
+    const queue = `sample:jobs:${process.pid}`;
     const env = {
       ...process.env,
       PORT: String(port),
@@ -22,6 +24,8 @@ describe('the sample app, as the README runs it', () => {
       IMAP_PORT: String(imap.port),
       STOMP_HOST: broker.host,
       STOMP_PORT: String(broker.port),
+      REDIS_URL: `redis://${redis.host}:${redis.port}`,
+      REDIS_QUEUE: queue,
     };
     const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -35,12 +39,16 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP and STOMP are up too
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP and Redis are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       // The default detail level: each connection's status, nothing of hosts, users, reasons or errors.
-      assert.deepEqual(body?.details, { database: { status: 'up' }, mail: { status: 'up' }, broker: { status: 'up' } });
+      assert.deepEqual(body?.details, { database: { status: 'up' }, mail: { status: 'up' }, broker: { status: 'up' }, jobs: { status: 'up' } });
       assert.equal(body?.status, 'ok');
+      // The worker, blocked in BLPOP all along under the monitor's beats, takes the job.
+      await redis.command('LPUSH', queue, 'hello');
+      while (!output.includes(`job from ${queue}: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output, new RegExp(`job from ${queue}: hello`));
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }

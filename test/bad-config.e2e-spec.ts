@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Injectable } from '@nestjs/common';
+import { Cluster, Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { ConnectionHeartbeat, ConnectionHealthConfigError, MissingDependencyError, MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition } from '../lib/index.js';
@@ -18,6 +19,9 @@ const stomp = { name: 'broker', kind: 'stomp', host: 'mq.example.com' } as const
 const tcp = { name: 'smtp', kind: 'tcp', host: 'mail.example.com', port: 25 } as const;
 const db = { name: 'db', kind: 'typeorm', dataSource: DataSource } as const;
 const ping = async () => undefined;
+const redisUrl = 'redis://cache.example.com:6379/0';
+/** An ioredis client that never connects (lazyConnect), handed in as an app hands in its own. */
+const lazyRedis = () => new Redis({ host: 'cache.example.com', lazyConnect: true });
 
 /** forRoot() with these connections, and other module options. */
 const forRoot = (connections: unknown[], options: object = {}): TestAppOptions => ({
@@ -188,8 +192,8 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   },
   {
     title: 'an unknown kind',
-    app: () => forRoot([{ name: 'cache', kind: 'redis' }]),
-    message: 'Connection "cache": option "kind" is "redis". Use one of "typeorm", "tcp", "custom", "imap", "stomp".',
+    app: () => forRoot([{ name: 'cache', kind: 'memcached' }]),
+    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis".',
   },
   {
     title: 'required that is not a boolean',
@@ -325,6 +329,65 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       'Connection "broker": option "subscriptions[0].onMesage" is a function. There is no such option; subscriptions[0] takes destination, headers, onMessage. Did you mean "subscriptions[0].onMessage"?',
   },
 
+  {
+    title: 'redis: both client and url',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', client: lazyRedis(), url: redisUrl }]),
+    message: `Connection "cache": option "url" is "(given beside client)". Give either client (the app's ioredis client, watched) or url / redisOptions (the package creates its own client), not both.`,
+  },
+  {
+    title: 'redis: both client and redisOptions',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', client: lazyRedis(), redisOptions: { db: 1 } }]),
+    message: `Connection "cache": option "redisOptions" is "(given beside client)". Give either client (the app's ioredis client, watched) or url / redisOptions (the package creates its own client), not both.`,
+  },
+  {
+    title: 'redis: neither client nor url',
+    app: () => forRoot([{ name: 'cache', kind: 'redis' }]),
+    message:
+      'Connection "cache": option "client" is undefined. Give client: the app\'s ioredis client or its provider\'s token, or url / redisOptions ' +
+      'for a client the package creates.',
+  },
+  {
+    title: 'redis: a client that is not an ioredis client',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', client: { ping: async () => 'PONG', status: 'ready' } }]),
+    message: 'Connection "cache": option "client" is "(not an ioredis client)". Pass an ioredis Redis client (new Redis(...)), or the token of its provider.',
+  },
+  {
+    title: 'redis: an ioredis Cluster',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', client: new Cluster([{ host: 'cache.example.com', port: 6379 }], { lazyConnect: true }) }]),
+    message:
+      'Connection "cache": option "client" is "(an ioredis Cluster)". Redis Cluster is not supported: monitor a standalone server (or one behind ' +
+      'Sentinel) through its ioredis Redis client.',
+  },
+  {
+    title: 'redis: a client token nothing provides',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', client: 'REDIS_CLIENT' }]),
+    message:
+      'Connection "cache": option "client" is "REDIS_CLIENT". No provider with that token holds a client. Register the ioredis client as a provider, ' +
+      'import its module, or pass the client itself.',
+  },
+  {
+    title: 'redis: redisOptions.retryStrategy, which the package owns',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', url: redisUrl, redisOptions: { retryStrategy: () => 100 } }]),
+    message: `Connection "cache": option "redisOptions.retryStrategy" is "(a function)". Leave it out: the package connects the client, and reconnects it with the reconnect options.`,
+  },
+  {
+    title: 'redis: redisOptions.lazyConnect, which the package owns',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', redisOptions: { host: 'cache.example.com', lazyConnect: false } }]),
+    message: `Connection "cache": option "redisOptions.lazyConnect" is false. Leave it out: the package connects the client, and reconnects it with the reconnect options.`,
+  },
+  {
+    title: 'redis: a url of another scheme',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', url: 'http://cache.example.com:6379' }]),
+    message: `Connection "cache": option "url" is "http://cache.example.com:6379". Use a redis:// or rediss:// (TLS) URL, e.g. 'redis://:password@cache:6379/0'.`,
+  },
+  {
+    title: 'redis: a misspelled redisOptions',
+    app: () => forRoot([{ name: 'cache', kind: 'redis', url: redisUrl, redisOption: { db: 1 } }]),
+    message:
+      `Connection "cache": option "redisOption" is an object. There is no such option; a redis connection takes ${KNOWN_CONNECTION}, ` +
+      'client, url, redisOptions, allowInsecureAuth, keepAlive. Did you mean "redisOptions"?',
+  },
+
   // Decorated connections get the same checks, and their messages name the decorated member.
   {
     title: '@MonitorConnection with a misspelled option',
@@ -351,7 +414,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       return { providers: [Relay] };
     },
     message:
-      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap" or "stomp": the kinds whose client a member holds. ' +
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp" or "redis": the kinds whose client a member holds. ' +
       'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
   },
   {
@@ -415,6 +478,10 @@ describe('a bad configuration never shows a credential, in its message nor in th
     ['a header that is not a string beside a credential header', forRoot([{ ...stomp, connectHeaders: { Authorization: `Bearer ${secret}`, 'x-retry': 3 } }])],
     ['an IMAP factory beside a login', forRoot([{ name: 'mail', kind: 'imap', client: 'imapflow', auth: { user: 'ops', pass: secret }, factory: () => ({}) }])],
     ['a passcode that is not a string', forRoot([{ ...stomp, passcode: [secret] }])],
+    ['a Redis url of another scheme, with a password', forRoot([{ name: 'cache', kind: 'redis', url: `http://:${secret}@cache.example.com:6379` }])],
+    ['a Redis url beside a client', forRoot([{ name: 'cache', kind: 'redis', client: lazyRedis(), url: `redis://:${secret}@cache.example.com:6379` }])],
+    ['redisOptions with a password and a retryStrategy', forRoot([{ name: 'cache', kind: 'redis', redisOptions: { password: secret, retryStrategy: () => 1 } }])],
+    ['a non-ioredis client holding a password', forRoot([{ name: 'cache', kind: 'redis', client: { options: { password: secret } } }])],
   ];
   for (const [title, options] of cases) {
     it(title, async () => {
@@ -480,6 +547,7 @@ const MISSING_PEERS = [
   { which: 'imapflow', missing: 'imapflow', feature: 'IMAP connections with client "imapflow"', place: 'Connection "mail"' },
   { which: 'stomp', missing: '@stomp/stompjs', feature: 'STOMP connections', place: 'Connection "broker"' },
   { which: 'stomp-websocket', missing: 'ws', feature: 'STOMP over WebSocket', place: 'Connection "broker"' },
+  { which: 'redis', missing: 'ioredis', feature: 'Redis connections', place: 'Connection "cache"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 

@@ -93,7 +93,7 @@ describe('the published types need no optional peer', () => {
     assert.equal(code, 0);
   });
 
-  it('an app with every peer hands the package their own types: a DataSource, ImapFlow and node-imap factories, IMessage handlers, a prom-client Registry', { timeout: 300_000 }, async () => {
+  it('an app with every peer hands the package their own types: a DataSource, ImapFlow and node-imap factories, IMessage handlers, an ioredis client, a prom-client Registry', { timeout: 300_000 }, async () => {
     // Inside the repository: its node_modules has every optional peer, and the package resolves to ./dist by its own name.
     const { code, output } = await compile(path.join(fixtures, 'types-consumer-with-peers'));
     assert.equal(output, '');

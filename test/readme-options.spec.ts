@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CUSTOM_OPTIONS } from '../lib/adapters/custom/custom.kind.js';
 import { KIND_OPTIONS } from '../lib/adapters/create-adapter.js';
 import { IMAP_LOGIN_OPTIONS, IMAP_OPTIONS } from '../lib/adapters/imap/imap-adapter.factory.js';
+import { REDIS_OPTIONS } from '../lib/adapters/redis/redis.kind.js';
 import { STOMP_HEARTBEAT_OPTIONS, STOMP_OPTIONS, STOMP_PROBE_OPTIONS, STOMP_SUBSCRIPTION_OPTIONS } from '../lib/adapters/stomp/stomp-options.js';
 import { KEEPALIVE_OPTIONS } from '../lib/adapters/tcp-keepalive.js';
 import { TCP_OPTIONS } from '../lib/adapters/tcp/tcp.kind.js';
@@ -107,6 +108,7 @@ const PLACES: Record<string, { required: string[]; groups: string[] }> = {
     probe: STOMP_PROBE_OPTIONS,
     subscriptions: STOMP_SUBSCRIPTION_OPTIONS,
   }),
+  'redis options': expand(REDIS_OPTIONS, { keepAlive: KEEPALIVE_OPTIONS }),
 };
 
 describe('README option tables', () => {

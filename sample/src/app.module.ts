@@ -3,6 +3,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConnectionHealthModule } from 'nestjs-connection-health';
 import { DataSource } from 'typeorm';
+import { JobsWorker } from './jobs.worker.js';
 
 const stompLogger = new Logger('Broker');
 
@@ -69,5 +70,7 @@ const database = process.env.DATABASE_URL
       ...(process.env.DEAD_MAN_MS ? { deadMan: { downForMs: Number(process.env.DEAD_MAN_MS), exitCode: 1 } } : {}),
     }),
   ],
+  // Its Redis client is monitored through @MonitorConnection ('jobs'): an app client, watched, never closed.
+  providers: [JobsWorker],
 })
 export class AppModule {}

@@ -12,6 +12,7 @@ const CASES: Record<string, ConnectionHealthModuleOptions> = {
   imapflow: { connections: [{ ...imap, client: 'imapflow' }] },
   stomp: { connections: [{ name: 'broker', kind: 'stomp', host: '127.0.0.1', port: 1 }] },
   'stomp-websocket': { connections: [{ name: 'broker', kind: 'stomp', url: 'ws://127.0.0.1:1/ws' }] },
+  redis: { connections: [{ name: 'cache', kind: 'redis', url: 'redis://127.0.0.1:1' }] },
   metrics: { metrics: {} },
 };
 

@@ -107,6 +107,15 @@ export class NetworkNamespace {
   }
 
   /**
+   * Silently drops one connection alone: every TCP segment from and to the client's local `clientPort` (as
+   * the server inside sees it). Other connections to the same server, new ones included, pass.
+   */
+  async blackholeClient(clientPort: number): Promise<void> {
+    await this.iptables('-A', 'INPUT', '-p', 'tcp', '--sport', String(clientPort), '-j', 'DROP');
+    await this.iptables('-A', 'OUTPUT', '-p', 'tcp', '--dport', String(clientPort), '-j', 'DROP');
+  }
+
+  /**
    * Drops each TCP segment to and from `port` with the given probability (iptables statistic): TCP
    * retransmits, so calls get slower and now and then very slow, but nothing is lost for good.
    */
@@ -124,7 +133,7 @@ export class NetworkNamespace {
     await this.iptables('-I', 'INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REJECT', '--reject-with', 'tcp-reset');
   }
 
-  /** Removes every rule blackhole(), loss() and reset() added (the namespace holds no others). */
+  /** Removes every rule blackhole(), blackholeClient(), loss() and reset() added (the namespace holds no others). */
   async heal(): Promise<void> {
     await this.iptables('-F');
   }

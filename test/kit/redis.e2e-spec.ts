@@ -84,6 +84,27 @@ describe('RedisServer', () => {
     assert.equal(await server.command('GET', 'k'), null);
   });
 
+  it('pause() hangs the server: connections are still accepted but nothing answers until resume()', async () => {
+    const { socket } = await rawClient(server);
+    try {
+      server.pause();
+      const replies: string[] = [];
+      socket.on('data', (chunk: Buffer) => replies.push(chunk.toString()));
+      socket.write('PING\r\n');
+      const other = net.connect({ host: server.host, port: server.port });
+      await once(other, 'connect'); // the kernel completes the handshake into the backlog
+      other.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(replies, []);
+      server.resume();
+      await once(socket, 'data');
+      assert.deepEqual(replies, ['+PONG\r\n']);
+    } finally {
+      server.resume();
+      socket.destroy();
+    }
+  });
+
   it('restart() kills and starts again on the same port', async () => {
     const { ended } = await rawClient(server);
     const pid = server.pid;

@@ -144,6 +144,20 @@ export class RedisServer {
     await waitUntilDead([pid]);
   }
 
+  /**
+   * SIGSTOP: a hung server (a paused VM, a process stuck in the kernel). The kernel still completes new TCP
+   * handshakes into the listen backlog and ACKs what clients send, so they see no error, only silence.
+   * resume() lets it answer everything queued meanwhile.
+   */
+  pause(): void {
+    process.kill(this.pid, 'SIGSTOP');
+  }
+
+  /** SIGCONT after pause(); a no-op on a server that runs. */
+  resume(): void {
+    process.kill(this.pid, 'SIGCONT');
+  }
+
   /** kill(), then startAgain() on the same port: clients see a FIN and an empty server behind it. */
   async restart(): Promise<void> {
     await this.kill();

@@ -17,8 +17,9 @@ export interface RedisLike {
   disconnect(reconnect?: boolean): void;
   /** A new client with the same options, and `override` on top. */
   duplicate(override?: object): RedisLike;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  // `any[]` as ioredis' own EventEmitter types have it: a listener of its events takes what each event passes.
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 /** Whether `value` looks like an ioredis client of one server (not a Cluster). */

@@ -40,15 +40,14 @@ export class RedisAdapter implements ConnectionAdapter {
   /** A beat went past its deadline or read a reply not its own: the next open() drops the socket. */
   private suspect = false;
   private onLoss?: (error: Error) => void;
-  /** Why the current socket ended, from the socket itself (the app's client keeps its 'error' events). */
-  private socketError?: Error;
   private stopWatching?: () => void;
   private readonly instanceId = randomBytes(4).toString('hex');
   private sequence = 0;
 
   constructor(
     private readonly source: RedisSource,
-    private readonly keepAlive: TcpKeepAliveOptions,
+    /** Set on every new socket; undefined leaves the client's own. */
+    private readonly keepAlive: TcpKeepAliveOptions | undefined,
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -120,8 +119,9 @@ export class RedisAdapter implements ConnectionAdapter {
     // ioredis never reconnects behind the engine's back; open() connects, with the engine's backoff.
     const options = { ...source.redisOptions, lazyConnect: true, retryStrategy: () => null };
     const client = (source.url === undefined ? new Redis(options) : new Redis(source.url, options)) as unknown as RedisLike;
-    // Ours to listen to: without a listener ioredis prints every connection error to the console.
-    client.on('error', (error: Error) => (this.socketError ??= error));
+    // Ours to listen to: without a listener ioredis prints every connection error to the console. The
+    // reason of a loss is read from the socket (closeReason), as for an app's client.
+    client.on('error', () => undefined);
     this.client = client;
     return client;
   }
@@ -130,20 +130,18 @@ export class RedisAdapter implements ConnectionAdapter {
   private watch(client: RedisLike): void {
     if (this.stopWatching) return;
     const onConnect = () => {
-      this.socketError = undefined;
       const socket = client.stream as Socket | undefined;
-      if (!socket || typeof socket.setKeepAlive !== 'function') return;
-      // A listener of our own does not change how ioredis handles the socket's errors; it only keeps the reason.
-      socket.once('error', (error) => (this.socketError ??= error));
-      void applyTcpKeepAlive(socket, this.keepAlive).catch(() => undefined);
+      if (this.keepAlive && typeof socket?.setKeepAlive === 'function') void applyTcpKeepAlive(socket, this.keepAlive).catch(() => undefined);
     };
     const onClose = () => {
       if (this.clients.value !== client) return;
       this.clients.next(undefined);
-      this.onLoss?.(new Error(messages.redisClosed(this.socketError?.message)));
+      this.onLoss?.(new Error(messages.redisClosed(closeReason(client))));
     };
     client.on('connect', onConnect);
     client.on('close', onClose);
+    // An app's client may be connected already: its socket gets keepalive now, the next ones on 'connect'.
+    if (client.status === 'connect' || client.status === 'ready') onConnect();
     this.stopWatching = () => {
       client.removeListener('connect', onConnect);
       client.removeListener('close', onClose);
@@ -158,7 +156,6 @@ export class RedisAdapter implements ConnectionAdapter {
       forceEnd(client);
       await ended;
     }
-    this.socketError = undefined;
     const stopForcing = onAbort(signal, () => forceEnd(client));
     try {
       await abortable(client.connect(), signal);
@@ -174,11 +171,18 @@ export class RedisAdapter implements ConnectionAdapter {
     if (client.status === 'wait') client.connect().catch(() => undefined);
     let reached: string;
     try {
-      reached = await untilStatus(client, ['ready', 'end'], signal);
+      // A connection attempt of the client's that failed ends this attempt, with its reason: the engine
+      // counts it and waits its backoff, as for a connection it makes itself.
+      reached = await untilStatus(client, ['ready', 'end', 'close'], signal);
     } catch (error) {
-      throw new Error(messages.redisNotReadyInTime(client.status), { cause: error });
+      const status = client.status;
+      // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
+      // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
+      if (status === 'connect') dropSocket(client);
+      throw new Error(messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
+    if (reached === 'close') throw new Error(messages.redisClosed(closeReason(client)));
   }
 
   /**
@@ -213,7 +217,7 @@ export class RedisAdapter implements ConnectionAdapter {
    */
   private async sideBeat(client: RedisLike, signal: AbortSignal): Promise<void> {
     const socket = client.stream as Socket | undefined;
-    if (!socket || socket.destroyed) throw new Error(messages.redisClosed(this.socketError?.message));
+    if (!socket || socket.destroyed) throw new Error(messages.redisClosed(closeReason(client)));
     const side = client.duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false, autoResubscribe: false });
     side.on('error', () => undefined);
     try {
@@ -223,6 +227,11 @@ export class RedisAdapter implements ConnectionAdapter {
       forceEnd(side);
     }
   }
+}
+
+/** Why the client's last socket closed, as the socket keeps it (ECONNREFUSED, ECONNRESET); none for a FIN. */
+function closeReason(client: RedisLike): string | undefined {
+  return (client.stream as Socket | undefined)?.errored?.message;
 }
 
 /** Destroys a connection's socket at once: ioredis handles it as a lost connection. */
@@ -235,7 +244,8 @@ function dropSocket(client: RedisLike): void {
  * on a dead path waits minutes for a FIN, and a socket still connecting is held by ioredis' connector alone.
  */
 function forceEnd(client: RedisLike): void {
-  client.disconnect();
+  // Once ended, disconnect() would only arm ioredis' disconnectTimeout for a close that already happened.
+  if (client.status !== 'end') client.disconnect();
   dropSocket(client);
   (client as { connector?: { stream?: Socket } }).connector?.stream?.destroy();
 }

@@ -34,7 +34,8 @@ export interface RedisConnectionDefinition extends ConnectionDefinitionBase {
   allowInsecureAuth?: boolean;
   /**
    * Kernel keepalive of the connection's socket, set on every new one. It proves a connection blocked in
-   * BLPOP & co., where a PING would wait. Default: idle max(1 000, intervalMs + timeoutMs - 10 000) ms.
+   * BLPOP & co., where a PING would wait. Default: idle max(1 000, intervalMs + timeoutMs - 10 000) ms; an
+   * app's client whose own ioredis `keepAlive` is above 0 keeps that one.
    */
   keepAlive?: TcpKeepAliveOptions;
 }
@@ -61,7 +62,10 @@ export const redisKind: ConnectionKindSpec<RedisConnectionDefinition, Omit<Redis
   create(definition, options, { check, provider }) {
     checkKeepAlive(check, definition.keepAlive);
     const source = redisSource(definition, check, provider);
-    return new RedisAdapter(source, { ...defaultKeepAlive(options), ...definition.keepAlive });
+    // An app's client that chose its own keepalive keeps it, unless the connection asks for ours.
+    const ownKeepAlive = 'watched' in source ? (source.watched.options as { keepAlive?: unknown }).keepAlive : undefined;
+    const keepsItsOwn = definition.keepAlive === undefined && typeof ownKeepAlive === 'number' && ownKeepAlive > 0;
+    return new RedisAdapter(source, keepsItsOwn ? undefined : { ...defaultKeepAlive(options), ...definition.keepAlive });
   },
   fromMember: (options, { value, method }) => ({ definition: { ...options, client: (method ? method() : value) as RedisLike }, keepsClient: false }),
 };
