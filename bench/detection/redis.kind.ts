@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis';
-import type { RedisLike } from '../../lib/adapters/redis/redis-like.js';
 import { RedisServer } from '../../test/kit/redis.server.js';
 import { now } from '../kit/stats.js';
 import type { DetectionKind, MonitoredConnection, Noticed, RawWatch } from './detection-kind.interface.js';
@@ -61,8 +60,7 @@ async function watchedConnection(usage: Usage, host: string, port: number): Prom
   client.on('error', () => undefined);
   const stop = await use(client, usage, () => undefined);
   return {
-    // The cast: ioredis' Redis does not type-check as RedisLike yet (its listener parameters are any[], RedisLike's never[]).
-    definition: { name: 'cache', kind: 'redis', client: client as unknown as RedisLike },
+    definition: { name: 'cache', kind: 'redis', client },
     dispose: async () => {
       stop();
       client.disconnect();
