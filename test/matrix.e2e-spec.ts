@@ -3,8 +3,10 @@
  * (test/fixtures/matrix/app, written as a Nest 11 CommonJS user writes it) runs in each row, with the row's
  * own lockfile: the starter files of its `nest new` (test/fixtures/matrix/<variant>) over it, the README's code
  * blocks in it, the tarball installed as a user installs it. Each row must compile with its TypeScript, pass its
- * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot
- * and ActiveMQ, then run as built (`node dist/main`), answer /health 200 and 503, and exit 0 on SIGTERM.
+ * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot,
+ * ActiveMQ and redis-server (a Redis client the package creates and one of the app's own), then run as built
+ * (`node dist/main`), answer /health 200 (those client libraries loaded and their connections up) and 503, and
+ * exit 0 on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -19,7 +21,8 @@ import { DovecotServer } from './kit/dovecot.server.js';
 import { installedFixture, installTarball, packPackage, root } from './kit/packed-package.js';
 import { freePort } from './kit/process.util.js';
 import { readmeFiles, withEsmSpecifiers } from './kit/readme-code.js';
-import { sharedActiveMq, sharedDovecot } from './kit/shared-servers.js';
+import type { RedisServer } from './kit/redis.server.js';
+import { sharedActiveMq, sharedDovecot, sharedRedis } from './kit/shared-servers.js';
 
 interface Row {
   /** The starter's files, under test/fixtures/matrix. */
@@ -111,15 +114,26 @@ class Listener {
   }
 }
 
-async function healthStatus(port: number): Promise<number | undefined> {
+interface Health {
+  status: number;
+  /** Each connection's status in the body ('up', 'degraded', 'down'). */
+  connections: Record<string, string>;
+}
+
+async function health(port: number): Promise<Health | undefined> {
   try {
-    return (await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2_000) })).status;
+    const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2_000) });
+    const body = (await response.json().catch(() => ({}))) as { details?: Record<string, { status: string }> };
+    return { status: response.status, connections: Object.fromEntries(Object.entries(body.details ?? {}).map(([name, { status }]) => [name, status])) };
   } catch {
     return undefined; // not listening yet
   }
 }
 
-/** Starts the built app, waits for /health 200, takes the TCP dependency away (503), then SIGTERM: exit 0. */
+/** Connections through the client libraries the package loads at run time: imapflow, @stomp/stompjs, ioredis (its client and the app's). */
+const loadedPeers = ['mail', 'broker', 'sessions', 'cache'];
+
+/** Starts the built app, waits for /health 200 with the connections of loadedPeers up, takes the TCP dependency away (503), then SIGTERM: exit 0. */
 async function runBuilt(app: string, main: string, env: NodeJS.ProcessEnv): Promise<void> {
   const listener = new Listener();
   const port = await freePort();
@@ -134,18 +148,19 @@ async function runBuilt(app: string, main: string, env: NodeJS.ProcessEnv): Prom
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   let running = true;
   void exited.then(() => (running = false));
-  const waitFor = async (want: number, timeoutMs: number): Promise<void> => {
+  const waitFor = async (want: number, timeoutMs: number, up: readonly string[] = []): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
-    let seen: number | undefined;
+    let seen: Health | undefined;
     while (Date.now() < deadline && running) {
-      seen = await healthStatus(port);
-      if (seen === want) return;
+      seen = await health(port);
+      if (seen?.status === want && up.every((name) => seen!.connections[name] === 'up')) return;
       await sleep(100);
     }
-    assert.fail(`node ${main} (${env.HTTP_ADAPTER ?? 'express'}): /health answered ${seen ?? 'nothing'}, not ${want}, within ${timeoutMs} ms${running ? '' : ' (the process exited)'}:\n${output}`);
+    const wanted = up.length ? ` with ${up.join(', ')} up` : '';
+    assert.fail(`node ${main} (${env.HTTP_ADAPTER ?? 'express'}): /health answered ${seen ? `${seen.status} ${JSON.stringify(seen.connections)}` : 'nothing'}, not ${want}${wanted}, within ${timeoutMs} ms${running ? '' : ' (the process exited)'}:\n${output}`);
   };
   try {
-    await waitFor(200, 60_000);
+    await waitFor(200, 60_000, loadedPeers);
     await listener.close();
     await waitFor(503, 20_000);
     const signalled = Date.now();
@@ -166,9 +181,9 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   before(
     async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'connection-health-matrix-'));
-      const [packed, dovecot, activemq] = await Promise.all([packPackage(dir), sharedDovecot(), sharedActiveMq()]);
+      const [packed, dovecot, activemq, redis] = await Promise.all([packPackage(dir), sharedDovecot(), sharedActiveMq(), sharedRedis()]);
       tarball = packed;
-      serversEnv = serverEnv(dovecot, activemq);
+      serversEnv = serverEnv(dovecot, activemq, redis);
     },
     { timeout: 300_000 },
   );
@@ -213,7 +228,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assertPassed('tsc --noEmit', await timed('tsc', () => outcome(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], app)));
       });
 
-      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow and stompjs up", { timeout: 300_000 }, async () => {
+      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs and ioredis up", { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         const run = await timed('test:e2e', () => outcome('npm', ['run', 'test:e2e'], app, serversEnv));
         assertPassed('npm run test:e2e', run);
@@ -225,7 +240,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assert.ok(written >= 9 && Number(passed) === written && passed === total, `npm run test:e2e ran ${passed ?? 'no'} tests of ${total ?? '?'}, ${written} written:\n${run.output}`);
       });
 
-      it('builds, serves /health 200 then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
+      it('builds, serves /health 200 with imapflow, stompjs and ioredis up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         assertPassed('npm run build', await timed('build', () => outcome('npm', ['run', 'build'], app)));
         for (const adapter of row.adapters) {
@@ -236,7 +251,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   }
 });
 
-function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer): Record<string, string> {
+function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer): Record<string, string> {
   return {
     MATRIX_IMAP_HOST: dovecot.host,
     MATRIX_IMAP_PORT: String(dovecot.port),
@@ -244,5 +259,6 @@ function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer): Record<str
     MATRIX_IMAP_PASSWORD: DovecotServer.password,
     MATRIX_STOMP_HOST: activemq.host,
     MATRIX_STOMP_PORT: String(activemq.port),
+    MATRIX_REDIS_URL: redis.url,
   };
 }

@@ -404,6 +404,35 @@ describe('Redis kind, a WATCHED client: kernel-level blackhole (iptables DROP in
       netns,
     ));
 
+  it('an idle connection whose flow alone dies (iptables DROP of its one flow, as a NAT that forgot it): down within the bound, its socket dropped on evidence, up over a new flow', async (t) => {
+    const idle = await AppClient.connect('idle', server.host, server.port);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([idle]);
+      const { app, log } = started;
+      await sleep(2 * INTERVAL_MS);
+      const deadPort = (idle.client.stream as Socket).localPort!;
+      const faultAt = now();
+      await netns.blackholeClient(deadPort);
+      const elapsed = await log.waitFor('idle', 'down', faultAt, BOUND_MS + MARGIN_MS);
+      assert.ok(elapsed <= BOUND_MS + MARGIN_MS, `down after ${elapsed} ms, bound ${BOUND_MS} ms`);
+      // A side connection (a new flow) is answered while the late PING's socket got not a byte: the
+      // flow is dead, not the server slow, so its socket is dropped and the client dials a new one.
+      const down = log.first('idle', 'down', faultAt)!;
+      const upAfter = await log.waitFor('idle', 'up', down.at, RECOVER_MS);
+      const newPort = (idle.client.stream as Socket).localPort;
+      t.diagnostic(`one idle flow dropped: down after ${elapsed} ms, up ${upAfter} ms later on port ${newPort} (dead: ${deadPort})`);
+      assert.notEqual(newPort, deadPort, 'the client dialled a new flow');
+      assert.equal(app.registry.get('idle').client(), idle.client);
+      await idle.assertWorks(server, `one idle flow ${unique()}`);
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      idle.close();
+      await netns.heal();
+    }
+  });
+
   it('the blocked connection alone dies silently (iptables DROP of its one flow): side PINGs still pass, the kernel keepalive the package set ends it', async (t) => {
     // Probes after 1 s of silence, 2 of them 1 s apart (Linux counts whole seconds): the dead flow is dropped
     // about 3 s after its last ACK. The socket is the one the app's client had before the app started.
@@ -781,6 +810,143 @@ describe('Redis kind: @MonitorConnection and provider tokens', () => {
       assert.equal(client.status, 'ready', 'left open for the app to close');
     } finally {
       await app?.close();
+      client.disconnect();
+    }
+  });
+});
+
+/**
+ * Review of issue 14 (redis kind): harm the package does to an app that installs it. Each test shows one
+ * harm on a healthy server, with the app's client used as apps use it; each fails until the harm is fixed.
+ */
+describe('Redis kind review: no harm to a healthy app', () => {
+  let server: RedisServer;
+  before(async () => (server = await RedisServer.start()));
+  after(async () => server?.stop());
+
+  /** A Lua script that holds the connection (and the server) for `ms`, then INCRs KEYS[1] once. */
+  const SLOW_INCR = `
+    local t = redis.call('TIME'); local start = t[1] * 1000000 + t[2]
+    repeat t = redis.call('TIME') until (t[1] * 1000000 + t[2]) - start >= tonumber(ARGV[1]) * 1000
+    return redis.call('INCR', KEYS[1])`;
+
+  /** The same wait, then RPUSH KEYS[1] ARGV[2]: a job pushed as the server comes back from a slow moment. */
+  const SLOW_PUSH = SLOW_INCR.replace("return redis.call('INCR', KEYS[1])", "return redis.call('RPUSH', KEYS[1], ARGV[2])");
+
+  it('a slow command of the app (a 1.5 s script, beats of timeoutMs 300) runs once and its connection is not dropped', async (t) => {
+    const idle = await AppClient.connect('idle', server.host, server.port);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([idle]);
+      const key = `counter-${unique()}`;
+      const since = now();
+      const reply = await idle.client.eval(SLOW_INCR, 1, key, 1_500);
+      await sleep(4 * INTERVAL_MS); // any re-sent copy of the script has run by now
+      const count = Number(await idle.client.get(key));
+      t.diagnostic(`EVAL answered ${String(reply)}; counter ${count}; client events ${idle.eventsSince(since).join(' ')}; states ${started.log.states('idle', since).join(' ')}`);
+      assert.deepEqual(
+        { reply, count, clientEvents: idle.eventsSince(since) },
+        { reply: 1, count: 1, clientEvents: [] },
+        "a busy but healthy connection is not dropped, and the app's non-idempotent command runs once",
+      );
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      idle.close();
+    }
+  });
+
+  it("an app's lazyConnect client that the app connects itself at bootstrap (await client.connect()) still boots", async () => {
+    const client = new Redis({ host: server.host, port: server.port, lazyConnect: true });
+    client.on('error', () => undefined);
+    @Injectable()
+    class CacheStarter {
+      async onApplicationBootstrap(): Promise<void> {
+        await client.connect(); // the documented way to use lazyConnect
+      }
+    }
+    let app: TestApp | undefined;
+    try {
+      const outcome = await TestApp.start({
+        health: { connections: [redisConnection({ name: 'cache', client })] },
+        providers: [CacheStarter],
+      }).then(
+        (started) => ((app = started), 'booted'),
+        (error: Error) => `bootstrap failed: ${error.message}`,
+      );
+      assert.equal(outcome, 'booted');
+    } finally {
+      await app?.close();
+      client.disconnect();
+    }
+  });
+
+  it('a job pushed at the end of a slow moment of the server (another client\'s 1.5 s script) reaches the worker blocked in BLPOP', async (t) => {
+    const blpop = await AppClient.connect('blpop', server.host, server.port);
+    const other = new Redis({ host: server.host, port: server.port });
+    other.on('error', () => undefined);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([blpop]);
+      await sleep(2 * INTERVAL_MS); // side PINGs pass
+      const since = now();
+      // Another part of the app holds the server for 1.5 s, then pushes a job: the worker's BLPOP takes it.
+      const job = `job-${unique()}`;
+      await other.eval(SLOW_PUSH, 1, blpop.list, 1_500, job);
+      const outcome = await Promise.race([blpop.popped!, sleep(RECOVER_MS).then(() => ({ error: 'still pending' }))]);
+      const left = await other.llen(blpop.list);
+      t.diagnostic(`BLPOP outcome ${JSON.stringify(outcome)}; left in the list ${left}; client events ${blpop.eventsSince(since).join(' ')}; states ${started.log.states('blpop', since).join(' ')}`);
+      assert.deepEqual({ outcome, left }, { outcome: { value: [blpop.list, job] }, left: 0 }, 'the job reaches the worker, not a socket the package destroyed');
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      blpop.close();
+      other.disconnect();
+    }
+  });
+
+  it('a message published at the end of a slow moment of the server (another client\'s 1.5 s script) reaches the subscriber', async (t) => {
+    const subscriber = await AppClient.connect('subscriber', server.host, server.port);
+    const other = new Redis({ host: server.host, port: server.port });
+    other.on('error', () => undefined);
+    let started: { app: TestApp; log: StateLog } | undefined;
+    try {
+      started = await startApp([subscriber]);
+      await sleep(2 * INTERVAL_MS);
+      const since = now();
+      const body = `news-${unique()}`;
+      const receivers = await other.eval(SLOW_PUSH.replace("redis.call('RPUSH'", "redis.call('PUBLISH'"), 1, subscriber.channel, 1_500, body);
+      await sleep(4 * INTERVAL_MS);
+      t.diagnostic(`PUBLISH reached ${String(receivers)} subscriber(s); received ${JSON.stringify(subscriber.messages)}; client events ${subscriber.eventsSince(since).join(' ')}`);
+      assert.deepEqual(subscriber.messages, [body], 'the message reaches the subscriber, not a socket the package destroyed');
+    } finally {
+      started?.log.stop();
+      await started?.app.close();
+      subscriber.close();
+      other.disconnect();
+    }
+  });
+
+  it('a client in MONITOR mode (status "monitoring"), which answers no PING, is refused at bootstrap with the way out', async () => {
+    const client = new Redis({ host: server.host, port: server.port });
+    client.on('error', () => undefined);
+    const monitor = await client.monitor();
+    monitor.on('error', () => undefined);
+    try {
+      await assert.rejects(
+        TestApp.start({ health: { connections: [redisConnection({ name: 'monitor', client: monitor })] } }),
+        (error: Error) => {
+          assert.equal(
+            error.message,
+            'Connection "monitor": option "client" is "(a client in MONITOR mode)". A client in MONITOR mode answers no PING: ' +
+              'monitor the client it came from (redis.monitor() returns a new one).',
+          );
+          return true;
+        },
+      );
+      assert.equal(monitor.status, 'monitoring', 'the monitoring client is left as it was');
+    } finally {
+      monitor.disconnect();
       client.disconnect();
     }
   });

@@ -102,6 +102,10 @@ export const messages = {
   redisClosed: (reason: string | undefined) => `the Redis connection closed${reason ? `: ${reason}` : ''}`,
   redisClientEnded: () =>
     "the app's Redis client has ended (quit() or disconnect() was called, or its retryStrategy gave up); the package never reopens a client it was handed",
+  redisNotConnectedByApp: () =>
+    "the app's lazyConnect Redis client has not been connected yet: the package never connects an app's client; connect it at bootstrap (await client.connect()) or send it a command",
+  redisMonitorClient: () =>
+    'A client in MONITOR mode answers no PING: monitor the client it came from (redis.monitor() returns a new one).',
   redisNotReadyInTime: (status: string) => `the Redis client did not become ready in time (ioredis status: ${status})`,
   redisOutOfStep: () =>
     'the Redis connection answered PING with a reply not its own: replies are out of step with commands, so the connection is dropped',

@@ -11,17 +11,28 @@ interface SentCommand {
   readonly command?: { readonly name?: string; readonly args?: readonly unknown[] };
 }
 
+/** ioredis' queue of commands awaiting their reply: a denque. */
+interface CommandQueue {
+  readonly length: number;
+  peekAt(index: number): SentCommand | undefined;
+}
+
 /**
  * Whether a command sent on the client's connection blocks it, so a PING would wait behind it. Read from
- * ioredis' queue of commands awaiting their reply (a denque); a client without one reads as not blocked.
+ * ioredis' queue of commands awaiting their reply, stopping at the first blocking one (a queue may hold a
+ * million pipelined commands); a client without such a queue reads as not blocked.
  */
 export function isBlocked(client: RedisLike): boolean {
-  const queue = (client as { commandQueue?: { toArray?(): SentCommand[] } }).commandQueue;
-  return (queue?.toArray?.() ?? []).some(({ command }) => {
-    const name = command?.name?.toLowerCase() ?? '';
-    if (BLOCKING.has(name)) return true;
-    return BLOCKING_WITH_OPTION.has(name) && (command?.args ?? []).some((arg) => String(arg).toUpperCase() === 'BLOCK');
-  });
+  const queue = (client as { commandQueue?: Partial<CommandQueue> }).commandQueue;
+  if (typeof queue?.peekAt !== 'function' || typeof queue.length !== 'number') return false;
+  for (let i = 0; i < queue.length; i++) if (blocks(queue.peekAt(i))) return true;
+  return false;
+}
+
+function blocks(sent: SentCommand | undefined): boolean {
+  const name = sent?.command?.name?.toLowerCase() ?? '';
+  if (BLOCKING.has(name)) return true;
+  return BLOCKING_WITH_OPTION.has(name) && (sent?.command?.args ?? []).some((arg) => String(arg).toUpperCase() === 'BLOCK');
 }
 
 /** Whether `reply` answers `PING <token>`: the token itself, or ['pong', token] in SUBSCRIBE mode. */

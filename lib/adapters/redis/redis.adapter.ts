@@ -15,6 +15,14 @@ type RedisLibrary = typeof import('ioredis');
 /** The app's client, watched; or how to create the package's own. */
 export type RedisSource = { readonly watched: RedisLike } | { readonly url?: string; readonly redisOptions: Record<string, unknown> };
 
+/** A PING on the connection that missed its deadline: what tells a dead flow from a slow server later. */
+interface LatePing {
+  readonly socket: Socket;
+  /** The socket's bytesRead when the PING went out. */
+  readonly bytesRead: number;
+  answered: boolean;
+}
+
 /**
  * A Redis server through one ioredis client, the same object for the connection's whole life (the app may
  * keep it). The beat is `PING <token>` on that very connection, and only the echo of its own token counts:
@@ -23,12 +31,15 @@ export type RedisSource = { readonly watched: RedisLike } | { readonly url?: str
  * & co.) a PING would wait, so the beat then PINGs through a short-lived side connection to prove the
  * server, and the kernel keepalive set on the blocked socket proves that socket's own flow.
  *
- * A beat past its deadline leaves the socket suspect: the next open() destroys it, since a connection that
- * may be dead or out of step must not carry the app's next commands.
+ * A late beat reads the connection down, but the socket is dropped only on evidence that its flow is dead:
+ * a server that is merely busy (a long script, a big KEYS) is silent on every connection, and dropping a
+ * socket makes ioredis send its unanswered commands again. The evidence: the PING is still unanswered and
+ * not one byte came in on its socket, while the server answered a new connection along the same path;
+ * or a reply came that is not the PING's own. A blocked socket is never dropped: keepalive speaks for it.
  *
  * Reconnection: the package's own client has ioredis' reconnect switched off, so every open() connects it
- * again with the engine's backoff. The app's client is never quit, disconnected or reopened: its own
- * retryStrategy reconnects it, and open() waits for it to be ready.
+ * again with the engine's backoff. The app's client is never connected, quit, disconnected or reopened: its
+ * own retryStrategy reconnects it, and open() waits for it to be ready.
  */
 export class RedisAdapter implements ConnectionAdapter {
   readonly kind = 'redis';
@@ -37,8 +48,10 @@ export class RedisAdapter implements ConnectionAdapter {
   private readonly clients = new BehaviorSubject<RedisLike | undefined>(undefined);
   private client?: RedisLike;
   private readonly owned: boolean;
-  /** A beat went past its deadline or read a reply not its own: the next open() drops the socket. */
-  private suspect = false;
+  /** The last PING of the connection's own that missed its deadline, until a reconnect judged it. */
+  private late?: LatePing;
+  /** A reply came that was not its PING's: the stream is out of step, and the socket must go. */
+  private outOfStep = false;
   private onLoss?: (error: Error) => void;
   private stopWatching?: () => void;
   private readonly instanceId = randomBytes(4).toString('hex');
@@ -70,13 +83,10 @@ export class RedisAdapter implements ConnectionAdapter {
     signal.throwIfAborted();
     this.watch(client);
     this.clients.next(undefined);
-    if (this.suspect) {
-      this.suspect = false;
-      if (client.status === 'ready') {
-        const closed = untilStatus(client, ['close'], signal);
-        dropSocket(client);
-        await closed;
-      }
+    if (await this.flowIsDead(client, signal)) {
+      const closed = untilStatus(client, ['close'], signal);
+      dropSocket(client);
+      await closed;
     }
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
@@ -167,8 +177,8 @@ export class RedisAdapter implements ConnectionAdapter {
   /** The app's client: its own retryStrategy reconnects it; this waits until it is ready. */
   private async awaitWatched(client: RedisLike, signal: AbortSignal): Promise<void> {
     if (client.status === 'end') throw new Error(messages.redisClientEnded());
-    // A lazy client that never connected: its first command would connect it; so does the first beat.
-    if (client.status === 'wait') client.connect().catch(() => undefined);
+    // A lazyConnect client ('wait') is the app's to connect, by connect() or a first command: connecting it
+    // here would make the app's own connect() throw "Redis is already connecting/connected".
     let reached: string;
     try {
       // A connection attempt of the client's that failed ends this attempt, with its reason: the engine
@@ -179,53 +189,77 @@ export class RedisAdapter implements ConnectionAdapter {
       // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
       // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
       if (status === 'connect') dropSocket(client);
-      throw new Error(messages.redisNotReadyInTime(status), { cause: error });
+      throw new Error(status === 'wait' ? messages.redisNotConnectedByApp() : messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
     if (reached === 'close') throw new Error(messages.redisClosed(closeReason(client)));
   }
 
-  /**
-   * A PING on the connection itself, or through a side connection while a blocking command holds it. A
-   * beat past its deadline, or answered by a reply not its own, leaves the socket suspect; one that is
-   * answered clears it.
-   */
+  /** A PING on the connection itself, or through a side connection while a blocking command holds it. */
   private async beat(client: RedisLike, signal: AbortSignal): Promise<void> {
+    if (isBlocked(client)) return this.sideBeat(client, signal);
+    const socket = client.stream as Socket;
+    const token = this.token();
+    const ping: LatePing = { socket, bytesRead: socket.bytesRead, answered: false };
+    const reply = client.ping(token).then((answer) => {
+      ping.answered = true;
+      // A late reply is judged too: one not its own means the stream has been out of step since.
+      if (!isEcho(answer, token)) this.outOfStep = true;
+      return answer;
+    });
     try {
-      if (isBlocked(client)) {
-        await this.sideBeat(client, signal);
-      } else if (!(await this.pingEchoes(client, signal))) {
-        this.suspect = true;
-        throw new Error(messages.redisOutOfStep());
-      }
-      this.suspect = false;
+      await abortable(reply, signal);
     } catch (error) {
-      if (signal.aborted) this.suspect = true;
+      if (signal.aborted) this.late = ping;
       throw error;
     }
+    if (this.outOfStep) throw new Error(messages.redisOutOfStep());
   }
 
-  /** Whether the client answers `PING <token>` with the echo of a token of its own. */
-  private async pingEchoes(client: RedisLike, signal: AbortSignal): Promise<boolean> {
-    const token = `connection-health-${this.instanceId}-${++this.sequence}`;
-    return isEcho(await abortable(client.ping(token), signal), token);
+  /**
+   * Whether the connection's flow died (a NAT or firewall forgot it, a proxy lost bytes) rather than the
+   * server being slow: a reply not its own came, or the late PING is still unanswered, not one byte came
+   * in on its socket, and yet the server answers a new connection along the same path. Until the server
+   * answers one, nothing is known: this throws, and the next attempt asks again.
+   */
+  private async flowIsDead(client: RedisLike, signal: AbortSignal): Promise<boolean> {
+    const late = this.late;
+    if (this.outOfStep || client.status !== 'ready' || !late || late.answered || late.socket !== client.stream) {
+      const dead = this.outOfStep && client.status === 'ready';
+      this.late = undefined;
+      this.outOfStep = false;
+      return dead;
+    }
+    await this.sidePing(client, signal);
+    this.late = undefined;
+    return !late.answered && late.socket.bytesRead === late.bytesRead && !late.socket.destroyed;
   }
 
   /**
    * The beat of a connection blocked in BLPOP & co.: its socket is open, and the server answers a PING on a
-   * side connection made for this beat alone, along the same path.
+   * side connection. A late one only fails the beat: the blocked socket is never dropped for it.
    */
   private async sideBeat(client: RedisLike, signal: AbortSignal): Promise<void> {
     const socket = client.stream as Socket | undefined;
     if (!socket || socket.destroyed) throw new Error(messages.redisClosed(closeReason(client)));
+    await this.sidePing(client, signal);
+  }
+
+  /** Connects a side client with the client's options, for this PING alone, along the same path. */
+  private async sidePing(client: RedisLike, signal: AbortSignal): Promise<void> {
     const side = client.duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false, autoResubscribe: false });
     side.on('error', () => undefined);
     try {
       await abortable(side.connect(), signal);
-      if (!(await this.pingEchoes(side, signal))) throw new Error(messages.redisOutOfStep());
+      const token = this.token();
+      if (!isEcho(await abortable(side.ping(token), signal), token)) throw new Error(messages.redisOutOfStep());
     } finally {
       forceEnd(side);
     }
+  }
+
+  private token(): string {
+    return `connection-health-${this.instanceId}-${++this.sequence}`;
   }
 }
 

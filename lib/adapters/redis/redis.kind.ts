@@ -136,6 +136,8 @@ function resolveClient(check: OptionChecker, given: unknown, provider?: (token: 
     '(an ioredis Cluster)',
     'Redis Cluster is not supported: monitor a standalone server (or one behind Sentinel) through its ioredis Redis client.',
   );
+  const { options, status } = (client ?? {}) as { options?: { monitor?: unknown }; status?: unknown };
+  check.that(options?.monitor !== true && status !== 'monitoring', 'client', '(a client in MONITOR mode)', messages.redisMonitorClient());
   // Never the object itself in the message: a client's options hold its password.
   check.that(isRedisClient(client), 'client', '(not an ioredis client)', 'Pass an ioredis Redis client (new Redis(...)), or the token of its provider.');
   return client as RedisLike;
@@ -168,7 +170,8 @@ function warnOfCleartextPassword(
   allowInsecureAuth: boolean | undefined,
 ): void {
   if (allowInsecureAuth === true) return;
-  const password = redisOptions.password !== undefined || (address !== undefined && address.password !== '');
+  const password =
+    redisOptions.password !== undefined || (address !== undefined && (address.password !== '' || address.searchParams.has('password')));
   const tls = redisOptions.tls !== undefined || address?.protocol === 'rediss:';
   const host = String(redisOptions.host ?? address?.hostname ?? 'localhost');
   if (!password || tls || redisOptions.path !== undefined) return;
