@@ -3,7 +3,7 @@
  *   node .build/bench/run.js [health] [detection] [scale] [memory] [--quick] [--kind=LABEL]... [--out=FILE]
  * With no section named, all run and BENCHMARKS.md (at the package root) is rewritten; a partial or
  * --quick run (shorter loads and fewer trials, to check the scripts work) only prints, unless --out is given.
- * --kind=dovecot runs only the detection kinds whose label contains it.
+ * --kind=dovecot runs only the detection kinds whose label contains it, --fault=kick only the faults whose name does.
  * Progress goes to stderr, the Markdown to stdout.
  */
 import { writeFile } from 'node:fs/promises';
@@ -27,16 +27,18 @@ const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outArg = args.find((arg) => arg.startsWith('--out='))?.slice('--out='.length);
-const kindFilter = args.filter((arg) => arg.startsWith('--kind=')).map((arg) => arg.slice('--kind='.length));
+const listed = (option: string) => args.filter((arg) => arg.startsWith(`--${option}=`)).map((arg) => arg.slice(option.length + 3));
+const kindFilter = listed('kind');
+const faultFilter = listed('fault');
 const named = args.filter((arg) => !arg.startsWith('--'));
 for (const name of named) {
   if (!SECTIONS.includes(name as Section)) throw new Error(`unknown section "${name}"; choose from ${SECTIONS.join(', ')}`);
 }
 const chosen: Section[] = named.length ? (named as Section[]) : [...SECTIONS];
-const complete = chosen.length === SECTIONS.length && !quick && kindFilter.length === 0;
+const complete = chosen.length === SECTIONS.length && !quick && kindFilter.length === 0 && faultFilter.length === 0;
 const outFile = outArg ? path.resolve(outArg) : complete ? path.join(packageRoot, 'BENCHMARKS.md') : undefined;
 
-const settings = benchSettings(quick, kindFilter);
+const settings = benchSettings(quick, kindFilter, faultFilter);
 const machine = machineInfo();
 const started = Date.now();
 const results: SectionResult[] = [];
@@ -100,6 +102,7 @@ const document = [
   'npm run bench -- health scale                  # some sections, printed only',
   'npm run bench -- --quick                       # shorter loads and fewer trials, to check the scripts work',
   'npm run bench -- detection --kind=dovecot      # detection rows of some kinds only',
+  'npm run bench -- detection --kind=redis --fault=kick   # and of some faults only (a part of the name, as for --kind)',
   '```',
   '',
   'It installs the servers it needs (PostgreSQL, dovecot, ActiveMQ, redis-server and wrk from Debian\'s packages, as root), builds, then runs',

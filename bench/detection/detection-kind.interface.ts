@@ -39,26 +39,45 @@ export interface MonitoredConnection {
   definition: ConnectionDefinition;
   /** For kind 'typeorm': the data source the definition names (createAdapter takes it resolved). */
   dataSource?: DataSource;
+  /**
+   * Ends what the kind built for this trial and the package leaves alone (the app's client of a watched
+   * connection); called after the monitor closed.
+   */
+  dispose?(): Promise<void>;
+}
+
+/**
+ * A server-side kick: the server itself closes its client connections and stays up (Redis CLIENT KILL,
+ * RabbitMQ's close_connection). A kind that has one gets the fault 'kick (<how>)'.
+ */
+export interface ServerKick<S extends FaultServer> {
+  /** The server's command, e.g. 'CLIENT KILL', shown in the fault's name. */
+  how: string;
+  /** Closes every client connection of `server`. */
+  run(server: S): Promise<unknown>;
 }
 
 /**
  * One row group of the detection table: a server and a client library. To add a kind (IMAP on dovecot
  * with either client, STOMP on ActiveMQ), write one of these and list it in DETECTION_KINDS.
  */
-export interface DetectionKind {
+export interface DetectionKind<S extends FaultServer = FaultServer> {
   /** Row label, e.g. 'PostgreSQL 15 · TypeORM'. */
   label: string;
   /** The server alone, e.g. 'PostgreSQL 15': labels the rows of the raw libraries. */
   server: string;
   /** Starts a fresh server of its own (called twice: once for the package's trials, once for the raw clients). */
-  startServer(): Promise<FaultServer>;
+  startServer(): Promise<S>;
   /**
-   * The connection the package monitors, reaching the server at host:port (the server or a chaos proxy).
-   * Absent while the package has no adapter for the kind: then only the raw libraries' baseline runs.
+   * The connection the package monitors, reaching the server at host:port (the server or a chaos proxy);
+   * built afresh for each trial. Absent while the package has no adapter for the kind: then only the raw
+   * libraries' baseline runs.
    */
-  connection?(host: string, port: number): MonitoredConnection;
+  connection?(host: string, port: number): MonitoredConnection | Promise<MonitoredConnection>;
   /** The client libraries used alone, with their defaults, for comparison. */
   raw: RawLibrary[];
-  /** Fault names to run; default every fault. */
+  /** The server's own kick, if it has one: adds the fault 'kick (<how>)' for the package and the raw libraries. */
+  kick?: ServerKick<S>;
+  /** Fault names to run; default every fault (and the kick, if any). */
   faults?: string[];
 }

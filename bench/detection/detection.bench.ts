@@ -9,8 +9,8 @@ import { ChaosProxy } from '../../test/kit/chaos.proxy.js';
 import type { BenchSettings, GoalResult, SectionResult } from '../kit/bench-section.js';
 import { markdownTable } from '../kit/markdown.table.js';
 import { median, ms, now } from '../kit/stats.js';
-import type { DetectionKind, FaultServer, Noticed } from './detection-kind.interface.js';
-import { faults, type Fault } from './detection.faults.js';
+import type { DetectionKind, FaultServer, MonitoredConnection, Noticed } from './detection-kind.interface.js';
+import { faults, kickFault, type Fault } from './detection.faults.js';
 import { DETECTION_KINDS } from './detection.kinds.js';
 
 const SECTION = 'Detection and recovery';
@@ -82,12 +82,15 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
   const result: TrialResult = { kind: kind.label, fault: fault.name };
   const proxy = fault.viaProxy ? await ChaosProxy.start(server.host, server.port) : undefined;
   const endpoint = proxy ?? server;
-  const { definition } = kind.connection!(endpoint.host, endpoint.port);
-  const options = resolveMonitorOptions(definition.name, MONITOR_INPUT);
-  const monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, report: reportToConsole }), options);
-  const log = new TransitionLog(monitor);
+  let monitored: MonitoredConnection | undefined;
+  let monitor: ConnectionMonitor | undefined;
   let cleared = fault.clear === undefined;
   try {
+    monitored = await kind.connection!(endpoint.host, endpoint.port);
+    const { definition } = monitored;
+    const options = resolveMonitorOptions(definition.name, MONITOR_INPUT);
+    monitor = new ConnectionMonitor(definition.name, createAdapter(definition, options, { clock: systemClock, report: reportToConsole }), options);
+    const log = new TransitionLog(monitor);
     monitor.start();
     if (!(await log.first((e) => e.to === 'up', TRIAL_CAP_MS))) throw new Error(`never connected: ${monitor.snapshot().reason}`);
     await sleep(Math.random() * MONITOR_INPUT.heartbeat.intervalMs);
@@ -110,7 +113,8 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
     result.error = (error as Error).message;
   } finally {
     if (!cleared) await fault.clear?.({ server, proxy });
-    await monitor.close(2_000);
+    await monitor?.close(2_000);
+    await monitored?.dispose?.();
     await proxy?.close();
   }
   return result;
@@ -154,16 +158,17 @@ function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettin
       );
       await Promise.all(setups.map(async ({ proxy, watch }) => (await watch.close(), await proxy.close())));
 
-      if (faultList.some((f) => f.name === 'kill')) {
+      // A fault on the server itself (kill, a kick) hits every client of it at once: one round each.
+      for (const fault of faultList.filter((f) => !f.viaProxy)) {
         const watches = [];
         for (const library of kind.raw) {
-          const result: RawResult = { server: kind.server, library: library.name, usage: library.usage, fault: 'kill', delays: [] };
+          const result: RawResult = { server: kind.server, library: library.name, usage: library.usage, fault: fault.name, delays: [] };
           results.push(result);
           for (let i = 0; i < settings.trials; i++) watches.push({ result, watch: await library.watch(server.host, server.port) });
         }
         await sleep(1_500);
         const at = now();
-        await server.kill();
+        await fault.inject({ server });
         const deadline = sleep(settings.rawCapMs).then(() => undefined);
         await Promise.all(
           watches.map(async ({ result, watch }) => {
@@ -172,7 +177,7 @@ function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettin
             result.firstHow ??= noticed?.how;
           }),
         );
-        await server.startAgain();
+        await fault.clear?.({ server });
         await Promise.all(watches.map(({ watch }) => watch.close()));
       }
     } catch (error) {
@@ -189,8 +194,10 @@ function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettin
 export async function detectionBench(settings: BenchSettings): Promise<SectionResult> {
   const started = Date.now();
   const faultList = faults(MONITOR_INPUT.heartbeat.timeoutMs * 2);
-  const faultsOf = (kind: DetectionKind) => faultList.filter((f) => !kind.faults || kind.faults.includes(f.name));
-  const kinds = DETECTION_KINDS.filter((kind) => !settings.kinds.length || settings.kinds.some((k) => kind.label.toLowerCase().includes(k.toLowerCase())));
+  const chosen = (filter: string[], name: string) => !filter.length || filter.some((part) => name.toLowerCase().includes(part.toLowerCase()));
+  const faultsOf = (kind: DetectionKind) =>
+    [...faultList, ...(kind.kick ? [kickFault(kind.kick)] : [])].filter((f) => (!kind.faults || kind.faults.includes(f.name)) && chosen(settings.faults, f.name));
+  const kinds = DETECTION_KINDS.filter((kind) => chosen(settings.kinds, kind.label));
   const raw = kinds.map((kind) => rawPhase(kind, faultsOf(kind), settings));
   await Promise.all(raw.map((phase) => phase.armed));
 
@@ -210,7 +217,8 @@ export async function detectionBench(settings: BenchSettings): Promise<SectionRe
     }
   }
   const rawResults = (await Promise.all(raw.map((phase) => phase.done))).flat();
-  return report(trials, rawResults, faultList, settings, (Date.now() - started) / 1_000);
+  const faultsRun = [...new Map(kinds.flatMap(faultsOf).map((f) => [f.name, f])).values()];
+  return report(trials, rawResults, faultsRun, settings, (Date.now() - started) / 1_000);
 }
 
 function spread(values: number[]): string {
@@ -232,7 +240,12 @@ function report(trials: TrialResult[], raw: RawResult[], faultList: Fault[], set
       spread(downs),
       `${within}/${group.length}`,
       spread(ups),
-      downs.length < group.length ? `${group.length - downs.length} not detected in ${TRIAL_CAP_MS / 1_000} s` : '',
+      [
+        downs.length < group.length ? `${group.length - downs.length} not detected in ${TRIAL_CAP_MS / 1_000} s` : '',
+        ups.length < downs.length ? `${downs.length - ups.length} not back up in ${TRIAL_CAP_MS / 1_000} s` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     ];
   });
   const ours = markdownTable(
@@ -284,9 +297,9 @@ function report(trials: TrialResult[], raw: RawResult[], faultList: Fault[], set
   const markdown = [
     `The engine runs in the bench driver (ConnectionMonitor over the real adapter, as the module builds it) with \`intervalMs\` ${intervalMs}, \`timeoutMs\` ${timeoutMs}`,
     `(bound ${BOUND_MS} ms), \`connectTimeoutMs\` ${connectTimeoutMs}, reconnect backoff ${initialDelayMs} to ${maxDelayMs} ms, default jitter. Each of the ${settings.trials} trials per fault`,
-    `starts a fresh monitor, injects the fault at a random point of the heartbeat cycle, waits for \`down\`, holds the fault ${faultList.find((f) => f.name === 'blackhole')?.holdMs ?? 0} ms`,
+    `starts a fresh monitor, injects the fault at a random point of the heartbeat cycle, waits for \`down\`, holds the fault ${Math.max(0, ...faultList.map((f) => f.holdMs))} ms`,
     `(reconnects run into it), clears it and waits for \`up\`. "Cleared" is when the restarted server answers (kill), when the proxy passes traffic again`,
-    `(blackhole, slow), or the reset itself (RST, a one-off event); a negative recovery means the monitor was back before the server kit's own`,
+    `(blackhole, slow), or the reset or kick itself (RST, kick: one-off events); a negative recovery means the monitor was back before the server kit's own`,
     `readiness check (a query, an IMAP greeting, a STOMP CONNECTED) returned. Faults:`,
     ...faultList.map((f) => `- **${f.name}**: ${f.description}`),
     '',

@@ -1,5 +1,5 @@
 import type { ChaosProxy } from '../../test/kit/chaos.proxy.js';
-import type { FaultServer } from './detection-kind.interface.js';
+import type { FaultServer, ServerKick } from './detection-kind.interface.js';
 
 export interface FaultContext {
   server: FaultServer;
@@ -62,4 +62,18 @@ export function faults(slowMs: number): Fault[] {
       holdMs: 500,
     },
   ];
+}
+
+/**
+ * A kind's server-side kick: the server closes every client connection itself (a FIN) and stays up, so
+ * clients may reconnect at once; a one-off event like an RST, recovery counts from the kick.
+ */
+export function kickFault(kick: ServerKick<FaultServer>): Fault {
+  return {
+    name: `kick (${kick.how})`,
+    description: `the server closes every client connection itself (${kick.how}) and stays up`,
+    viaProxy: false,
+    inject: async ({ server }) => void (await kick.run(server)),
+    holdMs: 0,
+  };
 }

@@ -1,7 +1,7 @@
 import type { DetectionKind } from './detection-kind.interface.js';
 import { dovecotImapFlowKind, dovecotNodeImapKind } from './imap.kind.js';
 import { postgresTypeOrmKind } from './postgres.kind.js';
-import { redisIoredisKind } from './redis.kind.js';
+import { redisIoredisBlpopKind, redisIoredisKind, redisIoredisSubscriberKind } from './redis.kind.js';
 import { activeMqStompKind } from './stomp.kind.js';
 
 /**
@@ -9,4 +9,4 @@ import { activeMqStompKind } from './stomp.kind.js';
  * DetectionKind (see postgres.kind.ts): its server (kill, startAgain, stop), the connection the package
  * monitors, and the raw client libraries to compare with.
  */
-export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind];
+export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind, redisIoredisSubscriberKind, redisIoredisBlpopKind];

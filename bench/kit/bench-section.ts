@@ -30,10 +30,12 @@ export interface BenchSettings {
   reconnectCycles: number;
   /** Detection kinds to run, by a part of their label (case-insensitive); empty: all. */
   kinds: string[];
+  /** Detection faults to run, by a part of their name (case-insensitive); empty: all. */
+  faults: string[];
 }
 
-export function benchSettings(quick: boolean, kinds: string[] = []): BenchSettings {
+export function benchSettings(quick: boolean, kinds: string[] = [], faults: string[] = []): BenchSettings {
   return quick
-    ? { quick, kinds, wrkSeconds: 3, trials: 2, rawCapMs: 10_000, scaleWindowMs: 3_000, reconnectCycles: 100 }
-    : { quick, kinds, wrkSeconds: 10, trials: 10, rawCapMs: 60_000, scaleWindowMs: 10_000, reconnectCycles: 1_000 };
+    ? { quick, kinds, faults, wrkSeconds: 3, trials: 2, rawCapMs: 10_000, scaleWindowMs: 3_000, reconnectCycles: 100 }
+    : { quick, kinds, faults, wrkSeconds: 10, trials: 10, rawCapMs: 60_000, scaleWindowMs: 10_000, reconnectCycles: 1_000 };
 }
