@@ -951,3 +951,199 @@ describe('Redis kind review: no harm to a healthy app', () => {
     }
   });
 });
+
+/**
+ * The second hostile review of the Redis kind: the evidence rule (drop a socket only when its flow is dead)
+ * against apps as they run, on real servers and real faults. Each test fails until its harm is fixed.
+ */
+describe('Redis kind review 2: the evidence rule on a healthy but busy connection', () => {
+  let server: RedisServer;
+  before(async () => (server = await RedisServer.start()));
+  after(async () => server?.stop());
+
+  it('a write paused by CLIENT PAUSE WRITE (as FAILOVER and managed-Redis maintenance do) is not dropped by the package: the write fails nowhere and runs once', async (t) => {
+    // autoResendUnfulfilledCommands off, as apps set it to never run a write twice: a dropped socket fails the write.
+    const client = new Redis({ host: server.host, port: server.port, connectionName: `app-paused-${unique()}`, autoResendUnfulfilledCommands: false });
+    client.on('error', () => undefined);
+    const events: string[] = [];
+    for (const name of ['close', 'reconnecting', 'end'] as const) client.on(name, () => events.push(name));
+    const admin = new Redis({ host: server.host, port: server.port });
+    admin.on('error', () => undefined);
+    let app: TestApp | undefined;
+    try {
+      await client.ping();
+      app = await TestApp.start({ health: { connections: [redisConnection({ name: 'paused', client })] } });
+      await app.waitFor('paused', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
+      const key = `counter-${unique()}`;
+      // Writes pause for 2 s; reads (PING, INFO: a side connection's handshake) are served all along.
+      await admin.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+      const outcome = await Promise.race([
+        client.incr(key).then(
+          (value) => ({ value }),
+          (error: Error) => ({ error: error.message }),
+        ),
+        sleep(10_000).then(() => ({ error: 'still pending after 10 s' })),
+      ]);
+      await sleep(4 * INTERVAL_MS);
+      const count = Number(await admin.get(key));
+      t.diagnostic(`INCR ${JSON.stringify(outcome)}; counter ${count}; client events ${events.join(' ')}`);
+      assert.deepEqual(
+        { outcome, count, events },
+        { outcome: { value: 1 }, count: 1, events: [] },
+        'a connection whose write waits out a pause is healthy: the package must not drop its socket',
+      );
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+      await app?.close();
+      client.disconnect();
+      admin.disconnect();
+    }
+  });
+
+  it('a big SET (8 MB) over a slow uplink (2 MB/s, so 4 s on the wire) completes once; the package does not drop its socket mid-upload over and over', async (t) => {
+    // A per-flow slow uplink (a long fat pipe, a congested WAN): the app's bytes reach the server slowly, its
+    // replies and every new flow (the side connection) are fast. Backpressure keeps the bytes in the client.
+    const link = await SlowUplink.start(server.host, server.port, 2 * 1024 * 1024);
+    const client = new Redis({ host: link.host, port: link.port, connectionName: `app-upload-${unique()}` });
+    client.on('error', () => undefined);
+    const events: string[] = [];
+    for (const name of ['close', 'reconnecting', 'end'] as const) client.on(name, () => events.push(name));
+    let app: TestApp | undefined;
+    try {
+      await client.ping();
+      app = await TestApp.start({ health: { connections: [redisConnection({ name: 'upload', client })] } });
+      await app.waitFor('upload', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
+      const key = `blob-${unique()}`;
+      const started = now();
+      const outcome = await Promise.race([
+        client.set(key, 'x'.repeat(8 * 1024 * 1024)).then(
+          (value) => ({ value }),
+          (error: Error) => ({ error: error.message }),
+        ),
+        sleep(20_000).then(() => ({ error: 'still pending after 20 s' })),
+      ]);
+      t.diagnostic(`SET ${JSON.stringify(outcome)} after ${Math.round(now() - started)} ms; client events ${events.join(' ')}; connections through the link ${link.connections}`);
+      assert.deepEqual({ outcome, events }, { outcome: { value: 'OK' }, events: [] }, 'a slow upload is not a dead flow');
+    } finally {
+      await app?.close();
+      client.disconnect();
+      await link.close();
+    }
+  });
+});
+
+describe('Redis kind review 2: the evidence rule on a dead flow (iptables DROP of one flow, as a NAT that forgot it)', { skip: nsUnsupported }, () => {
+  let netns: NetworkNamespace;
+  let server: RedisServer;
+  before(async () => {
+    netns = await NetworkNamespace.create();
+    server = await RedisServer.start({ netns });
+  });
+  after(async () => {
+    await server?.stop();
+    await netns?.destroy();
+  });
+
+  it("an app's client with commandTimeout below the beat's timeoutMs (a common setting): its dead flow is dropped and it works again within the bound", async (t) => {
+    // commandTimeout 200 ms < timeoutMs 300 ms: ioredis rejects the PING itself before the beat's deadline.
+    const client = new Redis({ host: server.host, port: server.port, commandTimeout: 200 });
+    client.on('error', () => undefined);
+    let app: TestApp | undefined;
+    try {
+      await client.ping();
+      app = await TestApp.start({ health: { connections: [redisConnection({ name: 'timed', client })] } });
+      await app.waitFor('timed', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
+      await sleep(2 * INTERVAL_MS);
+      const deadPort = (client.stream as Socket).localPort!;
+      const faultAt = now();
+      await netns.blackholeClient(deadPort);
+      await app.waitFor('timed', (s) => s.state !== 'up' && s.state !== 'degraded', BOUND_MS + MARGIN_MS);
+      const recovered = await app.waitFor('timed', (s) => s.state === 'up', RECOVER_MS).then(
+        () => 'up',
+        (error: Error) => error.message,
+      );
+      const newPort = (client.stream as Socket | undefined)?.localPort;
+      const works = await client.set(`k-${unique()}`, 'v').then(
+        (v) => v,
+        (error: Error) => error.message,
+      );
+      t.diagnostic(`${Math.round(now() - faultAt)} ms after the fault: ${recovered}; port ${newPort} (dead: ${deadPort}); SET: ${works}`);
+      assert.deepEqual(
+        { recovered, newFlow: newPort !== deadPort, works },
+        { recovered: 'up', newFlow: true, works: 'OK' },
+        'the dead flow is dropped (the mission case), whatever commandTimeout the app set',
+      );
+    } finally {
+      await app?.close();
+      client.disconnect();
+      await netns.heal();
+    }
+  });
+});
+
+/**
+ * A TCP proxy whose client-to-server direction carries at most `bytesPerSecond` per connection, with
+ * backpressure (the client's bytes wait in the client, as behind a slow link); the other direction is free.
+ */
+class SlowUplink {
+  connections = 0;
+  private readonly sockets = new Set<import('node:net').Socket>();
+
+  private constructor(
+    private readonly server: import('node:net').Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  static async start(targetHost: string, targetPort: number, bytesPerSecond: number): Promise<SlowUplink> {
+    const net = await import('node:net');
+    const server = net.createServer();
+    const link: { value?: SlowUplink } = {};
+    server.on('connection', (client) => {
+      link.value!.connections++;
+      const upstream = net.connect(targetPort, targetHost);
+      for (const socket of [client, upstream]) {
+        link.value!.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      upstream.pipe(client);
+      // 10 ms ticks, each allowed bytesPerSecond / 100 bytes; the client is paused while its bytes wait.
+      const perTick = Math.max(1, Math.floor(bytesPerSecond / 100));
+      const pending: Buffer[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const tick = () => {
+        let budget = perTick;
+        while (budget > 0 && pending.length > 0) {
+          const chunk = pending[0]!;
+          const part = chunk.subarray(0, budget);
+          upstream.write(part);
+          budget -= part.length;
+          if (part.length === chunk.length) pending.shift();
+          else pending[0] = chunk.subarray(part.length);
+        }
+        if (pending.length === 0) {
+          timer = undefined;
+          client.resume();
+        } else timer = setTimeout(tick, 10);
+      };
+      client.on('data', (chunk: Buffer) => {
+        pending.push(chunk);
+        client.pause();
+        timer ??= setTimeout(tick, 10);
+      });
+      client.on('close', () => clearTimeout(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    link.value = new SlowUplink(server, '127.0.0.1', (server.address() as import('node:net').AddressInfo).port);
+    return link.value;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
