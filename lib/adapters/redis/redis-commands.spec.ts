@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Command, Redis } from 'ioredis';
-import { isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
 import type { RedisLike } from './redis-like.js';
 
 /** A client that never connects, with these commands awaiting their replies, as ioredis queues them. */
@@ -30,6 +30,22 @@ describe('isBlocked', () => {
     assert.equal(isBlocked(clientAwaiting()), false);
     assert.equal(isBlocked(clientAwaiting(['get', ['a']], ['subscribe', ['news']])), false);
     assert.equal(isBlocked({ status: 'ready' } as unknown as RedisLike), false);
+  });
+});
+
+describe('awaitsOnly', () => {
+  const ours = (name: string, args: readonly unknown[]) => name === 'ping' && String(args[0]).startsWith('connection-health-x-');
+
+  it('is true when nothing, or only our own PINGs, await a reply', () => {
+    assert.equal(awaitsOnly(clientAwaiting(), ours), true);
+    assert.equal(awaitsOnly(clientAwaiting(['ping', ['connection-health-x-1']], ['ping', ['connection-health-x-2']]), ours), true);
+  });
+
+  it("is false as soon as one of the app's commands awaits a reply, or the queue cannot be read", () => {
+    assert.equal(awaitsOnly(clientAwaiting(['ping', ['connection-health-x-1']], ['set', ['big', 'value']]), ours), false);
+    assert.equal(awaitsOnly(clientAwaiting(['incr', ['n']]), ours), false);
+    assert.equal(awaitsOnly(clientAwaiting(['ping', ['app-ping']]), ours), false);
+    assert.equal(awaitsOnly({ status: 'ready' } as unknown as RedisLike, ours), false);
   });
 });
 

@@ -29,6 +29,21 @@ export function isBlocked(client: RedisLike): boolean {
   return false;
 }
 
+/**
+ * Whether every command awaiting its reply on the client's connection is one of `ours` (the package's own
+ * PINGs): the connection owes the app nothing, so a server that answers others has no reason to keep it
+ * silent. A queue that cannot be read owes something, as far as anyone knows.
+ */
+export function awaitsOnly(client: RedisLike, ours: (name: string, args: readonly unknown[]) => boolean): boolean {
+  const queue = (client as { commandQueue?: Partial<CommandQueue> }).commandQueue;
+  if (typeof queue?.peekAt !== 'function' || typeof queue.length !== 'number') return false;
+  for (let i = 0; i < queue.length; i++) {
+    const command = queue.peekAt(i)?.command;
+    if (!ours(command?.name?.toLowerCase() ?? '', command?.args ?? [])) return false;
+  }
+  return true;
+}
+
 function blocks(sent: SentCommand | undefined): boolean {
   const name = sent?.command?.name?.toLowerCase() ?? '';
   if (BLOCKING.has(name)) return true;

@@ -7,7 +7,7 @@ import { messages } from '../../core/messages.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
-import { isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
 import type { RedisLike } from './redis-like.js';
 
 type RedisLibrary = typeof import('ioredis');
@@ -20,6 +20,8 @@ interface LatePing {
   readonly socket: Socket;
   /** The socket's bytesRead when the PING went out. */
   readonly bytesRead: number;
+  /** Nothing of the app's awaited a reply ahead of it: a big upload or a paused write keeps a live socket silent. */
+  readonly alone: boolean;
   answered: boolean;
 }
 
@@ -33,9 +35,11 @@ interface LatePing {
  *
  * A late beat reads the connection down, but the socket is dropped only on evidence that its flow is dead:
  * a server that is merely busy (a long script, a big KEYS) is silent on every connection, and dropping a
- * socket makes ioredis send its unanswered commands again. The evidence: the PING is still unanswered and
- * not one byte came in on its socket, while the server answered a new connection along the same path;
- * or a reply came that is not the PING's own. A blocked socket is never dropped: keepalive speaks for it.
+ * socket makes ioredis send its unanswered commands again. The evidence: the PING, sent when the connection
+ * owed the app nothing, is still unanswered and not one byte came in on its socket, while the server
+ * answered a new connection along the same path; or a reply came that is not the PING's own. A connection
+ * busy with the app's commands (a big upload, a write held by CLIENT PAUSE) is never judged so, and a
+ * blocked socket is never dropped: the kernel speaks for them (keepalive, and keepAlive.userTimeoutMs).
  *
  * Reconnection: the package's own client has ioredis' reconnect switched off, so every open() connects it
  * again with the engine's backoff. The app's client is never connected, quit, disconnected or reopened: its
@@ -54,7 +58,8 @@ export class RedisAdapter implements ConnectionAdapter {
   private outOfStep = false;
   private onLoss?: (error: Error) => void;
   private stopWatching?: () => void;
-  private readonly instanceId = randomBytes(4).toString('hex');
+  /** The tokens of this adapter's PINGs begin so. */
+  private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
 
   constructor(
@@ -201,7 +206,8 @@ export class RedisAdapter implements ConnectionAdapter {
     const socket = client.stream as Socket | undefined;
     if (!socket) throw new Error(messages.redisNotReady(client.status));
     const token = this.token();
-    const ping: LatePing = { socket, bytesRead: socket.bytesRead, answered: false };
+    const alone = awaitsOnly(client, (name, args) => name === 'ping' && String(args[0]).startsWith(this.tokenPrefix));
+    const ping: LatePing = { socket, bytesRead: socket.bytesRead, alone, answered: false };
     const reply = client.ping(token).then((answer) => {
       ping.answered = true;
       // A late reply is judged too: one not its own means the stream has been out of step since.
@@ -211,7 +217,9 @@ export class RedisAdapter implements ConnectionAdapter {
     try {
       await abortable(reply, signal);
     } catch (error) {
-      if (signal.aborted) this.late = ping;
+      // No answer from the server: the deadline, or the client's own commandTimeout. A reply error
+      // (LOADING, NOAUTH) is an answer, with bytes in.
+      if (signal.aborted || (error as Error)?.name !== 'ReplyError') this.late = ping;
       throw error;
     }
     if (this.outOfStep) throw new Error(messages.redisOutOfStep());
@@ -219,13 +227,14 @@ export class RedisAdapter implements ConnectionAdapter {
 
   /**
    * Whether the connection's flow died (a NAT or firewall forgot it, a proxy lost bytes) rather than the
-   * server being slow: a reply not its own came, or the late PING is still unanswered, not one byte came
-   * in on its socket, and yet the server answers a new connection along the same path. Until the server
+   * server being slow: a reply not its own came, or the late PING, sent when the connection owed the app
+   * nothing, is still unanswered, not one byte came in on its socket, and yet the server answers a new
+   * connection along the same path. Until the server
    * answers one, nothing is known: this throws, and the next attempt asks again.
    */
   private async flowIsDead(client: RedisLike, signal: AbortSignal): Promise<boolean> {
     const late = this.late;
-    if (this.outOfStep || client.status !== 'ready' || !late || late.answered || late.socket !== client.stream) {
+    if (this.outOfStep || client.status !== 'ready' || !late?.alone || late.answered || late.socket !== client.stream) {
       const dead = this.outOfStep && client.status === 'ready';
       this.late = undefined;
       this.outOfStep = false;
@@ -260,7 +269,7 @@ export class RedisAdapter implements ConnectionAdapter {
   }
 
   private token(): string {
-    return `connection-health-${this.instanceId}-${++this.sequence}`;
+    return `${this.tokenPrefix}${++this.sequence}`;
   }
 }
 
