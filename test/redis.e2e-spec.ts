@@ -648,10 +648,13 @@ describe('Redis kind: no harm to a WATCHED client', () => {
   before(async () => (server = await RedisServer.start()));
   after(async () => server?.stop());
 
-  it('after app.close() the clients are still ready and work, were never closed, and the package left no connection of its own', async () => {
+  it('after app.close() the clients are still ready and work, were never closed, and the package left no connection or listener of its own', async () => {
     const clients: AppClient[] = [];
     try {
       for (const usage of USAGES) clients.push(await AppClient.connect(usage, server.host, server.port));
+      const events = ['connect', 'ready', 'close', 'end', 'error', 'reconnecting'] as const;
+      const listeners = (c: AppClient) => events.map((event) => `${event} ${c.client.listenerCount(event)}`);
+      const before = clients.map(listeners);
       const startedAt = now();
       const { app, log } = await startApp(clients);
       await sleep(4 * INTERVAL_MS); // beats, side PINGs of the blocked client included
@@ -661,6 +664,7 @@ describe('Redis kind: no harm to a WATCHED client', () => {
         assert.equal(c.client.status, 'ready', `${c.usage}: still ready`);
         assert.deepEqual(c.eventsSince(startedAt), [], `${c.usage}: never closed, quit nor reconnected by the package`);
       }
+      assert.deepEqual(clients.map(listeners), before, "the package left no listener on the app's clients");
       // Only the app's three connections remain: no side connection, no connection of the package.
       const left = await server.clients();
       assert.deepEqual(left.map((c) => c.name).sort(), clients.map((c) => c.name).sort());
