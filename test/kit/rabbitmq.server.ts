@@ -97,6 +97,15 @@ export class RabbitMqServer {
     return `stomp://${this.host}:${this.port}`;
   }
 
+  /** AMQP 0-9-1 over TCP (guest/guest, virtual host '/'). */
+  get amqpPort(): number {
+    return this.layout.amqpPort;
+  }
+
+  get amqpUrl(): string {
+    return `amqp://guest:guest@${this.host}:${this.amqpPort}`;
+  }
+
   get webStompUrl(): string {
     return `ws://${this.host}:${this.webStompPort}/ws`;
   }
@@ -113,7 +122,7 @@ export class RabbitMqServer {
     await waitUntilDead(pids);
   }
 
-  /** Starts the node on the same folder and ports after kill(); returns once STOMP and Web-STOMP answer. */
+  /** Starts the node on the same folder and ports after kill(); returns once STOMP answers and the other listeners accept. */
   async startAgain(timeoutMs = 90_000): Promise<void> {
     if (!this.epmdRunning()) this.spawnDetached(EPMD, ['-address', '127.0.0.1', '-port', String(this.layout.epmdPort)], 'epmd.pid', 'epmd.log');
     if (!this.isRunning()) this.spawnDetached(path.join(RABBITMQ_BIN, 'rabbitmq-server'), [], 'server.pid', 'server.log');
@@ -122,6 +131,7 @@ export class RabbitMqServer {
       await waitForStomp(this.host, this.port, { login: 'guest', passcode: 'guest' }, timeoutMs, () => this.isRunning());
       await waitForListener(this.host, this.webStompPort, deadline - Date.now());
       await waitForListener(this.host, this.tlsPort, deadline - Date.now());
+      await waitForListener(this.host, this.layout.amqpPort, deadline - Date.now());
     } catch (error) {
       throw new Error(`RabbitMQ on port ${this.port} did not start; log tail:\n${this.logTail()}`, { cause: error });
     }
@@ -133,6 +143,19 @@ export class RabbitMqServer {
    */
   async closeAllConnections(reason: string): Promise<string> {
     return this.ctl(['close_all_connections', reason]);
+  }
+
+  /**
+   * `rabbitmqctl close_connection` for every AMQP 0-9-1 connection: each client gets connection.close
+   * (320 CONNECTION_FORCED, carrying `reason`), then FIN; STOMP clients are left alone. Returns how many it closed.
+   */
+  async closeAmqpConnections(reason: string): Promise<number> {
+    const pids = (await this.ctl(['list_connections', '--no-table-headers', 'pid', 'protocol']))
+      .split('\n')
+      .filter((line) => line.trimEnd().endsWith('\t{0,9,1}'))
+      .map((line) => line.split('\t')[0]!.trim());
+    await Promise.all(pids.map((pid) => this.ctl(['close_connection', pid, reason])));
+    return pids.length;
   }
 
   /** Adds a user with every permission on the default virtual host '/'. */
