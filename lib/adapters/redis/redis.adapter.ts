@@ -229,8 +229,8 @@ export class RedisAdapter implements ConnectionAdapter {
    * Whether the connection's flow died (a NAT or firewall forgot it, a proxy lost bytes) rather than the
    * server being slow: a reply not its own came, or the late PING, sent when the connection owed the app
    * nothing, is still unanswered, not one byte came in on its socket, and yet the server answers a new
-   * connection along the same path. Until the server
-   * answers one, nothing is known: this throws, and the next attempt asks again.
+   * connection along the same path. Until the server answers one, nothing is known: this throws, and the
+   * next attempt asks again.
    */
   private async flowIsDead(client: RedisLike, signal: AbortSignal): Promise<boolean> {
     const late = this.late;
