@@ -821,7 +821,7 @@ describe('Redis kind: @MonitorConnection and provider tokens', () => {
 
 /**
  * Review of issue 14 (redis kind): harm the package does to an app that installs it. Each test shows one
- * harm on a healthy server, with the app's client used as apps use it; each fails until the harm is fixed.
+ * harm on a healthy server, with the app's client used as apps use it; each failed on the adapter before its fix.
  */
 describe('Redis kind review: no harm to a healthy app', () => {
   let server: RedisServer;
@@ -958,7 +958,7 @@ describe('Redis kind review: no harm to a healthy app', () => {
 
 /**
  * The second hostile review of the Redis kind: the evidence rule (drop a socket only when its flow is dead)
- * against apps as they run, on real servers and real faults. Each test fails until its harm is fixed.
+ * against apps as they run, on real servers and real faults. Each test failed on the adapter before its fix.
  */
 describe('Redis kind review 2: the evidence rule on a healthy but busy connection', () => {
   let server: RedisServer;

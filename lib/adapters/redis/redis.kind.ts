@@ -5,6 +5,7 @@ import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { checkKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import { parseUrlOption } from '../url-option.js';
 import { isRedisClient, type RedisLike } from './redis-like.js';
 import { RedisAdapter, type RedisSource } from './redis.adapter.js';
 
@@ -145,14 +146,7 @@ function resolveClient(check: OptionChecker, given: unknown, provider?: (token: 
 
 /** Where a url points, checked; its password is never shown. */
 function checkUrl(check: OptionChecker, url: string): URL {
-  check.text('url', url);
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  const shown = parsed ? `${parsed.protocol}//${parsed.host}` : '(not a URL)';
+  const { parsed, shown } = parseUrlOption(check, 'url', url);
   check.that(
     parsed !== undefined && /^rediss?:$/.test(parsed.protocol),
     'url',

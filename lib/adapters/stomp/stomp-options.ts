@@ -4,6 +4,7 @@ import { isSecretHeader } from '../known-secrets.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import type { TcpKeepAliveOptions } from '../tcp-keepalive.js';
+import { parseUrlOption } from '../url-option.js';
 import type { StompMessage } from './stomp-message.js';
 
 /** A subscription the adapter makes on every new session, so it survives reconnects. */
@@ -225,15 +226,8 @@ function endpointFromHost(check: OptionChecker, options: StompAdapterOptions): S
 }
 
 function endpointFromUrl(check: OptionChecker, options: StompAdapterOptions, url: string): StompEndpoint {
-  check.text('url', url);
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
   // The value may hold a passcode: the message shows the scheme and host only, or nothing.
-  const shown = parsed ? `${parsed.protocol}//${parsed.host}` : '(not a URL)';
+  const { parsed, shown } = parseUrlOption(check, 'url', url);
   check.that(parsed !== undefined && parsed.hostname !== '', 'url', shown, `Use a URL such as ${URL_FORMS}.`);
   const address = parsed as URL;
   const scheme = address.protocol;
