@@ -526,6 +526,24 @@ describe('Redis kind, an OWNED client (url / redisOptions): the package creates 
     await server?.stop();
   });
 
+  it('a wrong password: the connection reads down with the server\'s own reason (WRONGPASS), and the password shows nowhere', async () => {
+    const guarded = await RedisServer.start({ password: 'the-right-one' });
+    const wrong = `wrong-${unique()}`;
+    const app = await TestApp.start({
+      health: { connections: [redisConnection({ name: 'cache', url: `redis://:${wrong}@${guarded.host}:${guarded.port}` })] },
+    });
+    try {
+      await app.waitFor('cache', (s) => s.lastError !== undefined, 5_000);
+      const snapshot = app.snapshot('cache');
+      assert.notEqual(snapshot.state, 'up');
+      assert.match(snapshot.lastError ?? '', /WRONGPASS/, 'the server says why, not only "Connection is closed."');
+      assert.doesNotMatch(JSON.stringify(snapshot), new RegExp(wrong));
+    } finally {
+      await app.close();
+      await guarded.stop();
+    }
+  });
+
   it('the same instance across a kill -9, its subscription made again; app.close() sends QUIT within the deadline', async (t) => {
     const baseline = activeHandles();
     const connectionName = `owned-${unique()}`;

@@ -57,6 +57,8 @@ export class RedisAdapter implements ConnectionAdapter {
   /** A reply came that was not its PING's: the stream is out of step, and the socket must go. */
   private outOfStep = false;
   private onLoss?: (error: Error) => void;
+  /** The last error the package's own client reported: the reason of a failed connect. */
+  private connectError?: Error;
   private stopWatching?: () => void;
   /** The tokens of this adapter's PINGs begin so. */
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
@@ -134,9 +136,9 @@ export class RedisAdapter implements ConnectionAdapter {
     // ioredis never reconnects behind the engine's back; open() connects, with the engine's backoff.
     const options = { ...source.redisOptions, lazyConnect: true, retryStrategy: () => null };
     const client = (source.url === undefined ? new Redis(options) : new Redis(source.url, options)) as unknown as RedisLike;
-    // Ours to listen to: without a listener ioredis prints every connection error to the console. The
-    // reason of a loss is read from the socket (closeReason), as for an app's client.
-    client.on('error', () => undefined);
+    // Ours to listen to: without a listener ioredis prints every connection error to the console. It also
+    // says why a connect failed (WRONGPASS, NOAUTH) where connect() itself only says "Connection is closed.".
+    client.on('error', (error: Error) => (this.connectError = error));
     this.client = client;
     return client;
   }
@@ -171,9 +173,15 @@ export class RedisAdapter implements ConnectionAdapter {
       forceEnd(client);
       await ended;
     }
+    this.connectError = undefined;
     const stopForcing = onAbort(signal, () => forceEnd(client));
     try {
       await abortable(client.connect(), signal);
+    } catch (error) {
+      // Set by the 'error' listener meanwhile (TypeScript cannot know).
+      const reported = this.connectError as Error | undefined;
+      if (signal.aborted || !reported) throw error;
+      throw new Error(messages.redisClosed(reported.message), { cause: error });
     } finally {
       stopForcing();
     }
