@@ -8,6 +8,17 @@ import type { AmqpChannelLike, AmqpDelivery, AmqpRawConnectionLike } from './amq
 import { isClosed, type AmqpSource } from './amqp-source.js';
 import { KeptAmqpConsumer, type AmqpConsumerDefinition } from './kept-amqp-consumer.js';
 
+export interface AmqpAdapterSettings {
+  readonly target?: string;
+  readonly consumers: readonly AmqpConsumerDefinition[];
+  /** A beat publishes a message and consumes it back, or declares its queue passively (see the `probe` option). */
+  readonly probe: 'publish' | 'declare';
+  readonly connectionName: string;
+  readonly report: CallbackReport;
+  /** The credentials of the package's own connection. */
+  readonly secrets: readonly string[];
+}
+
 /** What the package holds on one connection: its beat channel and queue, and what the connection told. */
 interface AmqpSession {
   readonly connection: AmqpRawConnectionLike;
@@ -23,11 +34,13 @@ interface AmqpSession {
 }
 
 /**
- * An AMQP 0-9-1 connection (RabbitMQ) through amqplib: the package's own, or the app's, watched. The beat
- * publishes a token with a publisher confirm to a queue of the package's own and waits for it to come back
- * on its consumer: the broker accepted, routed and delivered a message within the deadline. While the
- * broker blocks publishers (a resource alarm) no publish can prove anything: the beat then reads the
- * connection degraded with the broker's reason, and AMQP's heartbeat frames keep watching the flow.
+ * An AMQP 0-9-1 connection (RabbitMQ) through amqplib: the package's own, or the app's, watched. On every
+ * connection the package opens a confirm channel and a server-named exclusive queue of its own. A beat
+ * publishes a token there with a publisher confirm and waits for it to come back on its consumer (the
+ * broker accepted, routed and delivered a message within the deadline), or, where a publish could block
+ * the app's consumers during a resource alarm, declares that queue passively (probe 'declare'). While the
+ * broker blocks the connection (connection.blocked) nothing goes through it: the beat then reads it
+ * degraded with the broker's reason, and AMQP's heartbeat frames keep watching the flow.
  *
  * A late beat reads the connection down, and nothing more: the package never drops an AMQP connection.
  * The heartbeat frames amqplib negotiates judge its flow (the package's own connection asks for a period
@@ -51,20 +64,19 @@ export class AmqpAdapter implements ConnectionAdapter {
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
 
+  readonly target?: string;
+
   constructor(
     private readonly source: AmqpSource,
-    readonly target: string | undefined,
-    consumers: readonly AmqpConsumerDefinition[],
-    connectionName: string,
-    report: CallbackReport,
-    private readonly secrets: readonly string[],
+    private readonly settings: AmqpAdapterSettings,
   ) {
-    this.consumers = consumers.map((consumer) => new KeptAmqpConsumer(consumer, connectionName, report));
+    this.target = settings.target;
+    this.consumers = settings.consumers.map((consumer) => new KeptAmqpConsumer(consumer, settings.connectionName, settings.report));
     this.clientChanges$ = this.clients.asObservable();
   }
 
   knownSecrets(): readonly string[] {
-    return this.secrets;
+    return this.settings.secrets;
   }
 
   currentClient(): unknown {
@@ -120,7 +132,9 @@ export class AmqpAdapter implements ConnectionAdapter {
     try {
       const { queue } = await abortable(channel.assertQueue('', { exclusive: true, autoDelete: true }), signal);
       const session = this.watch(channel, queue);
-      await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
+      if (this.settings.probe === 'publish') {
+        await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
+      }
       this.session = session;
       return session;
     } catch (error) {
@@ -163,8 +177,12 @@ export class AmqpAdapter implements ConnectionAdapter {
     this.onLoss?.(new Error(reason));
   }
 
-  /** Publishes a token with a confirm to the beat queue, and waits for it to come back on its consumer. */
+  /** Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or declares the queue passively. */
   private async roundTrip({ channel, queue }: AmqpSession, signal: AbortSignal): Promise<void> {
+    if (this.settings.probe === 'declare') {
+      await abortable(channel.checkQueue(queue), signal);
+      return;
+    }
     const token = `${this.tokenPrefix}${++this.sequence}`;
     const returned = new Promise<void>((resolve) => this.awaited.set(token, resolve));
     const confirmed = new Promise<void>((resolve, reject) => {

@@ -31,6 +31,16 @@ export interface AmqpConnectionDefinition extends ConnectionDefinitionBase {
   /** Consumers made on every new connection, each on its own channel; one the broker cancelled reads degraded. */
   consumers?: AmqpConsumerDefinition[];
   /**
+   * What a beat sends besides AMQP's heartbeat frames, on a channel and a server-named exclusive queue of the
+   * package's own: 'publish', a message published with a publisher confirm and consumed back (the broker
+   * accepted, routed and delivered it); 'declare', a passive declare of that queue (the broker's connection
+   * and channel answer). Default: 'publish' on a connection the package opens without `consumers`, else
+   * 'declare': during a memory or disk alarm RabbitMQ stops reading every connection that publishes, and a
+   * publish of the package's would stall the acknowledgements of the consumers sharing its connection,
+   * just when they must drain the queues.
+   */
+  probe?: 'publish' | 'declare';
+  /**
    * A password sent without TLS to a host that is not loopback is logged as a warning at bootstrap (for a
    * connection the package opens). `true` silences it (a trusted network); `false` warns for a loopback host too.
    */
@@ -42,6 +52,7 @@ export const AMQP_OPTIONS = optionNames<Omit<AmqpConnectionDefinition, keyof Con
   url: true,
   socketOptions: true,
   consumers: true,
+  probe: true,
   allowInsecureAuth: true,
 });
 const CONSUMER_OPTIONS = optionNames<AmqpConsumerDefinition>({ queue: true, assert: true, prefetch: true, noAck: true, onMessage: true });
@@ -57,8 +68,11 @@ export const amqpKind: ConnectionKindSpec<AmqpConnectionDefinition, Omit<AmqpCon
   defaults: {},
   create(definition, options, { check, provider, report }) {
     checkConsumers(check, definition.consumers);
+    check.oneOf('probe', definition.probe, ['publish', 'declare']);
     const { source, target, secrets } = amqpSource(definition, options, check, provider);
-    return new AmqpAdapter(source, target, definition.consumers ?? [], definition.name, report, secrets);
+    const consumers = definition.consumers ?? [];
+    const probe = definition.probe ?? (source instanceof OwnedAmqpConnection && consumers.length === 0 ? 'publish' : 'declare');
+    return new AmqpAdapter(source, { target, consumers, probe, connectionName: definition.name, report, secrets });
   },
   fromMember: (options, { value, method }) => ({ definition: { ...options, connection: (method ? method() : value) as AmqpConnectionLike }, keepsClient: false }),
 };
