@@ -95,13 +95,19 @@ export class KeptAmqpConsumer {
     const { channel, consumerTag } = this;
     this.channel = undefined;
     if (!channel) return;
-    const settle = (reply: Promise<unknown>) => (answered ? abortable(reply, signal) : void reply.catch(() => undefined));
+    const settle = async (reply: Promise<unknown>): Promise<void> => {
+      if (answered && !signal.aborted) await abortable(reply, signal);
+      else void reply.catch(() => undefined);
+    };
     try {
       if (consumerTag !== undefined && !isClosed(channel.connection)) await settle(channel.cancel(consumerTag));
       await abortable(Promise.all(this.running), signal);
-      await settle(channel.close());
     } catch {
-      // A channel already closed, or a broker that stopped answering: the broker requeues what was not acknowledged.
+      // A channel already closed, a broker that stopped answering, or a handler still running at the deadline.
+    } finally {
+      // Closed in any case, so that nothing of the package's stays on the app's connection: the broker
+      // requeues what was not acknowledged.
+      await settle(channel.close()).catch(() => undefined);
     }
   }
 
