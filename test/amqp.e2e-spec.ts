@@ -565,38 +565,37 @@ describe('AMQP kind: no harm to the app\'s connections', () => {
     const beforeChannels = channelsOf();
     const modelsBefore = models();
     const queues = { acm: `e2e.noharm.acm.${unique()}`, recovering: `e2e.noharm.rec.${unique()}`, plain: `e2e.noharm.plain.${unique()}` };
-    const app = await TestApp.start({
-      health: {
-        shutdown: { timeoutMs: SHUTDOWN_MS },
-        connections: [
-          amqpConnection({ name: 'acm', connection: manager }),
-          amqpConnection({ name: 'recovering', connection: recovering, consumers: [recordingConsumer(queues.recovering, [])] }),
-          amqpConnection({ name: 'plain', connection: plain, consumers: [recordingConsumer(queues.plain, [])] }),
-          amqpConnection({ name: 'owned', url: rabbit.amqpUrl, socketOptions: { clientProperties: { connection_name: 'noharm-owned' } } }),
-        ],
-      },
-    });
-    let closed = false;
+    let app: TestApp | undefined;
     try {
+      app = await TestApp.start({
+        health: {
+          shutdown: { timeoutMs: SHUTDOWN_MS },
+          connections: [
+            amqpConnection({ name: 'acm', connection: manager }),
+            amqpConnection({ name: 'recovering', connection: recovering, consumers: [recordingConsumer(queues.recovering, [])] }),
+            amqpConnection({ name: 'plain', connection: plain, consumers: [recordingConsumer(queues.plain, [])] }),
+            amqpConnection({ name: 'owned', url: rabbit.amqpUrl, socketOptions: { clientProperties: { connection_name: 'noharm-owned' } } }),
+          ],
+        },
+      });
       for (const name of ['acm', 'recovering', 'plain', 'owned']) await app.waitFor(name, (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
       await sleep(INTERVAL_MS);
-      const whileWatched = { listeners: listenersOf(), channels: channelsOf() };
-      const onBroker = await brokerConnections(rabbit);
-      t.diagnostic(`while watched: channels ${JSON.stringify(whileWatched.channels)} (before ${JSON.stringify(beforeChannels)}); broker ${JSON.stringify(onBroker.filter((c) => c.name.startsWith('noharm')))}`);
-      assert.equal(onBroker.filter((c) => c.name === 'noharm-owned').length, 1, 'the owned connection is on the broker, named by its socketOptions');
+      const whileWatched = channelsOf();
+      const watchedOnBroker = (await brokerConnections(rabbit)).filter((c) => c.name.startsWith('noharm'));
+      t.diagnostic(`while watched: channels ${JSON.stringify(whileWatched)} (before ${JSON.stringify(beforeChannels)}); broker ${JSON.stringify(watchedOnBroker)}`);
+      assert.equal(watchedOnBroker.filter((c) => c.name === 'noharm-owned').length, 1, 'the owned connection is on the broker, named by its socketOptions');
       const closingAt = now();
-      await app.close();
-      closed = true;
-      t.diagnostic(`app.close() took ${Math.round(now() - closingAt)} ms`);
-      assert.ok(now() - closingAt < SHUTDOWN_MS + 1_000, 'close within the shutdown deadline');
-    } finally {
-      if (!closed) await app.close();
-    }
-    try {
+      const closing = app;
+      app = undefined;
+      await closing.close();
+      const closeMs = Math.round(now() - closingAt);
+      t.diagnostic(`app.close() took ${closeMs} ms`);
+      assert.ok(closeMs < SHUTDOWN_MS + 1_000, `close within the shutdown deadline: ${closeMs} ms`);
+
       await sleep(200);
       assert.deepEqual(models(), modelsBefore, 'the same amqplib connections as before: none closed or re-made');
-      assert.deepEqual(listenersOf(), beforeListeners, 'the package left no listener on the app\'s objects');
-      assert.deepEqual(channelsOf(), beforeChannels, 'the package left no channel on the app\'s connections (client side)');
+      assert.deepEqual(listenersOf(), beforeListeners, "the package left no listener on the app's objects");
+      assert.deepEqual(channelsOf(), beforeChannels, "the package left no channel on the app's connections (client side)");
       const onBroker = (await brokerConnections(rabbit)).filter((c) => c.name.startsWith('noharm'));
       t.diagnostic(`after close, broker: ${JSON.stringify(onBroker)}`);
       assert.deepEqual(
@@ -608,7 +607,7 @@ describe('AMQP kind: no harm to the app\'s connections', () => {
             ['noharm-plain', beforeChannels.plain],
           ].sort(),
         ),
-        'on the broker: the owned connection is gone, the app\'s three are there with their own channels only',
+        "on the broker: the owned connection is gone, the app's three are there with their own channels only",
       );
       assert.equal(manager.isConnected(), true);
       // Each connection still works: publish and consume through it.
@@ -630,12 +629,16 @@ describe('AMQP kind: no harm to the app\'s connections', () => {
         wrapper.ack(m);
       });
       await wrapper.sendToQueue(queues.acm, Buffer.from('still works acm'));
-      await waitUntil(() => acmGot.includes('still works acm'), 5_000, 'acm: a message through the app\'s manager after close');
-      for (const [queue, channel] of [[queues.recovering, recoveringChannel], [queues.plain, plainChannel]] as const) {
+      await waitUntil(() => acmGot.includes('still works acm'), 5_000, "acm: a message through the app's manager after close");
+      for (const [queue, channel] of [
+        [queues.recovering, recoveringChannel],
+        [queues.plain, plainChannel],
+      ] as const) {
         await channel.deleteQueue(queue);
         await channel.close();
       }
     } finally {
+      await app?.close();
       await Promise.race([Promise.all([manager.close(), recovering.close(), plain.close()]).catch(() => undefined), sleep(2_000)]);
     }
   });
@@ -678,7 +681,10 @@ describe('AMQP kind, a plain amqplib ChannelModel handed in', () => {
   it('up while open; after a kick it reads down and stays down (never reopened), the reason saying the app\'s connection closed', async (t) => {
     const plain = await amqp.connect(rabbit.amqpUrl, { clientProperties: { connection_name: 'plain-kicked' } });
     plain.on('error', () => undefined);
-    const app = await TestApp.start({ health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'plain', connection: plain })] } });
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'plain', connection: plain })] } }).catch(async (error: Error) => {
+      await plain.close().catch(() => undefined);
+      throw error;
+    });
     const log = new StateLog(app, ['plain']);
     try {
       await app.waitFor('plain', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
@@ -698,6 +704,7 @@ describe('AMQP kind, a plain amqplib ChannelModel handed in', () => {
     } finally {
       log.stop();
       await app.close();
+      await plain.close().catch(() => undefined);
     }
   });
 });
@@ -716,12 +723,14 @@ describe('AMQP kind: @MonitorConnection on a provider property holding an ACM, a
     }
     const tokenModel = await amqp.connect(rabbit.amqpUrl, { recovery: { initialDelay: 100, maxDelay: 1_000 }, clientProperties: { connection_name: 'token-recovering' } });
     (tokenModel as unknown as EventEmitter).on('error', () => undefined);
-    const app = await TestApp.start({
-      providers: [Messaging, { provide: 'APP_AMQP', useValue: tokenModel }],
-      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'by-token', connection: 'APP_AMQP' })] },
-    });
-    const log = new StateLog(app, ['decorated', 'by-token']);
+    let app: TestApp | undefined;
+    let log: StateLog | undefined;
     try {
+      app = await TestApp.start({
+        providers: [Messaging, { provide: 'APP_AMQP', useValue: tokenModel }],
+        health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'by-token', connection: 'APP_AMQP' })] },
+      });
+      log = new StateLog(app, ['decorated', 'by-token']);
       for (const name of ['decorated', 'by-token']) await app.waitFor(name, (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
       assert.equal(managers.length, 1);
       assert.equal(app.registry.get('decorated').client(), managers[0]);
@@ -735,8 +744,8 @@ describe('AMQP kind: @MonitorConnection on a provider property holding an ACM, a
         t.diagnostic(`${name}: down ${downMs} ms after the kicks began, up ${upMs} ms later`);
       }
     } finally {
-      log.stop();
-      await app.close();
+      log?.stop();
+      await app?.close();
       await Promise.race([Promise.all(managers.map((m) => m.close())).catch(() => undefined), sleep(2_000)]);
       await Promise.race([(tokenModel as unknown as { close(): Promise<void> }).close().catch(() => undefined), sleep(2_000)]);
     }
