@@ -23,7 +23,7 @@ import type { ConnectionDefinition, ConnectionEvent, MonitorConnectionOptions, S
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import { sharedRabbitMq } from './kit/shared-servers.js';
-import { TestApp } from './kit/test-app.js';
+import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
 
 // Detection bound under test: intervalMs + timeoutMs (failureThreshold 1), plus a generous margin for a busy
 // 2-core machine. The owned connection then negotiates AMQP heartbeats of max(1, floor(2 100 / 3 000)) = 1 s.
@@ -437,6 +437,22 @@ describe('AMQP kind, one app watching three usages (owned url + consumer, an app
   for (const fault of FAULTS) {
     it(`${fault.title}: ${fault.cut.join(', ')}`, (t) => runFault(t, rabbit, usages, app, log, fault));
   }
+
+  it('after every fault, the broker holds one connection per usage: no ghost of an attempt given up, nor of a connection the package dropped', async (t) => {
+    for (const usage of USAGES) await app.waitFor(usage, (s) => s.state === 'up', RECOVER_MS);
+    const names = ['package-owned', 'app-acm', 'app-recovering'];
+    let seen: Array<{ name: string; channels: number }> = [];
+    // An old connection of a blackhole lives on the broker until its own heartbeat timeout (1 s frames: 2-3 s).
+    await waitUntil(
+      async () => {
+        seen = (await brokerConnections(rabbit)).filter((c) => names.includes(c.name));
+        return names.every((name) => seen.filter((c) => c.name === name).length === 1);
+      },
+      15_000,
+      `one connection per usage on the broker, seen ${JSON.stringify(seen)}`,
+    );
+    t.diagnostic(`broker: ${JSON.stringify(seen)}`);
+  });
 });
 
 describe('AMQP kind, consumers', () => {
@@ -548,6 +564,185 @@ describe('AMQP kind, consumers', () => {
     });
     assert.equal(left, 0, 'every handled message was acked: none back in the queue after close');
     assert.equal(received.filter((r) => r.body.startsWith('fine')).length, 5, 'each handled once');
+  });
+});
+
+describe('AMQP kind, consumers: prefetch, noAck, handlers at shutdown', () => {
+  it('prefetch 1: one handler at a time, every message handled and acked', async () => {
+    const queue = `e2e.prefetch.${unique()}`;
+    let running = 0;
+    let most = 0;
+    const done: string[] = [];
+    const app = await TestApp.start({
+      health: {
+        shutdown: { timeoutMs: SHUTDOWN_MS },
+        connections: [
+          amqpConnection({
+            name: 'orders',
+            url: rabbit.amqpUrl,
+            consumers: [
+              {
+                queue,
+                assert: { durable: false },
+                prefetch: 1,
+                onMessage: async (message: ConsumeMessage) => {
+                  most = Math.max(most, ++running);
+                  await sleep(150);
+                  running--;
+                  done.push(message.content.toString());
+                },
+              },
+            ],
+          }),
+        ],
+      },
+    });
+    try {
+      await app.waitFor('orders', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      for (let i = 0; i < 4; i++) await publish(rabbit, queue, `job ${i}`);
+      await waitUntil(() => done.length === 4, 10_000, 'four jobs handled');
+      assert.equal(most, 1, 'never two handlers at once with prefetch 1');
+    } finally {
+      await app.close();
+    }
+    const left = await withAdmin(rabbit, async (channel) => {
+      const count = (await channel.checkQueue(queue)).messageCount;
+      await channel.deleteQueue(queue);
+      return count;
+    });
+    assert.equal(left, 0, 'all acked');
+  });
+
+  it('noAck: a handler that throws is not NACKed nor redelivered (the broker counted it delivered)', async () => {
+    const queue = `e2e.noack.${unique()}`;
+    const received: Received[] = [];
+    const app = await TestApp.start({
+      health: {
+        shutdown: { timeoutMs: SHUTDOWN_MS },
+        connections: [
+          amqpConnection({
+            name: 'orders',
+            url: rabbit.amqpUrl,
+            consumers: [
+              recordingConsumer(queue, received, {
+                noAck: true,
+                onMessage: (message: ConsumeMessage) => {
+                  received.push({ body: message.content.toString(), redelivered: message.fields.redelivered, at: now() });
+                  throw new Error('the handler failed');
+                },
+              }),
+            ],
+          }),
+        ],
+      },
+    });
+    try {
+      await app.waitFor('orders', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      await publish(rabbit, queue, 'once');
+      await waitUntil(() => received.length >= 1, 5_000, 'delivered');
+      await sleep(2_500);
+      assert.deepEqual(
+        received.map((r) => r.body),
+        ['once'],
+        'delivered once, never again',
+      );
+      assert.equal(app.snapshot('orders').state, 'up', 'the connection is not harmed (a NACK on a noAck channel would close it: 406 PRECONDITION_FAILED unknown delivery tag)');
+    } finally {
+      await app.close();
+      await withAdmin(rabbit, (channel) => channel.deleteQueue(queue)).catch(() => undefined);
+    }
+  });
+
+  it('app.close() lets a handler in flight finish: its message is acked, not delivered twice', async (t) => {
+    const queue = `e2e.inflight.${unique()}`;
+    let started = 0;
+    let finished = 0;
+    const app = await TestApp.start({
+      health: {
+        shutdown: { timeoutMs: SHUTDOWN_MS },
+        connections: [
+          amqpConnection({
+            name: 'orders',
+            url: rabbit.amqpUrl,
+            consumers: [
+              {
+                queue,
+                assert: { durable: false },
+                onMessage: async () => {
+                  started++;
+                  await sleep(400);
+                  finished++;
+                },
+              },
+            ],
+          }),
+        ],
+      },
+    });
+    let closeMs = 0;
+    try {
+      await app.waitFor('orders', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      await publish(rabbit, queue, 'in flight');
+      await waitUntil(() => started === 1, 5_000, 'the handler started');
+    } finally {
+      const closingAt = now();
+      await app.close();
+      closeMs = Math.round(now() - closingAt);
+    }
+    t.diagnostic(`app.close() took ${closeMs} ms with a 400 ms handler in flight`);
+    assert.equal(finished, 1, 'the handler finished before close returned');
+    const left = await withAdmin(rabbit, async (channel) => {
+      const count = (await channel.checkQueue(queue)).messageCount;
+      await channel.deleteQueue(queue);
+      return count;
+    });
+    assert.equal(left, 0, 'its message was acked before the channel closed');
+  });
+
+  it("a handler that never settles, on the app's ChannelModel: app.close() within the deadline, no channel of the package left on the app's connection, the message back in the queue", async (t) => {
+    const queue = `e2e.hung.${unique()}`;
+    const plain = await amqp.connect(rabbit.amqpUrl, { clientProperties: { connection_name: 'hung-handler-plain' } });
+    plain.on('error', () => undefined);
+    const before = channelCount(plain);
+    let started = 0;
+    let app: TestApp | undefined;
+    try {
+      app = await TestApp.start({
+        health: {
+          shutdown: { timeoutMs: SHUTDOWN_MS },
+          connections: [
+            amqpConnection({
+              name: 'orders',
+              connection: plain,
+              consumers: [{ queue, assert: { durable: false }, onMessage: () => (started++, new Promise(() => undefined)) }],
+            }),
+          ],
+        },
+      });
+      await app.waitFor('orders', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      await publish(rabbit, queue, 'stuck');
+      await waitUntil(() => started === 1, 5_000, 'the handler started');
+      const closingAt = now();
+      const closing = app;
+      app = undefined;
+      await closing.close();
+      const closeMs = Math.round(now() - closingAt);
+      await sleep(300);
+      const after = channelCount(plain);
+      const onBroker = (await brokerConnections(rabbit)).filter((c) => c.name === 'hung-handler-plain');
+      const ready = await withAdmin(rabbit, async (channel) => (await channel.checkQueue(queue)).messageCount);
+      t.diagnostic(`close ${closeMs} ms; channels on the app's connection before ${before}, after close ${after}; broker ${JSON.stringify(onBroker)}; ready in the queue ${ready}`);
+      assert.ok(closeMs < SHUTDOWN_MS + 1_000, `close took ${closeMs} ms`);
+      assert.deepEqual(
+        { channels: after, brokerChannels: onBroker.map((c) => c.channels), ready },
+        { channels: before, brokerChannels: [before], ready: 1 },
+        "the package's consumer channel is closed at the deadline: nothing of the package stays on the app's connection, and its unacked message goes back to the queue",
+      );
+    } finally {
+      await app?.close();
+      await withAdmin(rabbit, (channel) => channel.deleteQueue(queue)).catch(() => undefined);
+      await plain.close().catch(() => undefined);
+    }
   });
 });
 
@@ -680,6 +875,35 @@ describe('AMQP kind: no harm to the app\'s connections', () => {
       await app?.close();
       await Promise.race([manager.close().catch(() => undefined), sleep(1_000)]);
       (manager.connection as unknown as { connection?: { stream?: { destroy(e: Error): void } } } | undefined)?.connection?.stream?.destroy(new Error('test cleanup'));
+      await proxy.close();
+    }
+  });
+});
+
+describe('AMQP kind: the package\'s own connection closed by force', () => {
+  it('app.close() while the broker is blackholed: within the deadline, and no timer of amqplib (heartbeats) left running', async (t) => {
+    const proxy = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    let app: TestApp | undefined;
+    try {
+      const baseline = activeHandles();
+      app = await TestApp.start({
+        health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'owned', url: amqpUrl(proxy.host, proxy.port) })] },
+      });
+      await app.waitFor('owned', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      proxy.blackhole();
+      const closingAt = now();
+      const closing = app;
+      app = undefined;
+      await closing.close();
+      const closeMs = Math.round(now() - closingAt);
+      await sleep(100);
+      const leaked = leakedHandles(baseline);
+      t.diagnostic(`close ${closeMs} ms; handles more than before the app: ${JSON.stringify(leaked)}`);
+      assert.ok(closeMs < SHUTDOWN_MS + 1_000, `close took ${closeMs} ms`);
+      // The proxy still holds its two sockets of the link (blackholed, it forwards no FIN): only timers are checked.
+      assert.equal(leaked.Timeout, undefined, 'no timer left: the forced close stopped amqplib\'s heartbeat timers');
+    } finally {
+      await app?.close();
       await proxy.close();
     }
   });
