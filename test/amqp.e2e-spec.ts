@@ -909,6 +909,41 @@ describe('AMQP kind: the package\'s own connection closed by force', () => {
   });
 });
 
+describe('AMQP kind: a resource alarm (the broker blocks publishers)', () => {
+  it('memory alarm on the package\'s own publishing connection: degraded with the broker\'s reason, never down; up once the alarm clears', async (t) => {
+    const app = await TestApp.start({
+      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'owned', url: rabbit.amqpUrl, probe: 'publish' })] },
+    });
+    const log = new StateLog(app, ['owned']);
+    try {
+      await app.waitFor('owned', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
+      const alarmAt = now();
+      // A watermark of 0 sets the memory alarm off at once: RabbitMQ blocks every connection that publishes.
+      await rabbit.ctl(['set_vm_memory_high_watermark', '0']);
+      const degradedMs = await log.waitFor('owned', 'degraded', alarmAt, 10_000 + BOUND_MS + MARGIN_MS).catch((error: Error) => {
+        throw new Error(`${error.message}; states ${log.states('owned', alarmAt).join(' ')}; now ${JSON.stringify(app.snapshot('owned'))}`);
+      });
+      await sleep(2 * INTERVAL_MS);
+      const snapshot = app.snapshot('owned');
+      t.diagnostic(`degraded ${degradedMs} ms after the alarm was asked for; states ${log.states('owned', alarmAt).join(' ')}; now ${snapshot.state}: ${snapshot.reason}`);
+      assert.match(log.first('owned', 'degraded', alarmAt)!.reason, /block/i, 'the reason says the broker blocks publishing');
+      assert.deepEqual(
+        log.states('owned', alarmAt).filter((s) => s !== 'degraded' && s !== 'up'),
+        [],
+        'a blocked broker is degraded, never down: the connection serves consumers still',
+      );
+      const clearedAt = now();
+      await rabbit.ctl(['set_vm_memory_high_watermark', '0.4']);
+      const upMs = await log.waitFor('owned', 'up', clearedAt, BOUND_MS + MARGIN_MS + 5_000);
+      t.diagnostic(`up ${upMs} ms after the alarm was cleared`);
+    } finally {
+      await rabbit.ctl(['set_vm_memory_high_watermark', '0.4']).catch(() => undefined);
+      log.stop();
+      await app.close();
+    }
+  });
+});
+
 describe('AMQP kind, a plain amqplib ChannelModel handed in', () => {
   it('up while open; after a kick it reads down and stays down (never reopened), the reason saying the app\'s connection closed', async (t) => {
     const plain = await amqp.connect(rabbit.amqpUrl, { clientProperties: { connection_name: 'plain-kicked' } });
