@@ -29,6 +29,8 @@ interface AmqpSession {
   blocked?: string;
   /** Called when the broker blocks the connection: a round trip waiting then ends, the broker having spoken. */
   whenBlocked?: () => void;
+  /** The exchange of a beat still under way, late or not: the next beat waits for it rather than queue another. */
+  exchanging?: Promise<void>;
   /** Why the connection or the beat channel closed; undefined while open. */
   closed?: string;
   /** Removes the listeners on the connection. */
@@ -244,25 +246,31 @@ export class AmqpAdapter implements ConnectionAdapter {
   private async roundTrip(session: AmqpSession, signal: AbortSignal): Promise<void> {
     if (session.blocked !== undefined) return;
     const blocked = new Promise<void>((resolve) => (session.whenBlocked = resolve));
-    const token = `${this.tokenPrefix}${++this.sequence}`;
+    // A late exchange that finally answers proves the path as well as a new one would; and amqplib sends
+    // one RPC at a time per channel, so a new one queued behind late ones would answer last.
+    session.exchanging ??= this.exchange(session).finally(() => (session.exchanging = undefined));
     try {
-      await abortable(Promise.race([this.exchange(session, token), blocked]), signal);
+      await abortable(Promise.race([session.exchanging, blocked]), signal);
     } finally {
       session.whenBlocked = undefined;
-      this.awaited.delete(token);
     }
   }
 
-  private async exchange({ channel, queue }: AmqpSession, token: string): Promise<void> {
+  private async exchange({ channel, queue }: AmqpSession): Promise<void> {
     if (this.settings.probe === 'declare') {
       await channel.checkQueue(queue);
       return;
     }
+    const token = `${this.tokenPrefix}${++this.sequence}`;
     const returned = new Promise<void>((resolve) => this.awaited.set(token, resolve));
     const confirmed = new Promise<void>((resolve, reject) => {
       channel.sendToQueue(queue, Buffer.from(token), {}, (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
     });
-    await Promise.all([confirmed, returned]);
+    try {
+      await Promise.all([confirmed, returned]);
+    } finally {
+      this.awaited.delete(token);
+    }
   }
 
   private returned(session: AmqpSession, delivery: AmqpDelivery | null): void {
