@@ -119,17 +119,23 @@ export class WatchedAmqpManager implements AmqpSource {
 /** An app's amqplib 2 recovering model: watched; it reconnects by itself, and opens channels on its current connection. */
 export class WatchedRecoveringModel implements AmqpSource {
   /**
-   * Whether it was connected when last heard of. Its createChannel() waits for a connection with a waiter
-   * no one can take back, so while it is not, the package waits for its 'connect' instead: attempts given
-   * up during an outage would otherwise leave waiters that all open a channel at once when it comes back.
+   * Whether it was connected when last heard of, from its own events: while it is not, the package waits
+   * for its 'connect'. Its createChannel() would wait too, but with a waiter no one can take back: the
+   * attempts given up during an outage would leave waiters that all open a channel at once when it comes back.
    */
-  private connected = true;
+  private connected = false;
   private readonly onConnect = () => (this.connected = true);
   private readonly onDisconnect = () => (this.connected = false);
 
   constructor(private readonly model: AmqpRecoveringModelLike) {
     model.on('connect', this.onConnect);
     model.on('disconnect', this.onDisconnect);
+    // Connected before the package came (its first connection is all waitForConnect() tells): known a
+    // microtask later, before any attempt.
+    model.waitForConnect().then(
+      () => (this.connected = true),
+      () => undefined,
+    );
   }
 
   client(): unknown {
@@ -138,15 +144,8 @@ export class WatchedRecoveringModel implements AmqpSource {
 
   async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
     if (!this.connected) await nextEvent(this.model, 'connect', signal, messages.amqpRecoveringNotConnected());
-    const opening = confirm ? this.model.createConfirmChannel() : this.model.createChannel();
-    // Not there in time: its connection is not, whatever the last event said.
-    signal.addEventListener('abort', this.onDisconnect, { once: true });
-    try {
-      // Once closed by the app, or out of retries, it rejects with why.
-      return await adoptChannel(opening, signal);
-    } finally {
-      signal.removeEventListener('abort', this.onDisconnect);
-    }
+    // Once closed by the app, or out of retries, it rejects with why.
+    return adoptChannel(confirm ? this.model.createConfirmChannel() : this.model.createChannel(), signal);
   }
 
   async close(): Promise<void> {
