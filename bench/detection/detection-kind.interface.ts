@@ -74,7 +74,7 @@ export interface DetectionKind<S extends FaultServer = FaultServer> {
    * libraries' baseline runs.
    */
   connection?(host: string, port: number): MonitoredConnection | Promise<MonitoredConnection>;
-  /** The client libraries used alone, with their defaults, for comparison. */
+  /** The client libraries used alone, with their defaults, for comparison; empty when another kind of the same server has them. */
   raw: RawLibrary[];
   /** The server's own kick, if it has one: adds the fault 'kick (<how>)' for the package and the raw libraries. */
   kick?: ServerKick<S>;
