@@ -1,0 +1,166 @@
+import { abortable, onAbort } from '../../core/abortable.js';
+import { messages } from '../../core/messages.js';
+import { loadPeer } from '../load-peer.js';
+import type { AmqpChannelLike, AmqpChannelModelLike, AmqpConnectionManagerLike, AmqpRawConnectionLike, AmqpRecoveringModelLike } from './amqp-like.js';
+
+type AmqpLibrary = typeof import('amqplib');
+
+/**
+ * Where the adapter's channels come from: the package's own connection, or the app's (a ChannelModel, an
+ * amqp-connection-manager or a recovering model), each reached the way its library allows.
+ */
+export interface AmqpSource {
+  /** What the connection's handle gives while it is up. */
+  client(): unknown;
+  /**
+   * A channel on the current connection, with an 'error' listener (an unheard channel 'error' closes the
+   * whole connection). The package's own connection is connected first; the app's is waited for.
+   */
+  openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike>;
+  /** The package's own connection is closed, forced when `signal` aborts; the app's is left as it is. */
+  close(signal: AbortSignal): Promise<void>;
+}
+
+/** The package's own connection: connected by open(), again after every close, with the engine's backoff. */
+export class OwnedAmqpConnection implements AmqpSource {
+  private model?: AmqpChannelModelLike;
+
+  constructor(
+    private readonly url: string,
+    private readonly socketOptions: Record<string, unknown>,
+  ) {}
+
+  client(): unknown {
+    return this.model;
+  }
+
+  async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+    return channelOn(await this.connect(signal), confirm, signal);
+  }
+
+  async close(signal: AbortSignal): Promise<void> {
+    const model = this.model;
+    if (!model || isClosed(model.connection)) return;
+    // close() waits for the broker's close-ok, which a silent broker never sends.
+    const stopForcing = onAbort(signal, () => destroySocket(model.connection));
+    try {
+      await model.close().catch(() => destroySocket(model.connection));
+    } finally {
+      stopForcing();
+    }
+  }
+
+  private async connect(signal: AbortSignal): Promise<AmqpChannelModelLike> {
+    if (this.model && !isClosed(this.model.connection)) return this.model;
+    const amqp = await loadPeer<AmqpLibrary>('amqplib', 'AMQP connections');
+    const attempt = amqp.connect(this.url, this.socketOptions) as unknown as Promise<AmqpChannelModelLike>;
+    // Heard here, the loss itself is told by 'close': an unheard connection 'error' would crash the process.
+    // A connection that arrives after its attempt was given up is closed at once: no ghost on the broker.
+    void attempt.then(
+      (model) => {
+        model.on('error', () => undefined);
+        if (signal.aborted) destroySocket(model.connection);
+      },
+      () => undefined,
+    );
+    this.model = await abortable(attempt, signal);
+    return this.model;
+  }
+}
+
+/** An app's amqplib ChannelModel: watched; amqplib never reconnects it, nor does the package. */
+export class WatchedAmqpModel implements AmqpSource {
+  constructor(private readonly model: AmqpChannelModelLike) {}
+
+  client(): unknown {
+    return this.model;
+  }
+
+  openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+    if (isClosed(this.model.connection)) return Promise.reject(new Error(messages.amqpAppConnectionClosed()));
+    return channelOn(this.model, confirm, signal);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** An app's amqp-connection-manager: watched; it reconnects by itself, and each new connection gets the package's channels. */
+export class WatchedAmqpManager implements AmqpSource {
+  constructor(private readonly manager: AmqpConnectionManagerLike) {}
+
+  client(): unknown {
+    return this.manager;
+  }
+
+  async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+    const current = this.manager.connection;
+    const model = current && !isClosed(current.connection) ? current : await this.nextConnection(signal);
+    return channelOn(model, confirm, signal);
+  }
+
+  async close(): Promise<void> {}
+
+  /** The manager's next 'connect': it reconnects on its own schedule (reconnectTimeInSeconds). */
+  private nextConnection(signal: AbortSignal): Promise<AmqpChannelModelLike> {
+    if (signal.aborted) return Promise.reject(new Error(messages.amqpManagerNotConnected(), { cause: signal.reason }));
+    return new Promise((resolve, reject) => {
+      const connected = ({ connection }: { connection: AmqpChannelModelLike }) => settle(() => resolve(connection));
+      const aborted = () => settle(() => reject(new Error(messages.amqpManagerNotConnected(), { cause: signal.reason })));
+      const settle = (outcome: () => void) => {
+        this.manager.removeListener('connect', connected);
+        signal.removeEventListener('abort', aborted);
+        outcome();
+      };
+      this.manager.on('connect', connected);
+      signal.addEventListener('abort', aborted, { once: true });
+    });
+  }
+}
+
+/** An app's amqplib 2 recovering model: watched; it reconnects by itself, and opens channels on its current connection. */
+export class WatchedRecoveringModel implements AmqpSource {
+  constructor(private readonly model: AmqpRecoveringModelLike) {}
+
+  client(): unknown {
+    return this.model;
+  }
+
+  openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+    // It waits for its connection; once closed by the app, or out of retries, it rejects with why.
+    return adoptChannel(confirm ? this.model.createConfirmChannel() : this.model.createChannel(), signal);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Whether an amqplib connection closed, or began to: nothing more goes through it. */
+export function isClosed(connection: AmqpRawConnectionLike): boolean {
+  return connection.expectSocketClose === true || (connection.stream as { destroyed?: boolean } | undefined)?.destroyed === true;
+}
+
+/**
+ * Destroys the socket of an amqplib connection, for a close a silent broker would never answer. With an
+ * error, so that amqplib runs its socket-error path, which also stops its heartbeat timers.
+ */
+export function destroySocket(connection: AmqpRawConnectionLike): void {
+  (connection.stream as { destroy?(error: Error): void } | undefined)?.destroy?.(new Error(messages.amqpForcedClose()));
+}
+
+function channelOn(model: AmqpChannelModelLike, confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+  return adoptChannel(confirm ? model.createConfirmChannel() : model.createChannel(), signal);
+}
+
+/**
+ * Gives the channel an 'error' listener as soon as it exists, and closes one that came after its wait was
+ * given up, so that no channel of the package is left open unseen on a connection.
+ */
+function adoptChannel(opening: Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpChannelLike> {
+  void opening.then(
+    (channel) => {
+      channel.on('error', () => undefined);
+      if (signal.aborted) void channel.close().catch(() => undefined);
+    },
+    () => undefined,
+  );
+  return abortable(opening, signal);
+}

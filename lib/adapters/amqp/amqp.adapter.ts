@@ -1,0 +1,203 @@
+import { randomBytes } from 'node:crypto';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { abortable } from '../../core/abortable.js';
+import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { messages } from '../../core/messages.js';
+import type { CallbackReport } from '../../core/user-callback.js';
+import type { AmqpChannelLike, AmqpDelivery, AmqpRawConnectionLike } from './amqp-like.js';
+import { isClosed, type AmqpSource } from './amqp-source.js';
+import { KeptAmqpConsumer, type AmqpConsumerDefinition } from './kept-amqp-consumer.js';
+
+export interface AmqpAdapterSettings {
+  readonly target?: string;
+  readonly consumers: readonly AmqpConsumerDefinition[];
+  /** A beat publishes a message and consumes it back, or declares its queue passively (see the `probe` option). */
+  readonly probe: 'publish' | 'declare';
+  readonly connectionName: string;
+  readonly report: CallbackReport;
+  /** The credentials of the package's own connection. */
+  readonly secrets: readonly string[];
+}
+
+/** What the package holds on one connection: its beat channel and queue, and what the connection told. */
+interface AmqpSession {
+  readonly connection: AmqpRawConnectionLike;
+  readonly channel: AmqpChannelLike;
+  /** Server-named and exclusive: a new one per connection, so an old connection the broker still holds never locks it. */
+  readonly queue: string;
+  /** The broker's reason while it blocks publishers (connection.blocked: a memory or disk alarm). */
+  blocked?: string;
+  /** Why the connection or the beat channel closed; undefined while open. */
+  closed?: string;
+  /** Removes the listeners on the connection. */
+  release(): void;
+}
+
+/**
+ * An AMQP 0-9-1 connection (RabbitMQ) through amqplib: the package's own, or the app's, watched. On every
+ * connection the package opens a confirm channel and a server-named exclusive queue of its own. A beat
+ * publishes a token there with a publisher confirm and waits for it to come back on its consumer (the
+ * broker accepted, routed and delivered a message within the deadline), or, where a publish could block
+ * the app's consumers during a resource alarm, declares that queue passively (probe 'declare'). While the
+ * broker blocks the connection (connection.blocked) nothing goes through it: the beat then reads it
+ * degraded with the broker's reason, and AMQP's heartbeat frames keep watching the flow.
+ *
+ * A late beat reads the connection down, and nothing more: the package never drops an AMQP connection.
+ * The heartbeat frames amqplib negotiates judge its flow (the package's own connection asks for a period
+ * that closes a dead flow within about intervalMs + timeoutMs), and a busy broker is never made to
+ * redeliver every unacknowledged message by a drop of the package's.
+ *
+ * The app's consumers declared in `consumers` are made on every new connection, each on its own channel;
+ * one the broker cancelled reads degraded, with why, until a later beat made it again.
+ */
+export class AmqpAdapter implements ConnectionAdapter {
+  readonly kind = 'amqp';
+  readonly clientChanges$: Observable<unknown>;
+  private readonly clients = new BehaviorSubject<unknown>(undefined);
+  private session?: AmqpSession;
+  private readonly consumers: KeptAmqpConsumer[];
+  /** Beats wait for their token on the beat queue's consumer. */
+  private readonly awaited = new Map<string, () => void>();
+  private onLoss?: (error: Error) => void;
+  /** Aborted by close(): stops consumers being made again. */
+  private readonly closing = new AbortController();
+  private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
+  private sequence = 0;
+
+  readonly target?: string;
+
+  constructor(
+    private readonly source: AmqpSource,
+    private readonly settings: AmqpAdapterSettings,
+  ) {
+    this.target = settings.target;
+    this.consumers = settings.consumers.map((consumer) => new KeptAmqpConsumer(consumer, settings.connectionName, settings.report));
+    this.clientChanges$ = this.clients.asObservable();
+  }
+
+  knownSecrets(): readonly string[] {
+    return this.settings.secrets;
+  }
+
+  currentClient(): unknown {
+    return this.clients.value;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    this.clients.next(undefined);
+    const current = this.session;
+    const session = current && current.closed === undefined && !isClosed(current.connection) ? current : await this.newSession(signal);
+    await Promise.all(this.consumers.filter((consumer) => !consumer.consumesOn(session.connection)).map((consumer) => consumer.make(this.source, signal)));
+    await this.roundTrip(session, signal);
+    this.clients.next(this.source.client());
+  }
+
+  async ping(signal: AbortSignal): Promise<void | BeatReport> {
+    const session = this.session;
+    if (!session || session.closed !== undefined || !this.clients.value) throw new Error(messages.amqpNotOpen(session?.closed));
+    const lost = this.consumers.filter((consumer) => consumer.lost !== undefined);
+    // Made again in the background: the beat's verdict never waits on a queue being declared.
+    for (const consumer of lost) void consumer.make(this.source, this.closing.signal);
+    const impairments = lost.map((consumer) => consumer.lost as string);
+    if (session.blocked !== undefined) {
+      if (isClosed(session.connection)) throw new Error(messages.amqpNotOpen(session.closed));
+      return { impairment: [messages.amqpBlocked(session.blocked), ...impairments].join('; ') };
+    }
+    await this.roundTrip(session, signal);
+    return impairments.length ? { impairment: impairments.join('; ') } : undefined;
+  }
+
+  /** Consumers stop and their handlers finish, then the package's channels close, and its own connection. */
+  async close(signal: AbortSignal): Promise<void> {
+    this.closing.abort();
+    this.clients.next(undefined);
+    this.clients.complete();
+    const session = this.session;
+    session?.release();
+    await Promise.all(this.consumers.map((consumer) => consumer.close(signal)));
+    if (session && !isClosed(session.connection)) await abortable(session.channel.close(), signal).catch(() => undefined);
+    await this.source.close(signal);
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  /** The beat channel, its queue and its consumer on the current connection; listens for the connection's news. */
+  private async newSession(signal: AbortSignal): Promise<AmqpSession> {
+    this.session?.release();
+    this.session = undefined;
+    const channel = await this.source.openChannel(true, signal);
+    try {
+      const { queue } = await abortable(channel.assertQueue('', { exclusive: true, autoDelete: true }), signal);
+      const session = this.watch(channel, queue);
+      if (this.settings.probe === 'publish') {
+        await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
+      }
+      this.session = session;
+      return session;
+    } catch (error) {
+      void channel.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private watch(channel: AmqpChannelLike, queue: string): AmqpSession {
+    const { connection } = channel;
+    let channelError: string | undefined;
+    const onClose = (error?: Error) => this.lose(session, messages.amqpClosed(error?.message));
+    const onBlocked = (reason: string) => (session.blocked = String(reason));
+    const onUnblocked = () => (session.blocked = undefined);
+    const session: AmqpSession = {
+      connection,
+      channel,
+      queue,
+      release: () => {
+        connection.removeListener('close', onClose);
+        connection.removeListener('blocked', onBlocked);
+        connection.removeListener('unblocked', onUnblocked);
+      },
+    };
+    connection.on('close', onClose);
+    connection.on('blocked', onBlocked);
+    connection.on('unblocked', onUnblocked);
+    channel.on('error', (error: Error) => (channelError = error.message));
+    // The connection closing closes its channels first: the connection's reason is the one told.
+    channel.on('close', () => setImmediate(() => this.lose(session, messages.amqpBeatChannelClosed(channelError))));
+    return session;
+  }
+
+  /** The session can carry no more beats: told at once, unless it is no longer the connection's. */
+  private lose(session: AmqpSession, reason: string): void {
+    if (session.closed !== undefined) return;
+    session.closed = reason;
+    if (this.session !== session || !this.clients.value) return;
+    this.clients.next(undefined);
+    this.onLoss?.(new Error(reason));
+  }
+
+  /** Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or declares the queue passively. */
+  private async roundTrip({ channel, queue }: AmqpSession, signal: AbortSignal): Promise<void> {
+    if (this.settings.probe === 'declare') {
+      await abortable(channel.checkQueue(queue), signal);
+      return;
+    }
+    const token = `${this.tokenPrefix}${++this.sequence}`;
+    const returned = new Promise<void>((resolve) => this.awaited.set(token, resolve));
+    const confirmed = new Promise<void>((resolve, reject) => {
+      channel.sendToQueue(queue, Buffer.from(token), {}, (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
+    });
+    try {
+      await abortable(Promise.all([confirmed, returned]), signal);
+    } finally {
+      this.awaited.delete(token);
+    }
+  }
+
+  private returned(session: AmqpSession, delivery: AmqpDelivery | null): void {
+    // Cancelled by the broker: someone deleted the beat queue. The next open() makes a new one.
+    if (delivery === null) this.lose(session, messages.amqpBeatQueueCancelled());
+    else this.awaited.get(delivery.content.toString())?.();
+  }
+}
