@@ -4,7 +4,7 @@ import { connect as connectManager, type AmqpConnectionManager, type ChannelWrap
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RabbitMqServer } from '../../test/kit/rabbitmq.server.js';
 import { now } from '../kit/stats.js';
-import type { ConnectionDefinition } from '../../lib/index.js';
+import type { AmqpConnectionDefinition } from '../../lib/index.js';
 import type { DetectionKind, FaultServer, MonitoredConnection, Noticed, RawWatch } from './detection-kind.interface.js';
 
 /** The kit's broker seen through its AMQP listener: the harness reaches `host:port`, so `port` is the AMQP one. */
@@ -33,9 +33,6 @@ class AmqpBroker implements FaultServer {
     return this.rabbit.stop();
   }
 }
-
-// Until the AMQP kind lands in the union (branch issue14-amqp-kind), its definitions go in as written in its brief.
-const amqpDefinition = (definition: Record<string, unknown>) => definition as unknown as ConnectionDefinition;
 
 const url = (host: string, port: number) => `amqp://guest:guest@${host}:${port}`;
 /** A queue of the client's own: named, so a consumer re-made on a new connection finds it again. */
@@ -105,6 +102,13 @@ async function watchConnectionManager(host: string, port: number): Promise<RawWa
   };
 }
 
+/**
+ * The app's connection as the definition takes it. A cast, reported: amqplib's own types declare the raw
+ * Connection under a ChannelModel without its EventEmitter methods, so neither a ChannelModel nor a manager
+ * or recovering model holding one fits the package's AmqpConnectionLike as they are typed.
+ */
+const handedIn = (connection: object) => connection as AmqpConnectionDefinition['connection'];
+
 /** The app's reconnect wait of the handed-in ACM manager and recovering model, and their AMQP heartbeat: 1 s. */
 const APP_RECONNECT_S = 1;
 
@@ -121,12 +125,12 @@ async function closeForced(close: () => Promise<unknown>, live: ChannelModel | u
  */
 function ownConnection(host: string, port: number): MonitoredConnection {
   return {
-    definition: amqpDefinition({
+    definition: {
       name: 'orders',
       kind: 'amqp',
       url: url(host, port),
       consumers: [{ queue: queueName(), assert: { durable: false, autoDelete: true }, onMessage: () => undefined }],
-    }),
+    } satisfies AmqpConnectionDefinition,
   };
 }
 
@@ -147,7 +151,7 @@ async function watchedManager(host: string, port: number): Promise<MonitoredConn
   await wrapper.waitForConnect();
   await wrapper.consume(queue, () => undefined, { noAck: true });
   return {
-    definition: amqpDefinition({ name: 'orders', kind: 'amqp', connection: manager }),
+    definition: { name: 'orders', kind: 'amqp', connection: handedIn(manager) } satisfies AmqpConnectionDefinition,
     dispose: () => closeForced(() => manager.close(), manager.connection as ChannelModel | undefined),
   };
 }
@@ -175,7 +179,7 @@ async function watchedRecoveringModel(host: string, port: number): Promise<Monit
   // The model re-emits its connection's 'error': an app listens, or an unheard one throws.
   model.on('error', () => undefined);
   return {
-    definition: amqpDefinition({ name: 'orders', kind: 'amqp', connection: model }),
+    definition: { name: 'orders', kind: 'amqp', connection: handedIn(model) } satisfies AmqpConnectionDefinition,
     dispose: () => closeForced(() => model.close(), live),
   };
 }
