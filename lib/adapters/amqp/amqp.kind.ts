@@ -55,7 +55,7 @@ export const AMQP_OPTIONS = optionNames<Omit<AmqpConnectionDefinition, keyof Con
   probe: true,
   allowInsecureAuth: true,
 });
-const CONSUMER_OPTIONS = optionNames<AmqpConsumerDefinition>({ queue: true, assert: true, prefetch: true, noAck: true, onMessage: true });
+export const AMQP_CONSUMER_OPTIONS = optionNames<AmqpConsumerDefinition>({ queue: true, assert: true, prefetch: true, noAck: true, onMessage: true });
 const CONSUMER_SHAPE = '{ queue, assert?, prefetch?, noAck?, onMessage }';
 
 /**
@@ -168,7 +168,7 @@ function checkConsumers(check: OptionChecker, consumers: unknown): void {
     const at = `consumers[${index}]`;
     check.that(typeof consumer === 'object' && consumer !== null && !Array.isArray(consumer), at, consumer, `Pass ${CONSUMER_SHAPE}.`);
     const { queue, assert, prefetch, noAck, onMessage } = consumer as AmqpConsumerDefinition;
-    check.knownKeys(at, consumer as object, CONSUMER_OPTIONS);
+    check.knownKeys(at, consumer as object, AMQP_CONSUMER_OPTIONS);
     check.text(`${at}.queue`, queue);
     check.fn(`${at}.onMessage`, onMessage, true, '(message: AmqpMessage) => unknown');
     check.that(
