@@ -53,7 +53,11 @@ export interface MonitoredConnection {
 export interface ServerKick<S extends FaultServer> {
   /** The server's command, e.g. 'CLIENT KILL', shown in the fault's name. */
   how: string;
-  /** Closes every client connection of `server`. */
+  /**
+   * Closes every client connection of `server`. May resolve to the moment (stats' now()) the kick reached
+   * the clients, when the command's own start-up would otherwise count as their delay (rabbitmqctl starts an
+   * Erlang VM first: 0.8 to 3.5 s on a busy machine); 'down' and 'up' then count from that moment.
+   */
   run(server: S): Promise<unknown>;
 }
 
