@@ -50,8 +50,8 @@ export class OwnedAmqpConnection implements AmqpSource {
     }
   }
 
-  private async connect(signal: AbortSignal): Promise<AmqpChannelModelLike> {
-    if (this.model && !isClosed(this.model.connection)) return this.model;
+  /** A new connection beside the current one; adopt() makes it the current. */
+  async connectAnew(signal: AbortSignal): Promise<AmqpChannelModelLike> {
     const amqp = await loadPeer<AmqpLibrary>('amqplib', 'AMQP connections');
     const attempt = amqp.connect(this.url, this.socketOptions) as unknown as Promise<AmqpChannelModelLike>;
     // Heard here, the loss itself is told by 'close': an unheard connection 'error' would crash the process.
@@ -63,7 +63,18 @@ export class OwnedAmqpConnection implements AmqpSource {
       },
       () => undefined,
     );
-    this.model = await abortable(attempt, signal);
+    return abortable(attempt, signal);
+  }
+
+  /** Makes `model` the current connection, and drops the one before: it no longer carried anything. */
+  adopt(model: AmqpChannelModelLike): void {
+    if (this.model && this.model !== model) destroySocket(this.model.connection);
+    this.model = model;
+  }
+
+  private async connect(signal: AbortSignal): Promise<AmqpChannelModelLike> {
+    if (this.model && !isClosed(this.model.connection)) return this.model;
+    this.model = await this.connectAnew(signal);
     return this.model;
   }
 }
@@ -146,7 +157,8 @@ export function destroySocket(connection: AmqpRawConnectionLike): void {
   (connection.stream as { destroy?(error: Error): void } | undefined)?.destroy?.(new Error(messages.amqpForcedClose()));
 }
 
-function channelOn(model: AmqpChannelModelLike, confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+/** A channel on `model`, adopted as openChannel's are. */
+export function channelOn(model: AmqpChannelModelLike, confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
   return adoptChannel(confirm ? model.createConfirmChannel() : model.createChannel(), signal);
 }
 

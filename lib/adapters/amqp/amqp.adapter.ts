@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { abortable } from '../../core/abortable.js';
+import { abortable, onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import type { CallbackReport } from '../../core/user-callback.js';
-import type { AmqpChannelLike, AmqpDelivery, AmqpRawConnectionLike } from './amqp-like.js';
-import { isClosed, type AmqpSource } from './amqp-source.js';
+import type { AmqpChannelLike, AmqpChannelModelLike, AmqpDelivery, AmqpRawConnectionLike } from './amqp-like.js';
+import { channelOn, destroySocket, isClosed, OwnedAmqpConnection, type AmqpSource } from './amqp-source.js';
 import { KeptAmqpConsumer, type AmqpConsumerDefinition } from './kept-amqp-consumer.js';
 
 export interface AmqpAdapterSettings {
@@ -86,9 +86,23 @@ export class AmqpAdapter implements ConnectionAdapter {
   async open(signal: AbortSignal): Promise<void> {
     this.clients.next(undefined);
     const current = this.session;
-    const session = current && current.closed === undefined && !isClosed(current.connection) ? current : await this.newSession(signal);
+    const live = current && current.closed === undefined && !isClosed(current.connection) ? current : undefined;
+    let session: AmqpSession;
+    if (!live) {
+      current?.release();
+      this.session = undefined;
+      session = await this.newSession((opening) => this.source.openChannel(true, opening), signal);
+      // Kept at once: an attempt that fails after this point leaves it for the next, not behind.
+      this.session = session;
+      await this.roundTrip(session, signal);
+    } else if (this.source instanceof OwnedAmqpConnection) {
+      session = await this.keepOrReplace(this.source, live, signal);
+    } else {
+      session = live;
+      await this.roundTrip(session, signal);
+    }
+    this.session = session;
     await Promise.all(this.consumers.filter((consumer) => !consumer.consumesOn(session.connection)).map((consumer) => consumer.make(this.source, signal)));
-    await this.roundTrip(session, signal);
     this.clients.next(this.source.client());
   }
 
@@ -124,18 +138,51 @@ export class AmqpAdapter implements ConnectionAdapter {
     return () => (this.onLoss = undefined);
   }
 
-  /** The beat channel, its queue and its consumer on the current connection; listens for the connection's news. */
-  private async newSession(signal: AbortSignal): Promise<AmqpSession> {
-    this.session?.release();
-    this.session = undefined;
-    const channel = await this.source.openChannel(true, signal);
+  /**
+   * The package's own connection, alive but silent to the last beat: a slow broker, or a flow that no longer
+   * carries frames (a proxy lost bytes, and the broker's heartbeats arrive as bytes amqplib cannot frame).
+   * A new connection races it: the first to answer a round trip stays. The old one is dropped only when
+   * the broker answered the new one first, so a slow broker, slow on every connection, keeps its connection
+   * and never has to deliver its unacknowledged messages again.
+   */
+  private async keepOrReplace(owned: OwnedAmqpConnection, live: AmqpSession, signal: AbortSignal): Promise<AmqpSession> {
+    const race = new AbortController();
+    const stopRacing = onAbort(signal, () => race.abort(signal.reason));
+    let fresh: AmqpChannelModelLike | undefined;
+    const kept = this.roundTrip(live, race.signal).then(() => live);
+    const replacement = owned.connectAnew(race.signal).then(async (model) => {
+      fresh = model;
+      const session = await this.newSession((opening) => channelOn(model, true, opening), race.signal);
+      await this.roundTrip(session, race.signal);
+      return session;
+    });
+    try {
+      const winner = await Promise.any([kept, replacement]).catch((failed: AggregateError) => Promise.reject(failed.errors[0]));
+      if (winner === live) {
+        if (fresh) destroySocket(fresh.connection);
+        return live;
+      }
+      live.release();
+      owned.adopt(fresh as AmqpChannelModelLike);
+      return winner;
+    } catch (error) {
+      if (fresh) destroySocket(fresh.connection);
+      throw error;
+    } finally {
+      stopRacing();
+      race.abort();
+    }
+  }
+
+  /** The beat channel, its queue and its consumer on a connection; listens for the connection's news. */
+  private async newSession(openChannel: (signal: AbortSignal) => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpSession> {
+    const channel = await openChannel(signal);
     try {
       const { queue } = await abortable(channel.assertQueue('', { exclusive: true, autoDelete: true }), signal);
       const session = this.watch(channel, queue);
       if (this.settings.probe === 'publish') {
         await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
       }
-      this.session = session;
       return session;
     } catch (error) {
       void channel.close().catch(() => undefined);
