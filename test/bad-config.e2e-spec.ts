@@ -441,7 +441,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'amqp: consumers that are not an array',
     app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: { queue: 'orders', onMessage } }]),
-    message: 'Connection "orders": option "consumers" is an object. Pass an array of { queue, assert?, prefetch?, noAck?, onMessage }.',
+    message: 'Connection "orders": option "consumers" is an object. Pass an array of { queue, assert?, prefetch?, noAck?, requeueFailed?, onMessage }.',
   },
   {
     title: 'amqp: a consumer without onMessage',
@@ -457,13 +457,18 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     title: 'amqp: a misspelled consumer option',
     app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', prefecth: 10, onMessage }] }]),
     message:
-      'Connection "orders": option "consumers[0].prefecth" is 10. There is no such option; consumers[0] takes queue, assert, prefetch, noAck, onMessage. ' +
+      'Connection "orders": option "consumers[0].prefecth" is 10. There is no such option; consumers[0] takes queue, assert, prefetch, noAck, onMessage, requeueFailed. ' +
       'Did you mean "consumers[0].prefetch"?',
   },
   {
     title: 'amqp: a prefetch of 0',
     app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', prefetch: 0, onMessage }] }]),
-    message: 'Connection "orders": option "consumers[0].prefetch" is 0. Use a whole number of at least 1 or leave it out (no limit).',
+    message: 'Connection "orders": option "consumers[0].prefetch" is 0. Use a whole number of at least 1 or leave it out (10).',
+  },
+  {
+    title: 'amqp: an unknown requeueFailed',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', requeueFailed: 'never', onMessage }] }]),
+    message: 'Connection "orders": option "consumers[0].requeueFailed" is "never". Use one of "once", "always".',
   },
   {
     title: 'amqp: an unknown probe',

@@ -120,6 +120,7 @@ export const messages = {
     "the app's amqplib connection has closed, and amqplib never reconnects a ChannelModel, nor does the package: hand in an " +
     'amqp-connection-manager or a recovering model (amqp.connect(url, { recovery: true })), or give url so that the package owns the connection',
   amqpManagerNotConnected: () => "the app's amqp-connection-manager is not connected (it reconnects on its own schedule, reconnectTimeInSeconds)",
+  amqpRecoveringNotConnected: () => "the app's recovering amqplib model is not connected (it reconnects with its own backoff)",
   amqpForcedClose: () => 'closed by the connection-health package: the broker did not answer the close in time',
   amqpBlocked: (reason: string) => `the broker blocks publishing on this connection (${reason}): published messages wait until its alarm clears`,
   amqpConsumerCancelled: (queue: string) =>
@@ -128,7 +129,9 @@ export const messages = {
     `the consumer of queue '${queue}' is gone: its channel closed${reason ? `: ${reason}` : ''}`,
   amqpConsumerNotMade: (queue: string, why: string) => `the consumer of queue '${queue}' could not be made: ${why}`,
   amqpMessageNacked: (delayMs: number) =>
-    `the message is NACKed in ${delayMs} ms and requeued, so the broker's redelivery and dead-letter rules decide what becomes of it.`,
+    `the message is NACKed in ${delayMs} ms and requeued; should it fail again, it goes to the queue's dead-letter exchange (requeueFailed 'once').`,
+  amqpMessageDeadLettered: () =>
+    "it had failed before, so it is NACKed without requeue: the queue's dead-letter exchange receives it, or the broker drops it when the queue has none.",
   amqpMessageAnswered: (noAck: boolean) =>
     noAck
       ? 'with noAck the broker counted it as delivered when it sent it: the message is lost to the app.'

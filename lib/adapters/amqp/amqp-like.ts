@@ -80,8 +80,33 @@ export interface AmqpConnectionManagerLike extends AmqpEmitterLike {
   close(): Promise<void>;
 }
 
-/** Any connection an app may hand in. */
-export type AmqpConnectionLike = AmqpChannelModelLike | AmqpRecoveringModelLike | AmqpConnectionManagerLike;
+/**
+ * Any connection an app may hand in, as amqplib's and amqp-connection-manager's own declarations type it: an
+ * amqplib ChannelModel, amqplib's recovering model, an AmqpConnectionManager. Only what tells them apart, since
+ * their declarations differ from what the package reads of them at run time (the Connection under a model is
+ * declared with its server properties alone, not as the EventEmitter it is; a message's properties have no index
+ * signature): amqpShape tells which of the three an object is, and the package reads it as AmqpChannelModelLike,
+ * AmqpRecoveringModelLike or AmqpConnectionManagerLike from there.
+ */
+export type AmqpConnectionLike = AppChannelModel | AppRecoveringModel | AppConnectionManager;
+
+interface AppChannelModel extends AmqpEmitterLike {
+  readonly connection: object;
+  close(): Promise<void>;
+  createConfirmChannel(): Promise<object>;
+}
+
+interface AppRecoveringModel extends AmqpEmitterLike {
+  waitForConnect(): Promise<unknown>;
+  close(): Promise<void>;
+  createConfirmChannel(): Promise<object>;
+}
+
+interface AppConnectionManager extends AmqpEmitterLike {
+  readonly connection: object | undefined;
+  isConnected(): boolean;
+  close(): Promise<void>;
+}
 
 /** Which of the three an app's connection is; undefined for anything else (a callback-API model among them). */
 export function amqpShape(value: unknown): 'manager' | 'recovering' | 'model' | undefined {

@@ -1,7 +1,7 @@
 import { abortable, onAbort } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { loadPeer } from '../load-peer.js';
-import type { AmqpChannelLike, AmqpChannelModelLike, AmqpConnectionManagerLike, AmqpRawConnectionLike, AmqpRecoveringModelLike } from './amqp-like.js';
+import type { AmqpChannelLike, AmqpChannelModelLike, AmqpConnectionManagerLike, AmqpEmitterLike, AmqpRawConnectionLike, AmqpRecoveringModelLike } from './amqp-like.js';
 
 type AmqpLibrary = typeof import('amqplib');
 
@@ -105,43 +105,70 @@ export class WatchedAmqpManager implements AmqpSource {
 
   async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
     const current = this.manager.connection;
-    const model = current && !isClosed(current.connection) ? current : await this.nextConnection(signal);
+    // It reconnects on its own schedule (reconnectTimeInSeconds): its next 'connect' brings the connection.
+    const model =
+      current && !isClosed(current.connection)
+        ? current
+        : (await nextEvent<{ connection: AmqpChannelModelLike }>(this.manager, 'connect', signal, messages.amqpManagerNotConnected())).connection;
     return channelOn(model, confirm, signal);
   }
 
   async close(): Promise<void> {}
-
-  /** The manager's next 'connect': it reconnects on its own schedule (reconnectTimeInSeconds). */
-  private nextConnection(signal: AbortSignal): Promise<AmqpChannelModelLike> {
-    if (signal.aborted) return Promise.reject(new Error(messages.amqpManagerNotConnected(), { cause: signal.reason }));
-    return new Promise((resolve, reject) => {
-      const connected = ({ connection }: { connection: AmqpChannelModelLike }) => settle(() => resolve(connection));
-      const aborted = () => settle(() => reject(new Error(messages.amqpManagerNotConnected(), { cause: signal.reason })));
-      const settle = (outcome: () => void) => {
-        this.manager.removeListener('connect', connected);
-        signal.removeEventListener('abort', aborted);
-        outcome();
-      };
-      this.manager.on('connect', connected);
-      signal.addEventListener('abort', aborted, { once: true });
-    });
-  }
 }
 
 /** An app's amqplib 2 recovering model: watched; it reconnects by itself, and opens channels on its current connection. */
 export class WatchedRecoveringModel implements AmqpSource {
-  constructor(private readonly model: AmqpRecoveringModelLike) {}
+  /**
+   * Whether it was connected when last heard of. Its createChannel() waits for a connection with a waiter
+   * no one can take back, so while it is not, the package waits for its 'connect' instead: attempts given
+   * up during an outage would otherwise leave waiters that all open a channel at once when it comes back.
+   */
+  private connected = true;
+  private readonly onConnect = () => (this.connected = true);
+  private readonly onDisconnect = () => (this.connected = false);
+
+  constructor(private readonly model: AmqpRecoveringModelLike) {
+    model.on('connect', this.onConnect);
+    model.on('disconnect', this.onDisconnect);
+  }
 
   client(): unknown {
     return this.model;
   }
 
-  openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
-    // It waits for its connection; once closed by the app, or out of retries, it rejects with why.
-    return adoptChannel(confirm ? this.model.createConfirmChannel() : this.model.createChannel(), signal);
+  async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+    if (!this.connected) await nextEvent(this.model, 'connect', signal, messages.amqpRecoveringNotConnected());
+    const opening = confirm ? this.model.createConfirmChannel() : this.model.createChannel();
+    // Not there in time: its connection is not, whatever the last event said.
+    signal.addEventListener('abort', this.onDisconnect, { once: true });
+    try {
+      // Once closed by the app, or out of retries, it rejects with why.
+      return await adoptChannel(opening, signal);
+    } finally {
+      signal.removeEventListener('abort', this.onDisconnect);
+    }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.model.removeListener('connect', this.onConnect);
+    this.model.removeListener('disconnect', this.onDisconnect);
+  }
+}
+
+/** Resolves with the next `event` of `emitter`; rejects with `message` when `signal` aborts first. Leaves no listener behind. */
+function nextEvent<T>(emitter: AmqpEmitterLike, event: string, signal: AbortSignal, message: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(message, { cause: signal.reason }));
+  return new Promise((resolve, reject) => {
+    const happened = (value: T) => settle(() => resolve(value));
+    const aborted = () => settle(() => reject(new Error(message, { cause: signal.reason })));
+    const settle = (outcome: () => void) => {
+      emitter.removeListener(event, happened);
+      signal.removeEventListener('abort', aborted);
+      outcome();
+    };
+    emitter.on(event, happened);
+    signal.addEventListener('abort', aborted, { once: true });
+  });
 }
 
 /** Whether an amqplib connection closed, or began to: nothing more goes through it. */

@@ -25,8 +25,10 @@ interface AmqpSession {
   readonly channel: AmqpChannelLike;
   /** Server-named and exclusive: a new one per connection, so an old connection the broker still holds never locks it. */
   readonly queue: string;
-  /** The broker's reason while it blocks publishers (connection.blocked: a memory or disk alarm). */
+  /** The broker's reason while it blocks the connection (connection.blocked: a memory or disk alarm). */
   blocked?: string;
+  /** Called when the broker blocks the connection: a round trip waiting then ends, the broker having spoken. */
+  whenBlocked?: () => void;
   /** Why the connection or the beat channel closed; undefined while open. */
   closed?: string;
   /** Removes the listeners on the connection. */
@@ -42,10 +44,10 @@ interface AmqpSession {
  * broker blocks the connection (connection.blocked) nothing goes through it: the beat then reads it
  * degraded with the broker's reason, and AMQP's heartbeat frames keep watching the flow.
  *
- * A late beat reads the connection down, and nothing more: the package never drops an AMQP connection.
- * The heartbeat frames amqplib negotiates judge its flow (the package's own connection asks for a period
- * that closes a dead flow within about intervalMs + timeoutMs), and a busy broker is never made to
- * redeliver every unacknowledged message by a drop of the package's.
+ * A late beat reads the connection down. At the next attempt a new beat channel races the old one (on a
+ * new connection, for the package's own), and the old is dropped only when the new one answered first:
+ * a slow broker, slow on every connection, is never made to redeliver every unacknowledged message by a
+ * drop of the package's. The heartbeat frames amqplib negotiates close a flow that died for good.
  *
  * The app's consumers declared in `consumers` are made on every new connection, each on its own channel;
  * one the broker cancelled reads degraded, with why, until a later beat made it again.
@@ -90,16 +92,15 @@ export class AmqpAdapter implements ConnectionAdapter {
     let session: AmqpSession;
     if (!live) {
       current?.release();
+      // Its connection may live on (the beat queue was deleted, the channel closed by an error): it goes.
+      if (current && !isClosed(current.connection)) void current.channel.close().catch(() => undefined);
       this.session = undefined;
       session = await this.newSession((opening) => this.source.openChannel(true, opening), signal);
       // Kept at once: an attempt that fails after this point leaves it for the next, not behind.
       this.session = session;
       await this.roundTrip(session, signal);
-    } else if (this.source instanceof OwnedAmqpConnection) {
-      session = await this.keepOrReplace(this.source, live, signal);
     } else {
-      session = live;
-      await this.roundTrip(session, signal);
+      session = await this.keepOrReplace(live, signal);
     }
     this.session = session;
     await Promise.all(this.consumers.filter((consumer) => !consumer.consumesOn(session.connection)).map((consumer) => consumer.make(this.source, signal)));
@@ -112,12 +113,8 @@ export class AmqpAdapter implements ConnectionAdapter {
     const lost = this.consumers.filter((consumer) => consumer.lost !== undefined);
     // Made again in the background: the beat's verdict never waits on a queue being declared.
     for (const consumer of lost) void consumer.make(this.source, this.closing.signal);
-    const impairments = lost.map((consumer) => consumer.lost as string);
-    if (session.blocked !== undefined) {
-      if (isClosed(session.connection)) throw new Error(messages.amqpNotOpen(session.closed));
-      return { impairment: [messages.amqpBlocked(session.blocked), ...impairments].join('; ') };
-    }
     await this.roundTrip(session, signal);
+    const impairments = [...(session.blocked === undefined ? [] : [messages.amqpBlocked(session.blocked)]), ...lost.map((consumer) => consumer.lost as string)];
     return impairments.length ? { impairment: impairments.join('; ') } : undefined;
   }
 
@@ -128,8 +125,13 @@ export class AmqpAdapter implements ConnectionAdapter {
     this.clients.complete();
     const session = this.session;
     session?.release();
-    await Promise.all(this.consumers.map((consumer) => consumer.close(signal)));
-    if (session && !isClosed(session.connection)) await abortable(session.channel.close(), signal).catch(() => undefined);
+    // A blocked connection is not read by the broker: a close-ok would come after the alarm, so none is awaited.
+    const answered = session?.blocked === undefined;
+    await Promise.all(this.consumers.map((consumer) => consumer.close(signal, answered)));
+    if (session && !isClosed(session.connection)) {
+      const closed = session.channel.close().catch(() => undefined);
+      if (answered) await abortable(closed, signal).catch(() => undefined);
+    }
     await this.source.close(signal);
   }
 
@@ -139,34 +141,42 @@ export class AmqpAdapter implements ConnectionAdapter {
   }
 
   /**
-   * The package's own connection, alive but silent to the last beat: a slow broker, or a flow that no longer
-   * carries frames (a proxy lost bytes, and the broker's heartbeats arrive as bytes amqplib cannot frame).
-   * A new connection races it: the first to answer a round trip stays. The old one is dropped only when
-   * the broker answered the new one first, so a slow broker, slow on every connection, keeps its connection
-   * and never has to deliver its unacknowledged messages again.
+   * A connection alive but silent to the last beat: a slow broker, or a beat channel or flow that lost
+   * frames (a proxy dropped bytes: an RPC whose reply never comes wedges its channel for good, and the
+   * broker's heartbeats still arrive). A new beat channel races the old one, on a new connection of the
+   * package's own or, on the app's connection, on that same connection: the first to answer a round trip
+   * stays. The old is dropped only when the broker answered the new one first, so a slow broker, slow on
+   * every channel, keeps its connection and never has to deliver its unacknowledged messages again.
    */
-  private async keepOrReplace(owned: OwnedAmqpConnection, live: AmqpSession, signal: AbortSignal): Promise<AmqpSession> {
+  private async keepOrReplace(live: AmqpSession, signal: AbortSignal): Promise<AmqpSession> {
     const race = new AbortController();
     const stopRacing = onAbort(signal, () => race.abort(signal.reason));
-    let fresh: AmqpChannelModelLike | undefined;
+    const owned = this.source instanceof OwnedAmqpConnection ? this.source : undefined;
+    const fresh: { model?: AmqpChannelModelLike; session?: AmqpSession } = {};
     const kept = this.roundTrip(live, race.signal).then(() => live);
-    const replacement = owned.connectAnew(race.signal).then(async (model) => {
-      fresh = model;
-      const session = await this.newSession((opening) => channelOn(model, true, opening), race.signal);
+    const replacement = (async () => {
+      const model = owned ? (fresh.model = await owned.connectAnew(race.signal)) : undefined;
+      const openChannel = (opening: AbortSignal) => (model ? channelOn(model, true, opening) : this.source.openChannel(true, opening));
+      const session = (fresh.session = await this.newSession(openChannel, race.signal));
       await this.roundTrip(session, race.signal);
       return session;
-    });
+    })();
+    const discard = ({ model, session }: typeof fresh) => {
+      session?.release();
+      if (model) destroySocket(model.connection);
+      else void session?.channel.close().catch(() => undefined);
+    };
     try {
       const winner = await Promise.any([kept, replacement]).catch((failed: AggregateError) => Promise.reject(failed.errors[0]));
       if (winner === live) {
-        if (fresh) destroySocket(fresh.connection);
+        discard(fresh);
         return live;
       }
-      live.release();
-      owned.adopt(fresh as AmqpChannelModelLike);
+      discard({ session: live });
+      if (owned && fresh.model) owned.adopt(fresh.model);
       return winner;
     } catch (error) {
-      if (fresh) destroySocket(fresh.connection);
+      discard(fresh);
       throw error;
     } finally {
       stopRacing();
@@ -180,9 +190,8 @@ export class AmqpAdapter implements ConnectionAdapter {
     try {
       const { queue } = await abortable(channel.assertQueue('', { exclusive: true, autoDelete: true }), signal);
       const session = this.watch(channel, queue);
-      if (this.settings.probe === 'publish') {
-        await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
-      }
+      // Consumed in either probe: an auto-delete queue goes once its consumer does, with the channel.
+      await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
       return session;
     } catch (error) {
       void channel.close().catch(() => undefined);
@@ -194,7 +203,10 @@ export class AmqpAdapter implements ConnectionAdapter {
     const { connection } = channel;
     let channelError: string | undefined;
     const onClose = (error?: Error) => this.lose(session, messages.amqpClosed(error?.message));
-    const onBlocked = (reason: string) => (session.blocked = String(reason));
+    const onBlocked = (reason: string) => {
+      session.blocked = String(reason);
+      session.whenBlocked?.();
+    };
     const onUnblocked = () => (session.blocked = undefined);
     const session: AmqpSession = {
       connection,
@@ -224,22 +236,33 @@ export class AmqpAdapter implements ConnectionAdapter {
     this.onLoss?.(new Error(reason));
   }
 
-  /** Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or declares the queue passively. */
-  private async roundTrip({ channel, queue }: AmqpSession, signal: AbortSignal): Promise<void> {
+  /**
+   * Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or
+   * declares the queue passively. A blocked connection carries neither, and the broker's connection.blocked
+   * is its answer: RabbitMQ sends it to a connection when that connection first publishes during an alarm.
+   */
+  private async roundTrip(session: AmqpSession, signal: AbortSignal): Promise<void> {
+    if (session.blocked !== undefined) return;
+    const blocked = new Promise<void>((resolve) => (session.whenBlocked = resolve));
+    const token = `${this.tokenPrefix}${++this.sequence}`;
+    try {
+      await abortable(Promise.race([this.exchange(session, token), blocked]), signal);
+    } finally {
+      session.whenBlocked = undefined;
+      this.awaited.delete(token);
+    }
+  }
+
+  private async exchange({ channel, queue }: AmqpSession, token: string): Promise<void> {
     if (this.settings.probe === 'declare') {
-      await abortable(channel.checkQueue(queue), signal);
+      await channel.checkQueue(queue);
       return;
     }
-    const token = `${this.tokenPrefix}${++this.sequence}`;
     const returned = new Promise<void>((resolve) => this.awaited.set(token, resolve));
     const confirmed = new Promise<void>((resolve, reject) => {
       channel.sendToQueue(queue, Buffer.from(token), {}, (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
     });
-    try {
-      await abortable(Promise.all([confirmed, returned]), signal);
-    } finally {
-      this.awaited.delete(token);
-    }
+    await Promise.all([confirmed, returned]);
   }
 
   private returned(session: AmqpSession, delivery: AmqpDelivery | null): void {

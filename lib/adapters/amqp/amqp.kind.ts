@@ -55,8 +55,8 @@ export const AMQP_OPTIONS = optionNames<Omit<AmqpConnectionDefinition, keyof Con
   probe: true,
   allowInsecureAuth: true,
 });
-export const AMQP_CONSUMER_OPTIONS = optionNames<AmqpConsumerDefinition>({ queue: true, assert: true, prefetch: true, noAck: true, onMessage: true });
-const CONSUMER_SHAPE = '{ queue, assert?, prefetch?, noAck?, onMessage }';
+export const AMQP_CONSUMER_OPTIONS = optionNames<AmqpConsumerDefinition>({ queue: true, assert: true, prefetch: true, noAck: true, onMessage: true, requeueFailed: true });
+const CONSUMER_SHAPE = '{ queue, assert?, prefetch?, noAck?, requeueFailed?, onMessage }';
 
 /**
  * An AMQP broker. A decorated property or getter holds the app's connection; a method is called once at
@@ -79,11 +79,18 @@ export const amqpKind: ConnectionKindSpec<AmqpConnectionDefinition, Omit<AmqpCon
 
 /**
  * The period of the heartbeat frames the package's own connection asks for, in seconds: amqplib closes a
- * connection silent for two to three periods, so a dead flow is closed within intervalMs + timeoutMs.
+ * connection silent for two to three periods, and so does the broker, so neither keeps a dead flow for long.
  */
 export function amqpHeartbeatSeconds({ heartbeat }: MonitorOptions): number {
-  return Math.max(1, Math.floor((heartbeat.intervalMs + heartbeat.timeoutMs) / 3_000));
+  return Math.max(AMQP_MIN_HEARTBEAT_SECONDS, Math.floor((heartbeat.intervalMs + heartbeat.timeoutMs) / 3_000));
 }
+
+/**
+ * Shorter, and an event loop stalled for a few seconds (a long synchronous task, a GC pause) would have the
+ * broker drop the connection and deliver its unacknowledged messages again. The beat reads a dead flow down
+ * within its bound anyway, and a new connection replaces it as soon as the broker answers one.
+ */
+const AMQP_MIN_HEARTBEAT_SECONDS = 10;
 
 interface ResolvedSource {
   readonly source: AmqpSource;
@@ -167,7 +174,7 @@ function checkConsumers(check: OptionChecker, consumers: unknown): void {
   (consumers as unknown[] | undefined)?.forEach((consumer, index) => {
     const at = `consumers[${index}]`;
     check.that(typeof consumer === 'object' && consumer !== null && !Array.isArray(consumer), at, consumer, `Pass ${CONSUMER_SHAPE}.`);
-    const { queue, assert, prefetch, noAck, onMessage } = consumer as AmqpConsumerDefinition;
+    const { queue, assert, prefetch, noAck, requeueFailed, onMessage } = consumer as AmqpConsumerDefinition;
     check.knownKeys(at, consumer as object, AMQP_CONSUMER_OPTIONS);
     check.text(`${at}.queue`, queue);
     check.fn(`${at}.onMessage`, onMessage, true, '(message: AmqpMessage) => unknown');
@@ -177,8 +184,9 @@ function checkConsumers(check: OptionChecker, consumers: unknown): void {
       assert,
       'Use an object of assertQueue options ({ durable: true, ... }), or leave it out to consume a queue that exists.',
     );
-    if (prefetch !== undefined) check.count(`${at}.prefetch`, prefetch, 'or leave it out (no limit)');
+    if (prefetch !== undefined) check.count(`${at}.prefetch`, prefetch, 'or leave it out (10)');
     check.oneOf(`${at}.noAck`, noAck, [true, false]);
+    check.oneOf(`${at}.requeueFailed`, requeueFailed, ['once', 'always']);
   });
 }
 

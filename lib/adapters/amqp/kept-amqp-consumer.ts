@@ -15,18 +15,31 @@ export interface AmqpConsumerDefinition {
    * when it was deleted. Default: not declared; the queue must exist, and its absence reads degraded.
    */
   assert?: { readonly [option: string]: unknown };
-  /** How many unacknowledged messages the broker may send this consumer at once (basic.qos). Default: no limit. */
+  /**
+   * How many unacknowledged messages the broker may send this consumer at once (basic.qos): as many
+   * onMessage calls run at once at most. Default 10.
+   */
   prefetch?: number;
   /** true: the broker counts a message delivered as soon as it sends it. Default false: acknowledged once onMessage resolved. */
   noAck?: boolean;
   /**
    * Called for each message; it may be async. Once it resolves, the message is acknowledged, unless it
    * answered itself (`message.ack()` / `message.nack()`). One that throws or rejects is logged and never
-   * crashes the process; its message is NACKed a second later and requeued (unless it answered), so the
-   * broker's redelivery and dead-letter rules decide what becomes of it.
+   * crashes the process, and its message is NACKed (unless it answered): see `requeueFailed`.
    */
   onMessage(message: AmqpMessage): unknown;
+  /**
+   * What becomes of a message whose onMessage failed. 'once': requeued a second later, and when it fails
+   * again on that redelivery, NACKed without requeue, so the queue's dead-letter exchange receives it (the
+   * broker drops it when the queue has none); a message that fails every time can neither spin for ever
+   * nor hold up the queue behind it. 'always': requeued a second later every time (a quorum queue's
+   * delivery-limit then decides). Default 'once'.
+   */
+  requeueFailed?: 'once' | 'always';
 }
+
+/** Unacknowledged messages a consumer takes at once, unless its definition says otherwise. */
+export const AMQP_DEFAULT_PREFETCH = 10;
 
 /**
  * A failed message is NACKed this much later: RabbitMQ requeues a NACKed message at once, so a message that
@@ -74,22 +87,32 @@ export class KeptAmqpConsumer {
     return this.making;
   }
 
-  /** Stops deliveries, lets running handlers finish until `signal` aborts, then closes its channel. */
-  async close(signal: AbortSignal): Promise<void> {
+  /**
+   * Stops deliveries, lets running handlers finish until `signal` aborts, then closes its channel. On a
+   * connection the broker does not read (`answered` false: blocked), nothing it would answer is awaited.
+   */
+  async close(signal: AbortSignal, answered: boolean): Promise<void> {
     const { channel, consumerTag } = this;
     this.channel = undefined;
     if (!channel) return;
+    const settle = async (reply: Promise<unknown>): Promise<void> => {
+      if (answered && !signal.aborted) await abortable(reply, signal);
+      else void reply.catch(() => undefined);
+    };
     try {
-      if (consumerTag !== undefined && !isClosed(channel.connection)) await abortable(channel.cancel(consumerTag), signal);
+      if (consumerTag !== undefined && !isClosed(channel.connection)) await settle(channel.cancel(consumerTag));
       await abortable(Promise.all(this.running), signal);
-      await abortable(channel.close(), signal);
     } catch {
-      // A channel already closed, or a broker that stopped answering: the broker requeues what was not acknowledged.
+      // A channel already closed, a broker that stopped answering, or a handler still running at the deadline.
+    } finally {
+      // Closed in any case, so that nothing of the package's stays on the app's connection: the broker
+      // requeues what was not acknowledged.
+      await settle(channel.close()).catch(() => undefined);
     }
   }
 
   private async consume(source: AmqpSource, signal: AbortSignal): Promise<void> {
-    const { queue, assert, prefetch, noAck = false } = this.definition;
+    const { queue, assert, prefetch = AMQP_DEFAULT_PREFETCH, noAck = false } = this.definition;
     // A channel whose consumer the broker cancelled stays open: it goes, and the consumer gets a new one.
     void this.channel?.close().catch(() => undefined);
     this.channel = undefined;
@@ -105,7 +128,7 @@ export class KeptAmqpConsumer {
         this.lost = messages.amqpConsumerChannelClosed(queue, closedBecause);
       });
       if (assert) await abortable(channel.assertQueue(queue, assert), signal);
-      if (prefetch !== undefined) await abortable(channel.prefetch(prefetch), signal);
+      await abortable(channel.prefetch(prefetch), signal);
       this.channel = channel;
       const { consumerTag } = await abortable(
         channel.consume(queue, (delivery) => this.deliver(opened, delivery), { noAck }),
@@ -159,11 +182,17 @@ export class KeptAmqpConsumer {
       await result;
       message.ack();
     } catch (error) {
-      const next = answered ? messages.amqpMessageAnswered(noAck) : messages.amqpMessageNacked(AMQP_NACK_DELAY_MS);
+      // A message that failed before fails again: requeued, it would spin for ever and hold up the queue behind it.
+      const requeue = this.definition.requeueFailed === 'always' || !delivery.fields.redelivered;
+      const next = answered
+        ? messages.amqpMessageAnswered(noAck)
+        : requeue
+          ? messages.amqpMessageNacked(AMQP_NACK_DELAY_MS)
+          : messages.amqpMessageDeadLettered();
       this.report(error, messages.callbackFailed(this.connectionName, this.place, how, describeError(error), next));
       // Awaited, so that close() lets the NACK go out before the channel closes.
-      if (!answered) await sleep(AMQP_NACK_DELAY_MS, undefined, { ref: false });
-      message.nack();
+      if (!answered && requeue) await sleep(AMQP_NACK_DELAY_MS, undefined, { ref: false });
+      message.nack({ requeue });
     }
   }
 }
