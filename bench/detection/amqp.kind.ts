@@ -102,13 +102,6 @@ async function watchConnectionManager(host: string, port: number): Promise<RawWa
   };
 }
 
-/**
- * The app's connection as the definition takes it. A cast, reported: amqplib's own types declare the raw
- * Connection under a ChannelModel without its EventEmitter methods, so neither a ChannelModel nor a manager
- * or recovering model holding one fits the package's AmqpConnectionLike as they are typed.
- */
-const handedIn = (connection: object) => connection as AmqpConnectionDefinition['connection'];
-
 /** The app's reconnect wait of the handed-in ACM manager and recovering model, and their AMQP heartbeat: 1 s. */
 const APP_RECONNECT_S = 1;
 
@@ -151,7 +144,7 @@ async function watchedManager(host: string, port: number): Promise<MonitoredConn
   await wrapper.waitForConnect();
   await wrapper.consume(queue, () => undefined, { noAck: true });
   return {
-    definition: { name: 'orders', kind: 'amqp', connection: handedIn(manager) } satisfies AmqpConnectionDefinition,
+    definition: { name: 'orders', kind: 'amqp', connection: manager } satisfies AmqpConnectionDefinition,
     dispose: () => closeForced(() => manager.close(), manager.connection as ChannelModel | undefined),
   };
 }
@@ -179,7 +172,7 @@ async function watchedRecoveringModel(host: string, port: number): Promise<Monit
   // The model re-emits its connection's 'error': an app listens, or an unheard one throws.
   model.on('error', () => undefined);
   return {
-    definition: { name: 'orders', kind: 'amqp', connection: handedIn(model) } satisfies AmqpConnectionDefinition,
+    definition: { name: 'orders', kind: 'amqp', connection: model } satisfies AmqpConnectionDefinition,
     dispose: () => closeForced(() => model.close(), live),
   };
 }
