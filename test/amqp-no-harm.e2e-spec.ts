@@ -5,7 +5,8 @@
  * shutdown; a message that fails every time is dead-lettered rather than spun for ever in front of the
  * queue; consumers take a bounded number of messages at once; the app's recovering model is not flooded
  * with channel requests during an outage; nothing of the package's is left on the app's connection; a
- * connection that lost bytes is replaced while a slow one is kept.
+ * connection that lost bytes is replaced while a slow one is kept; a message is dead-lettered only after
+ * failing twice here, whatever the broker's redelivered flag says.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -248,6 +249,20 @@ describe('the AMQP kind does no harm', { timeout: 600_000 }, () => {
     await waitUntil(() => handle.snapshot().state === 'up', 10_000, 'up again once fast');
     assert.equal(handle.client(), first, 'the slow connection was kept');
 
+    // Slow on its own flow only, and then fast again: the beats (deadline 400 ms) are late, while the old
+    // connection still answers within an attempt's deadline. A channel the app opened on it lives on.
+    const appChannel = await (handle.client() as ChannelModel).createChannel();
+    let appChannelClosed = false;
+    appChannel.on('close', () => (appChannelClosed = true));
+    proxy.latency(300);
+    await waitUntil(() => handle.snapshot().state !== 'up', 5_000, 'down while slow');
+    await sleep(4_000);
+    proxy.pass();
+    await waitUntil(() => handle.snapshot().state === 'up', 10_000, 'up again once fast');
+    await sleep(2 * INTERVAL_MS);
+    assert.equal(handle.client(), first, 'the connection slow on its own was kept');
+    assert.equal(appChannelClosed, false, "the app's channel on it lives on");
+
     // Bytes lost both ways for a moment (shorter than the broker's heartbeat timeout): the flow resumes
     // with frames missing, and its beat channel never answers again. A new connection replaces it.
     proxy.blackhole();
@@ -259,6 +274,88 @@ describe('the AMQP kind does no harm', { timeout: 600_000 }, () => {
     channel.sendToQueue(queue, Buffer.from('after'));
     await channel.waitForConfirms();
     await waitUntil(() => received.includes('after'), 5_000, 'the consumer, made again, receives');
+    await app.app.close();
+    await proxy.close();
+  });
+
+  it("requeues a message whose first failure follows a redelivery for another reason (a lost connection)", async () => {
+    const proxy = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    const queue = `retry-${unique()}`;
+    const calls: boolean[] = [];
+    let release!: () => void;
+    const firstCallHeld = new Promise<void>((resolve) => (release = resolve));
+    const app = await start([
+      amqpConnection({
+        name: 'retry',
+        url: `amqp://guest:guest@${proxy.host}:${proxy.port}`,
+        consumers: [
+          {
+            queue,
+            assert: { durable: false },
+            async onMessage(message: AmqpMessage) {
+              calls.push(message.fields.redelivered);
+              if (calls.length === 1) return firstCallHeld; // running when the connection is lost
+              if (calls.length === 2) throw new Error('a passing failure');
+            },
+          },
+        ],
+      }),
+    ]);
+    await waitUntil(() => app.snapshot('retry').state === 'up', 10_000, 'up');
+    const publisher = await amqp.connect(rabbit.amqpUrl);
+    models.push(publisher);
+    const channel = await publisher.createConfirmChannel();
+    channel.sendToQueue(queue, Buffer.from('order 1'));
+    await channel.waitForConfirms();
+    await waitUntil(() => calls.length === 1, 5_000, 'the handler running');
+    proxy.reset();
+    release();
+    await waitUntil(() => calls.length >= 3, 10_000, 'tried again after its first failure');
+    assert.deepEqual(calls.slice(0, 3), [false, true, true]);
+    assert.equal((await channel.checkQueue(queue)).messageCount, 0, 'handled, not dropped');
+    await app.app.close();
+    await proxy.close();
+  });
+
+  it("leaves nothing on the app's connection after a blackhole and a slow spell: no listener, no queue of the package's", async () => {
+    const proxy = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    const model = await amqp.connect(`amqp://guest:guest@${proxy.host}:${proxy.port}`);
+    model.on('error', () => undefined);
+    models.push(model);
+    const connection = model.connection as unknown as { listenerCount(event: string): number };
+    const listeners = () => ({ close: connection.listenerCount('close'), blocked: connection.listenerCount('blocked') });
+    const before = listeners();
+    const queuesBefore = new Set(await queues());
+    const app = await start([amqpConnection({ name: 'plain', connection: model })]);
+    await waitUntil(() => app.snapshot('plain').state === 'up', 10_000, 'up');
+    proxy.blackhole();
+    await sleep(1_500);
+    proxy.latency(350);
+    await sleep(3_000);
+    proxy.pass();
+    await waitUntil(() => app.snapshot('plain').state === 'up', 15_000, 'up again');
+    await app.app.close();
+    assert.deepEqual(listeners(), before, "the package's listeners are gone");
+    await waitUntil(async () => (await queues()).every((name) => queuesBefore.has(name)), 20_000, "no queue of the package's left");
+    await proxy.close();
+  });
+
+  it('leaves one waiter at most in a recovering model that was already in an outage when watching began', async () => {
+    const proxy = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    const recovering = await amqp.connect(`amqp://guest:guest@${proxy.host}:${proxy.port}`, { recovery: { initialDelay: 100, maxDelay: 500 } });
+    recovering.on('error', () => undefined);
+    models.push(recovering);
+    let current: ChannelModel | undefined;
+    recovering.on('connect', (model: ChannelModel) => (current = model));
+    proxy.refuse();
+    proxy.reset();
+    await sleep(500);
+    const app = await start([amqpConnection({ name: 'late', connection: recovering })]);
+    await sleep(6_000);
+    const waiters = (recovering as unknown as { _core: { _waiters: unknown[] } })._core._waiters.length;
+    assert.ok(waiters <= 1, `at most one channel request waiting in the model, saw ${waiters}`);
+    proxy.pass();
+    await waitUntil(() => app.snapshot('late').state === 'up' && current !== undefined, 15_000, 'up once it is back');
     await app.app.close();
     await proxy.close();
   });

@@ -129,9 +129,9 @@ export const messages = {
     `the consumer of queue '${queue}' is gone: its channel closed${reason ? `: ${reason}` : ''}`,
   amqpConsumerNotMade: (queue: string, why: string) => `the consumer of queue '${queue}' could not be made: ${why}`,
   amqpMessageNacked: (delayMs: number) =>
-    `the message is NACKed in ${delayMs} ms and requeued; should it fail again, it goes to the queue's dead-letter exchange (requeueFailed 'once').`,
+    `the message is NACKed in ${delayMs} ms and requeued; should it fail here again, it goes to the queue's dead-letter exchange (requeueFailed 'once').`,
   amqpMessageDeadLettered: () =>
-    "it had failed before, so it is NACKed without requeue: the queue's dead-letter exchange receives it, or the broker drops it when the queue has none.",
+    "it had failed here before, so it is NACKed without requeue: the queue's dead-letter exchange receives it, or the broker drops it when the queue has none.",
   amqpMessageAnswered: (noAck: boolean) =>
     noAck
       ? 'with noAck the broker counted it as delivered when it sent it: the message is lost to the app.'

@@ -24,6 +24,7 @@ export interface AmqpSource {
 /** The package's own connection: connected by open(), again after every close, with the engine's backoff. */
 export class OwnedAmqpConnection implements AmqpSource {
   private model?: AmqpChannelModelLike;
+  private readonly opener = new ChannelOpener();
 
   constructor(
     private readonly url: string,
@@ -35,10 +36,12 @@ export class OwnedAmqpConnection implements AmqpSource {
   }
 
   async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
-    return channelOn(await this.connect(signal), confirm, signal);
+    const model = await this.connect(signal);
+    return this.opener.open(() => (confirm ? model.createConfirmChannel() : model.createChannel()), signal);
   }
 
   async close(signal: AbortSignal): Promise<void> {
+    this.opener.close();
     const model = this.model;
     if (!model || isClosed(model.connection)) return;
     // close() waits for the broker's close-ok, which a silent broker never sends.
@@ -81,6 +84,8 @@ export class OwnedAmqpConnection implements AmqpSource {
 
 /** An app's amqplib ChannelModel: watched; amqplib never reconnects it, nor does the package. */
 export class WatchedAmqpModel implements AmqpSource {
+  private readonly opener = new ChannelOpener();
+
   constructor(private readonly model: AmqpChannelModelLike) {}
 
   client(): unknown {
@@ -89,14 +94,18 @@ export class WatchedAmqpModel implements AmqpSource {
 
   openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
     if (isClosed(this.model.connection)) return Promise.reject(new Error(messages.amqpAppConnectionClosed()));
-    return channelOn(this.model, confirm, signal);
+    return this.opener.open(() => (confirm ? this.model.createConfirmChannel() : this.model.createChannel()), signal);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.opener.close();
+  }
 }
 
 /** An app's amqp-connection-manager: watched; it reconnects by itself, and each new connection gets the package's channels. */
 export class WatchedAmqpManager implements AmqpSource {
+  private readonly opener = new ChannelOpener();
+
   constructor(private readonly manager: AmqpConnectionManagerLike) {}
 
   client(): unknown {
@@ -110,47 +119,70 @@ export class WatchedAmqpManager implements AmqpSource {
       current && !isClosed(current.connection)
         ? current
         : (await nextEvent<{ connection: AmqpChannelModelLike }>(this.manager, 'connect', signal, messages.amqpManagerNotConnected())).connection;
-    return channelOn(model, confirm, signal);
+    return this.opener.open(() => (confirm ? model.createConfirmChannel() : model.createChannel()), signal);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.opener.close();
+  }
 }
 
-/** An app's amqplib 2 recovering model: watched; it reconnects by itself, and opens channels on its current connection. */
+/**
+ * An app's amqplib 2 recovering model: watched; it reconnects by itself, and opens channels on its current
+ * connection. While it has none, its createChannel() would wait with a waiter no one can take back (one per
+ * attempt given up during an outage, all opening a channel at once when it comes back), so the package
+ * waits for its 'connect' instead.
+ */
 export class WatchedRecoveringModel implements AmqpSource {
-  /**
-   * Whether it was connected when last heard of, from its own events: while it is not, the package waits
-   * for its 'connect'. Its createChannel() would wait too, but with a waiter no one can take back: the
-   * attempts given up during an outage would leave waiters that all open a channel at once when it comes back.
-   */
-  private connected = false;
-  private readonly onConnect = () => (this.connected = true);
-  private readonly onDisconnect = () => (this.connected = false);
+  private readonly opener = new ChannelOpener();
 
-  constructor(private readonly model: AmqpRecoveringModelLike) {
-    model.on('connect', this.onConnect);
-    model.on('disconnect', this.onDisconnect);
-    // Connected before the package came (its first connection is all waitForConnect() tells): known a
-    // microtask later, before any attempt.
-    model.waitForConnect().then(
-      () => (this.connected = true),
-      () => undefined,
-    );
-  }
+  constructor(private readonly model: AmqpRecoveringModelLike) {}
 
   client(): unknown {
     return this.model;
   }
 
   async openChannel(confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
-    if (!this.connected) await nextEvent(this.model, 'connect', signal, messages.amqpRecoveringNotConnected());
+    if (!this.connected()) await nextEvent(this.model, 'connect', signal, messages.amqpRecoveringNotConnected());
     // Once closed by the app, or out of retries, it rejects with why.
-    return adoptChannel(confirm ? this.model.createConfirmChannel() : this.model.createChannel(), signal);
+    return this.opener.open(() => (confirm ? this.model.createConfirmChannel() : this.model.createChannel()), signal);
   }
 
   async close(): Promise<void> {
-    this.model.removeListener('connect', this.onConnect);
-    this.model.removeListener('disconnect', this.onDisconnect);
+    this.opener.close();
+  }
+
+  /**
+   * Whether it holds a connection now. amqplib keeps that in its core (`_core._model`, amqplib 1.1 to 2.x);
+   * its events alone cannot tell for a model that was already in an outage when the package came.
+   */
+  private connected(): boolean {
+    const core = (this.model as { _core?: { _model?: unknown } })._core;
+    return core === undefined || !('_model' in core) || core._model !== null;
+  }
+}
+
+/**
+ * Opens the package's channels, each with an 'error' listener as soon as it exists; one that opens after its
+ * wait was given up is closed at once, and those still opening when the package closes are closed once open.
+ */
+class ChannelOpener {
+  private closed = false;
+
+  open(create: () => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpChannelLike> {
+    const opening = create();
+    void opening.then(
+      (channel) => {
+        channel.on('error', () => undefined);
+        if (signal.aborted || this.closed) void channel.close().catch(() => undefined);
+      },
+      () => undefined,
+    );
+    return abortable(opening, signal);
+  }
+
+  close(): void {
+    this.closed = true;
   }
 }
 
@@ -183,16 +215,12 @@ export function destroySocket(connection: AmqpRawConnectionLike): void {
   (connection.stream as { destroy?(error: Error): void } | undefined)?.destroy?.(new Error(messages.amqpForcedClose()));
 }
 
-/** A channel on `model`, adopted as openChannel's are. */
-export function channelOn(model: AmqpChannelModelLike, confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
-  return adoptChannel(confirm ? model.createConfirmChannel() : model.createChannel(), signal);
-}
-
 /**
- * Gives the channel an 'error' listener as soon as it exists, and closes one that came after its wait was
- * given up, so that no channel of the package is left open unseen on a connection.
+ * A channel on a connection opened for a race alone: one that comes after its wait was given up is closed
+ * at once (the connection itself is dropped then too).
  */
-function adoptChannel(opening: Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpChannelLike> {
+export function channelOn(model: AmqpChannelModelLike, confirm: boolean, signal: AbortSignal): Promise<AmqpChannelLike> {
+  const opening = confirm ? model.createConfirmChannel() : model.createChannel();
   void opening.then(
     (channel) => {
       channel.on('error', () => undefined);

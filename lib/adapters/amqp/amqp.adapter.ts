@@ -19,6 +19,16 @@ export interface AmqpAdapterSettings {
   readonly secrets: readonly string[];
 }
 
+/** A beat queue left without its consumer is deleted by the broker after this long. */
+const BEAT_QUEUE_EXPIRES_MS = 10_000;
+
+/** Drops a session of the package's: its channel, or its whole connection when that was opened for it alone. */
+function discard({ model, session }: { model?: AmqpChannelModelLike; session?: AmqpSession }): void {
+  session?.release();
+  if (model) destroySocket(model.connection);
+  else void session?.channel.close().catch(() => undefined);
+}
+
 /** What the package holds on one connection: its beat channel and queue, and what the connection told. */
 interface AmqpSession {
   readonly connection: AmqpRawConnectionLike;
@@ -146,16 +156,18 @@ export class AmqpAdapter implements ConnectionAdapter {
    * A connection alive but silent to the last beat: a slow broker, or a beat channel or flow that lost
    * frames (a proxy dropped bytes: an RPC whose reply never comes wedges its channel for good, and the
    * broker's heartbeats still arrive). A new beat channel races the old one, on a new connection of the
-   * package's own or, on the app's connection, on that same connection: the first to answer a round trip
-   * stays. The old is dropped only when the broker answered the new one first, so a slow broker, slow on
-   * every channel, keeps its connection and never has to deliver its unacknowledged messages again.
+   * package's own or, on the app's connection, on that same connection. The old one keeps its chance until
+   * the attempt's deadline even when the new one answered first: a flow slow on its own (a TCP back-off
+   * after a loss, credit flow) answers a little later, and dropping it would make the broker deliver every
+   * unacknowledged message again. Only an old one silent to the end is dropped; when the attempt ran out
+   * meanwhile, the new one is kept for the next.
    */
   private async keepOrReplace(live: AmqpSession, signal: AbortSignal): Promise<AmqpSession> {
     const race = new AbortController();
     const stopRacing = onAbort(signal, () => race.abort(signal.reason));
     const owned = this.source instanceof OwnedAmqpConnection ? this.source : undefined;
     const fresh: { model?: AmqpChannelModelLike; session?: AmqpSession } = {};
-    const kept = this.roundTrip(live, race.signal).then(() => live);
+    const kept = this.roundTrip(live, signal).then(() => live);
     const replacement = (async () => {
       const model = owned ? (fresh.model = await owned.connectAnew(race.signal)) : undefined;
       const openChannel = (opening: AbortSignal) => (model ? channelOn(model, true, opening) : this.source.openChannel(true, opening));
@@ -163,22 +175,21 @@ export class AmqpAdapter implements ConnectionAdapter {
       await this.roundTrip(session, race.signal);
       return session;
     })();
-    const discard = ({ model, session }: typeof fresh) => {
-      session?.release();
-      if (model) destroySocket(model.connection);
-      else void session?.channel.close().catch(() => undefined);
-    };
     try {
-      const winner = await Promise.any([kept, replacement]).catch((failed: AggregateError) => Promise.reject(failed.errors[0]));
-      if (winner === live) {
+      const first = await Promise.any([kept, replacement]).catch((failed: AggregateError) => Promise.reject(failed.errors[0]));
+      const keptAnswered = first === live || (await kept.then(() => true, () => false));
+      if (keptAnswered) {
         discard(fresh);
         return live;
       }
+      if (this.closing.signal.aborted) throw new Error(messages.amqpNotOpen('closing'));
       discard({ session: live });
       if (owned && fresh.model) owned.adopt(fresh.model);
-      return winner;
+      this.session = first;
+      signal.throwIfAborted();
+      return first;
     } catch (error) {
-      discard(fresh);
+      if (this.session !== fresh.session) discard(fresh);
       throw error;
     } finally {
       stopRacing();
@@ -189,13 +200,18 @@ export class AmqpAdapter implements ConnectionAdapter {
   /** The beat channel, its queue and its consumer on a connection; listens for the connection's news. */
   private async newSession(openChannel: (signal: AbortSignal) => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpSession> {
     const channel = await openChannel(signal);
+    let session: AmqpSession | undefined;
     try {
-      const { queue } = await abortable(channel.assertQueue('', { exclusive: true, autoDelete: true }), signal);
-      const session = this.watch(channel, queue);
-      // Consumed in either probe: an auto-delete queue goes once its consumer does, with the channel.
-      await abortable(channel.consume(queue, (delivery) => this.returned(session, delivery), { noAck: true }), signal);
+      // Auto-delete: it goes once its consumer does, with the channel. Expiring: one whose consumer never
+      // came (an attempt given up between the two) goes too, rather than live as long as the connection.
+      const declared = channel.assertQueue('', { exclusive: true, autoDelete: true, expires: BEAT_QUEUE_EXPIRES_MS });
+      const { queue } = await abortable(declared, signal);
+      session = this.watch(channel, queue);
+      const watched = session;
+      await abortable(channel.consume(queue, (delivery) => this.returned(watched, delivery), { noAck: true }), signal);
       return session;
     } catch (error) {
+      session?.release();
       void channel.close().catch(() => undefined);
       throw error;
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { abortable } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
@@ -30,7 +31,7 @@ export interface AmqpConsumerDefinition {
   onMessage(message: AmqpMessage): unknown;
   /**
    * What becomes of a message whose onMessage failed. 'once': requeued a second later, and when it fails
-   * again on that redelivery, NACKed without requeue, so the queue's dead-letter exchange receives it (the
+   * again in this process, NACKed without requeue, so the queue's dead-letter exchange receives it (the
    * broker drops it when the queue has none); a message that fails every time can neither spin for ever
    * nor hold up the queue behind it. 'always': requeued a second later every time (a quorum queue's
    * delivery-limit then decides). Default 'once'.
@@ -40,6 +41,9 @@ export interface AmqpConsumerDefinition {
 
 /** Unacknowledged messages a consumer takes at once, unless its definition says otherwise. */
 export const AMQP_DEFAULT_PREFETCH = 10;
+
+/** How many failed messages a consumer remembers, the oldest forgotten first. */
+const REMEMBERED_FAILURES = 1_000;
 
 /**
  * A failed message is NACKed this much later: RabbitMQ requeues a NACKed message at once, so a message that
@@ -62,6 +66,11 @@ export class KeptAmqpConsumer {
   private readonly running = new Set<Promise<void>>();
   private readonly report: CallbackReport;
   private readonly place: string;
+  /**
+   * Messages whose handler failed here, by messageId or content: the broker's `redelivered` flag cannot
+   * tell, since it is set as well after a lost connection, a shutdown or another consumer's NACK.
+   */
+  private readonly failed = new Set<string>();
 
   constructor(
     private readonly definition: AmqpConsumerDefinition,
@@ -143,6 +152,19 @@ export class KeptAmqpConsumer {
     }
   }
 
+  /** Remembers a failed message; false when it had failed here before. */
+  private failedFirstTime(delivery: AmqpDelivery): boolean {
+    const { messageId } = delivery.properties;
+    const key =
+      typeof messageId === 'string' && messageId !== ''
+        ? `id:${messageId}`
+        : `sha256:${createHash('sha256').update(`${delivery.fields.exchange}\0${delivery.fields.routingKey}\0`).update(delivery.content).digest('base64')}`;
+    if (this.failed.delete(key)) return false;
+    this.failed.add(key);
+    if (this.failed.size > REMEMBERED_FAILURES) this.failed.delete(this.failed.values().next().value as string);
+    return true;
+  }
+
   private deliver(channel: AmqpChannelLike, delivery: AmqpDelivery | null): void {
     if (delivery === null) {
       // basic.cancel from the broker: the queue was deleted, or the node holding it went down.
@@ -183,7 +205,7 @@ export class KeptAmqpConsumer {
       message.ack();
     } catch (error) {
       // A message that failed before fails again: requeued, it would spin for ever and hold up the queue behind it.
-      const requeue = this.definition.requeueFailed === 'always' || !delivery.fields.redelivered;
+      const requeue = this.definition.requeueFailed === 'always' || this.failedFirstTime(delivery);
       const next = answered
         ? messages.amqpMessageAnswered(noAck)
         : requeue
