@@ -57,9 +57,10 @@ interface AmqpSession {
  * degraded with the broker's reason, and AMQP's heartbeat frames keep watching the flow.
  *
  * A late beat reads the connection down. At the next attempt a new beat channel races the old one (on a
- * new connection, for the package's own), and the old is dropped only when the new one answered first:
- * a slow broker, slow on every connection, is never made to redeliver every unacknowledged message by a
- * drop of the package's. The heartbeat frames amqplib negotiates close a flow that died for good.
+ * new connection, for the package's own), and the old is dropped only when it stayed silent until the
+ * attempt's deadline while the new one answered: a slow broker, or a flow slow on its own, is never made to
+ * redeliver every unacknowledged message by a drop of the package's. The heartbeat frames amqplib
+ * negotiates close a flow that died for good.
  *
  * The app's consumers declared in `consumers` are made on every new connection, each on its own channel;
  * one the broker cancelled reads degraded, with why, until a later beat made it again.
