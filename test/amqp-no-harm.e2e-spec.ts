@@ -19,6 +19,7 @@ import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import { sharedRabbitMq } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
+import { waitUntil } from './kit/state-log.js';
 
 const INTERVAL_MS = 500;
 const TIMEOUT_MS = 400;
@@ -29,13 +30,6 @@ const timing = {
 const unique = () => randomBytes(4).toString('hex');
 const amqpConnection = (definition: Record<string, unknown>) => ({ kind: 'amqp', ...timing, ...definition }) as unknown as ConnectionDefinition;
 
-async function waitUntil(condition: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${withinMs} ms`);
-    await sleep(20);
-  }
-}
 
 /** Every state a connection of `app` went through, with its reason, from now on. */
 function statesOf(app: TestApp, name: string): Array<{ to: string; reason: string }> {

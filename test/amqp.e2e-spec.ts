@@ -19,11 +19,12 @@ import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { connect as connectManager, type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import { MonitorConnection } from '../lib/index.js';
-import type { ConnectionDefinition, ConnectionEvent, MonitorConnectionOptions, StateChangeEvent } from '../lib/index.js';
+import type { ConnectionDefinition, MonitorConnectionOptions } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import { sharedRabbitMq } from './kit/shared-servers.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { StateLog, waitUntil } from './kit/state-log.js';
 
 // Detection bound under test: intervalMs + timeoutMs (failureThreshold 1), plus a generous margin for a busy
 // 2-core machine. The owned connection then negotiates AMQP heartbeats of max(1, floor(2 100 / 3 000)) = 1 s.
@@ -54,13 +55,6 @@ const USAGES: readonly Usage[] = ['owned', 'acm', 'recovering'];
 /** The definitions are built as plain objects: the kind is checked at bootstrap, as an app's config is. */
 const amqpConnection = (definition: Record<string, unknown>) => ({ kind: 'amqp', ...timing, ...definition }) as unknown as ConnectionDefinition;
 
-async function waitUntil(condition: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
-  const deadline = now() + withinMs;
-  while (!(await condition())) {
-    if (now() > deadline) assert.fail(`${what}: not within ${withinMs} ms`);
-    await sleep(50);
-  }
-}
 
 /** The url of the broker, or of a proxy in front of it, with the app's client name (RabbitMQ shows it in list_connections). */
 const amqpUrl = (host: string, port: number, query = '') => `amqp://guest:guest@${host}:${port}${query}`;
@@ -154,33 +148,6 @@ async function publishUntilReceived(rabbit: RabbitMqServer, queue: string, recei
     RECOVER_MS,
     `${what}: a message published after recovery reaches the consumer`,
   );
-}
-
-/** Every state change of each connection from the app's start, so that no transition is missed. */
-class StateLog {
-  readonly events: ConnectionEvent[] = [];
-  private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
-
-  constructor(app: TestApp, names: readonly string[]) {
-    for (const name of names) this.subscriptions.push(app.registry.get(name).events$.subscribe((event) => this.events.push(event)));
-  }
-
-  first(name: string, state: string, since: number): StateChangeEvent | undefined {
-    return this.events.find((e): e is StateChangeEvent => e.type === 'state' && e.name === name && e.to === state && e.at >= since);
-  }
-
-  async waitFor(name: string, state: string, since: number, withinMs: number): Promise<number> {
-    await waitUntil(() => this.first(name, state, since) !== undefined, withinMs, `${name} reads ${state}`);
-    return Math.round(this.first(name, state, since)!.at - since);
-  }
-
-  states(name: string, since = 0): string[] {
-    return this.events.filter((e): e is StateChangeEvent => e.type === 'state' && e.name === name && e.at >= since).map((e) => e.to);
-  }
-
-  stop(): void {
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
-  }
 }
 
 /** Collects the failures of several usages, so that one test reports all of them. */
