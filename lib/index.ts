@@ -10,8 +10,11 @@ export type { PromRegistryLike } from './metrics/prom-registry-like.js';
 export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
 export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
 export type { RedisLike } from './adapters/redis/redis-like.js';
+export type { AmqpConnectionLike, AmqpMessage } from './adapters/amqp/amqp-like.js';
+export type { AmqpConsumerDefinition } from './adapters/amqp/kept-amqp-consumer.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
+  AmqpConnectionDefinition,
   ConnectionDefinition,
   CustomConnectionDefinition,
   ImapConnectionDefinition,

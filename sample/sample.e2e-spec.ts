@@ -5,18 +5,21 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/kit/process.util.js';
-import { sharedActiveMq, sharedDovecot, sharedRedis } from '../test/kit/shared-servers.js';
+import amqp from 'amqplib';
+import { sharedActiveMq, sharedDovecot, sharedRabbitMq, sharedRedis } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite, IMAP, STOMP and Redis snapshots, works its Redis jobs and exits 0 on SIGTERM', async () => {
+  it('answers its probes from the SQLite, IMAP, STOMP, Redis and AMQP snapshots, works its Redis jobs and AMQP orders and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
     const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
     const redis = await sharedRedis(); // the sample's Redis worker, pointed at the run's redis-server
+    const rabbit = await sharedRabbitMq(); // the sample's AMQP consumer, pointed at the run's RabbitMQ
     const queue = `sample:jobs:${process.pid}`;
+    const orders = `sample.orders.${process.pid}`;
     const env = {
       ...process.env,
       PORT: String(port),
@@ -26,6 +29,8 @@ describe('the sample app, as the README runs it', () => {
       STOMP_PORT: String(broker.port),
       REDIS_URL: `redis://${redis.host}:${redis.port}`,
       REDIS_QUEUE: queue,
+      AMQP_URL: rabbit.amqpUrl,
+      AMQP_QUEUE: orders,
     };
     const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -39,16 +44,33 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP and Redis are up too
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis and AMQP are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       // The default detail level: each connection's status, nothing of hosts, users, reasons or errors.
-      assert.deepEqual(body?.details, { database: { status: 'up' }, mail: { status: 'up' }, broker: { status: 'up' }, jobs: { status: 'up' } });
+      assert.deepEqual(body?.details, {
+        database: { status: 'up' },
+        mail: { status: 'up' },
+        broker: { status: 'up' },
+        orders: { status: 'up' },
+        jobs: { status: 'up' },
+      });
       assert.equal(body?.status, 'ok');
       // The worker, blocked in BLPOP all along under the monitor's beats, takes the job.
       await redis.command('LPUSH', queue, 'hello');
       while (!output.includes(`job from ${queue}: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.match(output, new RegExp(`job from ${queue}: hello`));
+      // The package's consumer, made on its own connection, takes an order published by another.
+      const publisher = await amqp.connect(rabbit.amqpUrl);
+      try {
+        const channel = await publisher.createConfirmChannel();
+        channel.sendToQueue(orders, Buffer.from('hello'));
+        await channel.waitForConfirms();
+      } finally {
+        await publisher.close();
+      }
+      while (!output.includes(`order from ${orders}: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output, new RegExp(`order from ${orders.replaceAll('.', '\\.')}: hello`));
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }

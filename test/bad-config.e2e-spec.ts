@@ -23,6 +23,9 @@ const redisUrl = 'redis://cache.example.com:6379/0';
 /** An ioredis client that never connects (lazyConnect), handed in as an app hands in its own. */
 const lazyRedis = () => new Redis({ host: 'cache.example.com', lazyConnect: true });
 
+const amqpUrl = 'amqp://broker.example.com:5672/orders';
+const onMessage = () => undefined;
+
 /** forRoot() with these connections, and other module options. */
 const forRoot = (connections: unknown[], options: object = {}): TestAppOptions => ({
   health: { connections: connections as ConnectionDefinition[], ...options },
@@ -193,7 +196,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'an unknown kind',
     app: () => forRoot([{ name: 'cache', kind: 'memcached' }]),
-    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis".',
+    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp".',
   },
   {
     title: 'required that is not a boolean',
@@ -387,6 +390,91 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       `Connection "cache": option "redisOption" is an object. There is no such option; a redis connection takes ${KNOWN_CONNECTION}, ` +
       'client, url, redisOptions, allowInsecureAuth, keepAlive. Did you mean "redisOptions"?',
   },
+  {
+    title: 'amqp: both connection and url',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', connection: 'AMQP_CONNECTION', url: amqpUrl }]),
+    message: `Connection "orders": option "url" is "(given beside connection)". Give either connection (the app's, watched) or url / socketOptions (the package opens its own), not both.`,
+  },
+  {
+    title: 'amqp: neither connection nor url',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', socketOptions: {} }]),
+    message:
+      'Connection "orders": option "url" is undefined. Give url for a connection the package opens (amqp://user:password@host:5672/vhost), ' +
+      "or connection: the app's amqplib connection, amqp-connection-manager or its provider's token.",
+  },
+  {
+    title: 'amqp: a url of another scheme',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: 'http://broker.example.com:5672' }]),
+    message: `Connection "orders": option "url" is "http://broker.example.com:5672". Use an amqp:// or amqps:// (TLS) URL, e.g. 'amqp://user:password@broker:5672/vhost'.`,
+  },
+  {
+    title: 'amqp: a connection that is not one',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', connection: { close: async () => undefined } }]),
+    message:
+      'Connection "orders": option "connection" is "(not an amqplib connection)". Pass what amqplib\'s promise API gives (await amqp.connect(url), ' +
+      'with or without { recovery }), an amqp-connection-manager (amqp.connect([url])), or the token of its provider.',
+  },
+  {
+    title: "amqp: a model of amqplib's callback API",
+    app: () => {
+      // Never connected: a callback model is refused before it would be used.
+      class CallbackModel {
+        connection = {};
+        on() {}
+        removeListener() {}
+        close() {}
+        createConfirmChannel() {}
+      }
+      return forRoot([{ name: 'orders', kind: 'amqp', connection: new CallbackModel() }]);
+    },
+    message:
+      'Connection "orders": option "connection" is "(not an amqplib connection)". Pass what amqplib\'s promise API gives (await amqp.connect(url), ' +
+      'with or without { recovery }), an amqp-connection-manager (amqp.connect([url])), or the token of its provider.',
+  },
+  {
+    title: 'amqp: a connection token nothing provides',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', connection: 'AMQP_CONNECTION' }]),
+    message:
+      'Connection "orders": option "connection" is "AMQP_CONNECTION". No provider with that token holds a connection. Register the connection as a ' +
+      'provider, import its module, or pass the connection itself.',
+  },
+  {
+    title: 'amqp: consumers that are not an array',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: { queue: 'orders', onMessage } }]),
+    message: 'Connection "orders": option "consumers" is an object. Pass an array of { queue, assert?, prefetch?, noAck?, requeueFailed?, onMessage }.',
+  },
+  {
+    title: 'amqp: a consumer without onMessage',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders' }] }]),
+    message: 'Connection "orders": option "consumers[0].onMessage" is undefined. Pass a function (message: AmqpMessage) => unknown.',
+  },
+  {
+    title: 'amqp: a consumer without queue',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: ' ', onMessage }] }]),
+    message: 'Connection "orders": option "consumers[0].queue" is " ". Use a non-empty string.',
+  },
+  {
+    title: 'amqp: a misspelled consumer option',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', prefecth: 10, onMessage }] }]),
+    message:
+      'Connection "orders": option "consumers[0].prefecth" is 10. There is no such option; consumers[0] takes queue, assert, prefetch, noAck, onMessage, requeueFailed. ' +
+      'Did you mean "consumers[0].prefetch"?',
+  },
+  {
+    title: 'amqp: a prefetch of 0',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', prefetch: 0, onMessage }] }]),
+    message: 'Connection "orders": option "consumers[0].prefetch" is 0. Use a whole number of at least 1 or leave it out (10).',
+  },
+  {
+    title: 'amqp: an unknown requeueFailed',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, consumers: [{ queue: 'orders', requeueFailed: 'never', onMessage }] }]),
+    message: 'Connection "orders": option "consumers[0].requeueFailed" is "never". Use one of "once", "always".',
+  },
+  {
+    title: 'amqp: an unknown probe',
+    app: () => forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, probe: 'ping' }]),
+    message: 'Connection "orders": option "probe" is "ping". Use one of "publish", "declare".',
+  },
 
   // Decorated connections get the same checks, and their messages name the decorated member.
   {
@@ -414,7 +502,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       return { providers: [Relay] };
     },
     message:
-      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp" or "redis": the kinds whose client a member holds. ' +
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis" or "amqp": the kinds whose client a member holds. ' +
       'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
   },
   {
@@ -481,6 +569,9 @@ describe('a bad configuration never shows a credential, in its message nor in th
     ['a Redis url of another scheme, with a password', forRoot([{ name: 'cache', kind: 'redis', url: `http://:${secret}@cache.example.com:6379` }])],
     ['a Redis url beside a client', forRoot([{ name: 'cache', kind: 'redis', client: lazyRedis(), url: `redis://:${secret}@cache.example.com:6379` }])],
     ['redisOptions with a password and a retryStrategy', forRoot([{ name: 'cache', kind: 'redis', redisOptions: { password: secret, retryStrategy: () => 1 } }])],
+    ['an AMQP url of another scheme, with a password', forRoot([{ name: 'orders', kind: 'amqp', url: `http://ops:${secret}@broker.example.com` }])],
+    ['an AMQP url beside a connection', forRoot([{ name: 'orders', kind: 'amqp', connection: 'AMQP', url: `amqp://ops:${secret}@broker.example.com` }])],
+    ['socketOptions with a passphrase and a bad consumer', forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, socketOptions: { passphrase: secret }, consumers: [{}] }])],
     ['a non-ioredis client holding a password', forRoot([{ name: 'cache', kind: 'redis', client: { options: { password: secret } } }])],
   ];
   for (const [title, options] of cases) {
@@ -548,6 +639,7 @@ const MISSING_PEERS = [
   { which: 'stomp', missing: '@stomp/stompjs', feature: 'STOMP connections', place: 'Connection "broker"' },
   { which: 'stomp-websocket', missing: 'ws', feature: 'STOMP over WebSocket', place: 'Connection "broker"' },
   { which: 'redis', missing: 'ioredis', feature: 'Redis connections', place: 'Connection "cache"' },
+  { which: 'amqp', missing: 'amqplib', feature: 'AMQP connections', place: 'Connection "orders"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 

@@ -16,8 +16,11 @@ const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'
 };
 const OPTIONAL_PEERS = Object.keys(manifest.peerDependencies).filter((name) => manifest.peerDependenciesMeta[name]?.optional);
 const REQUIRED_PEERS = Object.keys(manifest.peerDependencies).filter((name) => !OPTIONAL_PEERS.includes(name));
-/** Where the types of an optional peer may come from: the package itself, or DefinitelyTyped (@types/imap, @types/stomp__stompjs). */
-const OPTIONAL_TYPES = OPTIONAL_PEERS.flatMap((name) => [name, `@types/${name.replace(/^@(.*)\//, '$1__')}`]);
+/**
+ * Where the types of an optional peer may come from: the package itself, or DefinitelyTyped (@types/imap,
+ * @types/stomp__stompjs); and amqp-connection-manager, whose manager the package takes without being its peer.
+ */
+const OPTIONAL_TYPES = [...OPTIONAL_PEERS, 'amqp-connection-manager'].flatMap((name) => [name, `@types/${name.replace(/^@(.*)\//, '$1__')}`]);
 
 /** Runs tsc and returns its exit code and what it printed (the diagnostics go to stdout). */
 function compile(project: string): Promise<{ code: number; output: string }> {
@@ -96,6 +99,12 @@ describe('the published types need no optional peer', () => {
   it('an app with every peer hands the package their own types: a DataSource, ImapFlow and node-imap factories, IMessage handlers, an ioredis client, a prom-client Registry', { timeout: 300_000 }, async () => {
     // Inside the repository: its node_modules has every optional peer, and the package resolves to ./dist by its own name.
     const { code, output } = await compile(path.join(fixtures, 'types-consumer-with-peers'));
+    assert.equal(output, '');
+    assert.equal(code, 0);
+  });
+
+  it('an app with amqplib and amqp-connection-manager hands in a ChannelModel, a recovering model and a manager, with AmqpMessage consumers: strict, skipLibCheck false', { timeout: 300_000 }, async () => {
+    const { code, output } = await compile(path.join(fixtures, 'types-consumer-amqp'));
     assert.equal(output, '');
     assert.equal(code, 0);
   });

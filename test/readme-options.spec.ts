@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AMQP_CONSUMER_OPTIONS, AMQP_OPTIONS } from '../lib/adapters/amqp/amqp.kind.js';
 import { CUSTOM_OPTIONS } from '../lib/adapters/custom/custom.kind.js';
 import { KIND_OPTIONS } from '../lib/adapters/create-adapter.js';
 import { IMAP_LOGIN_OPTIONS, IMAP_OPTIONS } from '../lib/adapters/imap/imap-adapter.factory.js';
@@ -77,7 +78,7 @@ function splitRow(text: string): string[] {
 }
 
 /** Options that hold a list: a row per key of its entries, e.g. `subscriptions[].destination`. */
-const LISTS = new Set(['subscriptions']);
+const LISTS = new Set(['subscriptions', 'consumers']);
 
 /** Keys of a level, each group replaced by its own keys under `group.` (a row for the group itself is allowed). */
 function expand(keys: readonly string[], groups: Record<string, readonly string[]> = {}): { required: string[]; groups: string[] } {
@@ -109,6 +110,7 @@ const PLACES: Record<string, { required: string[]; groups: string[] }> = {
     subscriptions: STOMP_SUBSCRIPTION_OPTIONS,
   }),
   'redis options': expand(REDIS_OPTIONS, { keepAlive: KEEPALIVE_OPTIONS }),
+  'amqp options': expand(AMQP_OPTIONS, { consumers: AMQP_CONSUMER_OPTIONS }),
 };
 
 describe('README option tables', () => {

@@ -15,11 +15,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { MonitorConnection } from '../lib/index.js';
-import type { ConnectionDefinition, ConnectionEvent, ConnectionSnapshot, StateChangeEvent } from '../lib/index.js';
+import type { ConnectionDefinition, ConnectionSnapshot } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { NetworkNamespace } from './kit/network-namespace.js';
 import { RedisServer } from './kit/redis.server.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { StateLog, waitUntil } from './kit/state-log.js';
 
 // Detection bound under test: intervalMs + timeoutMs (failureThreshold 1), plus jitter and a generous margin
 // for a busy 2-core machine.
@@ -42,13 +43,6 @@ const USAGES: readonly Usage[] = ['idle', 'subscriber', 'blpop'];
 /** The definitions are built as plain objects: the kind is checked at bootstrap, as an app's config is. */
 const redisConnection = (definition: Record<string, unknown>) => ({ kind: 'redis', ...timing, ...definition }) as unknown as ConnectionDefinition;
 
-async function waitUntil(condition: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
-  const deadline = now() + withinMs;
-  while (!(await condition())) {
-    if (now() > deadline) assert.fail(`${what}: not within ${withinMs} ms`);
-    await sleep(20);
-  }
-}
 
 /**
  * One ioredis client of the app, with default options (so its own retryStrategy reconnects it), used one way.
@@ -139,38 +133,6 @@ class AppClient {
   /** What an app does at its own shutdown; the package never does it for a watched client. */
   close(): void {
     this.client.disconnect();
-  }
-}
-
-/** Every state change of each connection from the app's start, so that no transition is missed. */
-class StateLog {
-  readonly events: ConnectionEvent[] = [];
-  private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
-
-  constructor(app: TestApp, names: readonly string[]) {
-    for (const name of names) this.subscriptions.push(app.registry.get(name).events$.subscribe((event) => this.events.push(event)));
-  }
-
-  /** The first transition of `name` to `state` at or after `since` (epoch ms). */
-  first(name: string, state: string, since: number): StateChangeEvent | undefined {
-    return this.events.find((e): e is StateChangeEvent => e.type === 'state' && e.name === name && e.to === state && e.at >= since);
-  }
-
-  async waitFor(name: string, state: string, since: number, withinMs: number): Promise<number> {
-    await waitUntil(() => this.first(name, state, since) !== undefined, withinMs, `${name} reads ${state}`);
-    return Math.round(this.first(name, state, since)!.at - since);
-  }
-
-  states(name: string, since = 0): string[] {
-    return this.events.filter((e) => e.type === 'state' && e.name === name && e.at >= since).map((e) => (e.type === 'state' ? e.to : ''));
-  }
-
-  beats(name: string, since = 0): ConnectionEvent[] {
-    return this.events.filter((e) => e.type === 'heartbeat' && e.name === name && e.at >= since);
-  }
-
-  stop(): void {
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
   }
 }
 

@@ -66,8 +66,8 @@ const userOf: Record<keyof FaultRunConfig['secrets'], string> = {
 /** Every form a scrubber must know: as written, and as each source encodes it (see secret-corpus.ts). */
 const EVERY_FORM = '{{secret}} {{secret|url}} {{secret|userinfo}} {{secret|imap}} {{secret|json}} {{secret|inspect}} {{secret|imap|inspect}} {{secret|base64}} {{sasl}} {{basic}} {{xoauth2}}';
 
-const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'tcp', 'api'];
-const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong'];
+const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'tcp', 'api'];
+const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong', 'amqp-wrong'];
 const SERVING = new Set(['up', 'degraded']);
 
 /** The app as a child process: its output, and the state of each connection from the events it prints. */
@@ -183,6 +183,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
       imap: await through(dovecot.host, dovecot.port),
       activemq: await through(activemq.host, activemq.port),
       rabbitmq: await through(rabbitmq.host, rabbitmq.port),
+      amqp: await through(rabbitmq.host, rabbitmq.amqpPort),
       api: await through('127.0.0.1', (api.address() as AddressInfo).port),
       users,
       secrets,
@@ -199,14 +200,14 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     // RST of every session the proxies carry.
     let before = downs();
     for (const proxy of proxies) proxy.reset();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq'], 'RST');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp'], 'RST');
     await child.command('probe');
     await allUp('after RST');
 
     // A silent partition: the heartbeat deadlines must notice.
     before = downs();
     for (const proxy of proxies) proxy.blackhole();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'api'], 'blackhole');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'api'], 'blackhole');
     await child.command('probe');
     for (const proxy of proxies) proxy.pass();
     await allUp('after the blackhole');
@@ -214,7 +215,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     // Every server killed (RabbitMQ, shared and slow to boot, closes every connection instead).
     before = downs();
     await Promise.all([postgres.kill(), dovecot.kill(users.imapflow), dovecot.kill(users.nodeImap), activemq.kill(), rabbitmq.closeAllConnections('fault run')]);
-    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq'], 'kill');
+    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp'], 'kill');
     await child.command('probe');
     await Promise.all([postgres.startAgain(), activemq.startAgain()]);
     await allUp('after the kills');
@@ -226,7 +227,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     await rabbitmq.ctl(['change_password', users.rabbitmq, 'changed-by-the-fault-run']);
     await rabbitmq.closeAllConnections('password changed');
     apiStatus = 401;
-    const refused = ['pg-password', 'rabbitmq', 'api'];
+    const refused = ['pg-password', 'rabbitmq', 'amqp', 'api'];
     const attempts = Object.fromEntries(refused.map((name) => [name, child!.count(name, 'reconnecting')]));
     await wentDown(before, refused, 'failed login');
     await child.waitUntil('two refused reconnects each', () => refused.every((name) => child!.count(name, 'reconnecting') >= attempts[name]! + 2), 30_000);

@@ -53,7 +53,11 @@ export interface MonitoredConnection {
 export interface ServerKick<S extends FaultServer> {
   /** The server's command, e.g. 'CLIENT KILL', shown in the fault's name. */
   how: string;
-  /** Closes every client connection of `server`. */
+  /**
+   * Closes every client connection of `server`. May resolve to the moment (stats' now()) the kick reached
+   * the clients, when the command's own start-up would otherwise count as their delay (rabbitmqctl starts an
+   * Erlang VM first: 0.8 to 3.5 s on a busy machine); 'down' and 'up' then count from that moment.
+   */
   run(server: S): Promise<unknown>;
 }
 
@@ -74,7 +78,7 @@ export interface DetectionKind<S extends FaultServer = FaultServer> {
    * libraries' baseline runs.
    */
   connection?(host: string, port: number): MonitoredConnection | Promise<MonitoredConnection>;
-  /** The client libraries used alone, with their defaults, for comparison. */
+  /** The client libraries used alone, with their defaults, for comparison; empty when another kind of the same server has them. */
   raw: RawLibrary[];
   /** The server's own kick, if it has one: adds the fault 'kick (<how>)' for the package and the raw libraries. */
   kick?: ServerKick<S>;

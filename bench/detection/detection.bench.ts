@@ -94,9 +94,10 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
     monitor.start();
     if (!(await log.first((e) => e.to === 'up', TRIAL_CAP_MS))) throw new Error(`never connected: ${monitor.snapshot().reason}`);
     await sleep(Math.random() * MONITOR_INPUT.heartbeat.intervalMs);
-    const faultAt = now();
-    await fault.inject({ server, proxy });
-    const down = await log.first((e) => e.to === 'down' && e.at >= faultAt, TRIAL_CAP_MS);
+    const injectedAt = now();
+    // A kick that reached the clients after its command's start-up counts from then.
+    const faultAt = (await fault.inject({ server, proxy })) ?? injectedAt;
+    const down = await log.first((e) => e.to === 'down' && e.at >= injectedAt, TRIAL_CAP_MS);
     if (!down) return result;
     result.downMs = down.at - faultAt;
     result.reason = down.reason;
@@ -127,6 +128,8 @@ async function trial(kind: DetectionKind, server: FaultServer, fault: Fault): Pr
 function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettings): { armed: Promise<void>; done: Promise<RawResult[]> } {
   let armedResolve!: () => void;
   const armed = new Promise<void>((resolve) => (armedResolve = resolve));
+  // A kind whose raw baseline another kind of the same server runs: no server of its own to start (and kill).
+  if (kind.raw.length === 0) return { armed: Promise.resolve(), done: Promise.resolve([]) };
   const done = (async (): Promise<RawResult[]> => {
     const results: RawResult[] = [];
     let server: FaultServer | undefined;
@@ -167,8 +170,8 @@ function rawPhase(kind: DetectionKind, faultList: Fault[], settings: BenchSettin
           for (let i = 0; i < settings.trials; i++) watches.push({ result, watch: await library.watch(server.host, server.port) });
         }
         await sleep(1_500);
-        const at = now();
-        await fault.inject({ server });
+        const injectedAt = now();
+        const at = (await fault.inject({ server })) ?? injectedAt;
         const deadline = sleep(settings.rawCapMs).then(() => undefined);
         await Promise.all(
           watches.map(async ({ result, watch }) => {

@@ -12,7 +12,8 @@ export interface Fault {
   description: string;
   /** Clients reach the server through a chaos proxy that injects the fault. */
   viaProxy: boolean;
-  inject(context: FaultContext): Promise<void> | void;
+  /** Resolves to the moment the fault reached the clients when that is not the moment it was injected. */
+  inject(context: FaultContext): Promise<number | void> | void;
   /**
    * Ends the fault; resolves when the server is reachable again. Absent for a one-off event (an RST),
    * which is over once injected: recovery then counts from the fault itself.
@@ -73,7 +74,10 @@ export function kickFault(kick: ServerKick<FaultServer>): Fault {
     name: `kick (${kick.how})`,
     description: `the server closes every client connection itself (${kick.how}) and stays up`,
     viaProxy: false,
-    inject: async ({ server }) => void (await kick.run(server)),
+    inject: async ({ server }) => {
+      const outcome = await kick.run(server);
+      return typeof outcome === 'object' && outcome !== null && 'reachedAt' in outcome ? (outcome.reachedAt as number) : undefined;
+    },
     holdMs: 0,
   };
 }

@@ -1,3 +1,4 @@
+import { amqpKind } from './amqp/amqp.kind.js';
 import type { ConnectionKindSpec } from './connection-kind.js';
 import { customKind } from './custom/custom.kind.js';
 import { imapKind } from './imap/imap.kind.js';
@@ -10,7 +11,7 @@ import { typeormKind } from './typeorm/typeorm.kind.js';
  * Every kind of connection the package knows, in the order messages list them. Adding a kind is a folder
  * lib/adapters/<kind>/ exporting its ConnectionKindSpec, and its line here; the dispatcher reads nothing else.
  */
-export const CONNECTION_KINDS = [typeormKind, tcpKind, customKind, imapKind, stompKind, redisKind] as const;
+export const CONNECTION_KINDS = [typeormKind, tcpKind, customKind, imapKind, stompKind, redisKind, amqpKind] as const;
 
 /** The definition of any kind of the table: what createAdapter() takes. */
 export type KindDefinition = (typeof CONNECTION_KINDS)[number] extends infer S ? (S extends ConnectionKindSpec<infer D, never> ? D : never) : never;

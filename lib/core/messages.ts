@@ -112,6 +112,33 @@ export const messages = {
   redisCleartextPassword: (host: string) =>
     `the Redis password goes to ${host} in clear, without TLS: anyone on the path can read it. Use rediss:// (or ` +
     'redisOptions.tls), or set allowInsecureAuth: true if this network is trusted.',
+  amqpNotOpen: (reason: string | undefined) => `the AMQP connection is not open${reason ? ` (${reason})` : ''}`,
+  amqpClosed: (reason: string | undefined) => `the AMQP connection closed${reason ? `: ${reason}` : ''}`,
+  amqpBeatChannelClosed: (reason: string | undefined) => `the heartbeat channel closed${reason ? `: ${reason}` : ''}`,
+  amqpBeatQueueCancelled: () => 'the broker cancelled the consumer of the heartbeat queue (was the queue deleted?)',
+  amqpAppConnectionClosed: () =>
+    "the app's amqplib connection has closed, and amqplib never reconnects a ChannelModel, nor does the package: hand in an " +
+    'amqp-connection-manager or a recovering model (amqp.connect(url, { recovery: true })), or give url so that the package owns the connection',
+  amqpManagerNotConnected: () => "the app's amqp-connection-manager is not connected (it reconnects on its own schedule, reconnectTimeInSeconds)",
+  amqpRecoveringNotConnected: () => "the app's recovering amqplib model is not connected (it reconnects with its own backoff)",
+  amqpForcedClose: () => 'closed by the connection-health package: the broker did not answer the close in time',
+  amqpBlocked: (reason: string) => `the broker blocks publishing on this connection (${reason}): published messages wait until its alarm clears`,
+  amqpConsumerCancelled: (queue: string) =>
+    `the broker cancelled the consumer of queue '${queue}' (the queue was deleted, or the node holding it went down)`,
+  amqpConsumerChannelClosed: (queue: string, reason: string | undefined) =>
+    `the consumer of queue '${queue}' is gone: its channel closed${reason ? `: ${reason}` : ''}`,
+  amqpConsumerNotMade: (queue: string, why: string) => `the consumer of queue '${queue}' could not be made: ${why}`,
+  amqpMessageNacked: (delayMs: number) =>
+    `the message is NACKed in ${delayMs} ms and requeued; should it fail here again, it goes to the queue's dead-letter exchange (requeueFailed 'once').`,
+  amqpMessageDeadLettered: () =>
+    "it had failed here before, so it is NACKed without requeue: the queue's dead-letter exchange receives it, or the broker drops it when the queue has none.",
+  amqpMessageAnswered: (noAck: boolean) =>
+    noAck
+      ? 'with noAck the broker counted it as delivered when it sent it: the message is lost to the app.'
+      : 'it had already acknowledged or NACKed the message, so nothing more is sent.',
+  amqpCleartextPassword: (host: string) =>
+    `the AMQP password goes to ${host} in clear, without TLS: anyone on the path can read it. Use amqps://, or set ` +
+    'allowInsecureAuth: true if this network is trusted.',
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

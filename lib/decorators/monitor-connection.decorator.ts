@@ -1,5 +1,6 @@
 import { MONITORED_CONNECTIONS } from '../connection-health.constants.js';
 import type {
+  AmqpConnectionDefinition,
   ImapFlowConnectionDefinition,
   NodeImapConnectionDefinition,
   RedisConnectionDefinition,
@@ -13,7 +14,8 @@ export type MonitorConnectionOptions =
   | Omit<ImapFlowConnectionDefinition, 'factory'>
   | Omit<NodeImapConnectionDefinition, 'factory'>
   | StompConnectionDefinition
-  | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>;
+  | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>
+  | Omit<AmqpConnectionDefinition, 'connection' | 'url' | 'socketOptions'>;
 
 /** @internal */
 export interface MonitoredMember {
@@ -29,6 +31,7 @@ export interface MonitoredMember {
  * - `stomp`: a property is kept pointing at the live @stomp/stompjs Client, which the package creates.
  * - `redis`: a property or getter holds the app's ioredis client, or a method (called once at bootstrap)
  *   returns it; the package watches it and never closes it.
+ * - `amqp`: the same, with the app's amqplib connection, amqp-connection-manager or recovering model.
  *
  * @example
  * ```ts

@@ -1,3 +1,4 @@
+import type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 import type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 import type { ImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
 import type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
@@ -6,6 +7,7 @@ import type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
 import type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.kind.js';
 
 // Each kind's folder owns its definition; the module takes any of them.
+export type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 export type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 export type { ImapConnectionDefinition, ImapFlowConnectionDefinition, NodeImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
 export type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
@@ -24,4 +26,5 @@ export type ConnectionDefinition =
   | CustomConnectionDefinition
   | ImapConnectionDefinition
   | StompConnectionDefinition
-  | RedisConnectionDefinition;
+  | RedisConnectionDefinition
+  | AmqpConnectionDefinition;

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { JobsWorker } from './jobs.worker.js';
 
 const stompLogger = new Logger('Broker');
+const ordersLogger = new Logger('Orders');
 
 // SQLite in memory by default, so the sample runs anywhere; DATABASE_URL=postgres://... monitors PostgreSQL.
 const database = process.env.DATABASE_URL
@@ -58,6 +59,26 @@ const database = process.env.DATABASE_URL
             },
           ],
           required: false, // without a broker the sample still serves: /health reads degraded, HTTP 200
+          reconnect: { maxAttempts: Infinity },
+        },
+        {
+          // An AMQP connection of the package's own (RabbitMQ), with a consumer made again on every new
+          // connection; a consumer the broker cancels (its queue deleted) reads degraded until it is back.
+          name: 'orders',
+          kind: 'amqp',
+          url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+          // A password sent without TLS to another host is warned of at bootstrap; compose's network is private.
+          allowInsecureAuth: process.env.AMQP_ALLOW_INSECURE_AUTH === 'true' ? true : undefined,
+          consumers: [
+            {
+              queue: process.env.AMQP_QUEUE ?? 'sample.orders',
+              assert: { durable: true },
+              prefetch: 10,
+              // Acknowledged once it returns; one that throws is logged and its message requeued a second later.
+              onMessage: (message) => ordersLogger.log(`order from ${message.fields.routingKey}: ${message.content.toString()}`),
+            },
+          ],
+          required: false,
           reconnect: { maxAttempts: Infinity },
         },
       ],

@@ -13,6 +13,7 @@ const CASES: Record<string, ConnectionHealthModuleOptions> = {
   stomp: { connections: [{ name: 'broker', kind: 'stomp', host: '127.0.0.1', port: 1 }] },
   'stomp-websocket': { connections: [{ name: 'broker', kind: 'stomp', url: 'ws://127.0.0.1:1/ws' }] },
   redis: { connections: [{ name: 'cache', kind: 'redis', url: 'redis://127.0.0.1:1' }] },
+  amqp: { connections: [{ name: 'orders', kind: 'amqp', url: 'amqp://127.0.0.1:1' }] },
   metrics: { metrics: {} },
 };
 
