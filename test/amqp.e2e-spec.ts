@@ -136,6 +136,11 @@ function recordingConsumer(queue: string, received: Received[], extra: Record<st
   };
 }
 
+/** An app whose one connection, 'orders', is the package's own, with this consumer. */
+function startOrders(rabbit: RabbitMqServer, consumer: Record<string, unknown>): Promise<TestApp> {
+  return TestApp.start({ health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'orders', url: rabbit.amqpUrl, consumers: [consumer] })] } });
+}
+
 /** Publishes `body` until it shows in `received` (a consumer re-made on a new connection may lag its 'up' by a round trip). */
 async function publishUntilReceived(rabbit: RabbitMqServer, queue: string, received: Received[], body: string, what: string): Promise<void> {
   await waitUntil(
@@ -426,9 +431,7 @@ describe('AMQP kind, consumers', () => {
   it('the queue deleted by someone else (basic.cancel): degraded with the queue named, up again once the consumer is re-made (assert declares it again); a message reaches it', async (t) => {
     const queue = `e2e.cancelled.${unique()}`;
     const received: Received[] = [];
-    const app = await TestApp.start({
-      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'orders', url: rabbit.amqpUrl, consumers: [recordingConsumer(queue, received)] })] },
-    });
+    const app = await startOrders(rabbit, recordingConsumer(queue, received));
     const log = new StateLog(app, ['orders']);
     try {
       await app.waitFor('orders', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 20_000);
@@ -455,9 +458,7 @@ describe('AMQP kind, consumers', () => {
     const queue = `e2e.missing.${unique()}`;
     const received: Received[] = [];
     const since = now();
-    const app = await TestApp.start({
-      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [amqpConnection({ name: 'orders', url: rabbit.amqpUrl, consumers: [recordingConsumer(queue, received, { assert: undefined })] })] },
-    });
+    const app = await startOrders(rabbit, recordingConsumer(queue, received, { assert: undefined }));
     const log = new StateLog(app, ['orders']);
     try {
       await app.waitFor('orders', (s) => s.state === 'degraded', 20_000);
@@ -484,25 +485,12 @@ describe('AMQP kind, consumers', () => {
     const queue = `e2e.handler.${unique()}`;
     const received: Received[] = [];
     let throws = 1;
-    const app = await TestApp.start({
-      health: {
-        shutdown: { timeoutMs: SHUTDOWN_MS },
-        connections: [
-          amqpConnection({
-            name: 'orders',
-            url: rabbit.amqpUrl,
-            consumers: [
-              {
-                queue,
-                assert: { durable: false },
-                onMessage: async (message: ConsumeMessage) => {
-                  received.push({ body: message.content.toString(), redelivered: message.fields.redelivered, at: now() });
-                  if (message.content.toString() === 'poison' && throws-- > 0) throw new Error('the handler failed');
-                },
-              },
-            ],
-          }),
-        ],
+    const app = await startOrders(rabbit, {
+      queue,
+      assert: { durable: false },
+      onMessage: async (message: ConsumeMessage) => {
+        received.push({ body: message.content.toString(), redelivered: message.fields.redelivered, at: now() });
+        if (message.content.toString() === 'poison' && throws-- > 0) throw new Error('the handler failed');
       },
     });
     try {
@@ -540,28 +528,15 @@ describe('AMQP kind, consumers: prefetch, noAck, handlers at shutdown', () => {
     let running = 0;
     let most = 0;
     const done: string[] = [];
-    const app = await TestApp.start({
-      health: {
-        shutdown: { timeoutMs: SHUTDOWN_MS },
-        connections: [
-          amqpConnection({
-            name: 'orders',
-            url: rabbit.amqpUrl,
-            consumers: [
-              {
-                queue,
-                assert: { durable: false },
-                prefetch: 1,
-                onMessage: async (message: ConsumeMessage) => {
-                  most = Math.max(most, ++running);
-                  await sleep(150);
-                  running--;
-                  done.push(message.content.toString());
-                },
-              },
-            ],
-          }),
-        ],
+    const app = await startOrders(rabbit, {
+      queue,
+      assert: { durable: false },
+      prefetch: 1,
+      onMessage: async (message: ConsumeMessage) => {
+        most = Math.max(most, ++running);
+        await sleep(150);
+        running--;
+        done.push(message.content.toString());
       },
     });
     try {
@@ -624,26 +599,13 @@ describe('AMQP kind, consumers: prefetch, noAck, handlers at shutdown', () => {
     const queue = `e2e.inflight.${unique()}`;
     let started = 0;
     let finished = 0;
-    const app = await TestApp.start({
-      health: {
-        shutdown: { timeoutMs: SHUTDOWN_MS },
-        connections: [
-          amqpConnection({
-            name: 'orders',
-            url: rabbit.amqpUrl,
-            consumers: [
-              {
-                queue,
-                assert: { durable: false },
-                onMessage: async () => {
-                  started++;
-                  await sleep(400);
-                  finished++;
-                },
-              },
-            ],
-          }),
-        ],
+    const app = await startOrders(rabbit, {
+      queue,
+      assert: { durable: false },
+      onMessage: async () => {
+        started++;
+        await sleep(400);
+        finished++;
       },
     });
     let closeMs = 0;
