@@ -139,6 +139,22 @@ export const messages = {
   amqpCleartextPassword: (host: string) =>
     `the AMQP password goes to ${host} in clear, without TLS: anyone on the path can read it. Use amqps://, or set ` +
     'allowInsecureAuth: true if this network is trusted.',
+  mqttNotConnected: (reason: string | undefined) => `the MQTT client is not connected${reason ? ` (${reason})` : ''}`,
+  mqttClosed: (reason: string | undefined) => `the MQTT connection closed${reason ? `: ${reason}` : ''}`,
+  mqttServerDisconnect: (code: unknown, reason: string | undefined) => `the broker sent DISCONNECT, code ${String(code ?? 0)}${reason ? ` (${reason})` : ''}`,
+  mqttClientEnded: () => "the app's MQTT client was ended (client.end()): the package never reconnects a client it did not create",
+  mqttClientNeverReconnects: () =>
+    "the app's MQTT client is disconnected and its reconnectPeriod is 0, so it never reconnects, nor does the package: give it a " +
+    'reconnectPeriod, or give url so that the package owns the client',
+  mqttNotConnectedInTime: () => "the app's MQTT client did not connect in time (it reconnects on its own schedule, reconnectPeriod)",
+  mqttBeatRefused: (topic: string, why: string) =>
+    `the broker answers, but refuses the heartbeat's PUBLISH to '${topic}' (${why}): allow the client to publish there, or set beatTopic`,
+  mqttSubscriptionRefused: (topic: string, why: string, count: number) =>
+    `the broker refused the subscription to '${topic}' (${why})${count > 1 ? ` and ${count - 1} more` : ''}; it is asked for again at each heartbeat`,
+  mqttMessageNotRedelivered: () => 'MQTT has no NACK and the client acknowledged the message when it handed it over: it is not delivered again.',
+  mqttCleartextPassword: (host: string) =>
+    `the MQTT password goes to ${host} in clear, without TLS: anyone on the path can read it. Use mqtts:// (or wss://), or set ` +
+    'allowInsecureAuth: true if this network is trusted.',
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

@@ -1,0 +1,151 @@
+import { abortable } from '../../core/abortable.js';
+import { messages } from '../../core/messages.js';
+import { describeError } from '../../core/redact.js';
+import { callUser, throttleReport, type CallbackReport } from '../../core/user-callback.js';
+import type { MqttClientLike, MqttPacketLike } from './mqtt-like.js';
+import { topicMatches } from './mqtt-topic.js';
+
+/** A subscription the package makes on the client and keeps through reconnects. */
+export interface MqttSubscriptionDefinition {
+  /** The topic filter: `sensors/+/temperature`, `orders/#`, or a shared subscription `$share/<group>/<filter>`. */
+  topic: string;
+  /** The subscription's QoS: 0, 1 or 2. Default 1. */
+  qos?: 0 | 1 | 2;
+  /**
+   * Called for each message whose topic the filter matches; it may be async. One that throws or rejects
+   * is logged (at most once a minute) and never crashes the process. MQTT has no NACK and MQTT.js
+   * acknowledges a message as it hands it over, so a failed message is not delivered again.
+   */
+  onMessage(message: MqttMessage): unknown;
+}
+
+/** A message as a subscription's onMessage receives it. */
+export interface MqttMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  /** MQTT.js's PUBLISH packet: qos, retain, dup, and MQTT 5 properties. */
+  readonly packet: MqttPacketLike;
+}
+
+/** The subscription default QoS: at least once. */
+export const MQTT_DEFAULT_QOS = 1;
+
+/** Failure codes of a SUBACK (MQTT 3.1.1 knows 128 alone), named as MQTT 5 names them. */
+const REFUSALS: Readonly<Record<number, string>> = {
+  128: 'unspecified error',
+  131: 'implementation specific error',
+  135: 'not authorized',
+  143: 'topic filter invalid',
+  145: 'packet identifier in use',
+  151: 'quota exceeded',
+  158: 'shared subscriptions not supported',
+  161: 'subscription identifiers not supported',
+  162: 'wildcard subscriptions not supported',
+};
+
+/**
+ * The app's subscriptions, made by the package on its first connection through a client. MQTT.js makes them
+ * again on every connection whose broker holds no session for it (its `resubscribe`); the package reads
+ * the broker's answer to each, whoever sent it. One the broker refused reads degraded with the reason, and
+ * the next beats ask for it again. Messages go to the onMessage of every subscription whose filter matches.
+ */
+export class KeptMqttSubscriptions {
+  /** Topic filter to why the broker refused it, for the last SUBSCRIBE of each. */
+  private readonly refused = new Map<string, string>();
+  /** SUBSCRIBE packets awaiting their SUBACK: message id to the topic filters, in order. */
+  private readonly asked = new Map<number, string[]>();
+  private readonly reports: CallbackReport[];
+  private readonly topics: Set<string>;
+  private detach?: () => void;
+  /** The client the subscriptions were first made on. */
+  private madeOn?: MqttClientLike;
+  /** The SUBSCRIBE in flight, so that beats never pile one behind another. */
+  private asking?: Promise<void>;
+
+  constructor(
+    private readonly definitions: readonly MqttSubscriptionDefinition[],
+    private readonly connectionName: string,
+    report: CallbackReport,
+  ) {
+    this.reports = definitions.map(() => throttleReport(report));
+    this.topics = new Set(definitions.map(({ topic }) => topic));
+  }
+
+  /** Why a subscription is not held on the current connection (the first of them); undefined while all are. */
+  impairment(): string | undefined {
+    const [first] = this.refused;
+    return first && messages.mqttSubscriptionRefused(first[0], first[1], this.refused.size);
+  }
+
+  /** Starts delivering the client's messages to the handlers and reading the broker's answers, once per client. */
+  attach(client: MqttClientLike): void {
+    if (this.detach || this.definitions.length === 0) return;
+    const onMessage = (topic: string, payload: Buffer, packet: MqttPacketLike) => this.deliver(topic, payload, packet);
+    const onSend = (packet: MqttPacketLike) => {
+      if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
+      const filters = (packet.subscriptions as ReadonlyArray<{ topic: string }> | undefined)?.map(({ topic }) => topic) ?? [];
+      if (filters.some((topic) => this.topics.has(topic))) this.asked.set(packet.messageId, filters);
+    };
+    const onReceive = (packet: MqttPacketLike) => {
+      if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
+      const filters = this.asked.get(packet.messageId);
+      if (!filters) return;
+      this.asked.delete(packet.messageId);
+      const codes = (packet.granted as readonly number[] | undefined) ?? [];
+      filters.forEach((topic, i) => {
+        if (!this.topics.has(topic)) return;
+        const code = codes[i] ?? 128;
+        if (code >= 128) this.refused.set(topic, `${REFUSALS[code] ?? 'refused'}, code ${code}`);
+        else this.refused.delete(topic);
+      });
+    };
+    // A connection lost with SUBSCRIBEs in flight: MQTT.js sends them again (new ids) or gives them up.
+    const onClose = () => this.asked.clear();
+    client.on('message', onMessage);
+    client.on('packetsend', onSend);
+    client.on('packetreceive', onReceive);
+    client.on('close', onClose);
+    this.detach = () => {
+      client.removeListener('message', onMessage);
+      client.removeListener('packetsend', onSend);
+      client.removeListener('packetreceive', onReceive);
+      client.removeListener('close', onClose);
+    };
+  }
+
+  /**
+   * Subscribes what the client does not hold: every subscription on its first connection, then those the
+   * broker refused. Resolves once the broker answered (attach's listener reads its verdict); rejects when
+   * `signal` aborts first. From its first SUBSCRIBE on, MQTT.js holds each filter and makes it again itself.
+   */
+  async make(client: MqttClientLike, signal: AbortSignal): Promise<void> {
+    const wanted = this.madeOn === client ? this.definitions.filter(({ topic }) => this.refused.has(topic)) : this.definitions;
+    if (!this.asking && wanted.length > 0) {
+      this.madeOn = client;
+      const topics = Object.fromEntries(wanted.map(({ topic, qos }) => [topic, { qos: qos ?? MQTT_DEFAULT_QOS }]));
+      // `resubscribe` makes MQTT.js send a filter it already holds, which it would otherwise leave out. Its
+      // callback's error is the broker's refusal, read by attach, or a lost connection, after which MQTT.js
+      // makes the subscription again itself.
+      this.asking = new Promise<void>((resolve) => client.subscribe({ ...topics, resubscribe: true }, {}, () => resolve())).finally(
+        () => (this.asking = undefined),
+      );
+    }
+    if (this.asking) await abortable(this.asking, signal);
+  }
+
+  /** Stops delivering messages. The subscriptions stay with the broker: a persistent session keeps them for the next process. */
+  close(): void {
+    this.detach?.();
+  }
+
+  private deliver(topic: string, payload: Buffer, packet: MqttPacketLike): void {
+    this.definitions.forEach(({ topic: filter, onMessage }, i) => {
+      if (!topicMatches(filter, topic)) return;
+      const place = `the onMessage handler of topic filter '${filter}'`;
+      callUser(
+        () => onMessage({ topic, payload, packet }),
+        (error, how) => this.reports[i]?.(error, messages.callbackFailed(this.connectionName, place, how, describeError(error), messages.mqttMessageNotRedelivered())),
+      );
+    });
+  }
+}

@@ -1,0 +1,266 @@
+import { randomBytes } from 'node:crypto';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { abortable, onAbort } from '../../core/abortable.js';
+import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { messages } from '../../core/messages.js';
+import { describeError } from '../../core/redact.js';
+import { firstEvent } from '../first-event.js';
+import { loadPeer } from '../load-peer.js';
+import type { KeptMqttSubscriptions } from './kept-mqtt-subscriptions.js';
+import type { MqttClientLike, MqttPacketLike, MqttStreamLike } from './mqtt-like.js';
+
+type MqttLibrary = typeof import('mqtt');
+
+/** The app's client, watched; or how to create the package's own. */
+export type MqttSource = { readonly watched: MqttClientLike } | { readonly url?: string; readonly mqttOptions: Record<string, unknown> };
+
+export interface MqttAdapterSettings {
+  /** host:port, without credentials. */
+  readonly target: string;
+  /** Where beats are published. */
+  readonly beatTopic: string;
+  readonly subscriptions: KeptMqttSubscriptions;
+  readonly secrets: readonly string[];
+}
+
+/** A beat that missed its deadline: what tells a dead flow from a slow one at the next attempt. */
+interface LateBeat {
+  readonly stream: MqttStreamLike | undefined;
+  /** Packets received on the connection when the beat was published. */
+  readonly packetsIn: number;
+}
+
+/**
+ * MQTT.js keeps the subscriptions to make again, and the QoS 1 and 2 messages to send again, only for a
+ * client that reconnects by itself. The package's own client gets the longest period a timer takes, so
+ * that the engine's connect, which clears that timer, always comes first.
+ */
+const RECONNECT_NEVER_FIRST_MS = 2_147_483_647;
+
+/**
+ * An MQTT broker through one MQTT.js client, the same object for the connection's whole life (the app may
+ * keep it and subscribe on it). The beat is a QoS 1 PUBLISH to a topic of the package's own, answered by
+ * the broker's PUBACK. Nothing subscribes to that topic: a message that came back would reach every
+ * 'message' listener of the client, and one of the app's that throws on it (JSON.parse) crashes the process.
+ * A `$` topic is matched by no wildcard subscription (`#`), so no other client receives it either. MQTT's
+ * own keepalive (PINGREQ) runs beside it.
+ *
+ * A late beat reads the connection down; its transport is dropped at the next attempt only when not one
+ * packet came in on it since the beat went out (a dead flow: a NAT that forgot it, a blackhole). A slow
+ * one, whose answers arrive late, is kept with its session and its messages in flight.
+ *
+ * Reconnection: the package's own client is connected again by every open(), with the engine's backoff.
+ * The app's client is never connected, ended nor reconnected by the package: its own reconnectPeriod
+ * reconnects it, and open() waits for its 'connect'.
+ */
+export class MqttAdapter implements ConnectionAdapter {
+  readonly kind = 'mqtt';
+  readonly target: string;
+  readonly clientChanges$: Observable<unknown>;
+  private readonly clients = new BehaviorSubject<MqttClientLike | undefined>(undefined);
+  private client?: MqttClientLike;
+  private readonly owned: boolean;
+  private late?: LateBeat;
+  /** Packets received through the client, any connection: a flow that delivered none since a beat is silent. */
+  private packetsIn = 0;
+  /** Why the last connection ended or failed: the broker's DISCONNECT or CONNACK reason, a socket error. */
+  private lastReason?: string;
+  private onLoss?: (error: Error) => void;
+  private stopWatching?: () => void;
+  /** The callback of the beat in flight: its PUBLISH is taken back when it misses its deadline. */
+  private pendingBeat?: (error?: Error) => void;
+  private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
+  private sequence = 0;
+
+  constructor(
+    private readonly source: MqttSource,
+    private readonly settings: MqttAdapterSettings,
+  ) {
+    this.owned = !('watched' in source);
+    if ('watched' in source) this.client = source.watched;
+    this.target = settings.target;
+    this.clientChanges$ = this.clients.asObservable();
+  }
+
+  knownSecrets(): readonly string[] {
+    return this.settings.secrets;
+  }
+
+  currentClient(): unknown {
+    return this.clients.value;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    const client = this.client ?? (await this.createClient());
+    signal.throwIfAborted();
+    this.watch(client);
+    this.clients.next(undefined);
+    if (this.flowIsDead(client)) await dropTransport(client, signal);
+    if (this.owned) await this.connectOwned(client, signal);
+    else await this.awaitWatched(client, signal);
+    this.settings.subscriptions.attach(client);
+    await this.settings.subscriptions.make(client, signal);
+    const report = await this.beat(client, signal);
+    this.clients.next(client);
+    if (report.impairment) this.remakeSubscriptions(client, signal);
+  }
+
+  async ping(signal: AbortSignal): Promise<BeatReport> {
+    const client = this.clients.value;
+    if (!client?.connected) throw new Error(messages.mqttNotConnected(this.lastReason));
+    const report = await this.beat(client, signal);
+    if (report.impairment) this.remakeSubscriptions(client, signal);
+    return report;
+  }
+
+  /** The package's client: DISCONNECT, then its transport is destroyed when `signal` aborts. The app's: left as it is. */
+  async close(signal: AbortSignal): Promise<void> {
+    const client = this.client;
+    this.clients.next(undefined);
+    this.clients.complete();
+    this.settings.subscriptions.close();
+    if (client) this.takeBackBeat(client);
+    this.stopWatching?.();
+    if (!this.owned || !client || client.disconnecting) return;
+    const closed = client.stream && !client.stream.destroyed ? firstEvent(client, ['close'], signal).catch(() => undefined) : undefined;
+    const stopForcing = onAbort(signal, () => client.stream?.destroy());
+    try {
+      // end() waits for the app's QoS 1 and 2 messages in flight to be acknowledged: the deadline bounds it.
+      client.end(false, {}, () => undefined);
+      await closed;
+    } finally {
+      stopForcing();
+    }
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  private async createClient(): Promise<MqttClientLike> {
+    const source = this.source as Exclude<MqttSource, { watched: MqttClientLike }>;
+    const { connect } = await loadPeer<MqttLibrary>('mqtt', 'MQTT connections');
+    // MQTT.js never connects behind the engine's back: open() does, with the engine's backoff.
+    const options = { ...source.mqttOptions, manualConnect: true, reconnectPeriod: RECONNECT_NEVER_FIRST_MS };
+    const client = (source.url === undefined ? connect(options) : connect(source.url, options)) as unknown as MqttClientLike;
+    // Ours to listen to: an 'error' without a listener would crash the process. It also says why a connect
+    // failed (ECONNREFUSED, a CONNACK refusing the credentials) where 'close' says nothing.
+    client.on('error', (error: Error) => (this.lastReason = describeError(error)));
+    this.client = client;
+    return client;
+  }
+
+  /** Listens for the ends of connections, and counts the packets that come in, once for the adapter's life. */
+  private watch(client: MqttClientLike): void {
+    if (this.stopWatching) return;
+    const onReceive = (packet: MqttPacketLike) => {
+      this.packetsIn += 1;
+      if (packet.cmd === 'disconnect') this.lastReason = messages.mqttServerDisconnect(packet.reasonCode, (packet.properties as { reasonString?: string } | undefined)?.reasonString);
+    };
+    const onClose = () => {
+      const socketError = client.stream?.errored;
+      if (socketError) this.lastReason = describeError(socketError);
+      if (this.clients.value !== client) return;
+      this.clients.next(undefined);
+      this.onLoss?.(new Error(messages.mqttClosed(this.lastReason)));
+    };
+    client.on('packetreceive', onReceive);
+    client.on('close', onClose);
+    this.stopWatching = () => {
+      client.removeListener('packetreceive', onReceive);
+      client.removeListener('close', onClose);
+    };
+  }
+
+  /** The package's client: connected again, after its last transport is gone. */
+  private async connectOwned(client: MqttClientLike, signal: AbortSignal): Promise<void> {
+    if (client.connected) return;
+    // A transport still connecting (an attempt that was given up, a handshake lost in a blackhole) goes first.
+    if (client.stream && !client.stream.destroyed) await dropTransport(client, signal);
+    this.lastReason = undefined;
+    const outcome = firstEvent(client, ['connect', 'close'], signal);
+    const stopForcing = onAbort(signal, () => client.stream?.destroy());
+    try {
+      client.connect();
+      const { event } = await outcome;
+      if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason));
+    } finally {
+      stopForcing();
+    }
+  }
+
+  /** The app's client: its own reconnectPeriod reconnects it; this waits until it is connected. */
+  private async awaitWatched(client: MqttClientLike, signal: AbortSignal): Promise<void> {
+    if (client.connected) return;
+    if (client.disconnecting) throw new Error(messages.mqttClientEnded());
+    const connecting = client.stream !== undefined && !client.stream.destroyed;
+    if (!connecting && !client.reconnecting && !((client.options.reconnectPeriod ?? 1_000) > 0)) throw new Error(messages.mqttClientNeverReconnects());
+    // A connection attempt of the client's that failed ends this attempt, with its reason: the engine counts
+    // it and waits its backoff, as for a connection it makes itself. One that hangs is left to the client's
+    // own connectTimeout: dropping it at this deadline would never let a slow handshake finish.
+    const { event } = await firstEvent(client, ['connect', 'close'], signal).catch((error: unknown) => {
+      throw new Error(messages.mqttNotConnectedInTime(), { cause: error });
+    });
+    if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason ?? describeError(client.stream?.errored)));
+  }
+
+  /**
+   * A QoS 1 PUBLISH of a token to the beat topic, answered by its PUBACK. A broker that refuses the topic
+   * (MQTT 5: not authorized) answered all the same: the connection works, and reads degraded with the reason.
+   */
+  private async beat(client: MqttClientLike, signal: AbortSignal): Promise<BeatReport> {
+    this.takeBackBeat(client);
+    const late: LateBeat = { stream: client.stream, packetsIn: this.packetsIn };
+    const acked = new Promise<Error | undefined>((resolve) => {
+      const answered = (error?: Error) => {
+        if (this.pendingBeat === answered) this.pendingBeat = undefined;
+        resolve(error);
+      };
+      this.pendingBeat = answered;
+      client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, answered);
+    });
+    let error: Error | undefined;
+    try {
+      error = await abortable(acked, signal);
+    } catch (deadline) {
+      this.late = late;
+      this.takeBackBeat(client);
+      throw deadline;
+    }
+    this.late = undefined;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'number' && code >= 128) return { impairment: messages.mqttBeatRefused(this.settings.beatTopic, describeError(error)) };
+    if (error) throw error;
+    return { impairment: this.settings.subscriptions.impairment() };
+  }
+
+  /** A beat's PUBLISH still unanswered leaves MQTT.js's store: it would be sent again after a reconnect, long after its time. */
+  private takeBackBeat(client: MqttClientLike): void {
+    const pending = this.pendingBeat;
+    if (!pending) return;
+    this.pendingBeat = undefined;
+    const entry = Object.entries(client.outgoing).find(([, { cb }]) => cb === pending);
+    if (entry) client.removeOutgoingMessage(Number(entry[0]));
+  }
+
+  /** Whether the transport of a late beat is still the client's, and nothing came in on it since: a dead flow. */
+  private flowIsDead(client: MqttClientLike): boolean {
+    const late = this.late;
+    this.late = undefined;
+    return late !== undefined && client.connected && client.stream === late.stream && this.packetsIn === late.packetsIn;
+  }
+
+  /** Asks again, in the background, for the subscriptions the broker refused. */
+  private remakeSubscriptions(client: MqttClientLike, signal: AbortSignal): void {
+    void this.settings.subscriptions.make(client, signal).catch(() => undefined);
+  }
+}
+
+/** Destroys the client's transport and waits for its 'close': MQTT.js handles it as a lost connection. */
+async function dropTransport(client: MqttClientLike, signal: AbortSignal): Promise<void> {
+  if (!client.stream || (client.stream as { closed?: boolean }).closed === true) return;
+  const closed = firstEvent(client, ['close'], signal);
+  client.stream?.destroy();
+  await closed;
+}
