@@ -198,7 +198,7 @@ export class MosquittoServer {
    * DISCONNECT with reason 0x8E, session taken over; a 3.1.1 client only the FIN). The kit's CONNECT is MQTT
    * 3.1.1 with cleanSession 0, so a persistent session of the victim keeps its subscriptions and queued
    * messages (a clean one is discarded anyway), and it sends DISCONNECT at once, before any queued message is
-   * delivered to it. Resolves once the broker accepted the takeover.
+   * delivered to it. Resolves once the broker accepted the takeover and closed the kit's connection.
    */
   async kick(clientId: string): Promise<void> {
     const code = await this.connectOnce({ clientId, clean: false });
@@ -214,7 +214,7 @@ export class MosquittoServer {
 
   /**
    * One MQTT 3.1.1 CONNECT on a short-lived raw connection, DISCONNECT right after the CONNACK; resolves to the
-   * CONNACK return code (0 accepted, 5 not authorized). Uses the broker's user unless `username` is given
+   * CONNACK return code once the broker closed the connection (0 accepted, 5 not authorized). Uses the broker's user unless `username` is given
    * (null: none). No client library, so the kit does not depend on the one under test.
    */
   async connectOnce(options: { clientId?: string; clean?: boolean; username?: string | null; password?: string } = {}): Promise<number> {
@@ -228,7 +228,11 @@ export class MosquittoServer {
       });
       socket.write(connectPacket(options.clientId ?? `${KIT_ID_PREFIX}${process.pid}-${Math.random().toString(36).slice(2)}`, options.clean ?? true, username, password));
       const code = await readConnack(socket);
+      // The broker closes the connection once it handled the DISCONNECT (and logged it: connectedClients()).
+      // Not events.once(), which rejects on the ECONNRESET of a broker that refused the login and closed first.
+      const closed = new Promise((resolve) => socket.once('close', resolve));
       socket.end(DISCONNECT);
+      await Promise.race([closed, sleep(1_000)]);
       return code;
     } finally {
       socket.destroy();
