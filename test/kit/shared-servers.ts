@@ -12,6 +12,7 @@
  */
 import { ActiveMqServer } from './activemq.server.js';
 import { DovecotServer } from './dovecot.server.js';
+import { MosquittoServer } from './mosquitto.server.js';
 import { PostgresServer } from './postgres.server.js';
 import { RabbitMqServer } from './rabbitmq.server.js';
 import { RedisServer } from './redis.server.js';
@@ -64,6 +65,14 @@ export const REDIS_ENV = {
   dir: 'CH_REDIS_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared mosquitto (anonymous, no persistence). */
+export const MOSQUITTO_ENV = {
+  host: 'CH_MOSQUITTO_HOST',
+  port: 'CH_MOSQUITTO_PORT',
+  /** The broker's temporary folder (mosquitto.conf, mosquitto.pid, log); the pid is read from it. */
+  dir: 'CH_MOSQUITTO_DIR',
+} as const;
+
 export interface SharedServers {
   /** Variables to add to the environment of the test processes. */
   env: Record<string, string>;
@@ -88,8 +97,12 @@ export async function startSharedServers(): Promise<SharedServers> {
     await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop()]);
     throw error;
   });
-  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+  const mosquitto = await MosquittoServer.start().catch(async (error: unknown) => {
     await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop()]);
+    throw error;
+  });
+  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop(), mosquitto.stop()]);
     throw error;
   });
   return {
@@ -114,9 +127,12 @@ export async function startSharedServers(): Promise<SharedServers> {
       [REDIS_ENV.host]: redis.host,
       [REDIS_ENV.port]: String(redis.port),
       [REDIS_ENV.dir]: redis.dir,
+      [MOSQUITTO_ENV.host]: mosquitto.host,
+      [MOSQUITTO_ENV.port]: String(mosquitto.port),
+      [MOSQUITTO_ENV.dir]: mosquitto.dir,
     },
     stop: async () => {
-      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop()]);
+      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop(), mosquitto.stop()]);
     },
   };
 }
@@ -252,4 +268,26 @@ export function sharedRedis(): Promise<RedisServer> {
 export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisServer | undefined {
   const { [REDIS_ENV.host]: host, [REDIS_ENV.port]: port, [REDIS_ENV.dir]: dir } = env;
   return host && port && dir ? RedisServer.attach({ host, port: Number(port), dir }) : undefined;
+}
+
+let sharedMosquittoServer: Promise<MosquittoServer> | undefined;
+
+/**
+ * The run's mosquitto, or a private one for this process (removed at exit). A test may kick(), kill() and
+ * restart() it, but must startAgain() it before it ends; this also starts it again if it finds it down.
+ */
+export function sharedMosquitto(): Promise<MosquittoServer> {
+  sharedMosquittoServer ??= (async () => {
+    const server = mosquittoFromEnv();
+    if (!server) return MosquittoServer.start();
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedMosquittoServer;
+}
+
+/** A handle on the shared mosquitto that `env` describes, or undefined when no runner started one. */
+export function mosquittoFromEnv(env: NodeJS.ProcessEnv = process.env): MosquittoServer | undefined {
+  const { [MOSQUITTO_ENV.host]: host, [MOSQUITTO_ENV.port]: port, [MOSQUITTO_ENV.dir]: dir } = env;
+  return host && port && dir ? MosquittoServer.attach({ host, port: Number(port), dir }) : undefined;
 }
