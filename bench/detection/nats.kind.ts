@@ -40,5 +40,13 @@ export const natsKind: DetectionKind<NatsServer> = {
   server: 'nats-server 2.9',
   startServer: () => NatsServer.start(),
   raw: [{ name: 'nats', usage: 'subscribed to a subject, waiting for messages', watch: watchNats }],
-  kick: { how: 'auth revoked by reload', run: (server) => server.kick() },
+  kick: {
+    how: 'auth revoked by reload',
+    // From the SIGHUP, not from the kit's /connz read before it.
+    run: async (server) => {
+      let reachedAt: number | undefined;
+      await server.kick(undefined, () => (reachedAt = now()));
+      return { reachedAt };
+    },
+  },
 };

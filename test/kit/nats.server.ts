@@ -203,15 +203,16 @@ export class NatsServer {
   /**
    * The server-side kick (see the class comment for why a reload): closes the connections of `user` (with
    * user/password auth), or of every client when no user is given, with a FIN; returns their count. The
-   * credentials are back when it returns, so the kicked clients may log in again.
+   * credentials are back when it returns, so the kicked clients may log in again. `onRevoke` runs just
+   * before the server is told to reload (after the kit read /connz), to time the kick from the moment it was sent.
    */
-  async kick(user?: string): Promise<number> {
+  async kick(user?: string, onRevoke?: () => void): Promise<number> {
     if (user !== undefined && !(this.auth && 'users' in this.auth && user in this.auth.users)) {
       throw new Error(`kick(${JSON.stringify(user)}): the server has no such user; start it with auth: { users: { ... } }`);
     }
     const targets = (await this.connections()).filter((one) => user === undefined || one.authorized_user === user);
     const cids = new Set(targets.map((one) => one.cid));
-    await this.reload(this.authWithout(user));
+    await this.reload(this.authWithout(user), onRevoke);
     try {
       const deadline = Date.now() + 10_000;
       while ((await this.connections()).some((one) => cids.has(one.cid))) {
@@ -323,9 +324,10 @@ export class NatsServer {
   }
 
   /** Rewrites the configuration with `auth` and makes the server read it (SIGHUP, `--signal reload`). */
-  private async reload(auth: NatsAuth | undefined): Promise<void> {
+  private async reload(auth: NatsAuth | undefined, onSignal?: () => void): Promise<void> {
     const before = this.log().split('Reloaded server configuration').length;
     await this.writeConfig(auth);
+    onSignal?.();
     process.kill(this.pid, 'SIGHUP');
     const deadline = Date.now() + 10_000;
     while (this.log().split('Reloaded server configuration').length === before) {
