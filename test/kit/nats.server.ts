@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -58,8 +58,9 @@ export interface NatsConnectionInfo {
  *   account's `$SYS.REQ.SERVER.<id>.KICK` came with 2.10), so the kit revokes the clients' credentials by a
  *   configuration reload (SIGHUP), which makes the server drop every connection that no longer passes
  *   authorization, then restores them by a second reload. A client that logs in again between the two
- *   reloads is refused ("Authorization Violation"); the window is a few ms, well below any client's
- *   reconnect wait.
+ *   reloads is refused ("Authorization Violation"); the window is some 10-70 ms, below nats.js' 2 s
+ *   reconnect wait, but a client whose last dial is older than its wait redials at once, and nats.js gives
+ *   up for good on a second Authorization Violation (unless ignoreAuthErrorAbort). A 2.10 KICK sends no -ERR.
  * - lameDuck(): lame duck mode (SIGUSR2, as `nats-server --signal ldm`): the server stops accepting, tells
  *   clients (INFO with `ldm: true`), closes them after a 1 s grace period, spread over 30 s (the minimum
  *   2.9 accepts: one client goes at once, many one by one), then exits; startAgain() brings it back.
@@ -183,10 +184,18 @@ export class NatsServer {
 
   /**
    * SIGSTOP: a hung server. The kernel still completes new TCP handshakes and ACKs what clients send, so
-   * they see no error, only silence. resume() lets it answer everything queued meanwhile.
+   * they see no error, only silence. resume() lets it answer everything queued meanwhile. Resolves once
+   * every thread has stopped: the signal reaches the Go runtime's threads one by one, and one still running
+   * would answer a request sent right after.
    */
-  pause(): void {
-    process.kill(this.pid, 'SIGSTOP');
+  async pause(): Promise<void> {
+    const pid = this.pid;
+    process.kill(pid, 'SIGSTOP');
+    const deadline = Date.now() + 5_000;
+    while (!allThreadsStopped(pid)) {
+      if (Date.now() > deadline) throw new Error(`nats-server ${pid} did not stop within 5 s`);
+      await sleep(1);
+    }
   }
 
   /** SIGCONT after pause(); a no-op on a server that runs. */
@@ -390,6 +399,14 @@ export class NatsServer {
     if (pid !== undefined) killNow([pid]);
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+/** Every thread of `pid` in state T (stopped) or t (traced). */
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+  });
 }
 
 /** The name of the kit's own short-lived connections, so connections() can leave them out. */
