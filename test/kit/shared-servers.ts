@@ -12,6 +12,7 @@
  */
 import { ActiveMqServer } from './activemq.server.js';
 import { DovecotServer } from './dovecot.server.js';
+import { NatsServer } from './nats.server.js';
 import { PostgresServer } from './postgres.server.js';
 import { RabbitMqServer } from './rabbitmq.server.js';
 import { RedisServer } from './redis.server.js';
@@ -64,6 +65,16 @@ export const REDIS_ENV = {
   dir: 'CH_REDIS_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared nats-server (no auth). */
+export const NATS_ENV = {
+  host: 'CH_NATS_HOST',
+  port: 'CH_NATS_PORT',
+  /** The HTTP monitoring port (/connz, /healthz). */
+  httpPort: 'CH_NATS_HTTP_PORT',
+  /** The server's temporary folder (nats.conf, nats.pid, log); the pid is read from it. */
+  dir: 'CH_NATS_DIR',
+} as const;
+
 export interface SharedServers {
   /** Variables to add to the environment of the test processes. */
   env: Record<string, string>;
@@ -88,8 +99,12 @@ export async function startSharedServers(): Promise<SharedServers> {
     await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop()]);
     throw error;
   });
-  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+  const nats = await NatsServer.start().catch(async (error: unknown) => {
     await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop()]);
+    throw error;
+  });
+  const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
+    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop(), nats.stop()]);
     throw error;
   });
   return {
@@ -114,9 +129,13 @@ export async function startSharedServers(): Promise<SharedServers> {
       [REDIS_ENV.host]: redis.host,
       [REDIS_ENV.port]: String(redis.port),
       [REDIS_ENV.dir]: redis.dir,
+      [NATS_ENV.host]: nats.host,
+      [NATS_ENV.port]: String(nats.port),
+      [NATS_ENV.httpPort]: String(nats.httpPort),
+      [NATS_ENV.dir]: nats.dir,
     },
     stop: async () => {
-      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop()]);
+      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop(), nats.stop()]);
     },
   };
 }
@@ -252,4 +271,27 @@ export function sharedRedis(): Promise<RedisServer> {
 export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisServer | undefined {
   const { [REDIS_ENV.host]: host, [REDIS_ENV.port]: port, [REDIS_ENV.dir]: dir } = env;
   return host && port && dir ? RedisServer.attach({ host, port: Number(port), dir }) : undefined;
+}
+
+let sharedNatsServer: Promise<NatsServer> | undefined;
+
+/**
+ * The run's nats-server (no auth), or a private one for this process (removed at exit). A test may kick(),
+ * kill(), lameDuck() and restart() it, but must startAgain() it before it ends; this also starts it again if
+ * it finds it down.
+ */
+export function sharedNats(): Promise<NatsServer> {
+  sharedNatsServer ??= (async () => {
+    const server = natsFromEnv();
+    if (!server) return NatsServer.start();
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedNatsServer;
+}
+
+/** A handle on the shared nats-server that `env` describes, or undefined when no runner started one. */
+export function natsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsServer | undefined {
+  const { [NATS_ENV.host]: host, [NATS_ENV.port]: port, [NATS_ENV.httpPort]: httpPort, [NATS_ENV.dir]: dir } = env;
+  return host && port && httpPort && dir ? NatsServer.attach({ host, port: Number(port), httpPort: Number(httpPort), dir }) : undefined;
 }
