@@ -44,10 +44,12 @@ const REFUSALS: Readonly<Record<number, string>> = {
 };
 
 /**
- * The app's subscriptions, made by the package on its first connection through a client. MQTT.js makes them
- * again on every connection whose broker holds no session for it (its `resubscribe`); the package reads
- * the broker's answer to each, whoever sent it. One the broker refused reads degraded with the reason, and
- * the next beats ask for it again. Messages go to the onMessage of every subscription whose filter matches.
+ * The app's subscriptions, kept on every connection of a client. MQTT.js makes its subscriptions again by
+ * itself on a connection whose broker holds no session for it (its `resubscribe`), but not always (measured:
+ * not after a blackhole, nor on a client whose own reconnect is off). So the package reads every SUBSCRIBE the
+ * client sends and the broker's answer to it, whoever sent it, and on each connection makes those that no
+ * session holds and that were not sent again. One the broker refused reads degraded with the reason, and the
+ * next beats ask for it again. Messages go to the onMessage of every subscription whose filter matches.
  */
 export class KeptMqttSubscriptions {
   /** Topic filter to why the broker refused it, for the last SUBSCRIBE of each. */
@@ -57,8 +59,11 @@ export class KeptMqttSubscriptions {
   private readonly reports: CallbackReport[];
   private readonly topics: Set<string>;
   private detach?: () => void;
-  /** The client the subscriptions were first made on. */
-  private madeOn?: MqttClientLike;
+  /**
+   * Filters sent on the current connection, or held by its session. Undefined until the package has seen a
+   * CONNACK: the connection of a client that was connected already holds nothing the package knows of.
+   */
+  private held?: Set<string>;
   /** The SUBSCRIBE in flight, so that beats never pile one behind another. */
   private asking?: Promise<void>;
 
@@ -84,9 +89,13 @@ export class KeptMqttSubscriptions {
     const onSend = (packet: MqttPacketLike) => {
       if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
       const filters = (packet.subscriptions as ReadonlyArray<{ topic: string }> | undefined)?.map(({ topic }) => topic) ?? [];
-      if (filters.some((topic) => this.topics.has(topic))) this.asked.set(packet.messageId, filters);
+      if (!filters.some((topic) => this.topics.has(topic))) return;
+      this.asked.set(packet.messageId, filters);
+      for (const topic of filters) this.held?.add(topic);
     };
     const onReceive = (packet: MqttPacketLike) => {
+      // A session the broker kept holds the subscriptions it had; a new one holds none.
+      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.topics : []);
       if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
       const filters = this.asked.get(packet.messageId);
       if (!filters) return;
@@ -114,21 +123,21 @@ export class KeptMqttSubscriptions {
   }
 
   /**
-   * Subscribes what the client does not hold: every subscription on its first connection, then those the
-   * broker refused. Resolves once the broker answered (attach's listener reads its verdict); rejects when
-   * `signal` aborts first. From its first SUBSCRIBE on, MQTT.js holds each filter and makes it again itself.
+   * Subscribes what the current connection does not hold: everything on a connection the package saw no
+   * CONNACK of, else what its session does not hold and was not sent again, and what the broker refused.
+   * Resolves once the broker answered (attach's listener reads its verdict); rejects when `signal` aborts first.
    */
   async make(client: MqttClientLike, signal: AbortSignal): Promise<void> {
-    const wanted = this.madeOn === client ? this.definitions.filter(({ topic }) => this.refused.has(topic)) : this.definitions;
+    const held = this.held;
+    const wanted = this.definitions.filter(({ topic }) => !held?.has(topic) || this.refused.has(topic));
     if (!this.asking && wanted.length > 0) {
-      this.madeOn = client;
       const topics = Object.fromEntries(wanted.map(({ topic, qos }) => [topic, { qos: qos ?? MQTT_DEFAULT_QOS }]));
       // `resubscribe` makes MQTT.js send a filter it already holds, which it would otherwise leave out. Its
-      // callback's error is the broker's refusal, read by attach, or a lost connection, after which MQTT.js
-      // makes the subscription again itself.
+      // callback's error is the broker's refusal, which attach reads, or a lost connection.
       this.asking = new Promise<void>((resolve) => client.subscribe({ ...topics, resubscribe: true }, {}, () => resolve())).finally(
         () => (this.asking = undefined),
       );
+      this.held ??= new Set(wanted.map(({ topic }) => topic));
     }
     if (this.asking) await abortable(this.asking, signal);
   }
