@@ -131,10 +131,10 @@ export class KeptMqttSubscriptions {
     const held = this.held;
     const wanted = this.definitions.filter(({ topic }) => !held?.has(topic) || this.refused.has(topic));
     if (!this.asking && wanted.length > 0) {
-      const topics = Object.fromEntries(wanted.map(({ topic, qos }) => [topic, { qos: qos ?? MQTT_DEFAULT_QOS }]));
+      const topics: Parameters<MqttClientLike['subscribe']>[0] = Object.fromEntries(wanted.map(({ topic, qos }) => [topic, { qos: qos ?? MQTT_DEFAULT_QOS }]));
       // `resubscribe` makes MQTT.js send a filter it already holds, which it would otherwise leave out. Its
       // callback's error is the broker's refusal, which attach reads, or a lost connection.
-      this.asking = new Promise<void>((resolve) => client.subscribe({ ...topics, resubscribe: true }, {}, () => resolve())).finally(
+      this.asking = new Promise<void>((resolve) => client.subscribe(Object.assign(topics, { resubscribe: true }), {}, () => resolve())).finally(
         () => (this.asking = undefined),
       );
       this.held ??= new Set(wanted.map(({ topic }) => topic));

@@ -38,7 +38,6 @@ export interface MqttClientLike {
     readonly hostname?: string;
     readonly host?: string;
     readonly port?: number;
-    readonly [option: string]: unknown;
   };
   readonly stream?: MqttStreamLike;
   /** QoS 1 and 2 packets awaiting their acknowledgement, by message id, with the callback they answer. */
@@ -47,7 +46,7 @@ export interface MqttClientLike {
   removeListener(event: string, listener: Listener): unknown;
   publish(topic: string, message: string | Buffer, options: { qos: 0 | 1 | 2 }, callback: (error?: Error) => void): unknown;
   subscribe(
-    topics: { readonly [topic: string]: { qos: 0 | 1 | 2 } | boolean },
+    topics: { [topic: string]: { qos: 0 | 1 | 2 } } & { resubscribe?: boolean },
     options: Record<string, unknown>,
     callback: (error: Error | null, granted?: ReadonlyArray<{ readonly topic: string; readonly qos: number }>) => void,
   ): unknown;
