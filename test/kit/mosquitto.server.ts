@@ -28,6 +28,22 @@ export interface MosquittoStartOptions {
    * a restarted broker is empty.
    */
   persistence?: boolean;
+  /**
+   * What clients may do, through the broker's dynamic-security plugin. Not an acl_file: mosquitto 2.0 grants
+   * every SUBSCRIBE whatever its acl_file says, and only filters what it delivers (measured). Default: none,
+   * everything allowed.
+   */
+  access?: MosquittoAccess;
+}
+
+export interface MosquittoAccess {
+  /**
+   * The only topic filters a SUBSCRIBE is granted; any other gets a failing SUBACK (0x80 for MQTT 3.1.1, 0x87
+   * not authorized for MQTT 5) until allowAllSubscriptions(). Default: every filter granted.
+   */
+  subscribeOnly?: readonly string[];
+  /** Topic filters no client may PUBLISH to (MQTT 5: PUBACK 0x87 not authorized; 3.1.1: dropped silently). */
+  refusePublish?: readonly string[];
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running broker. */
@@ -80,7 +96,7 @@ export class MosquittoServer {
       true,
     );
     try {
-      await server.writeConfig(options.persistence ?? false);
+      await server.writeConfig(options.persistence ?? false, options.access);
       await server.startAgain();
       return server;
     } catch (error) {
@@ -185,6 +201,52 @@ export class MosquittoServer {
     process.kill(this.pid, 'SIGCONT');
   }
 
+  /**
+   * Grants every SUBSCRIBE from now on (a broker started with `access.subscribeOnly`), through the plugin's
+   * control topic. The clients stay connected: the plugin disconnects every client of a role or group it
+   * changes, but not on a change of its default access. Resolves once the broker applied it.
+   */
+  async allowAllSubscriptions(): Promise<void> {
+    await this.control({ command: 'setDefaultACLAccess', acls: [{ acltype: 'subscribe', allow: true }] });
+  }
+
+  /** One command to the dynamic-security plugin; the plugin handles a $CONTROL message before the broker sends its PUBACK. */
+  private async control(command: Record<string, unknown>): Promise<void> {
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.on('error', () => undefined);
+    try {
+      await once(socket, 'connect');
+      let received = Buffer.alloc(0);
+      const arrived = (length: number) =>
+        new Promise<void>((resolve, reject) => {
+          const onData = (chunk: Buffer) => {
+            received = Buffer.concat([received, chunk]);
+            check();
+          };
+          const onClose = () => reject(new Error(`mosquitto closed the kit's control connection: ${received.toString('hex')}`));
+          const check = () => {
+            if (received.length < length) return;
+            socket.removeListener('data', onData);
+            socket.removeListener('close', onClose);
+            resolve();
+          };
+          socket.on('data', onData);
+          socket.once('close', onClose);
+          check();
+        });
+      socket.write(connectPacket(`${KIT_ID_PREFIX}${process.pid}-control-${Math.random().toString(36).slice(2)}`, true));
+      await arrived(4);
+      socket.write(publishPacket('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [command] }), 1));
+      await arrived(8);
+      if (received[3] !== CONNACK_ACCEPTED || received[4] !== 0x40) throw new Error(`mosquitto did not take the control command: ${received.toString('hex')}`);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.end(DISCONNECT);
+      await Promise.race([closed, sleep(1_000)]);
+    } finally {
+      socket.destroy();
+    }
+  }
+
   /** kill(), then startAgain() on the same port: clients see a FIN and the broker behind it again. */
   async restart(): Promise<void> {
     await this.kill();
@@ -264,7 +326,25 @@ export class MosquittoServer {
     return path.join(this.dir, 'passwords');
   }
 
-  private async writeConfig(persistence: boolean): Promise<void> {
+  private async writeConfig(persistence: boolean, access: MosquittoAccess | undefined): Promise<void> {
+    const dynamicSecurityFile = path.join(this.dir, 'dynamic-security.json');
+    if (access) {
+      const acls = [
+        ...(access.subscribeOnly ?? []).map((topic) => ({ acltype: 'subscribePattern', topic, priority: 0, allow: true })),
+        ...(access.refusePublish ?? []).map((topic) => ({ acltype: 'publishClientSend', topic, priority: 0, allow: false })),
+        // The kit's control() sends its commands as an anonymous client, like every client of a test.
+        { acltype: 'publishClientSend', topic: '$CONTROL/dynamic-security/#', priority: 1, allow: true },
+      ];
+      const config = {
+        // What no role ACL matches; allowAllSubscriptions() turns subscribe on.
+        defaultACLAccess: { publishClientSend: true, publishClientReceive: true, subscribe: access.subscribeOnly === undefined, unsubscribe: true },
+        clients: [],
+        groups: [{ groupname: ANONYMOUS_ROLE, roles: [{ rolename: ANONYMOUS_ROLE }] }],
+        roles: [{ rolename: ANONYMOUS_ROLE, acls }],
+        anonymousGroup: ANONYMOUS_ROLE,
+      };
+      await writeFile(dynamicSecurityFile, JSON.stringify(config), { mode: 0o600 });
+    }
     if (this.user) {
       await writeFile(this.passwordFile, '', { mode: 0o600 });
       await run('mosquitto_passwd', ['-b', this.passwordFile, this.user.username, this.user.password]);
@@ -275,6 +355,7 @@ export class MosquittoServer {
       `listener ${this.port} ${this.host}`,
       `allow_anonymous ${this.user ? 'false' : 'true'}`,
       ...(this.user ? [`password_file ${this.passwordFile}`] : []),
+      ...(access ? [`plugin ${DYNAMIC_SECURITY_PLUGIN}`, `plugin_opt_config_file ${dynamicSecurityFile}`] : []),
       `pid_file ${this.pidFile}`,
       `log_dest file ${this.logFile}`,
       // Connect, disconnect and takeover lines (connectedClients() reads them), and why a client was dropped.
@@ -336,6 +417,12 @@ export class MosquittoServer {
 /** The client ids of the kit's own connections start with this. */
 const KIT_ID_PREFIX = 'ch-kit-';
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
+/** Debian's mosquitto package ships it, under the architecture's library folder. */
+const DYNAMIC_SECURITY_PLUGIN =
+  ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'].map((dir) => path.join(dir, 'mosquitto_dynamic_security.so')).find((file) => existsSync(file)) ??
+  'mosquitto_dynamic_security.so';
+/** The dynamic-security role (and group) of anonymous clients, which carries the access rules. */
+const ANONYMOUS_ROLE = 'anonymous';
 
 /** The broker is not listening yet, or closed the connection before a CONNACK. */
 class NotReadyError extends Error {}
@@ -370,6 +457,14 @@ function connectPacket(clientId: string, clean: boolean, username?: string, pass
     ...(password !== undefined ? [utf8Field(password)] : []),
   ]);
   return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** An MQTT 3.1.1 PUBLISH at QoS 1 (section 3.3) with packet id `id`. */
+function publishPacket(topic: string, payload: string, id: number): Buffer {
+  const packetId = Buffer.alloc(2);
+  packetId.writeUInt16BE(id);
+  const body = Buffer.concat([utf8Field(topic), packetId, Buffer.from(payload, 'utf8')]);
+  return Buffer.concat([Buffer.from([0x32]), remainingLength(body.length), body]);
 }
 
 /** Reads the 4-byte CONNACK; its return code. A refused or closed connection is NotReadyError. */
