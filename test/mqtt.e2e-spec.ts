@@ -482,8 +482,10 @@ describe('MQTT kind: no harm', () => {
     let closeMs = Infinity;
     try {
       for (const name of ['watched', 'owned']) await app.waitFor(name, (s) => s.state === 'up', 10_000);
-      // An app's QoS 1 message in flight: the owned client's end() would wait for acks that never come.
+      const owned = app.registry.get('owned').client() as MqttClient;
       proxy.blackhole();
+      // The app's QoS 1 message in flight on the package's client: its end() waits for a PUBACK that never comes.
+      owned.publish(`bh/${unique()}`, 'in flight', { qos: 1 }, () => undefined);
       const faultAt = now();
       for (const name of ['watched', 'owned']) await app.waitForState(name, 'down', BOUND_MS + MARGIN_MS, faultAt);
     } finally {
