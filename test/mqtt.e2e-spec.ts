@@ -312,7 +312,7 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
   }
 });
 
-describe('MQTT kind: subscriptions and refusals (a broker that refuses some topics)', () => {
+describe('MQTT kind: subscriptions, refusals and the broker\'s DISCONNECT (a broker with access rules)', () => {
   let broker: MosquittoServer;
   // Every SUBSCRIBE but to jobs/# refused until allowAllSubscriptions(); no PUBLISH to nobeat/#.
   before(async () => (broker = await MosquittoServer.start({ access: { subscribeOnly: ['jobs/#'], refusePublish: ['nobeat/#'] } })));
@@ -418,6 +418,28 @@ describe('MQTT kind: subscriptions and refusals (a broker that refuses some topi
       await client.endAsync();
     }
   });
+
+  it('an MQTT 5 client disconnected by the broker: down at once, the reason gives the broker\'s DISCONNECT code', async (t) => {
+    const clientId = `e2e-v5-dropped-${unique()}`;
+    const client = await appClient(broker.url, { protocolVersion: 5, clientId });
+    const app = await TestApp.start({ health: { connections: [mqttConnection({ name: 'v5', client })] } });
+    const log = new StateLog(app, ['v5']);
+    try {
+      await app.waitFor('v5', (s) => s.state === 'up', 10_000);
+      const at = now();
+      await broker.disconnectByAdministrativeAction([clientId]);
+      const ms = await log.waitFor('v5', 'down', at, MARGIN_MS);
+      const { reason } = log.first('v5', 'down', at)!;
+      t.diagnostic(`down after ${ms} ms: ${reason}`);
+      // 0x98: administrative action.
+      assert.match(reason ?? '', /DISCONNECT, code 152/);
+      await log.waitFor('v5', 'up', at, RECOVER_MS);
+    } finally {
+      log.stop();
+      await app.close();
+      await client.endAsync();
+    }
+  });
 });
 
 describe('MQTT kind: no harm', () => {
@@ -462,6 +484,33 @@ describe('MQTT kind: no harm', () => {
     } finally {
       await plain.endAsync();
       await persistent.endAsync();
+    }
+  });
+
+  it('app.close() while the app\'s client is between reconnects leaves it none of the package\'s listeners; it reconnects on its own after', async () => {
+    const proxy = await ChaosProxy.start(broker.host, broker.port);
+    const client = await appClient(`mqtt://${proxy.host}:${proxy.port}`, { clientId: `e2e-between-${unique()}` });
+    const before = listenerCounts(client);
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [mqttConnection({ name: 'between', client })] } });
+    try {
+      await app.waitFor('between', (s) => s.state === 'up', 10_000);
+      // Cut, and every reconnect of the client's refused: the package waits for its 'connect'.
+      proxy.refuse();
+      proxy.reset();
+      await app.waitFor('between', (s) => s.state === 'down' || s.state === 'reconnecting', MARGIN_MS);
+      await sleep(2 * INTERVAL_MS);
+      assert.equal(client.connected, false);
+    } finally {
+      await app.close();
+    }
+    try {
+      assert.deepEqual(listenerCounts(client), before, 'the listeners are the app\'s own again');
+      proxy.pass();
+      await waitUntil(() => client.connected, RECOVER_MS, 'the app\'s client reconnects by itself');
+      assert.deepEqual(listenerCounts(client), before, 'and stay so after it reconnected');
+    } finally {
+      await client.endAsync();
+      await proxy.close();
     }
   });
 

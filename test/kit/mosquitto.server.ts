@@ -64,7 +64,8 @@ export const CONNACK_NOT_AUTHORIZED = 5;
 /**
  * A throwaway mosquitto 2.0 broker run as a plain background process, for end-to-end tests. Server-side
  * faults: kick() (session takeover: a second CONNECT with the same client id makes the broker close the first
- * connection; MQTT 5 clients first get DISCONNECT 0x8E "session taken over") and kill() (SIGKILL: a FIN). The
+ * connection with a FIN, MQTT 5 clients included: mosquitto 2.0.11 sends them no DISCONNECT, measured),
+ * disconnectByAdministrativeAction() (MQTT 5 clients get DISCONNECT 0x98 first) and kill() (SIGKILL: a FIN). The
  * broker daemonizes and is found through its pid file, so any process holding the location (see attach) can
  * kick, kill and start it again.
  */
@@ -210,8 +211,28 @@ export class MosquittoServer {
     await this.control({ command: 'setDefaultACLAccess', acls: [{ acltype: 'subscribe', allow: true }] });
   }
 
-  /** One command to the dynamic-security plugin; the plugin handles a $CONTROL message before the broker sends its PUBACK. */
-  private async control(command: Record<string, unknown>): Promise<void> {
+  /**
+   * Disconnects every client (a broker started with `access`) by an administrative action: the plugin drops
+   * the clients of a role it changes, and every client of a test is in the anonymous role. MQTT 5 clients
+   * first get DISCONNECT with reason 0x98, administrative action (session takeover, kick(), sends none in
+   * mosquitto 2.0.11: measured); 3.1.1 clients only the FIN. Resolves once the broker logged `clientIds` gone.
+   */
+  async disconnectByAdministrativeAction(clientIds: readonly string[]): Promise<void> {
+    const kicked = (id: string) => this.log().includes(`Client ${id} been disconnected by administrative action`);
+    // Any change of the role does: an ACL on a topic of its own, new at every call.
+    await this.control({ command: 'addRoleACL', rolename: ANONYMOUS_ROLE, acltype: 'subscribePattern', topic: `${KIT_ID_PREFIX}kick/${Math.random().toString(36).slice(2)}`, allow: true }, false);
+    const deadline = Date.now() + 5_000;
+    while (!clientIds.every(kicked)) {
+      if (Date.now() > deadline) throw new Error(`mosquitto did not disconnect ${clientIds.filter((id) => !kicked(id)).join(', ')}`);
+      await sleep(10);
+    }
+  }
+
+  /**
+   * One command to the dynamic-security plugin. Acknowledged: the plugin handles a $CONTROL message before the
+   * broker sends its PUBACK. Not (QoS 0): for a command that disconnects the kit's own connection too.
+   */
+  private async control(command: Record<string, unknown>, acknowledged = true): Promise<void> {
     const socket = net.connect({ host: this.host, port: this.port });
     socket.on('error', () => undefined);
     try {
@@ -236,7 +257,8 @@ export class MosquittoServer {
         });
       socket.write(connectPacket(`${KIT_ID_PREFIX}${process.pid}-control-${Math.random().toString(36).slice(2)}`, true));
       await arrived(4);
-      socket.write(publishPacket('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [command] }), 1));
+      socket.write(publishPacket('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [command] }), acknowledged ? 1 : undefined));
+      if (!acknowledged) return;
       await arrived(8);
       if (received[3] !== CONNACK_ACCEPTED || received[4] !== 0x40) throw new Error(`mosquitto did not take the control command: ${received.toString('hex')}`);
       const closed = new Promise((resolve) => socket.once('close', resolve));
@@ -256,8 +278,9 @@ export class MosquittoServer {
   /**
    * The server-side kick of mosquitto 2.0, which has no admin command to close a client (the dynamic-security
    * plugin's disableClient needs every client to log in through it): a session takeover. The kit connects
-   * with the same client id, and the broker closes the older connection (an MQTT 5 client first gets
-   * DISCONNECT with reason 0x8E, session taken over; a 3.1.1 client only the FIN). The kit's CONNECT is MQTT
+   * with the same client id, and the broker closes the older connection with a FIN (mosquitto 2.0.11 sends no
+   * DISCONNECT 0x8E even to an MQTT 5 client, measured: disconnectByAdministrativeAction() gives one a
+   * DISCONNECT). The kit's CONNECT is MQTT
    * 3.1.1 with cleanSession 0, so a persistent session of the victim keeps its subscriptions and queued
    * messages (a clean one is discarded anyway), and it sends DISCONNECT at once, before any queued message is
    * delivered to it. Resolves once the broker accepted the takeover and closed the kit's connection.
@@ -459,12 +482,12 @@ function connectPacket(clientId: string, clean: boolean, username?: string, pass
   return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
 }
 
-/** An MQTT 3.1.1 PUBLISH at QoS 1 (section 3.3) with packet id `id`. */
-function publishPacket(topic: string, payload: string, id: number): Buffer {
-  const packetId = Buffer.alloc(2);
-  packetId.writeUInt16BE(id);
+/** An MQTT 3.1.1 PUBLISH (section 3.3): at QoS 1 with packet id `id`, else at QoS 0. */
+function publishPacket(topic: string, payload: string, id?: number): Buffer {
+  const packetId = Buffer.alloc(id === undefined ? 0 : 2);
+  if (id !== undefined) packetId.writeUInt16BE(id);
   const body = Buffer.concat([utf8Field(topic), packetId, Buffer.from(payload, 'utf8')]);
-  return Buffer.concat([Buffer.from([0x32]), remainingLength(body.length), body]);
+  return Buffer.concat([Buffer.from([id === undefined ? 0x30 : 0x32]), remainingLength(body.length), body]);
 }
 
 /** Reads the 4-byte CONNACK; its return code. A refused or closed connection is NotReadyError. */
