@@ -264,6 +264,40 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
     );
   });
 
+  it('the package\'s client with a persistent session: QoS 1 messages published while it was cut reach its onMessage after it is back', async (t) => {
+    const proxy = await ChaosProxy.start(broker.host, broker.port);
+    const topic = `e2e/owned-session/${unique()}`;
+    const delivered: string[] = [];
+    const sessionApp = await TestApp.start({
+      health: {
+        connections: [
+          mqttConnection({
+            name: 'owned-session',
+            url: `mqtt://${proxy.host}:${proxy.port}`,
+            mqttOptions: { clientId: `e2e-owned-session-${unique()}`, clean: false },
+            subscriptions: [{ topic, qos: 1, onMessage: ({ payload }: { payload: Buffer }) => delivered.push(payload.toString()) }],
+          }),
+        ],
+      },
+    });
+    try {
+      await sessionApp.waitFor('owned-session', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
+      proxy.refuse();
+      proxy.reset();
+      await sessionApp.waitFor('owned-session', (s) => s.state !== 'up', MARGIN_MS);
+      const queued = [1, 2, 3].map((i) => `queued ${i} ${unique()}`);
+      for (const payload of queued) await publish(broker, topic, payload);
+      proxy.pass();
+      const up = await sessionApp.waitFor('owned-session', (s) => s.state === 'up', RECOVER_MS);
+      await waitUntil(() => queued.every((p) => delivered.includes(p)), RECOVER_MS, 'the queued messages reach onMessage');
+      t.diagnostic(`up again (${up.state}); delivered ${delivered.length} of ${queued.length}`);
+      assert.deepEqual(delivered, queued, 'each once, in order');
+    } finally {
+      await sessionApp.close();
+      await proxy.close();
+    }
+  });
+
   it('after the whole table, the broker holds exactly one connection per usage', async () => {
     const expected = usages.map((u) => u.clientId).sort();
     const held = () => broker.connectedClients().filter((id) => id.startsWith('e2e-') && !id.startsWith('e2e-pub-') && !id.startsWith('e2e-wildcard-')).sort();
@@ -584,6 +618,23 @@ describe('MQTT kind: no harm', () => {
       log.stop();
       await app.close();
       never.end(true);
+    }
+  });
+
+  it('the package\'s client refused by the broker (wrong password): down with the CONNACK\'s reason, retried, the password never shown', async (t) => {
+    const guarded = await MosquittoServer.start({ user: { username: 'device', password: 'right-pass-3141' } });
+    const wrong = `mqtt://device:wrong-pass-2718@${guarded.host}:${guarded.port}`;
+    const app = await TestApp.start({ health: { connections: [mqttConnection({ name: 'refused', url: wrong })] } });
+    try {
+      const down = await app.waitFor('refused', (s) => s.reconnectAttempts >= 2, 10_000);
+      const body = JSON.stringify(await app.health());
+      t.diagnostic(`${down.state}: ${down.reason} / ${down.lastError}`);
+      assert.match(`${down.reason} ${down.lastError}`, /Not authorized/i);
+      for (const shown of [JSON.stringify(down), body]) assert.ok(!shown.includes('wrong-pass-2718'), `no password in ${shown}`);
+      assert.deepEqual(guarded.connectedClients(), [], 'no client of the package stays connected');
+    } finally {
+      await app.close();
+      await guarded.stop();
     }
   });
 
