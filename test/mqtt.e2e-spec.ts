@@ -100,6 +100,8 @@ interface UsageSetup {
   readonly received: string[];
   /** The app's client (undefined for `own`, whose client is the package's). */
   client?: MqttClient;
+  /** When the client (the package's too) sent a CONNECT: how many connections a fault cost. */
+  readonly connects: number[];
 }
 
 interface Fault {
@@ -173,7 +175,7 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
     const run = unique();
     for (const usage of USAGES) {
       const proxy = await ChaosProxy.start(broker.host, broker.port);
-      usages.push({ usage, proxy, clientId: `e2e-${usage}-${run}`, topic: `e2e/${run}/${usage}`, received: [] });
+      usages.push({ usage, proxy, clientId: `e2e-${usage}-${run}`, topic: `e2e/${run}/${usage}`, received: [], connects: [] });
     }
     for (const u of usages) {
       if (u.usage === 'own') continue;
@@ -206,6 +208,10 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
     });
     log = new StateLog(app, USAGES);
     for (const usage of USAGES) await app.waitFor(usage, (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
+    for (const u of usages) {
+      const client = (u.client ?? app.registry.get(u.usage).client()) as MqttClient;
+      client.on('packetsend', (packet) => packet.cmd === 'connect' && u.connects.push(now()));
+    }
   });
 
   after(async () => {
@@ -335,7 +341,8 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
           const { state, reason, lastError, reconnectAttempts } = app.snapshot(u.usage);
           throw new Error(`${error.message}; ${JSON.stringify({ state, reason, lastError, reconnectAttempts, connected: u.client?.connected })}`);
         });
-        t.diagnostic(`${fault.title} · ${u.usage}: up ${Math.round(log.first(u.usage, 'up', since)!.at - clearedAt)} ms after the fault was lifted`);
+        const connects = u.connects.filter((at) => at >= faultAt).length;
+        t.diagnostic(`${fault.title} · ${u.usage}: up ${Math.round(log.first(u.usage, 'up', since)!.at - clearedAt)} ms after the fault was lifted, ${connects} CONNECT(s) since the fault`);
         if (u.client) assert.equal(app.registry.get(u.usage).client(), u.client, 'the handle gives the app\'s client itself');
         await deliversAgain(broker, u.topic, u.received, `${fault.title} · ${u.usage}`);
       } catch (error) {
