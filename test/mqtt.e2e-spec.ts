@@ -108,6 +108,8 @@ interface Fault {
   readonly title: string;
   /** The loss is silent (no FIN, no RST): only the heartbeat can notice it, within the bound. */
   readonly silent: boolean;
+  /** The flow lives on, only slower: the connection must be kept, never dropped and dialled again. */
+  readonly keepsConnection?: boolean;
   inject(broker: MosquittoServer, usages: readonly UsageSetup[]): Promise<void>;
   clear(broker: MosquittoServer, usages: readonly UsageSetup[]): Promise<void>;
 }
@@ -141,6 +143,7 @@ const FAULTS: readonly Fault[] = [
   {
     title: `slow (proxy latency ${SLOW_MS} ms each way, above the ${TIMEOUT_MS} ms deadline)`,
     silent: true,
+    keepsConnection: true,
     inject: async (_broker, usages) => proxies(usages).forEach((p) => p.latency(SLOW_MS)),
     clear: async (_broker, usages) => {
       await sleep(2 * INTERVAL_MS);
@@ -343,6 +346,8 @@ describe('MQTT kind: the package\'s client, the app\'s client and a persistent s
         });
         const connects = u.connects.filter((at) => at >= faultAt).length;
         t.diagnostic(`${fault.title} · ${u.usage}: up ${Math.round(log.first(u.usage, 'up', since)!.at - clearedAt)} ms after the fault was lifted, ${connects} CONNECT(s) since the fault`);
+        // A slow flow answers, late: it keeps its connection, its session and its messages in flight.
+        if (fault.keepsConnection) assert.equal(connects, 0, 'a slow flow is never dropped');
         if (u.client) assert.equal(app.registry.get(u.usage).client(), u.client, 'the handle gives the app\'s client itself');
         await deliversAgain(broker, u.topic, u.received, `${fault.title} · ${u.usage}`);
       } catch (error) {

@@ -51,6 +51,8 @@ export interface MqttClientLike {
     callback: (error: Error | null, granted?: ReadonlyArray<{ readonly topic: string; readonly qos: number }>) => void,
   ): unknown;
   removeOutgoingMessage(messageId: number): unknown;
+  /** Sends a PINGREQ (MQTT.js 5.x); its PINGRESP shows as a 'packetreceive'. */
+  sendPing?(): void;
   connect(): unknown;
   end(force?: boolean, options?: Record<string, unknown>, callback?: (error?: Error) => void): unknown;
 }

@@ -45,9 +45,9 @@ const RECONNECT_NEVER_FIRST_MS = 2_147_483_647;
  * A `$` topic is matched by no wildcard subscription (`#`), so no other client receives it either. MQTT's
  * own keepalive (PINGREQ) runs beside it.
  *
- * A late beat reads the connection down; its transport is dropped at the next attempt only when not one
- * packet came in on it since the beat went out (a dead flow: a NAT that forgot it, a blackhole). A slow
- * one, whose answers arrive late, is kept with its session and its messages in flight.
+ * A late beat reads the connection down; its transport is dropped only when not one packet came in on it
+ * from the beat to the end of the next attempt (a dead flow: a NAT that forgot it, a blackhole). A slow one,
+ * whose answers arrive late, is kept with its session and its messages in flight.
  *
  * Reconnection: the package's own client is connected again by every open(), with the engine's backoff.
  * The app's client is never connected, ended nor reconnected by the package: its own reconnectPeriod
@@ -95,7 +95,7 @@ export class MqttAdapter implements ConnectionAdapter {
     signal.throwIfAborted();
     this.watch(client);
     this.clients.next(undefined);
-    if (this.flowIsDead(client)) await dropTransport(client, signal);
+    await this.judgeLateFlow(client, signal);
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
     this.settings.subscriptions.attach(client);
@@ -244,11 +244,24 @@ export class MqttAdapter implements ConnectionAdapter {
     if (entry) client.removeOutgoingMessage(Number(entry[0]));
   }
 
-  /** Whether the transport of a late beat is still the client's, and nothing came in on it since: a dead flow. */
-  private flowIsDead(client: MqttClientLike): boolean {
+  /**
+   * After a late beat, the flow it went out on gets this attempt to show it lives: one packet in (the beat's
+   * late PUBACK, or the PINGRESP to a PINGREQ sent now) keeps the connection, its session and its messages in
+   * flight, however slow the path. A flow that stays silent to the attempt's deadline is dead (a NAT that
+   * forgot it, a blackhole): its transport is destroyed, and the next attempt connects anew.
+   */
+  private async judgeLateFlow(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const late = this.late;
     this.late = undefined;
-    return late !== undefined && client.connected && client.stream === late.stream && this.packetsIn === late.packetsIn;
+    if (!late || !client.connected || client.stream !== late.stream || this.packetsIn !== late.packetsIn) return;
+    const heard = firstEvent(client, ['packetreceive', 'close'], signal);
+    client.sendPing?.();
+    try {
+      await heard;
+    } catch (deadline) {
+      client.stream?.destroy();
+      throw deadline;
+    }
   }
 
   /** Asks again, in the background, for the subscriptions the broker refused. */
