@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { abortable, onAbort } from '../../core/abortable.js';
+import { onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import type { KeptMqttSubscriptions } from './kept-mqtt-subscriptions.js';
+import { brokerAnswersAnew } from './mqtt-side-probe.js';
 import type { MqttClientLike, MqttPacketLike, MqttStreamLike } from './mqtt-like.js';
 
 type MqttLibrary = typeof import('mqtt');
@@ -17,7 +18,9 @@ export type MqttSource = { readonly watched: MqttClientLike } | { readonly url?:
 export interface MqttAdapterSettings {
   /** host:port, without credentials. */
   readonly target: string;
-  /** Where beats are published. */
+  /** What a beat sends: a PINGREQ, or a QoS 1 PUBLISH to beatTopic. */
+  readonly probe: 'ping' | 'publish';
+  /** Where beats are published, with probe 'publish'. */
   readonly beatTopic: string;
   readonly subscriptions: KeptMqttSubscriptions;
   readonly secrets: readonly string[];
@@ -39,15 +42,17 @@ const RECONNECT_NEVER_FIRST_MS = 2_147_483_647;
 
 /**
  * An MQTT broker through one MQTT.js client, the same object for the connection's whole life (the app may
- * keep it and subscribe on it). The beat is a QoS 1 PUBLISH to a topic of the package's own, answered by
- * the broker's PUBACK. Nothing subscribes to that topic: a message that came back would reach every
- * 'message' listener of the client, and one of the app's that throws on it (JSON.parse) crashes the process.
- * A `$` topic is matched by no wildcard subscription (`#`), so no other client receives it either. MQTT's
- * own keepalive (PINGREQ) runs beside it.
+ * keep it and subscribe on it). A beat is one round trip within the deadline: a PINGREQ answered by its
+ * PINGRESP (probe 'ping'), or a QoS 1 PUBLISH to a topic of the package's own answered by its PUBACK (probe
+ * 'publish'). Nothing subscribes to that topic: a message that came back would reach every 'message'
+ * listener of the client, and one of the app's that throws on it (JSON.parse) crashes the process. A `$`
+ * topic is matched by no wildcard subscription (`#`), so no other client receives it either.
  *
- * A late beat reads the connection down; its transport is dropped only when not one packet came in on it
- * from the beat to the end of the next attempt (a dead flow: a NAT that forgot it, a blackhole). A slow one,
- * whose answers arrive late, is kept with its session and its messages in flight.
+ * A late beat reads the connection down. Its transport is dropped only on evidence that its flow died (a NAT
+ * that forgot it, a blackhole): nothing came in on it since the beat, not even the PINGRESP to a PINGREQ sent
+ * at the next attempt, while the broker answered a new connection along the same path. A slow flow, whose
+ * answers arrive late, and a stalled broker, which answers nobody, keep the connection, its session and its
+ * messages in flight, and publish no will.
  *
  * Reconnection: the package's own client is connected again by every open(), with the engine's backoff.
  * The app's client is never connected, ended nor reconnected by the package: its own reconnectPeriod
@@ -67,8 +72,9 @@ export class MqttAdapter implements ConnectionAdapter {
   private lastReason?: string;
   private onLoss?: (error: Error) => void;
   private stopWatching?: () => void;
-  /** The callback of the beat in flight: its PUBLISH is taken back when it misses its deadline. */
-  private pendingBeat?: (error?: Error) => void;
+  /** PINGREQs sent and PINGRESPs received on the current transport: the n-th PINGRESP answers the n-th PINGREQ. */
+  private pingsOut = 0;
+  private pongsIn = 0;
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
 
@@ -119,7 +125,6 @@ export class MqttAdapter implements ConnectionAdapter {
     this.clients.next(undefined);
     this.clients.complete();
     this.settings.subscriptions.close();
-    if (client) this.takeBackBeat(client);
     this.stopWatching?.();
     if (!this.owned || !client || client.disconnecting) return;
     const closed = client.stream && !client.stream.destroyed ? firstEvent(client, ['close'], signal).catch(() => undefined) : undefined;
@@ -156,9 +161,14 @@ export class MqttAdapter implements ConnectionAdapter {
     if (this.stopWatching) return;
     const onReceive = (packet: MqttPacketLike) => {
       this.packetsIn += 1;
+      if (packet.cmd === 'pingresp') this.pongsIn += 1;
       if (packet.cmd === 'disconnect') this.lastReason = messages.mqttServerDisconnect(packet.reasonCode, (packet.properties as { reasonString?: string } | undefined)?.reasonString);
     };
+    const onSend = (packet: MqttPacketLike) => {
+      if (packet.cmd === 'pingreq') this.pingsOut += 1;
+    };
     const onClose = () => {
+      this.pingsOut = this.pongsIn = 0;
       const socketError = client.stream?.errored;
       if (socketError) this.lastReason = describeError(socketError);
       if (this.clients.value !== client) return;
@@ -166,9 +176,11 @@ export class MqttAdapter implements ConnectionAdapter {
       this.onLoss?.(new Error(messages.mqttClosed(this.lastReason)));
     };
     client.on('packetreceive', onReceive);
+    client.on('packetsend', onSend);
     client.on('close', onClose);
     this.stopWatching = () => {
       client.removeListener('packetreceive', onReceive);
+      client.removeListener('packetsend', onSend);
       client.removeListener('close', onClose);
     };
   }
@@ -202,65 +214,88 @@ export class MqttAdapter implements ConnectionAdapter {
     const { event } = await firstEvent(client, ['connect', 'close'], signal).catch((error: unknown) => {
       throw new Error(messages.mqttNotConnectedInTime(), { cause: error });
     });
-    if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason ?? describeError(client.stream?.errored)));
+    if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason ?? (client.stream?.errored ? describeError(client.stream.errored) : undefined)));
   }
 
   /**
-   * A QoS 1 PUBLISH of a token to the beat topic, answered by its PUBACK. A broker that refuses the topic
-   * (MQTT 5: not authorized) answered all the same: the connection works, and reads degraded with the reason.
+   * One round trip within the deadline, given up when the connection closes meanwhile. A broker that refuses
+   * the beat's PUBLISH (MQTT 5: not authorized) answered all the same: the connection works, and reads
+   * degraded with the reason.
    */
   private async beat(client: MqttClientLike, signal: AbortSignal): Promise<BeatReport> {
-    this.takeBackBeat(client);
     const late: LateBeat = { stream: client.stream, packetsIn: this.packetsIn };
-    const acked = new Promise<Error | undefined>((resolve) => {
-      const answered = (error?: Error) => {
-        if (this.pendingBeat === answered) this.pendingBeat = undefined;
-        resolve(error);
-      };
-      this.pendingBeat = answered;
-      client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, answered);
-    });
-    let error: Error | undefined;
+    const during = new AbortController();
+    const stopFollowing = onAbort(signal, () => during.abort(signal.reason));
+    let refusal: Error | undefined;
     try {
-      error = await abortable(acked, signal);
-    } catch (deadline) {
-      this.late = late;
-      this.takeBackBeat(client);
-      throw deadline;
+      const closed = firstEvent(client, ['close'], during.signal).then(() => {
+        throw new Error(this.settings.probe === 'publish' ? messages.mqttClosedAtBeat(this.settings.beatTopic, this.lastReason) : messages.mqttClosed(this.lastReason));
+      });
+      refusal = await Promise.race([this.settings.probe === 'publish' ? this.publishRoundTrip(client) : this.pingRoundTrip(client, during.signal), closed]);
+    } catch (error) {
+      if (signal.aborted) this.late = late;
+      throw error;
+    } finally {
+      stopFollowing();
+      during.abort();
     }
     this.late = undefined;
-    const code = (error as { code?: unknown } | undefined)?.code;
-    if (typeof code === 'number' && code >= 128) return { impairment: messages.mqttBeatRefused(this.settings.beatTopic, describeError(error)) };
-    if (error) throw error;
+    const code = (refusal as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'number' && code >= 128) return { impairment: messages.mqttBeatRefused(this.settings.beatTopic, describeError(refusal)) };
+    if (refusal) throw refusal;
     return { impairment: this.settings.subscriptions.impairment() };
   }
 
-  /** A beat's PUBLISH still unanswered leaves MQTT.js's store: it would be sent again after a reconnect, long after its time. */
-  private takeBackBeat(client: MqttClientLike): void {
-    const pending = this.pendingBeat;
-    if (!pending) return;
-    this.pendingBeat = undefined;
-    const entry = Object.entries(client.outgoing).find(([, { cb }]) => cb === pending);
-    if (entry) client.removeOutgoingMessage(Number(entry[0]));
+  /**
+   * A QoS 1 PUBLISH, answered by its PUBACK: resolves with the error the client gave (a refusal), if any. A
+   * late one stays in MQTT.js's store (taking it back would free its message id for another packet, which
+   * the late PUBACK would then seem to answer), and is sent again after a reconnect, harmlessly.
+   */
+  private publishRoundTrip(client: MqttClientLike): Promise<Error | undefined> {
+    return new Promise((resolve) => client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, resolve));
+  }
+
+  /** A PINGREQ, answered by its own PINGRESP: the broker answers them in order, so the n-th answers the n-th. */
+  private async pingRoundTrip(client: MqttClientLike, signal: AbortSignal): Promise<undefined> {
+    const answeredBy = this.pingsOut + 1;
+    const sent = firstEvent(client, ['packetsend'], signal);
+    (client.sendPing as () => void)();
+    await sent;
+    while (this.pongsIn < answeredBy) await firstEvent(client, ['packetreceive'], signal);
+    return undefined;
   }
 
   /**
-   * After a late beat, the flow it went out on gets this attempt to show it lives: one packet in (the beat's
-   * late PUBACK, or the PINGRESP to a PINGREQ sent now) keeps the connection, its session and its messages in
-   * flight, however slow the path. A flow that stays silent to the attempt's deadline is dead (a NAT that
-   * forgot it, a blackhole): its transport is destroyed, and the next attempt connects anew.
+   * After a late beat, judges the flow it went out on at the next attempt. One packet in since (the beat's
+   * late answer, or the PINGRESP to a PINGREQ sent now) says it lives: it is kept, however slow. Silent while
+   * the broker answers a new connection along the same path, it is dead: its transport is destroyed, and this
+   * attempt fails (the app's client dials again by itself; the next attempt connects the package's). When
+   * neither happens before the deadline nothing is known, and the next attempt judges again.
    */
   private async judgeLateFlow(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const late = this.late;
     this.late = undefined;
-    if (!late || !client.connected || client.stream !== late.stream || this.packetsIn !== late.packetsIn) return;
-    const heard = firstEvent(client, ['packetreceive', 'close'], signal);
-    client.sendPing?.();
+    if (!late || !client.connected || client.stream !== late.stream) return;
+    const lives = () => this.packetsIn !== late.packetsIn || client.stream !== late.stream || !client.connected;
+    if (lives()) return;
+    const judging = new AbortController();
+    const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
     try {
-      await heard;
-    } catch (deadline) {
-      client.stream?.destroy();
-      throw deadline;
+      const heard = firstEvent(client, ['packetreceive', 'close'], judging.signal).then(() => true);
+      client.sendPing?.();
+      // The broker answered the new connection with a CONNACK and a PINGRESP, while this flow, asked well
+      // before, stayed silent: the broker answers in the order it reads, so this flow's answers are lost.
+      if ((await Promise.race([heard, brokerAnswersAnew(client, judging.signal)])) && !lives()) {
+        client.stream?.destroy();
+        throw new Error(messages.mqttDeadFlow());
+      }
+      if (!lives()) await heard;
+    } catch (error) {
+      if (signal.aborted) this.late = late;
+      throw error;
+    } finally {
+      stopFollowing();
+      judging.abort();
     }
   }
 

@@ -39,9 +39,16 @@ export interface MqttConnectionDefinition extends ConnectionDefinitionBase {
    */
   subscriptions?: MqttSubscriptionDefinition[];
   /**
-   * Where each beat publishes its QoS 1 message, answered by the broker's PUBACK. Nothing subscribes to it.
-   * Default `$connection-health/<clientId>`: a `$` topic reaches no wildcard subscription (`#`). A broker
-   * with an ACL must let the client publish there (mosquitto: `pattern write $connection-health/%c`).
+   * What a beat sends, besides MQTT's keepalive: 'publish', a QoS 1 PUBLISH to beatTopic answered by its
+   * PUBACK (the broker's publish path works); 'ping', a PINGREQ answered by its PINGRESP. Default 'publish'
+   * on a client the package creates, 'ping' on the app's: a broker that closes the connection on a publish
+   * it forbids (AWS IoT Core, Azure IoT Hub) would otherwise drop the app's connection at every beat.
+   */
+  probe?: 'publish' | 'ping';
+  /**
+   * Where each beat publishes its QoS 1 message (probe 'publish'). Nothing subscribes to it. Default
+   * `$connection-health/<clientId>`: a `$` topic reaches no wildcard subscription (`#`). A broker with an ACL
+   * must let the client publish there (mosquitto: `pattern write $connection-health/%c`).
    */
   beatTopic?: string;
   /**
@@ -56,6 +63,7 @@ export const MQTT_OPTIONS = optionNames<Omit<MqttConnectionDefinition, keyof Con
   url: true,
   mqttOptions: true,
   subscriptions: true,
+  probe: true,
   beatTopic: true,
   allowInsecureAuth: true,
 });
@@ -94,7 +102,12 @@ export const mqttKind: ConnectionKindSpec<MqttConnectionDefinition, Omit<MqttCon
     const beatTopic = definition.beatTopic ?? `$connection-health/${clientId.replace(/[+#\u0000]/g, '_') || definition.name}`;
     check.that(topicNameProblem(beatTopic) === undefined, 'beatTopic', beatTopic, `Use a topic name to publish to: ${topicNameProblem(beatTopic)}.`);
     const subscriptions = new KeptMqttSubscriptions(definition.subscriptions ?? [], definition.name, report);
-    return new MqttAdapter(source, { target, beatTopic, subscriptions, secrets });
+    check.oneOf('probe', definition.probe, ['publish', 'ping']);
+    const probe = definition.probe ?? ('watched' in source ? 'ping' : 'publish');
+    if ('watched' in source) {
+      check.that(typeof source.watched.sendPing === 'function', 'client', '(an MQTT.js client without sendPing)', 'Use MQTT.js 5.6 or later (npm install mqtt@5).');
+    }
+    return new MqttAdapter(source, { target, probe, beatTopic, subscriptions, secrets });
   },
   fromMember: (options, { value, method }) => ({ definition: { ...options, client: (method ? method() : value) as MqttClientLike }, keepsClient: false }),
 };
