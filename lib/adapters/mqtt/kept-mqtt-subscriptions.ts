@@ -126,7 +126,7 @@ export class KeptMqttSubscriptions {
       // `resubscribe` makes MQTT.js send a filter it already holds, which it would otherwise leave out. Its
       // callback's error is the broker's refusal, read by attach, or a lost connection, after which MQTT.js
       // makes the subscription again itself.
-      this.asking = new Promise<void>((resolve) => client.subscribe({ ...topics, resubscribe: true }, {}, () => resolve())).finally(
+      this.asking = new Promise<void>((resolve) => client.subscribe(Object.assign(topics, { resubscribe: true }), {}, () => resolve())).finally(
         () => (this.asking = undefined),
       );
     }
