@@ -54,6 +54,8 @@ const REFUSALS: Readonly<Record<number, string>> = {
 export class KeptMqttSubscriptions {
   /** Topic filter to why the broker refused it, for the last SUBSCRIBE of each. */
   private readonly refused = new Map<string, string>();
+  /** Filters the broker granted in this process: those a session it kept holds (a session of an earlier process may hold others). */
+  private readonly granted = new Set<string>();
   /** SUBSCRIBE packets awaiting their SUBACK: message id to the topic filters, in order. */
   private readonly asked = new Map<number, string[]>();
   private readonly reports: CallbackReport[];
@@ -94,8 +96,8 @@ export class KeptMqttSubscriptions {
       for (const topic of filters) this.held?.add(topic);
     };
     const onReceive = (packet: MqttPacketLike) => {
-      // A session the broker kept holds the subscriptions it had; a new one holds none.
-      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.topics : []);
+      // A session the broker kept holds the subscriptions it granted in this process; a new one holds none.
+      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.granted : []);
       if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
       const filters = this.asked.get(packet.messageId);
       if (!filters) return;
@@ -104,8 +106,13 @@ export class KeptMqttSubscriptions {
       filters.forEach((topic, i) => {
         if (!this.topics.has(topic)) return;
         const code = codes[i] ?? 128;
-        if (code >= 128) this.refused.set(topic, `${REFUSALS[code] ?? 'refused'}, code ${code}`);
-        else this.refused.delete(topic);
+        if (code >= 128) {
+          this.refused.set(topic, `${REFUSALS[code] ?? 'refused'}, code ${code}`);
+          this.granted.delete(topic);
+        } else {
+          this.refused.delete(topic);
+          this.granted.add(topic);
+        }
       });
     };
     // A connection lost with SUBSCRIBEs in flight: MQTT.js sends them again (new ids) or gives them up.

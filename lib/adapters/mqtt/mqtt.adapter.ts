@@ -100,11 +100,13 @@ export class MqttAdapter implements ConnectionAdapter {
     const client = this.client ?? (await this.createClient());
     signal.throwIfAborted();
     this.watch(client);
+    // Listening before the client connects: a broker holding a persistent session sends the messages it queued
+    // right after its CONNACK, before 'connect' is handled here, and MQTT.js acknowledges each one as it emits it.
+    this.settings.subscriptions.attach(client);
     this.clients.next(undefined);
     await this.judgeLateFlow(client, signal);
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
-    this.settings.subscriptions.attach(client);
     await this.settings.subscriptions.make(client, signal);
     const report = await this.beat(client, signal);
     this.clients.next(client);

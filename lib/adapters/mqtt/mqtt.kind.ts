@@ -30,9 +30,10 @@ export interface MqttConnectionDefinition extends ConnectionDefinitionBase {
    * MQTT.js options of the client the package creates (clientId, username, password, clean, protocolVersion,
    * keepalive, will, TLS ca/cert/key, ...), on top of the url's. Not reconnectPeriod or manualConnect: the
    * package connects the client, and reconnects it with its backoff. keepalive defaults to
-   * max(10, (intervalMs + timeoutMs) / 1 000) s.
+   * max(10, (intervalMs + timeoutMs) / 1 000) s. Typed `object` so that an MQTT.js `IClientOptions` (an
+   * interface, without an index signature) is taken as it is.
    */
-  mqttOptions?: { readonly [option: string]: unknown };
+  mqttOptions?: object;
   /**
    * Subscriptions the package makes on the client, kept through reconnects; their messages go to their
    * onMessage. One the broker refused reads degraded.
@@ -120,7 +121,8 @@ interface ResolvedSource {
 }
 
 function mqttSource(definition: MqttConnectionDefinition, options: MonitorOptions, check: OptionChecker, provider?: (token: ProviderToken) => unknown): ResolvedSource {
-  const { client, url, mqttOptions, allowInsecureAuth } = definition;
+  const { client, url, allowInsecureAuth } = definition;
+  const mqttOptions = definition.mqttOptions as { readonly [option: string]: unknown } | undefined;
   check.oneOf('allowInsecureAuth', allowInsecureAuth, [true, false]);
   if (client !== undefined) {
     check.that(
