@@ -72,6 +72,8 @@ export class MqttAdapter implements ConnectionAdapter {
   private lastReason?: string;
   private onLoss?: (error: Error) => void;
   private stopWatching?: () => void;
+  /** Callbacks of the beats' PUBLISHes still unanswered, to take back from MQTT.js's store when their transport closes. */
+  private readonly unanswered = new Set<(error?: Error) => void>();
   /** PINGREQs sent and PINGRESPs received on the current transport: the n-th PINGRESP answers the n-th PINGREQ. */
   private pingsOut = 0;
   private pongsIn = 0;
@@ -171,6 +173,7 @@ export class MqttAdapter implements ConnectionAdapter {
     };
     const onClose = () => {
       this.pingsOut = this.pongsIn = 0;
+      this.takeBackBeats(client);
       const socketError = client.stream?.errored;
       if (socketError) this.lastReason = describeError(socketError);
       if (this.clients.value !== client) return;
@@ -248,13 +251,31 @@ export class MqttAdapter implements ConnectionAdapter {
     return { impairment: this.settings.subscriptions.impairment() };
   }
 
-  /**
-   * A QoS 1 PUBLISH, answered by its PUBACK: resolves with the error the client gave (a refusal), if any. A
-   * late one stays in MQTT.js's store (taking it back would free its message id for another packet, which
-   * the late PUBACK would then seem to answer), and is sent again after a reconnect, harmlessly.
-   */
+  /** A QoS 1 PUBLISH, answered by its PUBACK: resolves with the error the client gave (a refusal), if any. */
   private publishRoundTrip(client: MqttClientLike): Promise<Error | undefined> {
-    return new Promise((resolve) => client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, resolve));
+    return new Promise((resolve) => {
+      const answered = (error?: Error) => {
+        // Taken back (see takeBackBeats): no answer; the beat ends on the close.
+        if (!this.unanswered.delete(answered)) return;
+        resolve(error);
+      };
+      this.unanswered.add(answered);
+      client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, answered);
+    });
+  }
+
+  /**
+   * Once their transport closed, the beats' PUBLISHes still unanswered leave MQTT.js's store, which would
+   * send them again on the next connection, long after their time (and a broker that closes connections on
+   * a forbidden publish would close each new one). Not before: a message id freed while its transport lives
+   * could be taken by the app's next packet, which the late PUBACK would then seem to answer.
+   */
+  private takeBackBeats(client: MqttClientLike): void {
+    const takenBack = new Set(this.unanswered);
+    this.unanswered.clear();
+    for (const [id, { cb }] of Object.entries(client.outgoing)) {
+      if (takenBack.has(cb as (error?: Error) => void)) client.removeOutgoingMessage(Number(id));
+    }
   }
 
   /** A PINGREQ, answered by its own PINGRESP: the broker answers them in order, so the n-th answers the n-th. */

@@ -106,6 +106,14 @@ export const mqttKind: ConnectionKindSpec<MqttConnectionDefinition, Omit<MqttCon
     check.oneOf('probe', definition.probe, ['publish', 'ping']);
     const probe = definition.probe ?? ('watched' in source ? 'ping' : 'publish');
     if ('watched' in source) {
+      const shared = definition.subscriptions?.find(({ topic }) => typeof topic === 'string' && topic.startsWith('$share/'));
+      check.that(
+        shared === undefined || source.watched.options.protocolVersion === 5,
+        'subscriptions',
+        shared?.topic,
+        "A shared subscription on the app's client needs MQTT 5 (protocolVersion: 5): with 3.1.1 a message does not say which " +
+          "subscription it came through, so the app's own subscriptions on the client would feed the handler more than its share.",
+      );
       check.that(typeof source.watched.sendPing === 'function', 'client', '(an MQTT.js client without sendPing)', 'Use MQTT.js 5.6 or later (npm install mqtt@5).');
     }
     return new MqttAdapter(source, { target, probe, beatTopic, subscriptions, secrets });
