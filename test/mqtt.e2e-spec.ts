@@ -446,7 +446,7 @@ describe('MQTT kind: subscriptions, refusals and the broker\'s DISCONNECT (a bro
 
   it('an MQTT 5 client whose beat topic the broker refuses reads degraded (PUBACK not authorized), never down', async (t) => {
     const client = await appClient(broker.url, { protocolVersion: 5, clientId: `e2e-v5-${unique()}` });
-    const app = await TestApp.start({ health: { connections: [mqttConnection({ name: 'v5', client, beatTopic: `nobeat/${unique()}` })] } });
+    const app = await TestApp.start({ health: { connections: [mqttConnection({ name: 'v5', client, probe: 'publish', beatTopic: `nobeat/${unique()}` })] } });
     const log = new StateLog(app, ['v5']);
     try {
       const degraded = await app.waitFor('v5', (s) => s.state === 'degraded', 10_000);

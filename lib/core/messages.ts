@@ -150,6 +150,7 @@ export const messages = {
   mqttClosedAtBeat: (topic: string, reason: string | undefined) =>
     `the MQTT connection closed during the heartbeat's PUBLISH to '${topic}'${reason ? ` (${reason})` : ''}. A broker that closes the connection ` +
     "on a publish it forbids (AWS IoT Core, Azure IoT Hub) does so at every beat: set beatTopic to a topic the client may publish to, or probe: 'ping'",
+  mqttTooOld: () => 'the installed mqtt package is older than 5.6 (it has no sendPing): npm install mqtt@5',
   mqttDeadFlow: () =>
     "the connection's flow is dead: nothing came in on it since the late heartbeat, while the broker answered a new connection; its transport was dropped",
   mqttBeatRefused: (topic: string, why: string) =>

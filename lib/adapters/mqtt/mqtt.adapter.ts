@@ -153,6 +153,7 @@ export class MqttAdapter implements ConnectionAdapter {
     // MQTT.js never connects behind the engine's back: open() does, with the engine's backoff.
     const options = { ...source.mqttOptions, manualConnect: true, reconnectPeriod: RECONNECT_NEVER_FIRST_MS };
     const client = (source.url === undefined ? connect(options) : connect(source.url, options)) as unknown as MqttClientLike;
+    if (typeof client.sendPing !== 'function') throw new Error(messages.mqttTooOld());
     // Ours to listen to: an 'error' without a listener would crash the process. It also says why a connect
     // failed (ECONNREFUSED, a CONNACK refusing the credentials) where 'close' says nothing.
     client.on('error', (error: Error) => (this.lastReason = describeError(error)));
@@ -278,9 +279,14 @@ export class MqttAdapter implements ConnectionAdapter {
     }
   }
 
-  /** A PINGREQ, answered by its own PINGRESP: the broker answers them in order, so the n-th answers the n-th. */
+  /**
+   * A PINGREQ, answered by its own PINGRESP: PINGRESPs carry no id, but the broker answers in the order it
+   * reads, so the n-th answers the n-th. A PINGREQ lost on the way (a proxy that dropped bytes) is never
+   * answered, and neither is any after it: the flow is broken, and judgeLateFlow replaces it.
+   */
   private async pingRoundTrip(client: MqttClientLike, signal: AbortSignal): Promise<undefined> {
-    const answeredBy = this.pingsOut + 1;
+    // Above pongsIn too: PINGRESPs to PINGREQs sent before the package listened are counted, their PINGREQs not.
+    const answeredBy = Math.max(this.pingsOut, this.pongsIn) + 1;
     const sent = firstEvent(client, ['packetsend'], signal);
     (client.sendPing as () => void)();
     await sent;
@@ -289,30 +295,28 @@ export class MqttAdapter implements ConnectionAdapter {
   }
 
   /**
-   * After a late beat, judges the flow it went out on at the next attempt. One packet in since (the beat's
-   * late answer, or the PINGRESP to a PINGREQ sent now) says it lives: it is kept, however slow. Silent while
-   * the broker answers a new connection along the same path, it is dead: its transport is destroyed, and this
+   * After a late beat, judges the flow it went out on at the next attempt: a PINGREQ is sent on it, and a new
+   * connection is made along the same path. The PINGREQ answered (and every one before it) says the flow
+   * lives: it is kept, however slow. The broker answering the new connection first, with a CONNACK and a
+   * PINGRESP, says the flow is dead (a NAT forgot it) or lost bytes: its transport is destroyed, and this
    * attempt fails (the app's client dials again by itself; the next attempt connects the package's). When
-   * neither happens before the deadline nothing is known, and the next attempt judges again.
+   * neither comes before the deadline (a stalled broker, a path down for all) nothing is known, and the next
+   * attempt judges again.
    */
   private async judgeLateFlow(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const late = this.late;
     this.late = undefined;
     if (!late || !client.connected || client.stream !== late.stream) return;
-    const lives = () => this.packetsIn !== late.packetsIn || client.stream !== late.stream || !client.connected;
-    if (lives()) return;
     const judging = new AbortController();
     const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
     try {
-      const heard = firstEvent(client, ['packetreceive', 'close'], judging.signal).then(() => true);
-      client.sendPing?.();
-      // The broker answered the new connection with a CONNACK and a PINGRESP, while this flow, asked well
-      // before, stayed silent: the broker answers in the order it reads, so this flow's answers are lost.
-      if ((await Promise.race([heard, brokerAnswersAnew(client, judging.signal)])) && !lives()) {
+      let lives = false;
+      const answered = this.pingRoundTrip(client, judging.signal).then(() => (lives = true));
+      await Promise.race([answered, brokerAnswersAnew(client, judging.signal).then((answers) => answers || answered)]);
+      if (!lives && client.stream === late.stream) {
         client.stream?.destroy();
         throw new Error(messages.mqttDeadFlow());
       }
-      if (!lives()) await heard;
     } catch (error) {
       if (signal.aborted) this.late = late;
       throw error;

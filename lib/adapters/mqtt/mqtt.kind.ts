@@ -114,7 +114,7 @@ export const mqttKind: ConnectionKindSpec<MqttConnectionDefinition, Omit<MqttCon
         "A shared subscription on the app's client needs MQTT 5 (protocolVersion: 5): with 3.1.1 a message does not say which " +
           "subscription it came through, so the app's own subscriptions on the client would feed the handler more than its share.",
       );
-      check.that(typeof source.watched.sendPing === 'function', 'client', '(an MQTT.js client without sendPing)', 'Use MQTT.js 5.6 or later (npm install mqtt@5).');
+      check.that(typeof source.watched.sendPing === 'function', 'client', '(an MQTT.js client without sendPing)', 'Use MQTT.js 5.6 or later (npm install mqtt@5): the package sends PINGREQs with sendPing().');
     }
     return new MqttAdapter(source, { target, probe, beatTopic, subscriptions, secrets });
   },
