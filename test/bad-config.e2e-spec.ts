@@ -577,9 +577,14 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message: 'Connection "devices": option "beatTopic" is "health/+". Use a topic name to publish to: a topic to publish to holds no wildcard (+ or #).',
   },
   {
+    title: 'mqtt: a probe that is neither publish nor ping',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, probe: 'pong' }]),
+    message: 'Connection "devices": option "probe" is "pong". Use one of "publish", "ping".',
+  },
+  {
     title: 'mqtt: a misspelled option',
     app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOption: { clean: false } }]),
-    message: 'Connection "devices": option "mqttOption" is an object. There is no such option; a mqtt connection takes name, kind, required, heartbeat, suspicion, reconnect, failure, client, url, mqttOptions, subscriptions, beatTopic, allowInsecureAuth. Did you mean "mqttOptions"?',
+    message: 'Connection "devices": option "mqttOption" is an object. There is no such option; a mqtt connection takes name, kind, required, heartbeat, suspicion, reconnect, failure, client, url, mqttOptions, subscriptions, probe, beatTopic, allowInsecureAuth. Did you mean "mqttOptions"?',
   },
 
   // Decorated connections get the same checks, and their messages name the decorated member.
