@@ -147,6 +147,12 @@ export const messages = {
     "the app's MQTT client is disconnected and its reconnectPeriod is 0, so it never reconnects, nor does the package: give it a " +
     'reconnectPeriod, or give url so that the package owns the client',
   mqttNotConnectedInTime: () => "the app's MQTT client did not connect in time (it reconnects on its own schedule, reconnectPeriod)",
+  mqttClosedAtBeat: (topic: string, reason: string | undefined) =>
+    `the MQTT connection closed during the heartbeat's PUBLISH to '${topic}'${reason ? ` (${reason})` : ''}. A broker that closes the connection ` +
+    "on a publish it forbids (AWS IoT Core, Azure IoT Hub) does so at every beat: set beatTopic to a topic the client may publish to, or probe: 'ping'",
+  mqttTooOld: () => 'the installed mqtt package is older than 5.6 (it has no sendPing): npm install mqtt@5',
+  mqttDeadFlow: () =>
+    "the connection's flow is dead: nothing came in on it since the late heartbeat, while the broker answered a new connection; its transport was dropped",
   mqttBeatRefused: (topic: string, why: string) =>
     `the broker answers, but refuses the heartbeat's PUBLISH to '${topic}' (${why}): allow the client to publish there, or set beatTopic`,
   mqttSubscriptionRefused: (topic: string, why: string, count: number) =>

@@ -28,6 +28,22 @@ export interface MosquittoStartOptions {
    * a restarted broker is empty.
    */
   persistence?: boolean;
+  /**
+   * What clients may do, through the broker's dynamic-security plugin. Not an acl_file: mosquitto 2.0 grants
+   * every SUBSCRIBE whatever its acl_file says, and only filters what it delivers (measured). Default: none,
+   * everything allowed.
+   */
+  access?: MosquittoAccess;
+}
+
+export interface MosquittoAccess {
+  /**
+   * The only topic filters a SUBSCRIBE is granted; any other gets a failing SUBACK (0x80 for MQTT 3.1.1, 0x87
+   * not authorized for MQTT 5) until allowAllSubscriptions(). Default: every filter granted.
+   */
+  subscribeOnly?: readonly string[];
+  /** Topic filters no client may PUBLISH to (MQTT 5: PUBACK 0x87 not authorized; 3.1.1: dropped silently). */
+  refusePublish?: readonly string[];
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running broker. */
@@ -48,7 +64,8 @@ export const CONNACK_NOT_AUTHORIZED = 5;
 /**
  * A throwaway mosquitto 2.0 broker run as a plain background process, for end-to-end tests. Server-side
  * faults: kick() (session takeover: a second CONNECT with the same client id makes the broker close the first
- * connection; MQTT 5 clients first get DISCONNECT 0x8E "session taken over") and kill() (SIGKILL: a FIN). The
+ * connection with a FIN, MQTT 5 clients included: mosquitto 2.0.11 sends them no DISCONNECT, measured),
+ * disconnectByAdministrativeAction() (MQTT 5 clients get DISCONNECT 0x98 first) and kill() (SIGKILL: a FIN). The
  * broker daemonizes and is found through its pid file, so any process holding the location (see attach) can
  * kick, kill and start it again.
  */
@@ -80,7 +97,7 @@ export class MosquittoServer {
       true,
     );
     try {
-      await server.writeConfig(options.persistence ?? false);
+      await server.writeConfig(options.persistence ?? false, options.access);
       await server.startAgain();
       return server;
     } catch (error) {
@@ -185,6 +202,73 @@ export class MosquittoServer {
     process.kill(this.pid, 'SIGCONT');
   }
 
+  /**
+   * Grants every SUBSCRIBE from now on (a broker started with `access.subscribeOnly`), through the plugin's
+   * control topic. The clients stay connected: the plugin disconnects every client of a role or group it
+   * changes, but not on a change of its default access. Resolves once the broker applied it.
+   */
+  async allowAllSubscriptions(): Promise<void> {
+    await this.control({ command: 'setDefaultACLAccess', acls: [{ acltype: 'subscribe', allow: true }] });
+  }
+
+  /**
+   * Disconnects every client (a broker started with `access`) by an administrative action: the plugin drops
+   * the clients of a role it changes, and every client of a test is in the anonymous role. MQTT 5 clients
+   * first get DISCONNECT with reason 0x98, administrative action (session takeover, kick(), sends none in
+   * mosquitto 2.0.11: measured); 3.1.1 clients only the FIN. Resolves once the broker logged `clientIds` gone.
+   */
+  async disconnectByAdministrativeAction(clientIds: readonly string[]): Promise<void> {
+    const kicked = (id: string) => this.log().includes(`Client ${id} been disconnected by administrative action`);
+    // Any change of the role does: an ACL on a topic of its own, new at every call.
+    await this.control({ command: 'addRoleACL', rolename: ANONYMOUS_ROLE, acltype: 'subscribePattern', topic: `${KIT_ID_PREFIX}kick/${Math.random().toString(36).slice(2)}`, allow: true }, false);
+    const deadline = Date.now() + 5_000;
+    while (!clientIds.every(kicked)) {
+      if (Date.now() > deadline) throw new Error(`mosquitto did not disconnect ${clientIds.filter((id) => !kicked(id)).join(', ')}`);
+      await sleep(10);
+    }
+  }
+
+  /**
+   * One command to the dynamic-security plugin. Acknowledged: the plugin handles a $CONTROL message before the
+   * broker sends its PUBACK. Not (QoS 0): for a command that disconnects the kit's own connection too.
+   */
+  private async control(command: Record<string, unknown>, acknowledged = true): Promise<void> {
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.on('error', () => undefined);
+    try {
+      await once(socket, 'connect');
+      let received = Buffer.alloc(0);
+      const arrived = (length: number) =>
+        new Promise<void>((resolve, reject) => {
+          const onData = (chunk: Buffer) => {
+            received = Buffer.concat([received, chunk]);
+            check();
+          };
+          const onClose = () => reject(new Error(`mosquitto closed the kit's control connection: ${received.toString('hex')}`));
+          const check = () => {
+            if (received.length < length) return;
+            socket.removeListener('data', onData);
+            socket.removeListener('close', onClose);
+            resolve();
+          };
+          socket.on('data', onData);
+          socket.once('close', onClose);
+          check();
+        });
+      socket.write(connectPacket(`${KIT_ID_PREFIX}${process.pid}-control-${Math.random().toString(36).slice(2)}`, true));
+      await arrived(4);
+      socket.write(publishPacket('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [command] }), acknowledged ? 1 : undefined));
+      if (!acknowledged) return;
+      await arrived(8);
+      if (received[3] !== CONNACK_ACCEPTED || received[4] !== 0x40) throw new Error(`mosquitto did not take the control command: ${received.toString('hex')}`);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.end(DISCONNECT);
+      await Promise.race([closed, sleep(1_000)]);
+    } finally {
+      socket.destroy();
+    }
+  }
+
   /** kill(), then startAgain() on the same port: clients see a FIN and the broker behind it again. */
   async restart(): Promise<void> {
     await this.kill();
@@ -194,8 +278,9 @@ export class MosquittoServer {
   /**
    * The server-side kick of mosquitto 2.0, which has no admin command to close a client (the dynamic-security
    * plugin's disableClient needs every client to log in through it): a session takeover. The kit connects
-   * with the same client id, and the broker closes the older connection (an MQTT 5 client first gets
-   * DISCONNECT with reason 0x8E, session taken over; a 3.1.1 client only the FIN). The kit's CONNECT is MQTT
+   * with the same client id, and the broker closes the older connection with a FIN (mosquitto 2.0.11 sends no
+   * DISCONNECT 0x8E even to an MQTT 5 client, measured: disconnectByAdministrativeAction() gives one a
+   * DISCONNECT). The kit's CONNECT is MQTT
    * 3.1.1 with cleanSession 0, so a persistent session of the victim keeps its subscriptions and queued
    * messages (a clean one is discarded anyway), and it sends DISCONNECT at once, before any queued message is
    * delivered to it. Resolves once the broker accepted the takeover and closed the kit's connection.
@@ -264,7 +349,25 @@ export class MosquittoServer {
     return path.join(this.dir, 'passwords');
   }
 
-  private async writeConfig(persistence: boolean): Promise<void> {
+  private async writeConfig(persistence: boolean, access: MosquittoAccess | undefined): Promise<void> {
+    const dynamicSecurityFile = path.join(this.dir, 'dynamic-security.json');
+    if (access) {
+      const acls = [
+        ...(access.subscribeOnly ?? []).map((topic) => ({ acltype: 'subscribePattern', topic, priority: 0, allow: true })),
+        ...(access.refusePublish ?? []).map((topic) => ({ acltype: 'publishClientSend', topic, priority: 0, allow: false })),
+        // The kit's control() sends its commands as an anonymous client, like every client of a test.
+        { acltype: 'publishClientSend', topic: '$CONTROL/dynamic-security/#', priority: 1, allow: true },
+      ];
+      const config = {
+        // What no role ACL matches; allowAllSubscriptions() turns subscribe on.
+        defaultACLAccess: { publishClientSend: true, publishClientReceive: true, subscribe: access.subscribeOnly === undefined, unsubscribe: true },
+        clients: [],
+        groups: [{ groupname: ANONYMOUS_ROLE, roles: [{ rolename: ANONYMOUS_ROLE }] }],
+        roles: [{ rolename: ANONYMOUS_ROLE, acls }],
+        anonymousGroup: ANONYMOUS_ROLE,
+      };
+      await writeFile(dynamicSecurityFile, JSON.stringify(config), { mode: 0o600 });
+    }
     if (this.user) {
       await writeFile(this.passwordFile, '', { mode: 0o600 });
       await run('mosquitto_passwd', ['-b', this.passwordFile, this.user.username, this.user.password]);
@@ -275,6 +378,7 @@ export class MosquittoServer {
       `listener ${this.port} ${this.host}`,
       `allow_anonymous ${this.user ? 'false' : 'true'}`,
       ...(this.user ? [`password_file ${this.passwordFile}`] : []),
+      ...(access ? [`plugin ${DYNAMIC_SECURITY_PLUGIN}`, `plugin_opt_config_file ${dynamicSecurityFile}`] : []),
       `pid_file ${this.pidFile}`,
       `log_dest file ${this.logFile}`,
       // Connect, disconnect and takeover lines (connectedClients() reads them), and why a client was dropped.
@@ -336,6 +440,12 @@ export class MosquittoServer {
 /** The client ids of the kit's own connections start with this. */
 const KIT_ID_PREFIX = 'ch-kit-';
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
+/** Debian's mosquitto package ships it, under the architecture's library folder. */
+const DYNAMIC_SECURITY_PLUGIN =
+  ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'].map((dir) => path.join(dir, 'mosquitto_dynamic_security.so')).find((file) => existsSync(file)) ??
+  'mosquitto_dynamic_security.so';
+/** The dynamic-security role (and group) of anonymous clients, which carries the access rules. */
+const ANONYMOUS_ROLE = 'anonymous';
 
 /** The broker is not listening yet, or closed the connection before a CONNACK. */
 class NotReadyError extends Error {}
@@ -370,6 +480,14 @@ function connectPacket(clientId: string, clean: boolean, username?: string, pass
     ...(password !== undefined ? [utf8Field(password)] : []),
   ]);
   return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** An MQTT 3.1.1 PUBLISH (section 3.3): at QoS 1 with packet id `id`, else at QoS 0. */
+function publishPacket(topic: string, payload: string, id?: number): Buffer {
+  const packetId = Buffer.alloc(id === undefined ? 0 : 2);
+  if (id !== undefined) packetId.writeUInt16BE(id);
+  const body = Buffer.concat([utf8Field(topic), packetId, Buffer.from(payload, 'utf8')]);
+  return Buffer.concat([Buffer.from([id === undefined ? 0x30 : 0x32]), remainingLength(body.length), body]);
 }
 
 /** Reads the 4-byte CONNACK; its return code. A refused or closed connection is NotReadyError. */

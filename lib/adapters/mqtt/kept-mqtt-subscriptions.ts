@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { abortable } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
@@ -27,6 +28,10 @@ export interface MqttMessage {
   readonly packet: MqttPacketLike;
 }
 
+/** Where the package's MQTT 5 subscription identifiers start, and how far the start is drawn at random. */
+const SUBSCRIPTION_ID_BASE = 200_000_000;
+const SUBSCRIPTION_ID_SPREAD = 60_000_000;
+
 /** The subscription default QoS: at least once. */
 export const MQTT_DEFAULT_QOS = 1;
 
@@ -49,15 +54,21 @@ const REFUSALS: Readonly<Record<number, string>> = {
  * not after a blackhole, nor on a client whose own reconnect is off). So the package reads every SUBSCRIBE the
  * client sends and the broker's answer to it, whoever sent it, and on each connection makes those that no
  * session holds and that were not sent again. One the broker refused reads degraded with the reason, and the
- * next beats ask for it again. Messages go to the onMessage of every subscription whose filter matches.
+ * next beats ask for it again. Messages go to the onMessage of every subscription they came through.
  */
 export class KeptMqttSubscriptions {
   /** Topic filter to why the broker refused it, for the last SUBSCRIBE of each. */
   private readonly refused = new Map<string, string>();
+  /** Filters the broker granted in this process: those a session it kept holds (a session of an earlier process may hold others). */
+  private readonly granted = new Set<string>();
   /** SUBSCRIBE packets awaiting their SUBACK: message id to the topic filters, in order. */
   private readonly asked = new Map<number, string[]>();
   private readonly reports: CallbackReport[];
   private readonly topics: Set<string>;
+  /** MQTT 5 subscription identifiers, one per definition: a message names those it came through. */
+  private readonly identifiers: number[];
+  /** MQTT 5: messages go by subscription identifier; 3.1.1 has none, so by filter. */
+  private byIdentifier = false;
   private detach?: () => void;
   /**
    * Filters sent on the current connection, or held by its session. Undefined until the package has seen a
@@ -74,6 +85,9 @@ export class KeptMqttSubscriptions {
   ) {
     this.reports = definitions.map(() => throttleReport(report));
     this.topics = new Set(definitions.map(({ topic }) => topic));
+    // Far above the small numbers an app picks for its own, below MQTT 5's ceiling of 268 435 455.
+    const base = SUBSCRIPTION_ID_BASE + randomInt(SUBSCRIPTION_ID_SPREAD);
+    this.identifiers = definitions.map((_, i) => base + i);
   }
 
   /** Why a subscription is not held on the current connection (the first of them); undefined while all are. */
@@ -85,6 +99,7 @@ export class KeptMqttSubscriptions {
   /** Starts delivering the client's messages to the handlers and reading the broker's answers, once per client. */
   attach(client: MqttClientLike): void {
     if (this.detach || this.definitions.length === 0) return;
+    this.byIdentifier = client.options.protocolVersion === 5;
     const onMessage = (topic: string, payload: Buffer, packet: MqttPacketLike) => this.deliver(topic, payload, packet);
     const onSend = (packet: MqttPacketLike) => {
       if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
@@ -94,8 +109,8 @@ export class KeptMqttSubscriptions {
       for (const topic of filters) this.held?.add(topic);
     };
     const onReceive = (packet: MqttPacketLike) => {
-      // A session the broker kept holds the subscriptions it had; a new one holds none.
-      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.topics : []);
+      // A session the broker kept holds the subscriptions it granted in this process; a new one holds none.
+      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.granted : []);
       if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
       const filters = this.asked.get(packet.messageId);
       if (!filters) return;
@@ -104,8 +119,13 @@ export class KeptMqttSubscriptions {
       filters.forEach((topic, i) => {
         if (!this.topics.has(topic)) return;
         const code = codes[i] ?? 128;
-        if (code >= 128) this.refused.set(topic, `${REFUSALS[code] ?? 'refused'}, code ${code}`);
-        else this.refused.delete(topic);
+        if (code >= 128) {
+          this.refused.set(topic, `${REFUSALS[code] ?? 'refused'}, code ${code}`);
+          this.granted.delete(topic);
+        } else {
+          this.refused.delete(topic);
+          this.granted.add(topic);
+        }
       });
     };
     // A connection lost with SUBSCRIBEs in flight: MQTT.js sends them again (new ids) or gives them up.
@@ -131,12 +151,21 @@ export class KeptMqttSubscriptions {
     const held = this.held;
     const wanted = this.definitions.filter(({ topic }) => !held?.has(topic) || this.refused.has(topic));
     if (!this.asking && wanted.length > 0) {
-      const topics: Parameters<MqttClientLike['subscribe']>[0] = Object.fromEntries(wanted.map(({ topic, qos }) => [topic, { qos: qos ?? MQTT_DEFAULT_QOS }]));
-      // `resubscribe` makes MQTT.js send a filter it already holds, which it would otherwise leave out. Its
-      // callback's error is the broker's refusal, which attach reads, or a lost connection.
-      this.asking = new Promise<void>((resolve) => client.subscribe(Object.assign(topics, { resubscribe: true }), {}, () => resolve())).finally(
-        () => (this.asking = undefined),
+      // One SUBSCRIBE each, so that each carries its own identifier. `resubscribe` makes MQTT.js send a filter
+      // it already holds, which it would otherwise leave out. The callback's error is the broker's refusal,
+      // which attach reads, or a lost connection.
+      this.asking = Promise.all(
+        wanted.map(
+          ({ topic, qos }) =>
+            new Promise<void>((resolve) =>
+              client.subscribe(Object.assign({ [topic]: { qos: qos ?? MQTT_DEFAULT_QOS } }, { resubscribe: true }), this.subscribeOptions(topic), () => resolve()),
+            ),
+        ),
+      ).then(
+        () => undefined,
+        () => undefined,
       );
+      void this.asking.finally(() => (this.asking = undefined));
       this.held ??= new Set(wanted.map(({ topic }) => topic));
     }
     if (this.asking) await abortable(this.asking, signal);
@@ -147,9 +176,22 @@ export class KeptMqttSubscriptions {
     this.detach?.();
   }
 
+  /** MQTT 5: the identifier messages of this subscription will name. */
+  private subscribeOptions(topic: string): { properties?: { subscriptionIdentifier: number } } {
+    const index = this.definitions.findIndex((definition) => definition.topic === topic);
+    return this.byIdentifier ? { properties: { subscriptionIdentifier: this.identifiers[index] as number } } : {};
+  }
+
+  /**
+   * To every subscription the message came through: by identifier on MQTT 5, so that one of the app's own
+   * subscriptions on the same client never feeds a handler (a shared subscription's handler gets its share
+   * alone); by filter on 3.1.1.
+   */
   private deliver(topic: string, payload: Buffer, packet: MqttPacketLike): void {
+    const named = (packet.properties as { subscriptionIdentifier?: number | number[] } | undefined)?.subscriptionIdentifier;
+    const through = new Set(Array.isArray(named) ? named : named === undefined ? [] : [named]);
     this.definitions.forEach(({ topic: filter, onMessage }, i) => {
-      if (!topicMatches(filter, topic)) return;
+      if (this.byIdentifier ? !through.has(this.identifiers[i] as number) : !topicMatches(filter, topic)) return;
       const place = `the onMessage handler of topic filter '${filter}'`;
       callUser(
         () => onMessage({ topic, payload, packet }),

@@ -28,6 +28,7 @@ export interface MqttClientLike {
   readonly disconnecting: boolean;
   readonly disconnected?: boolean;
   readonly reconnecting: boolean;
+  // No index signature: MQTT.js's IClientOptions, an interface, has none, and its client must fit as it is.
   readonly options: {
     readonly clientId?: string;
     readonly clean?: boolean;
@@ -46,11 +47,14 @@ export interface MqttClientLike {
   removeListener(event: string, listener: Listener): unknown;
   publish(topic: string, message: string | Buffer, options: { qos: 0 | 1 | 2 }, callback: (error?: Error) => void): unknown;
   subscribe(
-    topics: { [topic: string]: { qos: 0 | 1 | 2 } } & { resubscribe?: boolean },
-    options: Record<string, unknown>,
+    // MQTT.js's ISubscriptionMap: a filter's options by filter, and the resubscribe flag beside them.
+    topics: { readonly [topic: string]: { qos: 0 | 1 | 2 } } & { readonly resubscribe?: boolean },
+    options: { readonly properties?: object },
     callback: (error: Error | null, granted?: ReadonlyArray<{ readonly topic: string; readonly qos: number }>) => void,
   ): unknown;
   removeOutgoingMessage(messageId: number): unknown;
+  /** Sends a PINGREQ (MQTT.js 5.x); its PINGRESP shows as a 'packetreceive'. */
+  sendPing?(): void;
   connect(): unknown;
   end(force?: boolean, options?: Record<string, unknown>, callback?: (error?: Error) => void): unknown;
 }

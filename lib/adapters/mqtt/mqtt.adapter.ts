@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { abortable, onAbort } from '../../core/abortable.js';
+import { onAbort } from '../../core/abortable.js';
 import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import type { KeptMqttSubscriptions } from './kept-mqtt-subscriptions.js';
+import { brokerAnswersAnew } from './mqtt-side-probe.js';
 import type { MqttClientLike, MqttPacketLike, MqttStreamLike } from './mqtt-like.js';
 
 type MqttLibrary = typeof import('mqtt');
@@ -17,7 +18,9 @@ export type MqttSource = { readonly watched: MqttClientLike } | { readonly url?:
 export interface MqttAdapterSettings {
   /** host:port, without credentials. */
   readonly target: string;
-  /** Where beats are published. */
+  /** What a beat sends: a PINGREQ, or a QoS 1 PUBLISH to beatTopic. */
+  readonly probe: 'ping' | 'publish';
+  /** Where beats are published, with probe 'publish'. */
   readonly beatTopic: string;
   readonly subscriptions: KeptMqttSubscriptions;
   readonly secrets: readonly string[];
@@ -39,15 +42,17 @@ const RECONNECT_NEVER_FIRST_MS = 2_147_483_647;
 
 /**
  * An MQTT broker through one MQTT.js client, the same object for the connection's whole life (the app may
- * keep it and subscribe on it). The beat is a QoS 1 PUBLISH to a topic of the package's own, answered by
- * the broker's PUBACK. Nothing subscribes to that topic: a message that came back would reach every
- * 'message' listener of the client, and one of the app's that throws on it (JSON.parse) crashes the process.
- * A `$` topic is matched by no wildcard subscription (`#`), so no other client receives it either. MQTT's
- * own keepalive (PINGREQ) runs beside it.
+ * keep it and subscribe on it). A beat is one round trip within the deadline: a PINGREQ answered by its
+ * PINGRESP (probe 'ping'), or a QoS 1 PUBLISH to a topic of the package's own answered by its PUBACK (probe
+ * 'publish'). Nothing subscribes to that topic: a message that came back would reach every 'message'
+ * listener of the client, and one of the app's that throws on it (JSON.parse) crashes the process. A `$`
+ * topic is matched by no wildcard subscription (`#`), so no other client receives it either.
  *
- * A late beat reads the connection down; its transport is dropped at the next attempt only when not one
- * packet came in on it since the beat went out (a dead flow: a NAT that forgot it, a blackhole). A slow
- * one, whose answers arrive late, is kept with its session and its messages in flight.
+ * A late beat reads the connection down. Its transport is dropped only on evidence that its flow died (a NAT
+ * that forgot it, a blackhole): nothing came in on it since the beat, not even the PINGRESP to a PINGREQ sent
+ * at the next attempt, while the broker answered a new connection along the same path. A slow flow, whose
+ * answers arrive late, and a stalled broker, which answers nobody, keep the connection, its session and its
+ * messages in flight, and publish no will.
  *
  * Reconnection: the package's own client is connected again by every open(), with the engine's backoff.
  * The app's client is never connected, ended nor reconnected by the package: its own reconnectPeriod
@@ -67,8 +72,11 @@ export class MqttAdapter implements ConnectionAdapter {
   private lastReason?: string;
   private onLoss?: (error: Error) => void;
   private stopWatching?: () => void;
-  /** The callback of the beat in flight: its PUBLISH is taken back when it misses its deadline. */
-  private pendingBeat?: (error?: Error) => void;
+  /** Callbacks of the beats' PUBLISHes still unanswered, to take back from MQTT.js's store when their transport closes. */
+  private readonly unanswered = new Set<(error?: Error) => void>();
+  /** PINGREQs sent and PINGRESPs received on the current transport: the n-th PINGRESP answers the n-th PINGREQ. */
+  private pingsOut = 0;
+  private pongsIn = 0;
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
 
@@ -94,11 +102,13 @@ export class MqttAdapter implements ConnectionAdapter {
     const client = this.client ?? (await this.createClient());
     signal.throwIfAborted();
     this.watch(client);
+    // Listening before the client connects: a broker holding a persistent session sends the messages it queued
+    // right after its CONNACK, before 'connect' is handled here, and MQTT.js acknowledges each one as it emits it.
+    this.settings.subscriptions.attach(client);
     this.clients.next(undefined);
-    if (this.flowIsDead(client)) await dropTransport(client, signal);
+    await this.judgeLateFlow(client, signal);
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
-    this.settings.subscriptions.attach(client);
     await this.settings.subscriptions.make(client, signal);
     const report = await this.beat(client, signal);
     this.clients.next(client);
@@ -119,7 +129,6 @@ export class MqttAdapter implements ConnectionAdapter {
     this.clients.next(undefined);
     this.clients.complete();
     this.settings.subscriptions.close();
-    if (client) this.takeBackBeat(client);
     this.stopWatching?.();
     if (!this.owned || !client || client.disconnecting) return;
     const closed = client.stream && !client.stream.destroyed ? firstEvent(client, ['close'], signal).catch(() => undefined) : undefined;
@@ -144,6 +153,7 @@ export class MqttAdapter implements ConnectionAdapter {
     // MQTT.js never connects behind the engine's back: open() does, with the engine's backoff.
     const options = { ...source.mqttOptions, manualConnect: true, reconnectPeriod: RECONNECT_NEVER_FIRST_MS };
     const client = (source.url === undefined ? connect(options) : connect(source.url, options)) as unknown as MqttClientLike;
+    if (typeof client.sendPing !== 'function') throw new Error(messages.mqttTooOld());
     // Ours to listen to: an 'error' without a listener would crash the process. It also says why a connect
     // failed (ECONNREFUSED, a CONNACK refusing the credentials) where 'close' says nothing.
     client.on('error', (error: Error) => (this.lastReason = describeError(error)));
@@ -156,9 +166,15 @@ export class MqttAdapter implements ConnectionAdapter {
     if (this.stopWatching) return;
     const onReceive = (packet: MqttPacketLike) => {
       this.packetsIn += 1;
+      if (packet.cmd === 'pingresp') this.pongsIn += 1;
       if (packet.cmd === 'disconnect') this.lastReason = messages.mqttServerDisconnect(packet.reasonCode, (packet.properties as { reasonString?: string } | undefined)?.reasonString);
     };
+    const onSend = (packet: MqttPacketLike) => {
+      if (packet.cmd === 'pingreq') this.pingsOut += 1;
+    };
     const onClose = () => {
+      this.pingsOut = this.pongsIn = 0;
+      this.takeBackBeats(client);
       const socketError = client.stream?.errored;
       if (socketError) this.lastReason = describeError(socketError);
       if (this.clients.value !== client) return;
@@ -166,9 +182,11 @@ export class MqttAdapter implements ConnectionAdapter {
       this.onLoss?.(new Error(messages.mqttClosed(this.lastReason)));
     };
     client.on('packetreceive', onReceive);
+    client.on('packetsend', onSend);
     client.on('close', onClose);
     this.stopWatching = () => {
       client.removeListener('packetreceive', onReceive);
+      client.removeListener('packetsend', onSend);
       client.removeListener('close', onClose);
     };
   }
@@ -202,53 +220,110 @@ export class MqttAdapter implements ConnectionAdapter {
     const { event } = await firstEvent(client, ['connect', 'close'], signal).catch((error: unknown) => {
       throw new Error(messages.mqttNotConnectedInTime(), { cause: error });
     });
-    if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason ?? describeError(client.stream?.errored)));
+    if (event === 'close') throw new Error(messages.mqttClosed(this.lastReason ?? (client.stream?.errored ? describeError(client.stream.errored) : undefined)));
   }
 
   /**
-   * A QoS 1 PUBLISH of a token to the beat topic, answered by its PUBACK. A broker that refuses the topic
-   * (MQTT 5: not authorized) answered all the same: the connection works, and reads degraded with the reason.
+   * One round trip within the deadline, given up when the connection closes meanwhile. A broker that refuses
+   * the beat's PUBLISH (MQTT 5: not authorized) answered all the same: the connection works, and reads
+   * degraded with the reason.
    */
   private async beat(client: MqttClientLike, signal: AbortSignal): Promise<BeatReport> {
-    this.takeBackBeat(client);
     const late: LateBeat = { stream: client.stream, packetsIn: this.packetsIn };
-    const acked = new Promise<Error | undefined>((resolve) => {
-      const answered = (error?: Error) => {
-        if (this.pendingBeat === answered) this.pendingBeat = undefined;
-        resolve(error);
-      };
-      this.pendingBeat = answered;
-      client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, answered);
-    });
-    let error: Error | undefined;
+    const during = new AbortController();
+    const stopFollowing = onAbort(signal, () => during.abort(signal.reason));
+    let refusal: Error | undefined;
     try {
-      error = await abortable(acked, signal);
-    } catch (deadline) {
-      this.late = late;
-      this.takeBackBeat(client);
-      throw deadline;
+      const closed = firstEvent(client, ['close'], during.signal).then(() => {
+        throw new Error(this.settings.probe === 'publish' ? messages.mqttClosedAtBeat(this.settings.beatTopic, this.lastReason) : messages.mqttClosed(this.lastReason));
+      });
+      refusal = await Promise.race([this.settings.probe === 'publish' ? this.publishRoundTrip(client) : this.pingRoundTrip(client, during.signal), closed]);
+    } catch (error) {
+      if (signal.aborted) this.late = late;
+      throw error;
+    } finally {
+      stopFollowing();
+      during.abort();
     }
     this.late = undefined;
-    const code = (error as { code?: unknown } | undefined)?.code;
-    if (typeof code === 'number' && code >= 128) return { impairment: messages.mqttBeatRefused(this.settings.beatTopic, describeError(error)) };
-    if (error) throw error;
+    const code = (refusal as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'number' && code >= 128) return { impairment: messages.mqttBeatRefused(this.settings.beatTopic, describeError(refusal)) };
+    if (refusal) throw refusal;
     return { impairment: this.settings.subscriptions.impairment() };
   }
 
-  /** A beat's PUBLISH still unanswered leaves MQTT.js's store: it would be sent again after a reconnect, long after its time. */
-  private takeBackBeat(client: MqttClientLike): void {
-    const pending = this.pendingBeat;
-    if (!pending) return;
-    this.pendingBeat = undefined;
-    const entry = Object.entries(client.outgoing).find(([, { cb }]) => cb === pending);
-    if (entry) client.removeOutgoingMessage(Number(entry[0]));
+  /** A QoS 1 PUBLISH, answered by its PUBACK: resolves with the error the client gave (a refusal), if any. */
+  private publishRoundTrip(client: MqttClientLike): Promise<Error | undefined> {
+    return new Promise((resolve) => {
+      const answered = (error?: Error) => {
+        // Taken back (see takeBackBeats): no answer; the beat ends on the close.
+        if (!this.unanswered.delete(answered)) return;
+        resolve(error);
+      };
+      this.unanswered.add(answered);
+      client.publish(this.settings.beatTopic, `${this.tokenPrefix}${++this.sequence}`, { qos: 1 }, answered);
+    });
   }
 
-  /** Whether the transport of a late beat is still the client's, and nothing came in on it since: a dead flow. */
-  private flowIsDead(client: MqttClientLike): boolean {
+  /**
+   * Once their transport closed, the beats' PUBLISHes still unanswered leave MQTT.js's store, which would
+   * send them again on the next connection, long after their time (and a broker that closes connections on
+   * a forbidden publish would close each new one). Not before: a message id freed while its transport lives
+   * could be taken by the app's next packet, which the late PUBACK would then seem to answer.
+   */
+  private takeBackBeats(client: MqttClientLike): void {
+    const takenBack = new Set(this.unanswered);
+    this.unanswered.clear();
+    for (const [id, { cb }] of Object.entries(client.outgoing)) {
+      if (takenBack.has(cb as (error?: Error) => void)) client.removeOutgoingMessage(Number(id));
+    }
+  }
+
+  /**
+   * A PINGREQ, answered by its own PINGRESP: PINGRESPs carry no id, but the broker answers in the order it
+   * reads, so the n-th answers the n-th. A PINGREQ lost on the way (a proxy that dropped bytes) is never
+   * answered, and neither is any after it: the flow is broken, and judgeLateFlow replaces it.
+   */
+  private async pingRoundTrip(client: MqttClientLike, signal: AbortSignal): Promise<undefined> {
+    // Above pongsIn too: PINGRESPs to PINGREQs sent before the package listened are counted, their PINGREQs not.
+    const answeredBy = Math.max(this.pingsOut, this.pongsIn) + 1;
+    const sent = firstEvent(client, ['packetsend'], signal);
+    (client.sendPing as () => void)();
+    await sent;
+    while (this.pongsIn < answeredBy) await firstEvent(client, ['packetreceive'], signal);
+    return undefined;
+  }
+
+  /**
+   * After a late beat, judges the flow it went out on at the next attempt: a PINGREQ is sent on it, and a new
+   * connection is made along the same path. The PINGREQ answered (and every one before it) says the flow
+   * lives: it is kept, however slow. The broker answering the new connection first, with a CONNACK and a
+   * PINGRESP, says the flow is dead (a NAT forgot it) or lost bytes: its transport is destroyed, and this
+   * attempt fails (the app's client dials again by itself; the next attempt connects the package's). When
+   * neither comes before the deadline (a stalled broker, a path down for all) nothing is known, and the next
+   * attempt judges again.
+   */
+  private async judgeLateFlow(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const late = this.late;
     this.late = undefined;
-    return late !== undefined && client.connected && client.stream === late.stream && this.packetsIn === late.packetsIn;
+    if (!late || !client.connected || client.stream !== late.stream) return;
+    const judging = new AbortController();
+    const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
+    try {
+      let lives = false;
+      const answered = this.pingRoundTrip(client, judging.signal).then(() => (lives = true));
+      await Promise.race([answered, brokerAnswersAnew(client, judging.signal).then((answers) => answers || answered)]);
+      if (!lives && client.stream === late.stream) {
+        client.stream?.destroy();
+        throw new Error(messages.mqttDeadFlow());
+      }
+    } catch (error) {
+      if (signal.aborted) this.late = late;
+      throw error;
+    } finally {
+      stopFollowing();
+      judging.abort();
+    }
   }
 
   /** Asks again, in the background, for the subscriptions the broker refused. */

@@ -30,18 +30,26 @@ export interface MqttConnectionDefinition extends ConnectionDefinitionBase {
    * MQTT.js options of the client the package creates (clientId, username, password, clean, protocolVersion,
    * keepalive, will, TLS ca/cert/key, ...), on top of the url's. Not reconnectPeriod or manualConnect: the
    * package connects the client, and reconnects it with its backoff. keepalive defaults to
-   * max(10, (intervalMs + timeoutMs) / 1 000) s.
+   * max(10, (intervalMs + timeoutMs) / 1 000) s. Typed `object` so that an MQTT.js `IClientOptions` (an
+   * interface, without an index signature) is taken as it is.
    */
-  mqttOptions?: { readonly [option: string]: unknown };
+  mqttOptions?: object;
   /**
    * Subscriptions the package makes on the client, kept through reconnects; their messages go to their
    * onMessage. One the broker refused reads degraded.
    */
   subscriptions?: MqttSubscriptionDefinition[];
   /**
-   * Where each beat publishes its QoS 1 message, answered by the broker's PUBACK. Nothing subscribes to it.
-   * Default `$connection-health/<clientId>`: a `$` topic reaches no wildcard subscription (`#`). A broker
-   * with an ACL must let the client publish there (mosquitto: `pattern write $connection-health/%c`).
+   * What a beat sends, besides MQTT's keepalive: 'publish', a QoS 1 PUBLISH to beatTopic answered by its
+   * PUBACK (the broker's publish path works); 'ping', a PINGREQ answered by its PINGRESP. Default 'publish'
+   * on a client the package creates, 'ping' on the app's: a broker that closes the connection on a publish
+   * it forbids (AWS IoT Core, Azure IoT Hub) would otherwise drop the app's connection at every beat.
+   */
+  probe?: 'publish' | 'ping';
+  /**
+   * Where each beat publishes its QoS 1 message (probe 'publish'). Nothing subscribes to it. Default
+   * `$connection-health/<clientId>`: a `$` topic reaches no wildcard subscription (`#`). A broker with an ACL
+   * must let the client publish there (mosquitto: `pattern write $connection-health/%c`).
    */
   beatTopic?: string;
   /**
@@ -56,6 +64,7 @@ export const MQTT_OPTIONS = optionNames<Omit<MqttConnectionDefinition, keyof Con
   url: true,
   mqttOptions: true,
   subscriptions: true,
+  probe: true,
   beatTopic: true,
   allowInsecureAuth: true,
 });
@@ -94,7 +103,20 @@ export const mqttKind: ConnectionKindSpec<MqttConnectionDefinition, Omit<MqttCon
     const beatTopic = definition.beatTopic ?? `$connection-health/${clientId.replace(/[+#\u0000]/g, '_') || definition.name}`;
     check.that(topicNameProblem(beatTopic) === undefined, 'beatTopic', beatTopic, `Use a topic name to publish to: ${topicNameProblem(beatTopic)}.`);
     const subscriptions = new KeptMqttSubscriptions(definition.subscriptions ?? [], definition.name, report);
-    return new MqttAdapter(source, { target, beatTopic, subscriptions, secrets });
+    check.oneOf('probe', definition.probe, ['publish', 'ping']);
+    const probe = definition.probe ?? ('watched' in source ? 'ping' : 'publish');
+    if ('watched' in source) {
+      const shared = definition.subscriptions?.find(({ topic }) => typeof topic === 'string' && topic.startsWith('$share/'));
+      check.that(
+        shared === undefined || source.watched.options.protocolVersion === 5,
+        'subscriptions',
+        shared?.topic,
+        "A shared subscription on the app's client needs MQTT 5 (protocolVersion: 5): with 3.1.1 a message does not say which " +
+          "subscription it came through, so the app's own subscriptions on the client would feed the handler more than its share.",
+      );
+      check.that(typeof source.watched.sendPing === 'function', 'client', '(an MQTT.js client without sendPing)', 'Use MQTT.js 5.6 or later (npm install mqtt@5): the package sends PINGREQs with sendPing().');
+    }
+    return new MqttAdapter(source, { target, probe, beatTopic, subscriptions, secrets });
   },
   fromMember: (options, { value, method }) => ({ definition: { ...options, client: (method ? method() : value) as MqttClientLike }, keepsClient: false }),
 };
@@ -107,7 +129,8 @@ interface ResolvedSource {
 }
 
 function mqttSource(definition: MqttConnectionDefinition, options: MonitorOptions, check: OptionChecker, provider?: (token: ProviderToken) => unknown): ResolvedSource {
-  const { client, url, mqttOptions, allowInsecureAuth } = definition;
+  const { client, url, allowInsecureAuth } = definition;
+  const mqttOptions = definition.mqttOptions as { readonly [option: string]: unknown } | undefined;
   check.oneOf('allowInsecureAuth', allowInsecureAuth, [true, false]);
   if (client !== undefined) {
     check.that(
