@@ -6,6 +6,7 @@ import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
+import { serverAnswersAnew } from './nats-side-probe.js';
 import type { KeptNatsSubscriptions } from './kept-nats-subscriptions.js';
 import type { NatsConnectionLike, NatsStatusLike } from './nats-like.js';
 
@@ -20,11 +21,9 @@ export interface NatsAdapterSettings {
   readonly secrets: readonly string[];
 }
 
-/** A beat that missed its deadline: what tells a dead flow from a slow one at the next attempt. */
+/** A beat that missed its deadline: its connection's flow is judged at the next attempt. */
 interface LateBeat {
   readonly connection: NatsConnectionLike;
-  /** The bytes the connection had received when the beat went out. */
-  readonly inBytes: number;
 }
 
 /** What the package follows of one connection: its status events, relayed, and the end of its watch. */
@@ -45,9 +44,9 @@ interface Watch {
  * open() waits for its 'reconnect'. One that nats.js closed for good (its reconnect attempts ran out, a
  * second authorization error) stays down, with a reason that says so.
  *
- * A late beat reads the connection down; its transport is dropped at the next attempt only when not one
- * byte came in on it since the beat went out (a dead flow: a NAT that forgot it, a blackhole), which
- * nats.js alone notices after two to three pingIntervals (4 to 6 minutes by default).
+ * A late beat reads the connection down; its transport is dropped at the next attempt only on evidence that
+ * its flow died (see flowIsDead), which nats.js alone notices after two to three pingIntervals (4 to 6
+ * minutes by default). A slow flow and a stalled server keep the connection.
  */
 export class NatsAdapter implements ConnectionAdapter {
   readonly kind = 'nats';
@@ -128,7 +127,7 @@ export class NatsAdapter implements ConnectionAdapter {
   private async ownConnection(signal: AbortSignal): Promise<NatsConnectionLike> {
     const previous = this.connection;
     if (previous && !previous.isClosed()) {
-      if (!this.flowIsDead(previous)) return previous;
+      if (!(await this.flowIsDead(previous, signal))) return previous;
       await previous.close().catch(() => undefined);
     }
     this.late = undefined;
@@ -156,7 +155,7 @@ export class NatsAdapter implements ConnectionAdapter {
     const connection = this.connection as NatsConnectionLike;
     if (connection.isClosed()) throw new Error(messages.natsClosedForGood(this.lastReason));
     const watch = this.follow(connection);
-    if (this.flowIsDead(connection)) {
+    if (watch.connected && (await this.flowIsDead(connection, signal))) {
       watch.connected = false;
       void connection.reconnect().catch(() => undefined);
     }
@@ -170,25 +169,55 @@ export class NatsAdapter implements ConnectionAdapter {
 
   /** An rtt() within the deadline, given up as soon as the connection closes (nats.js then never settles it). */
   private async beat(connection: NatsConnectionLike, signal: AbortSignal): Promise<void> {
-    const late: LateBeat = { connection, inBytes: connection.stats().inBytes };
-    const closed = connection.closed().then(() => {
-      throw new Error(messages.natsClosed(this.lastReason));
-    });
-    closed.catch(() => undefined);
     try {
-      await abortable(Promise.race([connection.rtt(), closed]), signal);
+      await abortable(this.roundTrip(connection), signal);
       this.late = undefined;
     } catch (error) {
-      if (signal.aborted) this.late = late;
+      if (signal.aborted) this.late = { connection };
       throw error;
     }
   }
 
-  /** Whether the connection of a late beat is the same, open, and received not one byte since: a dead flow. */
-  private flowIsDead(connection: NatsConnectionLike): boolean {
+  /** A PING answered by its PONG, given up when the connection closes (nats.js then never settles the rtt). */
+  private roundTrip(connection: NatsConnectionLike): Promise<unknown> {
+    const closed = connection.closed().then(() => {
+      throw new Error(messages.natsClosed(this.lastReason));
+    });
+    closed.catch(() => undefined);
+    return Promise.race([connection.rtt(), closed]);
+  }
+
+  /**
+   * After a late beat, judges the connection's flow at the next attempt: a PING on it, raced against a new
+   * connection along the same path. nats.js pairs each PONG with the oldest PING unanswered, so the PING is
+   * answered only once the flow has answered every PING before it. Answered: the flow lives, however slow,
+   * and is kept. The server answering the new connection first says the flow died (a NAT forgot it) or lost
+   * bytes: its transport goes. Neither before the deadline (a stalled server): nothing is known, and the next
+   * attempt judges again.
+   */
+  private async flowIsDead(connection: NatsConnectionLike, signal: AbortSignal): Promise<boolean> {
     const late = this.late;
     this.late = undefined;
-    return late?.connection === connection && !connection.isClosed() && connection.stats().inBytes === late.inBytes;
+    if (late?.connection !== connection || connection.isClosed()) return false;
+    const judging = new AbortController();
+    const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
+    try {
+      let lives = false;
+      const answered = abortable(this.roundTrip(connection), judging.signal).then(() => (lives = true));
+      await Promise.race([answered, serverAnswersAnew(this.sideOptions(connection), judging.signal).then((answers) => answers || answered)]);
+      return !lives;
+    } catch (error) {
+      if (signal.aborted) this.late = late;
+      throw error;
+    } finally {
+      stopFollowing();
+      judging.abort();
+    }
+  }
+
+  /** The options of a side connection: the package's own, or those the app's connection was made with. */
+  private sideOptions(connection: NatsConnectionLike): Record<string, unknown> {
+    return 'watched' in this.source ? { ...(connection as { options?: Record<string, unknown> }).options } : { ...this.source.connectOptions };
   }
 
   /**

@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import { abortable } from '../../core/abortable.js';
+import { loadPeer } from '../load-peer.js';
+import type { NatsConnectionLike } from './nats-like.js';
+
+type NatsLibrary = typeof import('nats');
+
+/**
+ * Whether the server answers a new connection along the same path (the same servers and credentials, with
+ * nats.js's reconnect off): connected, then a PING answered. While a connection's own flow stays silent, an
+ * answer here says that flow died; no answer says nothing (a stalled server, a path down for everyone).
+ * Resolves false when `signal` aborts first; the side connection is closed in any case.
+ */
+export async function serverAnswersAnew(options: Record<string, unknown>, signal: AbortSignal): Promise<boolean> {
+  const { connect } = await loadPeer<NatsLibrary>('nats', 'NATS connections');
+  const connecting = connect({
+    ...options,
+    name: `connection-health-probe-${randomBytes(4).toString('hex')}`,
+    reconnect: false,
+    waitOnFirstConnect: false,
+  }) as unknown as Promise<NatsConnectionLike>;
+  // One that connects after the deadline is closed at once.
+  void connecting.then(
+    (side) => {
+      if (signal.aborted) void side.close().catch(() => undefined);
+    },
+    () => undefined,
+  );
+  try {
+    const side = await abortable(connecting, signal);
+    try {
+      await abortable(side.rtt(), signal);
+      return true;
+    } finally {
+      void side.close().catch(() => undefined);
+    }
+  } catch {
+    return false;
+  }
+}
