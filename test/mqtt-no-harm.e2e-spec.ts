@@ -5,8 +5,12 @@
  * PUBLISH it forbids, as AWS IoT Core and Azure IoT Hub do.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
@@ -220,7 +224,146 @@ describe('MQTT kind: no harm', { timeout: 300_000 }, () => {
       /option "subscriptions" is "\$share\/workers\/jobs\/#"\. A shared subscription on the app's client needs MQTT 5/,
     );
   });
+  it("an app's client busy with its own messages (handleMessage backpressure) keeps its connection (second review R1)", async () => {
+    const server = await MosquittoServer.start();
+    cleanups.push(() => server.stop());
+    const url = `mqtt://${server.host}:${server.port}`;
+    const appClient = await connected(url, { clientId: `app-${unique()}` });
+    cleanups.push(() => appClient.endAsync(true));
+    // MQTT.js's documented backpressure: a message is acknowledged, and the next packet read, once the app stored it.
+    appClient.handleMessage = (_packet, callback) => void setTimeout(() => callback(), 100);
+    await appClient.subscribeAsync('load/#', { qos: 1 });
+    const counts = countCloses(appClient);
+    const app = await start([mqttConnection({ name: 'telemetry', client: appClient })]);
+    await app.waitForState('telemetry', 'up', 5_000);
+    const publisher = await connected(url);
+    cleanups.push(() => publisher.endAsync(true));
+    // 60 messages: 6 s of the app's work, every packet in order behind them, PINGRESPs included.
+    for (let i = 0; i < 60; i++) publisher.publish('load/x', `m${i}`, { qos: 1 });
+    await sleep(9_000);
+    const log = (await server.log()).split('\n').filter((l) => /connection-health-probe|closed|disconnect|Socket error/i.test(l));
+    assert.deepEqual({ closes: counts.closes }, { closes: 0 }, `the app's transport dropped while it worked through its messages:\n${log.join('\n')}`);
+  });
+
+  it('a broker that makes the clientId of the username (use_username_as_clientid): a stall costs the app neither its connection, its will nor its session (second review R2)', async () => {
+    const broker = await ownMosquitto(['use_username_as_clientid true']);
+    cleanups.push(() => broker.child.kill('SIGKILL'));
+    const url = `mqtt://${broker.host}:${broker.port}`;
+    const willTopic = `will/${unique()}`;
+    const observer = await connected(url, { username: 'observer' });
+    cleanups.push(() => observer.endAsync(true));
+    const wills: string[] = [];
+    observer.on('message', (topic, payload) => topic === willTopic && wills.push(payload.toString()));
+    await observer.subscribeAsync(willTopic, { qos: 1 });
+    const appClient = await connected(url, {
+      username: 'device-1',
+      clientId: 'device-1',
+      clean: false,
+      will: { topic: willTopic, payload: Buffer.from('device-1 died'), qos: 1, retain: false },
+    });
+    cleanups.push(() => appClient.endAsync(true));
+    await appClient.subscribeAsync('cmd/device-1', { qos: 1 });
+    const counts = countCloses(appClient);
+    const sessions: boolean[] = [];
+    appClient.on('connect', (connack) => sessions.push(connack.sessionPresent));
+    const app = await start([mqttConnection({ name: 'device', client: appClient })]);
+    await app.waitForState('device', 'up', 5_000);
+    // A broker stall of 2 s (as in the no-harm test F1): one late beat.
+    broker.child.kill('SIGSTOP');
+    await app.waitForState('device', 'down', 5_000);
+    await sleep(2_000);
+    broker.child.kill('SIGCONT');
+    await app.waitForState('device', 'up', 15_000);
+    await sleep(1_500);
+    assert.deepEqual(
+      { closes: counts.closes, wills, sessionsLost: sessions.filter((present) => !present).length },
+      { closes: 0, wills: [], sessionsLost: 0 },
+      'a stall must not cost the app its connection, its will or its persistent session',
+    );
+  });
+
+  it('an MQTT 5 broker without subscription identifiers (CONNACK says so) never loses the app\'s connection to the package\'s SUBSCRIBE (second review R3)', async () => {
+    // A conforming MQTT 5 broker that does not support subscription identifiers: a SUBSCRIBE carrying one is a
+    // protocol error, answered by DISCONNECT 0xA1 (MQTT 5.0, 3.2.2.3.12 and 3.8.2.1.2).
+    const server = net.createServer((socket) => {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      const send = (packet: object) => socket.write(mqttPacket.generate(packet as mqttPacket.Packet, { protocolVersion: 5 }));
+      parser.on('packet', (packet: mqttPacket.Packet) => {
+        if (packet.cmd === 'connect') send({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties: { subscriptionIdentifiersAvailable: false } });
+        else if (packet.cmd === 'pingreq') send({ cmd: 'pingresp' });
+        else if (packet.cmd === 'subscribe') {
+          if (packet.properties?.subscriptionIdentifier !== undefined) {
+            send({ cmd: 'disconnect', reasonCode: 0xa1 });
+            socket.end();
+          } else send({ cmd: 'suback', messageId: packet.messageId, granted: packet.subscriptions.map((s) => s.qos), properties: {} });
+        }
+      });
+      socket.on('data', (chunk) => parser.parse(chunk));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const appClient = await connected(url, { protocolVersion: 5, reconnectPeriod: 300 });
+    cleanups.push(() => appClient.endAsync(true));
+    await appClient.subscribeAsync('app/own', { qos: 1 }); // the app's own: granted
+    const counts = countCloses(appClient);
+    const app = await start([mqttConnection({ name: 'telemetry', client: appClient, subscriptions: [{ topic: 'sensors/+/temp', onMessage: () => undefined }] })]);
+    await sleep(4_000);
+    const snapshot = app.registry.get('telemetry').snapshot();
+    assert.deepEqual({ closes: counts.closes }, { closes: 0 }, `the app's client lost ${counts.closes} connections (${counts.connects} CONNECTs) to the package's SUBSCRIBE; package reads ${snapshot.state}`);
+  });
+
+  it("an MQTT 5 app that routes by its own subscription identifier keeps it on a filter it shares with a package subscription, which reads degraded naming the clash (second review R4)", async () => {
+    const server = await MosquittoServer.start();
+    cleanups.push(() => server.stop());
+    const url = `mqtt://${server.host}:${server.port}`;
+    const appClient = await connected(url, { protocolVersion: 5 });
+    cleanups.push(() => appClient.endAsync(true));
+    await appClient.subscribeAsync('orders/#', { qos: 1, properties: { subscriptionIdentifier: 7 } });
+    const appGot: unknown[] = [];
+    appClient.on('message', (_t, _p, packet) => appGot.push(packet.properties?.subscriptionIdentifier));
+    const packageGot: string[] = [];
+    const app = await start([
+      mqttConnection({ name: 'orders', client: appClient, subscriptions: [{ topic: 'orders/#', onMessage: (m: { topic: string }) => void packageGot.push(m.topic) }] }),
+    ]);
+    await app.waitForState('orders', 'up', 5_000);
+    const publisher = await connected(url);
+    cleanups.push(() => publisher.endAsync(true));
+    await publisher.publishAsync('orders/1', 'x', { qos: 1 });
+    await sleep(500);
+    assert.deepEqual(appGot, [7], "the app's subscription lost its identifier 7 (replaced by the package's SUBSCRIBE of the same filter)");
+    await app.waitFor('orders', (s) => s.state === 'degraded', 5_000);
+    assert.match(app.snapshot('orders').reason ?? '', /subscribes to 'orders\/#' itself/);
+  });
+
 });
+
+/** A mosquitto of our own, with extra configuration lines. */
+async function ownMosquitto(extra: string[]): Promise<{ host: string; port: number; child: ChildProcess; log: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rv2-mosq-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const log = path.join(dir, 'log');
+  writeFileSync(
+    path.join(dir, 'm.conf'),
+    ['user root', `listener ${port} 127.0.0.1`, 'allow_anonymous true', `log_dest file ${log}`, 'log_type all', 'connection_messages true', ...extra, ''].join('\n'),
+  );
+  const child = spawn('mosquitto', ['-c', path.join(dir, 'm.conf')], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await sleep(50);
+  }
+  return { host: '127.0.0.1', port, child, log };
+}
 
 /** A TCP proxy that closes the client's connection when it PUBLISHes to a topic `forbidden` says it may not. */
 async function forbiddingProxy(host: string, port: number, forbidden: (topic: string) => boolean): Promise<{ port: number; connections: number; close(): Promise<void> }> {

@@ -157,6 +157,9 @@ export const messages = {
     `the broker answers, but refuses the heartbeat's PUBLISH to '${topic}' (${why}): allow the client to publish there, or set beatTopic`,
   mqttSubscriptionRefused: (topic: string, why: string, count: number) =>
     `the broker refused the subscription to '${topic}' (${why})${count > 1 ? ` and ${count - 1} more` : ''}; it is asked for again at each heartbeat`,
+  mqttSubscriptionHeldByApp: (topic: string) =>
+    `the app's client subscribes to '${topic}' itself, so the package does not: its SUBSCRIBE would replace the app's (QoS, subscription identifier). ` +
+    'Declare the filter in one place: in subscriptions, or in the app',
   mqttMessageNotRedelivered: () => 'MQTT has no NACK and the client acknowledged the message when it handed it over: it is not delivered again.',
   mqttCleartextPassword: (host: string) =>
     `the MQTT password goes to ${host} in clear, without TLS: anyone on the path can read it. Use mqtts:// (or wss://), or set ` +

@@ -67,8 +67,15 @@ export class KeptMqttSubscriptions {
   private readonly topics: Set<string>;
   /** MQTT 5 subscription identifiers, one per definition: a message names those it came through. */
   private readonly identifiers: number[];
-  /** MQTT 5: messages go by subscription identifier; 3.1.1 has none, so by filter. */
+  /**
+   * Whether the package's SUBSCRIBEs carry identifiers and messages go by them: MQTT 5, on a broker that has
+   * them (its CONNACK says so; one without would close the connection on a SUBSCRIBE carrying one). Else by filter.
+   */
   private byIdentifier = false;
+  /** Filters the app's client holds a subscription of its own to: the package's would replace its options. */
+  private readonly clashes = new Set<string>();
+  /** Filters the package has sent a SUBSCRIBE for, on any connection. */
+  private readonly sent = new Set<string>();
   private detach?: () => void;
   /**
    * Filters sent on the current connection, or held by its session. Undefined until the package has seen a
@@ -92,14 +99,18 @@ export class KeptMqttSubscriptions {
 
   /** Why a subscription is not held on the current connection (the first of them); undefined while all are. */
   impairment(): string | undefined {
-    const [first] = this.refused;
-    return first && messages.mqttSubscriptionRefused(first[0], first[1], this.refused.size);
+    const [refused] = this.refused;
+    if (refused) return messages.mqttSubscriptionRefused(refused[0], refused[1], this.refused.size);
+    const [clash] = this.clashes;
+    return clash && messages.mqttSubscriptionHeldByApp(clash);
   }
 
   /** Starts delivering the client's messages to the handlers and reading the broker's answers, once per client. */
   attach(client: MqttClientLike): void {
     if (this.detach || this.definitions.length === 0) return;
-    this.byIdentifier = client.options.protocolVersion === 5;
+    // A client connected before the package came: its CONNACK was read by MQTT.js alone, which keeps its properties.
+    const connack = (client as { _serverProperties?: { subscriptionIdentifiersAvailable?: boolean } })._serverProperties;
+    this.byIdentifier = client.options.protocolVersion === 5 && connack?.subscriptionIdentifiersAvailable !== false;
     const onMessage = (topic: string, payload: Buffer, packet: MqttPacketLike) => this.deliver(topic, payload, packet);
     const onSend = (packet: MqttPacketLike) => {
       if (packet.cmd !== 'subscribe' || packet.messageId === undefined) return;
@@ -110,7 +121,10 @@ export class KeptMqttSubscriptions {
     };
     const onReceive = (packet: MqttPacketLike) => {
       // A session the broker kept holds the subscriptions it granted in this process; a new one holds none.
-      if (packet.cmd === 'connack') this.held = new Set(packet.sessionPresent === true ? this.granted : []);
+      if (packet.cmd === 'connack') {
+        this.held = new Set(packet.sessionPresent === true ? this.granted : []);
+        this.byIdentifier = client.options.protocolVersion === 5 && (packet.properties as { subscriptionIdentifiersAvailable?: boolean } | undefined)?.subscriptionIdentifiersAvailable !== false;
+      }
       if (packet.cmd !== 'suback' || packet.messageId === undefined) return;
       const filters = this.asked.get(packet.messageId);
       if (!filters) return;
@@ -149,8 +163,12 @@ export class KeptMqttSubscriptions {
    */
   async make(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const held = this.held;
-    const wanted = this.definitions.filter(({ topic }) => !held?.has(topic) || this.refused.has(topic));
+    // MQTT.js's record of the client's subscriptions, to be made again after a reconnect (it has no public view).
+    const appHolds = (client as { _resubscribeTopics?: Record<string, unknown> })._resubscribeTopics ?? {};
+    for (const { topic } of this.definitions) if (!this.sent.has(topic) && Object.hasOwn(appHolds, topic)) this.clashes.add(topic);
+    const wanted = this.definitions.filter(({ topic }) => !this.clashes.has(topic) && (!held?.has(topic) || this.refused.has(topic)));
     if (!this.asking && wanted.length > 0) {
+      for (const { topic } of wanted) this.sent.add(topic);
       // One SUBSCRIBE each, so that each carries its own identifier. `resubscribe` makes MQTT.js send a filter
       // it already holds, which it would otherwise leave out. The callback's error is the broker's refusal,
       // which attach reads, or a lost connection.

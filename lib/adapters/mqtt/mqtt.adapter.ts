@@ -29,8 +29,8 @@ export interface MqttAdapterSettings {
 /** A beat that missed its deadline: what tells a dead flow from a slow one at the next attempt. */
 interface LateBeat {
   readonly stream: MqttStreamLike | undefined;
-  /** Packets received on the connection when the beat was published. */
-  readonly packetsIn: number;
+  /** Packets other than PINGRESP received through the client when the beat went out. */
+  readonly deliveredIn: number;
 }
 
 /**
@@ -66,8 +66,11 @@ export class MqttAdapter implements ConnectionAdapter {
   private client?: MqttClientLike;
   private readonly owned: boolean;
   private late?: LateBeat;
-  /** Packets received through the client, any connection: a flow that delivered none since a beat is silent. */
-  private packetsIn = 0;
+  /**
+   * Packets other than PINGRESP received through the client, any connection: one since a late beat says its
+   * flow delivers (the app's messages, the beat's late PUBACK), even while PINGRESPs wait behind the app's work.
+   */
+  private deliveredIn = 0;
   /** Why the last connection ended or failed: the broker's DISCONNECT or CONNACK reason, a socket error. */
   private lastReason?: string;
   private onLoss?: (error: Error) => void;
@@ -165,8 +168,8 @@ export class MqttAdapter implements ConnectionAdapter {
   private watch(client: MqttClientLike): void {
     if (this.stopWatching) return;
     const onReceive = (packet: MqttPacketLike) => {
-      this.packetsIn += 1;
       if (packet.cmd === 'pingresp') this.pongsIn += 1;
+      else this.deliveredIn += 1;
       if (packet.cmd === 'disconnect') this.lastReason = messages.mqttServerDisconnect(packet.reasonCode, (packet.properties as { reasonString?: string } | undefined)?.reasonString);
     };
     const onSend = (packet: MqttPacketLike) => {
@@ -229,7 +232,7 @@ export class MqttAdapter implements ConnectionAdapter {
    * degraded with the reason.
    */
   private async beat(client: MqttClientLike, signal: AbortSignal): Promise<BeatReport> {
-    const late: LateBeat = { stream: client.stream, packetsIn: this.packetsIn };
+    const late: LateBeat = { stream: client.stream, deliveredIn: this.deliveredIn };
     const during = new AbortController();
     const stopFollowing = onAbort(signal, () => during.abort(signal.reason));
     let refusal: Error | undefined;
@@ -295,13 +298,14 @@ export class MqttAdapter implements ConnectionAdapter {
   }
 
   /**
-   * After a late beat, judges the flow it went out on at the next attempt: a PINGREQ is sent on it, and a new
-   * connection is made along the same path. The PINGREQ answered (and every one before it) says the flow
-   * lives: it is kept, however slow. The broker answering the new connection first, with a CONNACK and a
-   * PINGRESP, says the flow is dead (a NAT forgot it) or lost bytes: its transport is destroyed, and this
-   * attempt fails (the app's client dials again by itself; the next attempt connects the package's). When
-   * neither comes before the deadline (a stalled broker, a path down for all) nothing is known, and the next
-   * attempt judges again.
+   * After a late beat, judges the flow it went out on at the next attempt. It lives, however slow, and is kept,
+   * when a packet other than a PINGRESP came in on it since (the app's messages, the beat's late PUBACK; the
+   * PINGREQ count then starts afresh, since PINGRESPs may wait behind the app's work or have been lost), or
+   * when a PINGREQ sent now is answered, with every one before it. It is dead (a NAT forgot it) or lost bytes
+   * when, meanwhile, the broker answers a new connection along the same path and nothing of the app's waits
+   * unsent on the flow: its transport is destroyed, and this attempt fails (the app's client dials again by
+   * itself; the next attempt connects the package's). When nothing is known by the deadline (a stalled
+   * broker answers nobody), the next attempt judges again.
    */
   private async judgeLateFlow(client: MqttClientLike, signal: AbortSignal): Promise<void> {
     const late = this.late;
@@ -309,14 +313,20 @@ export class MqttAdapter implements ConnectionAdapter {
     if (!late || !client.connected || client.stream !== late.stream) return;
     const judging = new AbortController();
     const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
+    let lives = false;
+    const delivers = () => this.deliveredIn !== late.deliveredIn;
     try {
-      let lives = false;
-      const answered = this.pingRoundTrip(client, judging.signal).then(() => (lives = true));
-      await Promise.race([answered, brokerAnswersAnew(client, judging.signal).then((answers) => answers || answered)]);
+      const answered = this.pingRoundTrip(client, judging.signal);
+      const delivered = this.untilDelivered(client, delivers, judging.signal);
+      const alive = Promise.race([answered, delivered]).then(() => (lives = true));
+      await Promise.race([alive, brokerAnswersAnew(client, judging.signal).then((answers) => answers || alive)]);
+      const unsent = ((client.stream as { writableLength?: number } | undefined)?.writableLength ?? 0) > 0;
+      if (!lives && unsent) await alive;
       if (!lives && client.stream === late.stream) {
         client.stream?.destroy();
         throw new Error(messages.mqttDeadFlow());
       }
+      if (delivers()) this.pingsOut = this.pongsIn;
     } catch (error) {
       if (signal.aborted) this.late = late;
       throw error;
@@ -324,6 +334,11 @@ export class MqttAdapter implements ConnectionAdapter {
       stopFollowing();
       judging.abort();
     }
+  }
+
+  /** Resolves once `delivers()` holds, checked at every packet the client receives. */
+  private async untilDelivered(client: MqttClientLike, delivers: () => boolean, signal: AbortSignal): Promise<void> {
+    while (!delivers()) await firstEvent(client, ['packetreceive'], signal);
   }
 
   /** Asks again, in the background, for the subscriptions the broker refused. */
