@@ -167,8 +167,11 @@ export const messages = {
   natsNotConnected: (reason: string | undefined) => `the NATS connection is not connected${reason ? ` (${reason})` : ''}`,
   natsClosed: (reason: string | undefined) => `the NATS connection was lost${reason ? `: ${reason}` : ''}`,
   natsClosedForGood: (reason: string | undefined) =>
-    `the app's NATS connection is closed for good${reason ? ` (${reason})` : ''}: nats.js never opens a closed connection again, nor does the ` +
-    'package. Give it maxReconnectAttempts: -1 so that it never gives up, or give servers so that the package makes its own connections',
+    reason
+      ? `the app's NATS connection is closed for good (${reason}): nats.js gave up reconnecting (after maxReconnectAttempts, or at a second ` +
+        'authorization error unless ignoreAuthErrorAbort is set) and never opens a closed connection again, nor does the package. Give it ' +
+        'maxReconnectAttempts: -1, or give servers so that the package makes its own connections'
+      : "the app's NATS connection was closed (close() or drain()); the package never reopens a connection it did not make",
   natsNotReconnectedInTime: (reason: string | undefined) =>
     `the app's NATS connection did not reconnect in time${reason ? ` (${reason})` : ''} (nats.js reconnects on its own schedule, reconnectTimeWait)`,
   natsStale: () => 'the server answered no PING (stale connection)',

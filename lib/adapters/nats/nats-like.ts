@@ -34,6 +34,8 @@ export interface NatsConnectionLike {
   isClosed(): boolean;
   /** A new iterator per call; nats.js 2.x never ends it, so the package stops it itself. */
   status(): AsyncIterable<NatsStatusLike>;
+  /** Messages received so far (inMsgs): one since a late beat says the flow delivers. */
+  stats(): { readonly inMsgs: number };
   /** A PING answered by a PONG; rejects at once while the connection is disconnected. */
   rtt(): Promise<number>;
   subscribe(subject: string, options?: { queue?: string; callback?: (error: Error | null, message: NatsMessage) => void }): NatsSubscriptionLike;
@@ -48,7 +50,7 @@ export function isNatsConnection(value: unknown): value is NatsConnectionLike {
   return (
     typeof connection === 'object' &&
     connection !== null &&
-    ['closed', 'close', 'drain', 'isClosed', 'status', 'rtt', 'subscribe', 'reconnect', 'getServer'].every(
+    ['closed', 'close', 'drain', 'isClosed', 'status', 'stats', 'rtt', 'subscribe', 'reconnect', 'getServer'].every(
       (method) => typeof connection[method as keyof NatsConnectionLike] === 'function',
     )
   );

@@ -6,10 +6,11 @@ import type { NatsConnectionLike } from './nats-like.js';
 type NatsLibrary = typeof import('nats');
 
 /**
- * Whether the server answers a new connection along the same path (the same servers and credentials, with
- * nats.js's reconnect off): connected, then a PING answered. While a connection's own flow stays silent, an
- * answer here says that flow died; no answer says nothing (a stalled server, a path down for everyone).
- * Resolves false when `signal` aborts first; the side connection is closed in any case.
+ * Whether the server answers a new connection along the same path (`options`: the server alone, TLS, no
+ * credentials; nats.js's reconnect off): connected and a PING answered, or the connection refused by the
+ * server itself (an authorization violation). While a connection's own flow stays silent, an answer here says
+ * that flow died; no answer says nothing (a stalled server, a path down for everyone). Resolves false when
+ * `signal` aborts first; the side connection is closed in any case.
  */
 export async function serverAnswersAnew(options: Record<string, unknown>, signal: AbortSignal): Promise<boolean> {
   const { connect } = await loadPeer<NatsLibrary>('nats', 'NATS connections');
@@ -34,7 +35,7 @@ export async function serverAnswersAnew(options: Record<string, unknown>, signal
     } finally {
       void side.close().catch(() => undefined);
     }
-  } catch {
-    return false;
+  } catch (error) {
+    return !signal.aborted && /AUTHORIZATION_VIOLATION|AUTHENTICATION/i.test(String((error as { code?: unknown })?.code ?? ''));
   }
 }

@@ -24,6 +24,8 @@ export interface NatsAdapterSettings {
 /** A beat that missed its deadline: its connection's flow is judged at the next attempt. */
 interface LateBeat {
   readonly connection: NatsConnectionLike;
+  /** Messages the connection had received when the beat went out. */
+  readonly inMsgs: number;
 }
 
 /** What the package follows of one connection: its status events, relayed, and the end of its watch. */
@@ -155,7 +157,9 @@ export class NatsAdapter implements ConnectionAdapter {
     const connection = this.connection as NatsConnectionLike;
     if (connection.isClosed()) throw new Error(messages.natsClosedForGood(this.lastReason));
     const watch = this.follow(connection);
-    if (watch.connected && (await this.flowIsDead(connection, signal))) {
+    // A connection with nats.js's reconnect off would close for good on reconnect(): it is only read down.
+    const redials = (connection as { options?: { reconnect?: unknown } }).options?.reconnect !== false;
+    if (watch.connected && redials && (await this.flowIsDead(connection, signal))) {
       watch.connected = false;
       void connection.reconnect().catch(() => undefined);
     }
@@ -169,11 +173,12 @@ export class NatsAdapter implements ConnectionAdapter {
 
   /** An rtt() within the deadline, given up as soon as the connection closes (nats.js then never settles it). */
   private async beat(connection: NatsConnectionLike, signal: AbortSignal): Promise<void> {
+    const late: LateBeat = { connection, inMsgs: connection.stats().inMsgs };
     try {
       await abortable(this.roundTrip(connection), signal);
       this.late = undefined;
     } catch (error) {
-      if (signal.aborted) this.late = { connection };
+      if (signal.aborted) this.late = late;
       throw error;
     }
   }
@@ -188,24 +193,26 @@ export class NatsAdapter implements ConnectionAdapter {
   }
 
   /**
-   * After a late beat, judges the connection's flow at the next attempt: a PING on it, raced against a new
-   * connection along the same path. nats.js pairs each PONG with the oldest PING unanswered, so the PING is
-   * answered only once the flow has answered every PING before it. Answered: the flow lives, however slow,
-   * and is kept. The server answering the new connection first says the flow died (a NAT forgot it) or lost
-   * bytes: its transport goes. Neither before the deadline (a stalled server): nothing is known, and the next
-   * attempt judges again.
+   * After a late beat, judges the connection's flow at the next attempt. It lives, however slow or busy, and
+   * is kept, when a message came in on it since the beat (a PONG waits behind the app's messages), or when a
+   * PING sent now is answered (nats.js pairs each PONG with the oldest PING unanswered, so only once the flow
+   * has answered every PING before it). It died (a NAT forgot it) or lost bytes when, meanwhile, the server it
+   * is on answers a new connection: its transport goes. Neither before the deadline (a stalled server):
+   * nothing is known, and the next attempt judges again.
    */
   private async flowIsDead(connection: NatsConnectionLike, signal: AbortSignal): Promise<boolean> {
     const late = this.late;
     this.late = undefined;
     if (late?.connection !== connection || connection.isClosed()) return false;
+    const delivers = () => connection.stats().inMsgs !== late.inMsgs;
+    if (delivers()) return false;
     const judging = new AbortController();
     const stopFollowing = onAbort(signal, () => judging.abort(signal.reason));
     try {
       let lives = false;
       const answered = abortable(this.roundTrip(connection), judging.signal).then(() => (lives = true));
       await Promise.race([answered, serverAnswersAnew(this.sideOptions(connection), judging.signal).then((answers) => answers || answered)]);
-      return !lives;
+      return !lives && !delivers();
     } catch (error) {
       if (signal.aborted) this.late = late;
       throw error;
@@ -215,9 +222,20 @@ export class NatsAdapter implements ConnectionAdapter {
     }
   }
 
-  /** The options of a side connection: the package's own, or those the app's connection was made with. */
+  /**
+   * The side connection goes to the server the flow is on, alone (another server of the list answering says
+   * nothing of this one), with TLS as configured but no credentials nor identity: the server's refusal of
+   * them is an answer all the same.
+   */
   private sideOptions(connection: NatsConnectionLike): Record<string, unknown> {
-    return 'watched' in this.source ? { ...(connection as { options?: Record<string, unknown> }).options } : { ...this.source.connectOptions };
+    const options = 'watched' in this.source ? (connection as { options?: Record<string, unknown> }).options ?? {} : this.source.connectOptions;
+    const tls = options.tls as Record<string, unknown> | null | undefined;
+    return {
+      servers: [connection.getServer()],
+      ignoreClusterUpdates: true,
+      timeout: options.timeout,
+      ...(tls ? { tls: { ...tls, cert: undefined, certFile: undefined, key: undefined, keyFile: undefined } } : {}),
+    };
   }
 
   /**
@@ -227,7 +245,8 @@ export class NatsAdapter implements ConnectionAdapter {
   private follow(connection: NatsConnectionLike): Watch {
     if (this.watch?.connection === connection) return this.watch;
     this.watch?.stop();
-    const iterator = connection.status()[Symbol.asyncIterator]();
+    const statuses = connection.status() as AsyncIterable<NatsStatusLike> & { stop?: () => void };
+    const iterator = statuses[Symbol.asyncIterator]();
     let stopped = false;
     const watch: Watch = {
       connection,
@@ -235,7 +254,9 @@ export class NatsAdapter implements ConnectionAdapter {
       connected: true,
       stop: () => {
         stopped = true;
-        void iterator.return?.();
+        // nats.js's own stop() takes its listener off the connection at once; return() waits for the next event.
+        if (typeof statuses.stop === 'function') statuses.stop();
+        else void iterator.return?.();
       },
     };
     this.watch = watch;
@@ -251,7 +272,8 @@ export class NatsAdapter implements ConnectionAdapter {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
         if (next.done || stopped) return;
         const status = next.value as NatsStatusLike;
-        if (status.type === 'error') this.lastReason = statusReason(status);
+        // A permissions violation (a subscription refused) is no reason for a loss.
+        if (status.type === 'error' && (status as { permissionContext?: unknown }).permissionContext === undefined) this.lastReason = statusReason(status);
         if (status.type === 'disconnect' || status.type === 'staleConnection') lost(this.lastReason ?? statusReason(status));
         if (status.type === 'reconnect') {
           watch.connected = true;
