@@ -96,8 +96,8 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
   check.that(
     list.length > 0 && list.every((server) => typeof server === 'string' && /^(?:(?:nats|tls|ws|wss):\/\/)?[^\s/]+$/.test(server.replace(/\/$/, ''))),
     'servers',
-    list.map(shownServer).join(', '),
-    "Use 'nats://host:4222', 'tls://host:4222' or 'host:4222', or a list of them.",
+    list.map((server) => (typeof server === 'string' ? withoutUserinfo(server) : '(not a string)')).join(', '),
+    "Use 'nats://host:4222', 'tls://host:4222', 'ws://host:80', 'wss://host:443' or 'host:4222', or a list of them.",
   );
   check.that(
     natsOptions === undefined || (typeof natsOptions === 'object' && natsOptions !== null && !Array.isArray(natsOptions)),
@@ -113,13 +113,49 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
       option === 'servers' ? 'Give the servers as the servers option.' : 'Leave it out: the package makes a new connection after a loss, with the reconnect options.',
     );
   }
+  const fromUrls = [...new Set(list.map(urlCredentials).filter((found) => found !== undefined).map((found) => JSON.stringify(found)))];
+  check.that(
+    fromUrls.length <= 1,
+    'servers',
+    list.map(withoutUserinfo).join(', '),
+    'The servers carry different credentials, but nats.js sends one user and password (or token) to every server. Give the same in each, or give them once as natsOptions.user / pass / token.',
+  );
+  const credentials = fromUrls[0] === undefined ? {} : (JSON.parse(fromUrls[0]) as Record<string, string>);
   check.needsPeer('nats', 'NATS connections');
   warnOfCleartextAuth(check, list, natsOptions ?? {}, allowInsecureAuth);
   return {
-    source: { connectOptions: { timeout: options.heartbeat.connectTimeoutMs, name: definition.name, ...natsOptions, servers: list } },
+    // nats.js 2.x reads no credentials from a server's URL (it keeps host and port): the package passes them as options.
+    source: { connectOptions: { timeout: options.heartbeat.connectTimeoutMs, name: definition.name, ...credentials, ...natsOptions, servers: list.map(withoutUserinfo) } },
     target: shownServer(list[0] as string),
-    secrets: [...list.flatMap((server) => urlSecrets(server.includes('://') ? server : `nats://${server}`)), ...optionSecrets(natsOptions)],
+    secrets: [
+      ...list.flatMap((server) => urlSecrets(server.includes('://') ? server : `nats://${server}`)),
+      ...Object.entries(credentials).flatMap(([key, value]) => (key === 'user' ? [] : [value])),
+      ...optionSecrets(natsOptions),
+    ],
   };
+}
+
+/** A server as given, without its userinfo. */
+function withoutUserinfo(server: string): string {
+  return server.replace(/^((?:[a-z]+:\/\/)?)[^\s/]*@/i, '$1');
+}
+
+/**
+ * The credentials in a server's userinfo, as the Go client and the NATS docs read them: `user:password@`, or
+ * `token@`. Undefined when it has none.
+ */
+function urlCredentials(server: string): { user: string; pass: string } | { token: string } | undefined {
+  const userinfo = /^(?:[a-z]+:\/\/)?([^\s/]*)@/i.exec(server)?.[1];
+  if (!userinfo) return undefined;
+  const colon = userinfo.indexOf(':');
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  return colon < 0 ? { token: decode(userinfo) } : { user: decode(userinfo.slice(0, colon)), pass: decode(userinfo.slice(colon + 1)) };
 }
 
 /** `host:port` of a server, without credentials. */
