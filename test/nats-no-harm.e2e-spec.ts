@@ -13,7 +13,7 @@ import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { NatsServer } from './kit/nats.server.js';
 import { waitUntil } from './kit/state-log.js';
-import { TestApp } from './kit/test-app.js';
+import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
 
 const timing = {
   heartbeat: { intervalMs: 1_000, timeoutMs: 500, connectTimeoutMs: 3_000 },
@@ -108,14 +108,38 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     for (const name of ['app', 'own']) await app.waitForState(name, 'down', 5_000);
     // Nothing is lifted: the old flows stay dead, and only new connections get through.
     for (const name of ['app', 'own']) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
-    await waitUntil(async () => (await server.connections()).length === 2, 5_000, 'the server holds one connection per usage');
-    const afterCids = await cidsByName(server);
+    // The server never heard of the loss either: it keeps the forgotten flows (until its own PINGs give up), beside a new one each.
+    const held = await server.connections();
+    const newCids = (name: string) => held.filter((c) => c.name === name && c.cid !== before[name]).length;
     assert.equal(status.counts.reconnect, 1, "the app's dead transport dropped once, and nats.js reconnected it");
     assert.equal(app.registry.get('app').client(), connection, "the app's connection is the same object");
     assert.notEqual(app.registry.get('own').client(), ownConnection, 'the package made a new connection of its own');
     assert.equal(ownConnection.isClosed(), true, 'and closed the dead one');
-    assert.deepEqual(Object.keys(afterCids).sort(), [appName, 'own'].sort());
-    for (const name of [appName, 'own']) assert.notEqual(afterCids[name], before[name], `${name}: a new connection on the server`);
+    assert.deepEqual({ app: newCids(appName), own: newCids('own') }, { app: 1, own: 1 }, `one new connection each on the server: ${held.map((c) => `${c.cid} ${c.name}`).join(', ')}`);
+  });
+
+  it('app.close() while the server is stalled, with a flow being judged, leaves no timer or socket (no in-process proxy to hide one)', async (t) => {
+    const server = await natsServer();
+    // The app's connection with nats.js's defaults (a 20 s handshake timeout), made before the baseline.
+    const connection = await appConnection(server.url, { name: `e2e-closing-app-${unique()}` });
+    const baseline = activeHandles();
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections: [natsConnection({ name: 'app', connection }), natsConnection({ name: 'own', servers: server.url })] } });
+    let closed = false;
+    cleanups.push(() => !closed && app.close());
+    for (const name of ['app', 'own']) await app.waitForState(name, 'up', 5_000);
+    await server.pause();
+    cleanups.push(() => server.isRunning() && server.resume());
+    for (const name of ['app', 'own']) await app.waitForState(name, 'down', 5_000);
+    // An attempt is under way: the late flows are being judged, a side connection dialled for each.
+    await sleep(1_000);
+    const closeAt = performance.now();
+    await app.close();
+    closed = true;
+    t.diagnostic(`app.close() took ${Math.round(performance.now() - closeAt)} ms`);
+    await sleep(200);
+    const leaked = leakedHandles(baseline);
+    server.resume();
+    assert.deepEqual(leaked, {}, 'no timer or socket left after app.close()');
   });
 
   it("the package's side connections never outlive their judgement: a blackhole, a slow path and a stall leave none on the server (passes on 957a28d too, which made none)", async (t) => {
