@@ -227,7 +227,8 @@ export class NatsAdapter implements ConnectionAdapter {
   private follow(connection: NatsConnectionLike): Watch {
     if (this.watch?.connection === connection) return this.watch;
     this.watch?.stop();
-    const iterator = connection.status()[Symbol.asyncIterator]();
+    const statuses = connection.status();
+    const iterator = statuses[Symbol.asyncIterator]();
     let stopped = false;
     const watch: Watch = {
       connection,
@@ -235,6 +236,9 @@ export class NatsAdapter implements ConnectionAdapter {
       connected: true,
       stop: () => {
         stopped = true;
+        // nats.js 2.x's stop() takes the iterator off the connection's listeners; return() alone waits for a
+        // next status that may never come, and leaves it there.
+        (statuses as { stop?: () => void }).stop?.();
         void iterator.return?.();
       },
     };
