@@ -118,7 +118,7 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     assert.deepEqual({ app: newCids(appName), own: newCids('own') }, { app: 1, own: 1 }, `one new connection each on the server: ${held.map((c) => `${c.cid} ${c.name}`).join(', ')}`);
   });
 
-  it('app.close() while the server is stalled, with a flow being judged, leaves no timer or socket (no in-process proxy to hide one)', async (t) => {
+  it('app.close() while the server is stalled, with a flow being judged, leaves no timer or socket (no in-process proxy to hide one; failed before the side probe destroyed its dials)', async (t) => {
     const server = await natsServer();
     // The app's connection with nats.js's defaults (a 20 s handshake timeout), made before the baseline.
     const connection = await appConnection(server.url, { name: `e2e-closing-app-${unique()}` });
@@ -142,7 +142,7 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     assert.deepEqual(leaked, {}, 'no timer or socket left after app.close()');
   });
 
-  it("the package's side connections never outlive their judgement: a blackhole, a slow path and a stall leave none on the server (passes on 957a28d too, which made none)", async (t) => {
+  it("the package's side connections never outlive their judgement: a blackhole, a slow path and a stall leave none on the server (passes on 957a28d, which made none; failed before the side probe destroyed its dials)", async (t) => {
     const server = await natsServer();
     const proxy = await proxyTo(server);
     const url = `nats://${proxy.host}:${proxy.port}`;
