@@ -24,6 +24,11 @@ export interface NatsStartOptions {
   netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
   /** Default: none, anyone may connect. */
   auth?: NatsAuth;
+  /**
+   * Per user (of `auth.users`): subjects the server refuses them to subscribe to (a permissions violation,
+   * the connection stays up). Default: none refused. Change it later with denySubscriptions().
+   */
+  denySubscribe?: Record<string, string[]>;
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running server. */
@@ -75,9 +80,11 @@ export class NatsServer {
   readonly netns: string | undefined;
   readonly auth: NatsAuth | undefined;
   private stopped = false;
+  private denySubscribe: Record<string, string[]>;
   private readonly forgetExitTask: (() => void) | undefined;
 
-  private constructor(location: NatsLocation, private readonly owned: boolean) {
+  private constructor(location: NatsLocation, private readonly owned: boolean, denySubscribe: Record<string, string[]> = {}) {
+    this.denySubscribe = { ...denySubscribe };
     ({ host: this.host, port: this.port, httpPort: this.httpPort, dir: this.dir, netns: this.netns, auth: this.auth } = location);
     this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
   }
@@ -98,6 +105,7 @@ export class NatsServer {
         auth: options.auth,
       },
       true,
+      options.denySubscribe,
     );
     try {
       await server.writeConfig(server.auth);
@@ -332,6 +340,18 @@ export class NatsServer {
     return { users: { [`kicked-${process.pid}-${Date.now()}`]: `${Math.random()}` } };
   }
 
+  /**
+   * The subjects `user` may not subscribe to from now on (none: every subscription allowed), by a
+   * configuration reload: the server applies it to the connections it holds, which stay up.
+   */
+  async denySubscriptions(user: string, subjects: string[]): Promise<void> {
+    if (!(this.auth && 'users' in this.auth && user in this.auth.users)) {
+      throw new Error(`denySubscriptions(${JSON.stringify(user)}): the server has no such user; start it with auth: { users: { ... } }`);
+    }
+    this.denySubscribe = { ...this.denySubscribe, [user]: subjects };
+    await this.reload(this.auth);
+  }
+
   /** Rewrites the configuration with `auth` and makes the server read it (SIGHUP, `--signal reload`). */
   private async reload(auth: NatsAuth | undefined, onSignal?: () => void): Promise<void> {
     const before = this.log().split('Reloaded server configuration').length;
@@ -360,9 +380,15 @@ export class NatsServer {
         ? []
         : 'token' in auth
           ? [`authorization { token: ${q(auth.token)} }`]
-          : [`authorization { users: [ ${Object.entries(auth.users).map(([user, password]) => `{ user: ${q(user)}, password: ${q(password)} }`).join(', ')} ] }`]),
+          : [`authorization { users: [ ${Object.entries(auth.users).map(([user, password]) => `{ user: ${q(user)}, password: ${q(password)}${this.permissionsOf(user)} }`).join(', ')} ] }`]),
     ];
     await writeFile(this.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  }
+
+  /** A user's permissions block: only a subscribe deny list, so everything else stays allowed. */
+  private permissionsOf(user: string): string {
+    const denied = this.denySubscribe[user] ?? [];
+    return denied.length === 0 ? '' : `, permissions: { subscribe: { deny: [ ${denied.map((subject) => JSON.stringify(subject)).join(', ')} ] } }`;
   }
 
   private readPid(): number | undefined {

@@ -279,7 +279,9 @@ export class NatsAdapter implements ConnectionAdapter {
           watch.connected = true;
           this.lastReason = undefined;
         }
-        watch.events.emit(status.type, status);
+        // An EventEmitter throws an 'error' nobody listens to, which would end this relay (and reject unhandled):
+        // its code is kept as the reason above, and open() waits for other events.
+        if (status.type !== 'error') watch.events.emit(status.type, status);
       }
     })();
     void connection.closed().then((error) => {

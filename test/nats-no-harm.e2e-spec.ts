@@ -1,0 +1,199 @@
+/**
+ * The NATS kind does no harm to the app that installs it: a late beat's flow is dropped only when the server
+ * answers a side connection while the flow stays silent. Each test says whether it failed on the adapter
+ * before that change (commit 957a28d, which dropped a flow that brought no byte since the late beat). Real
+ * nats-server, private to each test; faults from SIGSTOP and from the chaos proxy.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { ConnectionDefinition } from '../lib/index.js';
+import { ChaosProxy } from './kit/chaos.proxy.js';
+import { NatsServer } from './kit/nats.server.js';
+import { waitUntil } from './kit/state-log.js';
+import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+
+const timing = {
+  heartbeat: { intervalMs: 1_000, timeoutMs: 500, connectTimeoutMs: 3_000 },
+  reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: Infinity },
+};
+const RECOVER_MS = 15_000;
+const unique = () => randomBytes(4).toString('hex');
+const natsConnection = (definition: Record<string, unknown>) => ({ kind: 'nats', ...timing, ...definition }) as unknown as ConnectionDefinition;
+const SIDE_PROBE = /^connection-health-probe-/;
+
+/** The app's status events of a connection, by type, as they come (nats.js 2.x never ends the iterator: stop() does). */
+function statusCounts(connection: NatsConnection): { counts: Record<string, number>; stop(): void } {
+  const iterator = connection.status() as AsyncIterable<{ type: string }> & { stop(): void };
+  const counts: Record<string, number> = {};
+  void (async () => {
+    for await (const status of iterator) counts[status.type] = (counts[status.type] ?? 0) + 1;
+  })();
+  return { counts, stop: () => iterator.stop() };
+}
+
+describe('NATS kind: no harm', { timeout: 300_000 }, () => {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  });
+  const natsServer = async () => {
+    const server = await NatsServer.start();
+    cleanups.push(() => server.stop());
+    return server;
+  };
+  const proxyTo = async (server: NatsServer) => {
+    const proxy = await ChaosProxy.start(server.host, server.port);
+    cleanups.push(() => proxy.close());
+    return proxy;
+  };
+  const appConnection = async (servers: string, options: ConnectionOptions = {}) => {
+    const connection = await connect({ servers, ...options });
+    cleanups.push(() => connection.close());
+    return connection;
+  };
+  const start = async (connections: ConnectionDefinition[]) => {
+    const app = await TestApp.start({ health: { connections } });
+    cleanups.push(() => app.close());
+    return app;
+  };
+  /** cid of each connection the server holds, by name. */
+  const cidsByName = async (server: NatsServer) => Object.fromEntries((await server.connections()).map((c) => [c.name ?? '(unnamed)', c.cid]));
+
+  it("a server that stalls for longer than the deadline keeps the app's connection (no reconnect, the same connection) and the package's own (failed on 957a28d)", async () => {
+    const server = await natsServer();
+    const appName = `e2e-stalled-app-${unique()}`;
+    // The app's connection with nats.js's defaults: its own PINGs (every 2 min) bear a 2.5 s silence.
+    const connection = await appConnection(server.url, { name: appName });
+    const status = statusCounts(connection);
+    cleanups.push(() => status.stop());
+    const app = await start([natsConnection({ name: 'events', connection }), natsConnection({ name: 'own', servers: server.url })]);
+    for (const name of ['events', 'own']) await app.waitForState(name, 'up', 5_000);
+    const ownConnection = app.registry.get('own').client();
+    const before = await cidsByName(server);
+    // A server that stalls for 2.5 s (a GC pause, a disk sync, a VM's stolen time), then goes on.
+    await server.pause();
+    for (const name of ['events', 'own']) await app.waitForState(name, 'down', 5_000);
+    await sleep(2_500);
+    server.resume();
+    for (const name of ['events', 'own']) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
+    await sleep(1_000);
+    await waitUntil(async () => !(await server.connections()).some((c) => SIDE_PROBE.test(c.name ?? '')), 5_000, 'the side connections are gone');
+    assert.deepEqual(
+      { reconnects: status.counts.reconnect ?? 0, disconnects: status.counts.disconnect ?? 0, ownKept: app.registry.get('own').client() === ownConnection, connections: await cidsByName(server) },
+      { reconnects: 0, disconnects: 0, ownKept: true, connections: before },
+      "a stall drops no transport: the app's connection never reconnects, the package keeps its own, the server holds the same connections",
+    );
+  });
+
+  it("a flow that died alone (a NAT forgot it) is still dropped, the app's connection and the package's alike, and both come back (passes on 957a28d too)", async () => {
+    const server = await natsServer();
+    const appProxy = await proxyTo(server);
+    const ownProxy = await proxyTo(server);
+    const appName = `e2e-forgotten-app-${unique()}`;
+    const connection = await appConnection(`nats://${appProxy.host}:${appProxy.port}`, { name: appName, reconnectTimeWait: 200, maxReconnectAttempts: -1 });
+    const status = statusCounts(connection);
+    cleanups.push(() => status.stop());
+    const app = await start([
+      natsConnection({ name: 'app', connection }),
+      natsConnection({ name: 'own', servers: `nats://${ownProxy.host}:${ownProxy.port}` }),
+    ]);
+    for (const name of ['app', 'own']) await app.waitForState(name, 'up', 5_000);
+    const ownConnection = app.registry.get('own').client() as NatsConnection;
+    const before = await cidsByName(server);
+    appProxy.forget();
+    ownProxy.forget();
+    for (const name of ['app', 'own']) await app.waitForState(name, 'down', 5_000);
+    // Nothing is lifted: the old flows stay dead, and only new connections get through.
+    for (const name of ['app', 'own']) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
+    // The server never heard of the loss either: it keeps the forgotten flows (until its own PINGs give up), beside a new one each.
+    const held = await server.connections();
+    const newCids = (name: string) => held.filter((c) => c.name === name && c.cid !== before[name]).length;
+    assert.equal(status.counts.reconnect, 1, "the app's dead transport dropped once, and nats.js reconnected it");
+    assert.equal(app.registry.get('app').client(), connection, "the app's connection is the same object");
+    assert.notEqual(app.registry.get('own').client(), ownConnection, 'the package made a new connection of its own');
+    assert.equal(ownConnection.isClosed(), true, 'and closed the dead one');
+    assert.deepEqual({ app: newCids(appName), own: newCids('own') }, { app: 1, own: 1 }, `one new connection each on the server: ${held.map((c) => `${c.cid} ${c.name}`).join(', ')}`);
+  });
+
+  it('app.close() while the server is stalled, with a flow being judged, leaves no timer or socket (no in-process proxy to hide one; failed before the side probe destroyed its dials)', async (t) => {
+    const server = await natsServer();
+    // The app's connection with nats.js's defaults (a 20 s handshake timeout), made before the baseline.
+    const connection = await appConnection(server.url, { name: `e2e-closing-app-${unique()}` });
+    const baseline = activeHandles();
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections: [natsConnection({ name: 'app', connection }), natsConnection({ name: 'own', servers: server.url })] } });
+    let closed = false;
+    cleanups.push(() => !closed && app.close());
+    for (const name of ['app', 'own']) await app.waitForState(name, 'up', 5_000);
+    await server.pause();
+    cleanups.push(() => server.isRunning() && server.resume());
+    for (const name of ['app', 'own']) await app.waitForState(name, 'down', 5_000);
+    // An attempt is under way: the late flows are being judged, a side connection dialled for each.
+    await sleep(1_000);
+    const closeAt = performance.now();
+    await app.close();
+    closed = true;
+    t.diagnostic(`app.close() took ${Math.round(performance.now() - closeAt)} ms`);
+    await sleep(200);
+    const leaked = leakedHandles(baseline);
+    server.resume();
+    assert.deepEqual(leaked, {}, 'no timer or socket left after app.close()');
+  });
+
+  it("the package's side connections never outlive their judgement: a blackhole, a slow path and a stall leave none on the server (passes on 957a28d, which made none; failed before the side probe destroyed its dials)", async (t) => {
+    const server = await natsServer();
+    const proxy = await proxyTo(server);
+    const url = `nats://${proxy.host}:${proxy.port}`;
+    const connection = await appConnection(url, { name: `e2e-judged-app-${unique()}`, reconnectTimeWait: 200, maxReconnectAttempts: -1, timeout: 3_000 });
+    const app = await start([natsConnection({ name: 'app', connection }), natsConnection({ name: 'own', servers: url })]);
+    const names = ['app', 'own'];
+    const probesSeen = new Set<string>();
+    const watching = setInterval(() => {
+      void server
+        .connections()
+        .then((all) => all.forEach((c) => SIDE_PROBE.test(c.name ?? '') && probesSeen.add(c.name!)))
+        .catch(() => undefined);
+    }, 100);
+    cleanups.push(() => clearInterval(watching));
+    /** Connections the server may keep: those whose close a blackhole swallowed (the server never heard of it). */
+    const swallowed = new Set<number>();
+    const extra = async () => (await server.connections()).filter((c) => !swallowed.has(c.cid) && !/^(own|e2e-judged-app-.*)$/.test(c.name ?? ''));
+    const settle = async (what: string) => {
+      for (const name of names) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
+      await sleep(1_000);
+      await waitUntil(async () => (await extra()).length === 0, 5_000, `${what}: no side connection left on the server`).catch(async (error: Error) => {
+        throw new Error(`${error.message}: ${(await extra()).map((c) => `${c.cid} '${c.name ?? ''}'`).join(', ')}`);
+      });
+      const held = (await server.connections()).filter((c) => !swallowed.has(c.cid)).map((c) => c.name);
+      assert.equal(held.length, 2, `${what}: one connection per usage, not ${held.join(', ')}`);
+    };
+    for (const name of names) await app.waitForState(name, 'up', 5_000);
+    proxy.blackhole();
+    for (const name of names) await app.waitForState(name, 'down', 5_000);
+    await sleep(4_000);
+    proxy.pass();
+    for (const name of names) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
+    await sleep(1_000);
+    // The side connections dialled into the blackhole were closed, but the proxy swallowed their FINs: the server
+    // keeps them (nameless: they never sent CONNECT), as it may keep the old flows. None that connected may stay.
+    const all = await server.connections();
+    const newest = (name: string) => Math.max(...all.filter((o) => o.name === name).map((o) => o.cid));
+    for (const c of all) if (!c.name || c.cid !== newest(c.name)) swallowed.add(c.cid);
+    t.diagnostic(`after the blackhole the server keeps ${swallowed.size} swallowed connections: ${all.map((c) => `${c.cid} '${c.name ?? ''}'`).join(', ')}`);
+    assert.ok(!all.some((c) => SIDE_PROBE.test(c.name ?? '')), 'no side connection that connected stays');
+    await settle('after a blackhole');
+    proxy.latency(700);
+    for (const name of names) await app.waitFor(name, (s) => s.state === 'down', 5_000);
+    await sleep(4_000);
+    proxy.pass();
+    await settle('after a slow path');
+    await server.pause();
+    for (const name of names) await app.waitFor(name, (s) => s.state === 'down', 5_000);
+    await sleep(3_000);
+    server.resume();
+    await settle('after a stall');
+    t.diagnostic(`side connections seen on the server meanwhile: ${probesSeen.size}`);
+  });
+});
