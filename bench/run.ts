@@ -105,7 +105,7 @@ const document = [
   'npm run bench -- detection --kind=redis --fault=kick   # and of some faults only (a part of the name, as for --kind)',
   '```',
   '',
-  'It installs the servers it needs (PostgreSQL, dovecot, ActiveMQ, RabbitMQ, redis-server, nats-server and wrk from Debian\'s packages, as root), builds, then runs',
+  'It installs the servers it needs (PostgreSQL, dovecot, ActiveMQ, RabbitMQ, redis-server, nats-server, mosquitto and wrk from Debian\'s packages, as root), builds, then runs',
   '`node .build/bench/run.js`. Each section runs the code under test in a process of its own (the app under wrk, the scale',
   'and memory workers) or in the driver (detection), against throwaway servers from the test kit, stopped at the end.',
   '',

@@ -12,6 +12,8 @@ export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
 export type { RedisLike } from './adapters/redis/redis-like.js';
 export type { AmqpConnectionLike, AmqpMessage } from './adapters/amqp/amqp-like.js';
 export type { AmqpConsumerDefinition } from './adapters/amqp/kept-amqp-consumer.js';
+export type { MqttClientLike } from './adapters/mqtt/mqtt-like.js';
+export type { MqttMessage, MqttSubscriptionDefinition } from './adapters/mqtt/kept-mqtt-subscriptions.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
   AmqpConnectionDefinition,
@@ -19,6 +21,7 @@ export type {
   CustomConnectionDefinition,
   ImapConnectionDefinition,
   ImapFlowConnectionDefinition,
+  MqttConnectionDefinition,
   NodeImapConnectionDefinition,
   RedisConnectionDefinition,
   StompConnectionDefinition,

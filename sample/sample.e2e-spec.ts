@@ -6,20 +6,23 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/kit/process.util.js';
 import amqp from 'amqplib';
-import { sharedActiveMq, sharedDovecot, sharedRabbitMq, sharedRedis } from '../test/kit/shared-servers.js';
+import mqtt from 'mqtt';
+import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedRabbitMq, sharedRedis } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite, IMAP, STOMP, Redis and AMQP snapshots, works its Redis jobs and AMQP orders and exits 0 on SIGTERM', async () => {
+  it('answers its probes from the SQLite, IMAP, STOMP, Redis, AMQP and MQTT snapshots, works its Redis jobs, AMQP orders and MQTT messages and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
     const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
     const redis = await sharedRedis(); // the sample's Redis worker, pointed at the run's redis-server
     const rabbit = await sharedRabbitMq(); // the sample's AMQP consumer, pointed at the run's RabbitMQ
+    const mosquitto = await sharedMosquitto(); // the sample's MQTT subscription, pointed at the run's mosquitto
     const queue = `sample:jobs:${process.pid}`;
     const orders = `sample.orders.${process.pid}`;
+    const devices = `sample/${process.pid}/devices`;
     const env = {
       ...process.env,
       PORT: String(port),
@@ -31,6 +34,8 @@ describe('the sample app, as the README runs it', () => {
       REDIS_QUEUE: queue,
       AMQP_URL: rabbit.amqpUrl,
       AMQP_QUEUE: orders,
+      MQTT_URL: mosquitto.url,
+      MQTT_TOPIC: `${devices}/#`,
     };
     const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -44,7 +49,7 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis and AMQP are up too
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis, AMQP and MQTT are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       // The default detail level: each connection's status, nothing of hosts, users, reasons or errors.
@@ -53,6 +58,7 @@ describe('the sample app, as the README runs it', () => {
         mail: { status: 'up' },
         broker: { status: 'up' },
         orders: { status: 'up' },
+        devices: { status: 'up' },
         jobs: { status: 'up' },
       });
       assert.equal(body?.status, 'ok');
@@ -71,6 +77,15 @@ describe('the sample app, as the README runs it', () => {
       }
       while (!output.includes(`order from ${orders}: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.match(output, new RegExp(`order from ${orders.replaceAll('.', '\\.')}: hello`));
+      // The package's subscription, made on its own client, takes a message another client publishes.
+      const device = await mqtt.connectAsync(mosquitto.url);
+      try {
+        await device.publishAsync(`${devices}/d1/status`, 'hello', { qos: 1 });
+      } finally {
+        await device.endAsync();
+      }
+      while (!output.includes(`message on ${devices}/d1/status: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output, new RegExp(`message on ${devices}/d1/status: hello`));
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }

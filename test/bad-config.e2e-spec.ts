@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { Cluster, Redis } from 'ioredis';
+import mqtt from 'mqtt';
 import { DataSource } from 'typeorm';
 import { ConnectionHeartbeat, ConnectionHealthConfigError, MissingDependencyError, MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition } from '../lib/index.js';
@@ -25,6 +26,10 @@ const lazyRedis = () => new Redis({ host: 'cache.example.com', lazyConnect: true
 
 const amqpUrl = 'amqp://broker.example.com:5672/orders';
 const onMessage = () => undefined;
+
+const mqttUrl = 'mqtt://broker.example.com:1883';
+/** An MQTT.js client that never connects (manualConnect), handed in as an app hands in its own. */
+const idleMqtt = (options: mqtt.IClientOptions = {}) => mqtt.connect('mqtt://broker.example.com:1883', { manualConnect: true, ...options });
 
 /** forRoot() with these connections, and other module options. */
 const forRoot = (connections: unknown[], options: object = {}): TestAppOptions => ({
@@ -196,7 +201,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'an unknown kind',
     app: () => forRoot([{ name: 'cache', kind: 'memcached' }]),
-    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp".',
+    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp", "mqtt".',
   },
   {
     title: 'required that is not a boolean',
@@ -476,6 +481,112 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message: 'Connection "orders": option "probe" is "ping". Use one of "publish", "declare".',
   },
 
+  {
+    title: 'mqtt: both client and url',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', client: 'MQTT_CLIENT', url: mqttUrl }]),
+    message: `Connection "devices": option "url" is "(given beside client)". Give either client (the app's MQTT.js client, watched) or url / mqttOptions (the package creates its own client), not both.`,
+  },
+  {
+    title: 'mqtt: both client and mqttOptions',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', client: idleMqtt(), mqttOptions: { clean: false } }]),
+    message: `Connection "devices": option "mqttOptions" is "(given beside client)". Give either client (the app's MQTT.js client, watched) or url / mqttOptions (the package creates its own client), not both.`,
+  },
+  {
+    title: 'mqtt: neither client nor url nor mqttOptions',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', subscriptions: [] }]),
+    message: `Connection "devices": option "client" is undefined. Give client: the app's MQTT.js client or its provider's token, or url / mqttOptions for a client the package creates.`,
+  },
+  {
+    title: 'mqtt: a url of another scheme',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: 'http://broker.example.com:1883' }]),
+    message: `Connection "devices": option "url" is "http://broker.example.com:1883". Use an mqtt://, mqtts:// (TLS), ws:// or wss:// URL, e.g. 'mqtts://user:password@broker:8883'.`,
+  },
+  {
+    title: 'mqtt: a client that is not an MQTT.js client',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', client: { publish() {}, end() {}, connected: false } }]),
+    message: 'Connection "devices": option "client" is "(not an MQTT.js client)". Pass an MQTT.js client (mqtt.connect(...), version 5), or the token of its provider.',
+  },
+  {
+    title: 'mqtt: a client token nothing provides',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', client: 'MQTT_CLIENT' }]),
+    message: 'Connection "devices": option "client" is "MQTT_CLIENT". No provider with that token holds a client. Register the MQTT.js client as a provider, import its module, or pass the client itself.',
+  },
+  {
+    title: "mqtt: mqttOptions.reconnectPeriod, the package's to set",
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOptions: { reconnectPeriod: 1000 } }]),
+    message: 'Connection "devices": option "mqttOptions.reconnectPeriod" is 1000. Leave it out: the package connects the client, and reconnects it with the reconnect options.',
+  },
+  {
+    title: "mqtt: mqttOptions.manualConnect, the package's to set",
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOptions: { manualConnect: false } }]),
+    message: 'Connection "devices": option "mqttOptions.manualConnect" is false. Leave it out: the package connects the client, and reconnects it with the reconnect options.',
+  },
+  {
+    title: 'mqtt: mqttOptions that are not an object',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOptions: 'clean=false' }]),
+    message: 'Connection "devices": option "mqttOptions" is "clean=false". Use an object of MQTT.js options (clientId, username, password, clean, protocolVersion, ...), or leave it out.',
+  },
+  {
+    title: 'mqtt: subscriptions with resubscribe: false in mqttOptions',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOptions: { resubscribe: false }, subscriptions: [{ topic: 'sensors/#', onMessage }] }]),
+    message: 'Connection "devices": option "mqttOptions.resubscribe" is false. With subscriptions, the client must make them again after a reconnect: leave resubscribe out (true).',
+  },
+  {
+    title: "mqtt: subscriptions on an app's client with resubscribe: false",
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', client: idleMqtt({ resubscribe: false }), subscriptions: [{ topic: 'sensors/#', onMessage }] }]),
+    message: 'Connection "devices": option "client" is "(resubscribe: false)". With subscriptions, the client must make them again after a reconnect: leave its resubscribe option at true.',
+  },
+  {
+    title: 'mqtt: subscriptions that are not an array',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: { topic: 'sensors/#', onMessage } }]),
+    message: 'Connection "devices": option "subscriptions" is an object. Pass an array of { topic, qos?, onMessage }.',
+  },
+  {
+    title: 'mqtt: a subscription filter with # before its last level',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: 'sensors/#/temperature', onMessage }] }]),
+    message: `Connection "devices": option "subscriptions[0].topic" is "sensors/#/temperature". Use a topic filter such as 'sensors/+/temperature' or 'orders/#': '#' must be the whole last level.`,
+  },
+  {
+    title: 'mqtt: a subscription filter with + inside a level',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: 'sensors/room+/temperature', onMessage }] }]),
+    message: `Connection "devices": option "subscriptions[0].topic" is "sensors/room+/temperature". Use a topic filter such as 'sensors/+/temperature' or 'orders/#': '+' must be a whole level.`,
+  },
+  {
+    title: 'mqtt: a shared subscription without its group',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: '$share//jobs', onMessage }] }]),
+    message: `Connection "devices": option "subscriptions[0].topic" is "$share//jobs". Use a topic filter such as 'sensors/+/temperature' or 'orders/#': a shared subscription is $share/<group>/<filter>.`,
+  },
+  {
+    title: 'mqtt: a subscription of QoS 3',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: 'sensors/#', qos: 3, onMessage }] }]),
+    message: 'Connection "devices": option "subscriptions[0].qos" is 3. Use one of 0, 1, 2.',
+  },
+  {
+    title: 'mqtt: a subscription without onMessage',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: 'sensors/#' }] }]),
+    message: 'Connection "devices": option "subscriptions[0].onMessage" is undefined. Pass a function (message: MqttMessage) => unknown.',
+  },
+  {
+    title: 'mqtt: a misspelled subscription option',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, subscriptions: [{ topic: 'sensors/#', qso: 1, onMessage }] }]),
+    message: 'Connection "devices": option "subscriptions[0].qso" is 1. There is no such option; subscriptions[0] takes topic, qos, onMessage. Did you mean "subscriptions[0].qos"?',
+  },
+  {
+    title: 'mqtt: a beatTopic with a wildcard',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, beatTopic: 'health/+' }]),
+    message: 'Connection "devices": option "beatTopic" is "health/+". Use a topic name to publish to: a topic to publish to holds no wildcard (+ or #).',
+  },
+  {
+    title: 'mqtt: a probe that is neither publish nor ping',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, probe: 'pong' }]),
+    message: 'Connection "devices": option "probe" is "pong". Use one of "publish", "ping".',
+  },
+  {
+    title: 'mqtt: a misspelled option',
+    app: () => forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOption: { clean: false } }]),
+    message: 'Connection "devices": option "mqttOption" is an object. There is no such option; a mqtt connection takes name, kind, required, heartbeat, suspicion, reconnect, failure, client, url, mqttOptions, subscriptions, probe, beatTopic, allowInsecureAuth. Did you mean "mqttOptions"?',
+  },
+
   // Decorated connections get the same checks, and their messages name the decorated member.
   {
     title: '@MonitorConnection with a misspelled option',
@@ -502,7 +613,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       return { providers: [Relay] };
     },
     message:
-      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis" or "amqp": the kinds whose client a member holds. ' +
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis", "amqp" or "mqtt": the kinds whose client a member holds. ' +
       'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
   },
   {
@@ -573,6 +684,14 @@ describe('a bad configuration never shows a credential, in its message nor in th
     ['an AMQP url beside a connection', forRoot([{ name: 'orders', kind: 'amqp', connection: 'AMQP', url: `amqp://ops:${secret}@broker.example.com` }])],
     ['socketOptions with a passphrase and a bad consumer', forRoot([{ name: 'orders', kind: 'amqp', url: amqpUrl, socketOptions: { passphrase: secret }, consumers: [{}] }])],
     ['a non-ioredis client holding a password', forRoot([{ name: 'cache', kind: 'redis', client: { options: { password: secret } } }])],
+    ['an MQTT url of another scheme, with a password', forRoot([{ name: 'devices', kind: 'mqtt', url: `http://ops:${secret}@broker.example.com` }])],
+    ['an MQTT url beside a client', forRoot([{ name: 'devices', kind: 'mqtt', client: 'MQTT', url: `mqtt://ops:${secret}@broker.example.com` }])],
+    ['an MQTT url with a password and a reconnectPeriod', forRoot([{ name: 'devices', kind: 'mqtt', url: `mqtts://ops:${secret}@broker.example.com`, mqttOptions: { reconnectPeriod: 1000 } }])],
+    ['mqttOptions with a password and a manualConnect', forRoot([{ name: 'devices', kind: 'mqtt', mqttOptions: { username: 'ops', password: secret, manualConnect: true } }])],
+    ['mqttOptions with a nested password and a bad subscription', forRoot([{ name: 'devices', kind: 'mqtt', url: mqttUrl, mqttOptions: { wsOptions: { headers: { 'x-api-token': secret } } }, subscriptions: [{}] }])],
+    ['a url given as mqttOptions', forRoot([{ name: 'devices', kind: 'mqtt', mqttOptions: `mqtt://ops:${secret}@broker.example.com` }])],
+    ["an app's MQTT.js client with a password, beside a url", forRoot([{ name: 'devices', kind: 'mqtt', client: idleMqtt({ username: 'ops', password: secret }), url: mqttUrl }])],
+    ['a non-MQTT.js client holding a password', forRoot([{ name: 'devices', kind: 'mqtt', client: { options: { password: secret }, connected: false } }])],
   ];
   for (const [title, options] of cases) {
     it(title, async () => {
@@ -640,6 +759,7 @@ const MISSING_PEERS = [
   { which: 'stomp-websocket', missing: 'ws', feature: 'STOMP over WebSocket', place: 'Connection "broker"' },
   { which: 'redis', missing: 'ioredis', feature: 'Redis connections', place: 'Connection "cache"' },
   { which: 'amqp', missing: 'amqplib', feature: 'AMQP connections', place: 'Connection "orders"' },
+  { which: 'mqtt', missing: 'mqtt', feature: 'MQTT connections', place: 'Connection "devices"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 

@@ -4,8 +4,8 @@
  * own lockfile: the starter files of its `nest new` (test/fixtures/matrix/<variant>) over it, the README's code
  * blocks in it, the tarball installed as a user installs it. Each row must compile with its TypeScript, pass its
  * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot,
- * ActiveMQ, redis-server and RabbitMQ (for Redis and AMQP each, a connection the package creates and one of the
- * app's own), then run as built (`node dist/main`), answer /health 200 (those client libraries loaded and their
+ * ActiveMQ, redis-server, RabbitMQ and mosquitto (for Redis, AMQP and MQTT each, a connection the package creates
+ * and one of the app's own), then run as built (`node dist/main`), answer /health 200 (those client libraries loaded and their
  * connections up) and 503, and exit 0 on SIGTERM.
  */
 import assert from 'node:assert/strict';
@@ -21,9 +21,10 @@ import { DovecotServer } from './kit/dovecot.server.js';
 import { installedFixture, installTarball, packPackage, root } from './kit/packed-package.js';
 import { freePort } from './kit/process.util.js';
 import { readmeFiles, withEsmSpecifiers } from './kit/readme-code.js';
+import type { MosquittoServer } from './kit/mosquitto.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import type { RedisServer } from './kit/redis.server.js';
-import { sharedActiveMq, sharedDovecot, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
 
 interface Row {
   /** The starter's files, under test/fixtures/matrix. */
@@ -133,9 +134,10 @@ async function health(port: number): Promise<Health | undefined> {
 
 /**
  * Connections through the client libraries the package loads at run time: imapflow, @stomp/stompjs, ioredis (its
- * client and the app's), amqplib (its connection, and the app's amqp-connection-manager).
+ * client and the app's), amqplib (its connection, and the app's amqp-connection-manager), mqtt (its client and the
+ * app's).
  */
-const loadedPeers = ['mail', 'broker', 'sessions', 'cache', 'jobs', 'events'];
+const loadedPeers = ['mail', 'broker', 'sessions', 'cache', 'jobs', 'events', 'devices', 'telemetry'];
 
 /** Starts the built app, waits for /health 200 with the connections of loadedPeers up, takes the TCP dependency away (503), then SIGTERM: exit 0. */
 async function runBuilt(app: string, main: string, env: NodeJS.ProcessEnv): Promise<void> {
@@ -185,9 +187,16 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   before(
     async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'connection-health-matrix-'));
-      const [packed, dovecot, activemq, redis, rabbitmq] = await Promise.all([packPackage(dir), sharedDovecot(), sharedActiveMq(), sharedRedis(), sharedRabbitMq()]);
+      const [packed, dovecot, activemq, redis, rabbitmq, mosquitto] = await Promise.all([
+        packPackage(dir),
+        sharedDovecot(),
+        sharedActiveMq(),
+        sharedRedis(),
+        sharedRabbitMq(),
+        sharedMosquitto(),
+      ]);
       tarball = packed;
-      serversEnv = serverEnv(dovecot, activemq, redis, rabbitmq);
+      serversEnv = serverEnv(dovecot, activemq, redis, rabbitmq, mosquitto);
     },
     { timeout: 300_000 },
   );
@@ -232,7 +241,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assertPassed('tsc --noEmit', await timed('tsc', () => outcome(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], app)));
       });
 
-      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis and amqplib up", { timeout: 300_000 }, async () => {
+      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis, amqplib and mqtt up", { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         const run = await timed('test:e2e', () => outcome('npm', ['run', 'test:e2e'], app, serversEnv));
         assertPassed('npm run test:e2e', run);
@@ -244,7 +253,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assert.ok(written >= 9 && Number(passed) === written && passed === total, `npm run test:e2e ran ${passed ?? 'no'} tests of ${total ?? '?'}, ${written} written:\n${run.output}`);
       });
 
-      it('builds, serves /health 200 with imapflow, stompjs, ioredis and amqplib up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
+      it('builds, serves /health 200 with imapflow, stompjs, ioredis, amqplib and mqtt up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         assertPassed('npm run build', await timed('build', () => outcome('npm', ['run', 'build'], app)));
         for (const adapter of row.adapters) {
@@ -255,7 +264,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   }
 });
 
-function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer, rabbitmq: RabbitMqServer): Record<string, string> {
+function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer, rabbitmq: RabbitMqServer, mosquitto: MosquittoServer): Record<string, string> {
   return {
     MATRIX_IMAP_HOST: dovecot.host,
     MATRIX_IMAP_PORT: String(dovecot.port),
@@ -265,5 +274,6 @@ function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: Redi
     MATRIX_STOMP_PORT: String(activemq.port),
     MATRIX_REDIS_URL: redis.url,
     MATRIX_AMQP_URL: rabbitmq.amqpUrl,
+    MATRIX_MQTT_URL: mosquitto.url,
   };
 }

@@ -108,4 +108,10 @@ describe('the published types need no optional peer', () => {
     assert.equal(output, '');
     assert.equal(code, 0);
   });
+
+  it("an app with mqtt hands in MQTT.js's MqttClient and IClientOptions as they are, with MqttMessage subscriptions: strict, skipLibCheck false", { timeout: 300_000 }, async () => {
+    const { code, output } = await compile(path.join(fixtures, 'types-consumer-mqtt'));
+    assert.equal(output, '');
+    assert.equal(code, 0);
+  });
 });

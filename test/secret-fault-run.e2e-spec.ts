@@ -18,6 +18,7 @@ import type { FaultRunConfig } from './fixtures/secret-fault-run.app.js';
 import { ActiveMqServer } from './kit/activemq.server.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { DovecotServer } from './kit/dovecot.server.js';
+import { MosquittoServer } from './kit/mosquitto.server.js';
 import { PLANTED_SECRETS, leakedForms } from './kit/planted-secrets.js';
 import { PostgresServer } from './kit/postgres.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
@@ -38,6 +39,8 @@ const secrets: FaultRunConfig['secrets'] = {
   activemqWrong: planted('ä'),
   rabbitmq: planted('%'),
   rabbitmqWrong: planted('Chinese'),
+  mqtt: planted('@'),
+  mqttWrong: planted('='),
   api: planted('a JWT-looking token'),
 };
 const run = `${process.pid}`;
@@ -48,6 +51,7 @@ const users: FaultRunConfig['users'] = {
   nodeImap: `alice-node-${run}`,
   activemq: 'alice-amq',
   rabbitmq: `alice-rmq-${run}`,
+  mqtt: `alice-mqtt-${run}`,
 };
 /** Which user goes with which secret, for the base64 blobs (SASL PLAIN, Basic) that hold both. */
 const userOf: Record<keyof FaultRunConfig['secrets'], string> = {
@@ -61,13 +65,15 @@ const userOf: Record<keyof FaultRunConfig['secrets'], string> = {
   activemqWrong: users.activemq,
   rabbitmq: users.rabbitmq,
   rabbitmqWrong: users.rabbitmq,
+  mqtt: users.mqtt,
+  mqttWrong: users.mqtt,
   api: 'alice',
 };
 /** Every form a scrubber must know: as written, and as each source encodes it (see secret-corpus.ts). */
 const EVERY_FORM = '{{secret}} {{secret|url}} {{secret|userinfo}} {{secret|imap}} {{secret|json}} {{secret|inspect}} {{secret|imap|inspect}} {{secret|base64}} {{sasl}} {{basic}} {{xoauth2}}';
 
-const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'tcp', 'api'];
-const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong', 'amqp-wrong'];
+const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'tcp', 'api'];
+const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong', 'amqp-wrong', 'mqtt-wrong'];
 const SERVING = new Set(['up', 'degraded']);
 
 /** The app as a child process: its output, and the state of each connection from the events it prints. */
@@ -138,17 +144,19 @@ describe('a full fault run of every kind leaves no planted secret in any output'
   let dovecot: DovecotServer;
   let activemq: ActiveMqServer;
   let rabbitmq: RabbitMqServer;
+  let mosquitto: MosquittoServer;
   let api: http.Server;
   let apiStatus = 200;
   const proxies: ChaosProxy[] = [];
   let child: FaultRunApp | undefined;
 
   before(async () => {
-    [postgres, dovecot, activemq, rabbitmq] = await Promise.all([
+    [postgres, dovecot, activemq, rabbitmq, mosquitto] = await Promise.all([
       PostgresServer.start({ passwords: true }),
       sharedDovecot(),
       ActiveMqServer.start({ users: [{ login: users.activemq, passcode: secrets.activemq }] }),
       sharedRabbitMq(),
+      MosquittoServer.start({ user: { username: users.mqtt, password: secrets.mqtt } }),
     ]);
     await postgres.createRole(users.postgres, secrets.pgPassword);
     await postgres.createRole(users.postgresUrl, secrets.pgUrl);
@@ -167,7 +175,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     await child?.exit();
     await Promise.all(proxies.map((proxy) => proxy.close()));
     await new Promise((resolve) => api?.close(resolve));
-    await Promise.all([postgres?.stop(), activemq?.stop()]);
+    await Promise.all([postgres?.stop(), activemq?.stop(), mosquitto?.stop()]);
     await rabbitmq?.ctl(['delete_user', users.rabbitmq]).catch(() => undefined);
     if (dovecot && !dovecot.isRunning()) await dovecot.startAgain();
   });
@@ -184,6 +192,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
       activemq: await through(activemq.host, activemq.port),
       rabbitmq: await through(rabbitmq.host, rabbitmq.port),
       amqp: await through(rabbitmq.host, rabbitmq.amqpPort),
+      mqtt: await through(mosquitto.host, mosquitto.port),
       api: await through('127.0.0.1', (api.address() as AddressInfo).port),
       users,
       secrets,
@@ -200,24 +209,31 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     // RST of every session the proxies carry.
     let before = downs();
     for (const proxy of proxies) proxy.reset();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp'], 'RST');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt'], 'RST');
     await child.command('probe');
     await allUp('after RST');
 
     // A silent partition: the heartbeat deadlines must notice.
     before = downs();
     for (const proxy of proxies) proxy.blackhole();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'api'], 'blackhole');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'api'], 'blackhole');
     await child.command('probe');
     for (const proxy of proxies) proxy.pass();
     await allUp('after the blackhole');
 
     // Every server killed (RabbitMQ, shared and slow to boot, closes every connection instead).
     before = downs();
-    await Promise.all([postgres.kill(), dovecot.kill(users.imapflow), dovecot.kill(users.nodeImap), activemq.kill(), rabbitmq.closeAllConnections('fault run')]);
-    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp'], 'kill');
+    await Promise.all([
+      postgres.kill(),
+      dovecot.kill(users.imapflow),
+      dovecot.kill(users.nodeImap),
+      activemq.kill(),
+      rabbitmq.closeAllConnections('fault run'),
+      mosquitto.kill(),
+    ]);
+    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt'], 'kill');
     await child.command('probe');
-    await Promise.all([postgres.startAgain(), activemq.startAgain()]);
+    await Promise.all([postgres.startAgain(), activemq.startAgain(), mosquitto.startAgain()]);
     await allUp('after the kills');
 
     // Failed logins under live sessions: passwords changed, sessions ended, reconnects refused.
@@ -226,8 +242,11 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     await postgres.terminateBackends();
     await rabbitmq.ctl(['change_password', users.rabbitmq, 'changed-by-the-fault-run']);
     await rabbitmq.closeAllConnections('password changed');
+    // mosquitto 2.0 reads its password file at start: the broker on the same port now takes another password.
+    await mosquitto.stop();
+    mosquitto = await MosquittoServer.start({ port: mosquitto.port, user: { username: users.mqtt, password: 'changed-by-the-fault-run' } });
     apiStatus = 401;
-    const refused = ['pg-password', 'rabbitmq', 'amqp', 'api'];
+    const refused = ['pg-password', 'rabbitmq', 'amqp', 'mqtt', 'api'];
     const attempts = Object.fromEntries(refused.map((name) => [name, child!.count(name, 'reconnecting')]));
     await wentDown(before, refused, 'failed login');
     await child.waitUntil('two refused reconnects each', () => refused.every((name) => child!.count(name, 'reconnecting') >= attempts[name]! + 2), 30_000);

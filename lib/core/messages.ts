@@ -139,6 +139,31 @@ export const messages = {
   amqpCleartextPassword: (host: string) =>
     `the AMQP password goes to ${host} in clear, without TLS: anyone on the path can read it. Use amqps://, or set ` +
     'allowInsecureAuth: true if this network is trusted.',
+  mqttNotConnected: (reason: string | undefined) => `the MQTT client is not connected${reason ? ` (${reason})` : ''}`,
+  mqttClosed: (reason: string | undefined) => `the MQTT connection closed${reason ? `: ${reason}` : ''}`,
+  mqttServerDisconnect: (code: unknown, reason: string | undefined) => `the broker sent DISCONNECT, code ${String(code ?? 0)}${reason ? ` (${reason})` : ''}`,
+  mqttClientEnded: () => "the app's MQTT client was ended (client.end()): the package never reconnects a client it did not create",
+  mqttClientNeverReconnects: () =>
+    "the app's MQTT client is disconnected and its reconnectPeriod is 0, so it never reconnects, nor does the package: give it a " +
+    'reconnectPeriod, or give url so that the package owns the client',
+  mqttNotConnectedInTime: () => "the app's MQTT client did not connect in time (it reconnects on its own schedule, reconnectPeriod)",
+  mqttClosedAtBeat: (topic: string, reason: string | undefined) =>
+    `the MQTT connection closed during the heartbeat's PUBLISH to '${topic}'${reason ? ` (${reason})` : ''}. A broker that closes the connection ` +
+    "on a publish it forbids (AWS IoT Core, Azure IoT Hub) does so at every beat: set beatTopic to a topic the client may publish to, or probe: 'ping'",
+  mqttTooOld: () => 'the installed mqtt package is older than 5.6 (it has no sendPing): npm install mqtt@5',
+  mqttDeadFlow: () =>
+    "the connection's flow is dead: nothing came in on it since the late heartbeat, while the broker answered a new connection; its transport was dropped",
+  mqttBeatRefused: (topic: string, why: string) =>
+    `the broker answers, but refuses the heartbeat's PUBLISH to '${topic}' (${why}): allow the client to publish there, or set beatTopic`,
+  mqttSubscriptionRefused: (topic: string, why: string, count: number) =>
+    `the broker refused the subscription to '${topic}' (${why})${count > 1 ? ` and ${count - 1} more` : ''}; it is asked for again at each heartbeat`,
+  mqttSubscriptionHeldByApp: (topic: string) =>
+    `the app's client subscribes to '${topic}' itself, so the package does not: its SUBSCRIBE would replace the app's (QoS, subscription identifier). ` +
+    'Declare the filter in one place: in subscriptions, or in the app',
+  mqttMessageNotRedelivered: () => 'MQTT has no NACK and the client acknowledged the message when it handed it over: it is not delivered again.',
+  mqttCleartextPassword: (host: string) =>
+    `the MQTT password goes to ${host} in clear, without TLS: anyone on the path can read it. Use mqtts:// (or wss://), or set ` +
+    'allowInsecureAuth: true if this network is trusted.',
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

@@ -2,6 +2,7 @@ import { MONITORED_CONNECTIONS } from '../connection-health.constants.js';
 import type {
   AmqpConnectionDefinition,
   ImapFlowConnectionDefinition,
+  MqttConnectionDefinition,
   NodeImapConnectionDefinition,
   RedisConnectionDefinition,
   StompConnectionDefinition,
@@ -15,7 +16,8 @@ export type MonitorConnectionOptions =
   | Omit<NodeImapConnectionDefinition, 'factory'>
   | StompConnectionDefinition
   | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>
-  | Omit<AmqpConnectionDefinition, 'connection' | 'url' | 'socketOptions'>;
+  | Omit<AmqpConnectionDefinition, 'connection' | 'url' | 'socketOptions'>
+  | Omit<MqttConnectionDefinition, 'client' | 'url' | 'mqttOptions'>;
 
 /** @internal */
 export interface MonitoredMember {
@@ -32,6 +34,7 @@ export interface MonitoredMember {
  * - `redis`: a property or getter holds the app's ioredis client, or a method (called once at bootstrap)
  *   returns it; the package watches it and never closes it.
  * - `amqp`: the same, with the app's amqplib connection, amqp-connection-manager or recovering model.
+ * - `mqtt`: the same, with the app's MQTT.js client.
  *
  * @example
  * ```ts

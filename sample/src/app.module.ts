@@ -7,6 +7,7 @@ import { JobsWorker } from './jobs.worker.js';
 
 const stompLogger = new Logger('Broker');
 const ordersLogger = new Logger('Orders');
+const devicesLogger = new Logger('Devices');
 
 // SQLite in memory by default, so the sample runs anywhere; DATABASE_URL=postgres://... monitors PostgreSQL.
 const database = process.env.DATABASE_URL
@@ -76,6 +77,24 @@ const database = process.env.DATABASE_URL
               prefetch: 10,
               // Acknowledged once it returns; one that throws is logged and its message requeued a second later.
               onMessage: (message) => ordersLogger.log(`order from ${message.fields.routingKey}: ${message.content.toString()}`),
+            },
+          ],
+          required: false,
+          reconnect: { maxAttempts: Infinity },
+        },
+        {
+          // An MQTT client of the package's own (mosquitto), its subscription kept through reconnects. Its
+          // beats go to $connection-health/<clientId>, which nothing subscribes to, not even a '#' filter.
+          name: 'devices',
+          kind: 'mqtt',
+          url: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+          allowInsecureAuth: process.env.MQTT_ALLOW_INSECURE_AUTH === 'true' ? true : undefined,
+          subscriptions: [
+            {
+              topic: process.env.MQTT_TOPIC ?? 'sample/devices/#',
+              qos: 1,
+              // MQTT has no NACK: a message whose handler throws is logged, and not delivered again.
+              onMessage: (message) => devicesLogger.log(`message on ${message.topic}: ${message.payload.toString()}`),
             },
           ],
           required: false,

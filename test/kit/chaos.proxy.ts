@@ -6,6 +6,8 @@ type Mode = 'pass' | 'latency' | 'stall' | 'blackhole' | 'refuse';
 /** One direction of a connection; chunks wait here out their latency, so order is kept when it changes. */
 interface Lane {
   to: net.Socket;
+  /** Forgotten (see forget()): its bytes vanish whatever the mode. */
+  forgotten: boolean;
   /** A null chunk stands for the FIN, which must not overtake the data before it. */
   queue: Array<{ dueAt: number; chunk: Buffer | null }>;
   timer: NodeJS.Timeout | undefined;
@@ -94,6 +96,19 @@ export class ChaosProxy {
     this.setMode('blackhole');
   }
 
+  /**
+   * A NAT or a load balancer that forgot the current connections: their bytes vanish both ways, for good,
+   * and neither side hears of it, while new connections pass as before.
+   */
+  forget(): void {
+    for (const { lanes } of this.links) {
+      for (const lane of lanes) {
+        lane.forgotten = true;
+        this.clear(lane);
+      }
+    }
+  }
+
   /** Reset every new connection right after accepting it; current connections carry on as in pass(). */
   refuse(): void {
     this.setMode('refuse');
@@ -151,14 +166,14 @@ export class ChaosProxy {
   }
 
   private wire(from: net.Socket, to: net.Socket): Lane {
-    const lane: Lane = { to, queue: [], timer: undefined };
+    const lane: Lane = { to, forgotten: false, queue: [], timer: undefined };
     from.on('data', (chunk: Buffer) => this.carry(lane, chunk));
     from.on('end', () => this.carry(lane, null));
     return lane;
   }
 
   private carry(lane: Lane, chunk: Buffer | null): void {
-    if (this.mode === 'blackhole') return;
+    if (this.mode === 'blackhole' || lane.forgotten) return;
     const previousDueAt = lane.queue.at(-1)?.dueAt ?? 0;
     lane.queue.push({ dueAt: Math.max(Date.now() + this.delayMs, previousDueAt), chunk });
     this.flush(lane);

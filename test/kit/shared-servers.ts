@@ -12,6 +12,7 @@
  */
 import { ActiveMqServer } from './activemq.server.js';
 import { DovecotServer } from './dovecot.server.js';
+import { MosquittoServer } from './mosquitto.server.js';
 import { NatsServer } from './nats.server.js';
 import { PostgresServer } from './postgres.server.js';
 import { RabbitMqServer } from './rabbitmq.server.js';
@@ -75,6 +76,14 @@ export const NATS_ENV = {
   dir: 'CH_NATS_DIR',
 } as const;
 
+/** The names of the environment variables that describe the shared mosquitto (anonymous, no persistence). */
+export const MOSQUITTO_ENV = {
+  host: 'CH_MOSQUITTO_HOST',
+  port: 'CH_MOSQUITTO_PORT',
+  /** The broker's temporary folder (mosquitto.conf, mosquitto.pid, log); the pid is read from it. */
+  dir: 'CH_MOSQUITTO_DIR',
+} as const;
+
 export interface SharedServers {
   /** Variables to add to the environment of the test processes. */
   env: Record<string, string>;
@@ -86,27 +95,28 @@ export async function startSharedServers(): Promise<SharedServers> {
   // meanwhile, exit-cleanup removes them with the process.
   const brokers = startBrokers();
   brokers.catch(() => undefined); // awaited below
-  const postgres = await PostgresServer.start();
-  const dovecot = await DovecotServer.start().catch(async (error: unknown) => {
-    await postgres.stop();
-    throw error;
-  });
-  const tlsDovecot = await startTlsDovecot().catch(async (error: unknown) => {
-    await Promise.all([postgres.stop(), dovecot.stop()]);
-    throw error;
-  });
-  const redis = await RedisServer.start().catch(async (error: unknown) => {
-    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop()]);
-    throw error;
-  });
-  const nats = await NatsServer.start().catch(async (error: unknown) => {
-    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop()]);
-    throw error;
-  });
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stopStarted = () => Promise.all(started.map((server) => server.stop()));
+  /** Starts one more server; when one fails, those started before it are stopped. */
+  async function next<S extends { stop(): Promise<void> }>(starting: Promise<S>): Promise<S> {
+    const server = await starting.catch(async (error: unknown) => {
+      await stopStarted();
+      throw error;
+    });
+    started.push(server);
+    return server;
+  }
+  const postgres = await next(PostgresServer.start());
+  const dovecot = await next(DovecotServer.start());
+  const tlsDovecot = await next(startTlsDovecot());
+  const redis = await next(RedisServer.start());
+  const nats = await next(NatsServer.start());
+  const mosquitto = await next(MosquittoServer.start());
   const { activemq, rabbitmq } = await brokers.catch(async (error: unknown) => {
-    await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), redis.stop(), nats.stop()]);
+    await stopStarted();
     throw error;
   });
+  started.push(activemq, rabbitmq);
   return {
     env: {
       [POSTGRES_ENV.host]: postgres.host,
@@ -133,9 +143,12 @@ export async function startSharedServers(): Promise<SharedServers> {
       [NATS_ENV.port]: String(nats.port),
       [NATS_ENV.httpPort]: String(nats.httpPort),
       [NATS_ENV.dir]: nats.dir,
+      [MOSQUITTO_ENV.host]: mosquitto.host,
+      [MOSQUITTO_ENV.port]: String(mosquitto.port),
+      [MOSQUITTO_ENV.dir]: mosquitto.dir,
     },
     stop: async () => {
-      await Promise.all([postgres.stop(), dovecot.stop(), tlsDovecot.stop(), activemq.stop(), rabbitmq.stop(), redis.stop(), nats.stop()]);
+      await stopStarted();
     },
   };
 }
@@ -294,4 +307,26 @@ export function sharedNats(): Promise<NatsServer> {
 export function natsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsServer | undefined {
   const { [NATS_ENV.host]: host, [NATS_ENV.port]: port, [NATS_ENV.httpPort]: httpPort, [NATS_ENV.dir]: dir } = env;
   return host && port && httpPort && dir ? NatsServer.attach({ host, port: Number(port), httpPort: Number(httpPort), dir }) : undefined;
+}
+
+let sharedMosquittoServer: Promise<MosquittoServer> | undefined;
+
+/**
+ * The run's mosquitto, or a private one for this process (removed at exit). A test may kick(), kill() and
+ * restart() it, but must startAgain() it before it ends; this also starts it again if it finds it down.
+ */
+export function sharedMosquitto(): Promise<MosquittoServer> {
+  sharedMosquittoServer ??= (async () => {
+    const server = mosquittoFromEnv();
+    if (!server) return MosquittoServer.start();
+    if (!server.isRunning()) await server.startAgain();
+    return server;
+  })();
+  return sharedMosquittoServer;
+}
+
+/** A handle on the shared mosquitto that `env` describes, or undefined when no runner started one. */
+export function mosquittoFromEnv(env: NodeJS.ProcessEnv = process.env): MosquittoServer | undefined {
+  const { [MOSQUITTO_ENV.host]: host, [MOSQUITTO_ENV.port]: port, [MOSQUITTO_ENV.dir]: dir } = env;
+  return host && port && dir ? MosquittoServer.attach({ host, port: Number(port), dir }) : undefined;
 }

@@ -1,5 +1,6 @@
 import { abortable, onAbort } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
+import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import type { AmqpChannelLike, AmqpChannelModelLike, AmqpConnectionManagerLike, AmqpEmitterLike, AmqpRawConnectionLike, AmqpRecoveringModelLike } from './amqp-like.js';
 
@@ -187,19 +188,12 @@ class ChannelOpener {
 }
 
 /** Resolves with the next `event` of `emitter`; rejects with `message` when `signal` aborts first. Leaves no listener behind. */
-function nextEvent<T>(emitter: AmqpEmitterLike, event: string, signal: AbortSignal, message: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error(message, { cause: signal.reason }));
-  return new Promise((resolve, reject) => {
-    const happened = (value: T) => settle(() => resolve(value));
-    const aborted = () => settle(() => reject(new Error(message, { cause: signal.reason })));
-    const settle = (outcome: () => void) => {
-      emitter.removeListener(event, happened);
-      signal.removeEventListener('abort', aborted);
-      outcome();
-    };
-    emitter.on(event, happened);
-    signal.addEventListener('abort', aborted, { once: true });
-  });
+async function nextEvent<T>(emitter: AmqpEmitterLike, event: string, signal: AbortSignal, message: string): Promise<T> {
+  try {
+    return (await firstEvent(emitter, [event], signal)).args[0] as T;
+  } catch (error) {
+    throw new Error(message, { cause: error });
+  }
 }
 
 /** Whether an amqplib connection closed, or began to: nothing more goes through it. */

@@ -5,6 +5,7 @@ import { abortable, onAbort } from '../../core/abortable.js';
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import { messages } from '../../core/messages.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
+import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
@@ -306,18 +307,7 @@ function forceEnd(client: RedisLike): void {
  * Resolves with the first of `statuses` the client is in or reaches (ioredis emits each status as an event);
  * rejects when `signal` aborts. Leaves no listener behind, since the app's client lives on.
  */
-function untilStatus(client: RedisLike, statuses: readonly string[], signal: AbortSignal): Promise<string> {
-  if (statuses.includes(client.status)) return Promise.resolve(client.status);
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const listeners = statuses.map((status) => [status, () => settle(() => resolve(status))] as const);
-    const aborted = () => settle(() => reject(signal.reason));
-    function settle(outcome: () => void): void {
-      for (const [status, listener] of listeners) client.removeListener(status, listener);
-      signal.removeEventListener('abort', aborted);
-      outcome();
-    }
-    for (const [status, listener] of listeners) client.on(status, listener);
-    signal.addEventListener('abort', aborted, { once: true });
-  });
+async function untilStatus(client: RedisLike, statuses: readonly string[], signal: AbortSignal): Promise<string> {
+  if (statuses.includes(client.status)) return client.status;
+  return (await firstEvent(client, statuses, signal)).event;
 }
