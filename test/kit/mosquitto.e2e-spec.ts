@@ -137,13 +137,14 @@ describe('MosquittoServer', () => {
     assert.equal(await server.connectOnce(), CONNACK_ACCEPTED);
   });
 
-  it('stop() removes the process and the folder, and is idempotent', async () => {
+  it('stop() removes the process and the folder, is idempotent, and leaves nothing to attach to', async () => {
     const other = await MosquittoServer.start();
     const pid = other.pid;
     await other.stop();
     await other.stop();
     assert.equal(isAlive(pid), false);
     assert.equal(existsSync(other.dir), false);
+    assert.throws(() => MosquittoServer.attach(other.location), /was the server that owned it stopped already/);
   });
 });
 

@@ -1,22 +1,13 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cleanupAtExit } from './exit-cleanup.js';
-import type { NetworkNamespace } from './network-namespace.js';
-import { freePort, isAlive, killNow, run, waitUntilDead } from './process.util.js';
+import { DaemonServer, type DaemonLocation, type DaemonStartOptions } from './daemon.server.js';
+import { run } from './process.util.js';
 
-export interface MosquittoStartOptions {
-  /** Default: a free high port. */
-  port?: number;
-  /** The listen address, also used by clients. Default: the namespace's address, else 127.0.0.1. */
-  host?: string;
-  /** Run the broker inside this network namespace, so kernel-level faults can be injected around it. */
-  netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+export interface MosquittoStartOptions extends DaemonStartOptions {
   /**
    * One user allowed to log in (a mosquitto_passwd file); anonymous clients are then refused (CONNACK 5,
    * "not authorized"). Default: none, anyone may connect without a username.
@@ -47,13 +38,8 @@ export interface MosquittoAccess {
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running broker. */
-export interface MosquittoLocation {
-  host: string;
-  port: number;
-  /** The temporary folder: mosquitto.conf, mosquitto.pid, the log, the password file and mosquitto.db. */
-  dir: string;
-  /** Name of the network namespace the broker runs in, if any. */
-  netns?: string;
+export interface MosquittoLocation extends DaemonLocation {
+  /** Also in the temporary folder: the password file, dynamic-security.json and mosquitto.db. */
   user?: { username: string; password: string };
 }
 
@@ -65,45 +51,22 @@ export const CONNACK_NOT_AUTHORIZED = 5;
  * A throwaway mosquitto 2.0 broker run as a plain background process, for end-to-end tests. Server-side
  * faults: kick() (session takeover: a second CONNECT with the same client id makes the broker close the first
  * connection with a FIN, MQTT 5 clients included: mosquitto 2.0.11 sends them no DISCONNECT, measured),
- * disconnectByAdministrativeAction() (MQTT 5 clients get DISCONNECT 0x98 first) and kill() (SIGKILL: a FIN). The
- * broker daemonizes and is found through its pid file, so any process holding the location (see attach) can
- * kick, kill and start it again.
+ * disconnectByAdministrativeAction() (MQTT 5 clients get DISCONNECT 0x98 first), kill() (SIGKILL: a FIN) and
+ * pause() (SIGSTOP: silence). The broker daemonizes and is found through its pid file, so any process holding
+ * the location (see attach) can kick, kill and start it again.
  */
-export class MosquittoServer {
-  readonly host: string;
-  readonly port: number;
-  readonly dir: string;
-  readonly netns: string | undefined;
+export class MosquittoServer extends DaemonServer<MosquittoLocation> {
   readonly user: { username: string; password: string } | undefined;
-  private stopped = false;
-  private readonly forgetExitTask: (() => void) | undefined;
 
-  private constructor(location: MosquittoLocation, private readonly owned: boolean) {
-    ({ host: this.host, port: this.port, dir: this.dir, netns: this.netns, user: this.user } = location);
-    this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
+  private constructor(location: MosquittoLocation, owned: boolean) {
+    super(location, owned, { name: 'mosquitto', stem: 'mosquitto' });
+    this.user = location.user;
   }
 
   /** Writes a configuration and starts the broker (a few ms); returns once it answers an MQTT CONNECT. */
   static async start(options: MosquittoStartOptions = {}): Promise<MosquittoServer> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'ch-mosquitto-'));
-    const server = new MosquittoServer(
-      {
-        host: options.host ?? options.netns?.nsAddress ?? '127.0.0.1',
-        port: options.port ?? (await freePort()),
-        dir,
-        netns: options.netns?.name,
-        user: options.user,
-      },
-      true,
-    );
-    try {
-      await server.writeConfig(options.persistence ?? false, options.access);
-      await server.startAgain();
-      return server;
-    } catch (error) {
-      await server.stop();
-      throw error;
-    }
+    const server = new MosquittoServer({ ...(await DaemonServer.place('mosquitto', options)), user: options.user }, true);
+    return server.launch(() => server.writeConfig(options.persistence ?? false, options.access));
   }
 
   /**
@@ -111,9 +74,6 @@ export class MosquittoServer {
    * stop() does nothing, because the broker belongs to the process that started it.
    */
   static attach(location: MosquittoLocation): MosquittoServer {
-    if (!existsSync(path.join(location.dir, 'mosquitto.conf'))) {
-      throw new Error(`no mosquitto.conf in ${location.dir}: was the broker that owned it stopped already?`);
-    }
     return new MosquittoServer(location, false);
   }
 
@@ -124,27 +84,6 @@ export class MosquittoServer {
   /** `mqtt://host:port`, as MQTT.js takes it (the user, if any, goes in the options, not the url). */
   get url(): string {
     return `mqtt://${this.host}:${this.port}`;
-  }
-
-  /** The broker's pid; throws when it is not running. */
-  get pid(): number {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) throw new Error(`mosquitto on port ${this.port} is not running`);
-    return pid;
-  }
-
-  isRunning(): boolean {
-    const pid = this.readPid();
-    return pid !== undefined && isAlive(pid);
-  }
-
-  /** The broker's log so far (every run of it: startAgain() appends). */
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /**
@@ -164,42 +103,6 @@ export class MosquittoServer {
       if (left) connected.delete((left[1] ?? left[2])!.replace(/\.$/, ''));
     }
     return [...connected].filter((id) => !id.startsWith(KIT_ID_PREFIX));
-  }
-
-  /** Starts the broker on the same port if it is not running; returns once it answers an MQTT CONNECT. */
-  async startAgain(): Promise<void> {
-    if (!this.isRunning()) {
-      // A SIGKILLed broker leaves its pid file; a recycled pid in it would read as running.
-      rmSync(this.pidFile, { force: true });
-      const argv = ['mosquitto', '-c', this.configFile, '-d'];
-      const command = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
-      // `-d`: the parent returns once the child forked, and the child keeps no pipe of ours open.
-      const child = spawn(command[0]!, command.slice(1), { stdio: 'ignore' });
-      const [code] = (await once(child, 'exit')) as [number | null];
-      if (code !== 0) throw new Error(`mosquitto on port ${this.port} did not start (exit ${code}); log tail:\n${this.logTail()}`);
-    }
-    await this.waitUntilReady();
-  }
-
-  /** SIGKILLs the broker, like a crash or an OOM kill: the kernel closes every client socket with a FIN. */
-  async kill(): Promise<void> {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) return;
-    killNow([pid]);
-    await waitUntilDead([pid]);
-  }
-
-  /**
-   * SIGSTOP: a hung broker. The kernel still completes new TCP handshakes into the listen backlog and ACKs
-   * what clients send, so they see no error, only silence. resume() lets it answer everything queued meanwhile.
-   */
-  pause(): void {
-    process.kill(this.pid, 'SIGSTOP');
-  }
-
-  /** SIGCONT after pause(); a no-op on a broker that runs. */
-  resume(): void {
-    process.kill(this.pid, 'SIGCONT');
   }
 
   /**
@@ -269,12 +172,6 @@ export class MosquittoServer {
     }
   }
 
-  /** kill(), then startAgain() on the same port: clients see a FIN and the broker behind it again. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startAgain();
-  }
-
   /**
    * The server-side kick of mosquitto 2.0, which has no admin command to close a client (the dynamic-security
    * plugin's disableClient needs every client to log in through it): a session takeover. The kit connects
@@ -322,27 +219,6 @@ export class MosquittoServer {
     } finally {
       socket.destroy();
     }
-  }
-
-  /** Shuts down and removes the temporary folder. Idempotent; a no-op on an attached broker. */
-  async stop(): Promise<void> {
-    if (!this.owned || this.stopped) return;
-    this.stopped = true;
-    this.forgetExitTask?.();
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
-  }
-
-  private get configFile(): string {
-    return path.join(this.dir, 'mosquitto.conf');
-  }
-
-  private get pidFile(): string {
-    return path.join(this.dir, 'mosquitto.pid');
-  }
-
-  private get logFile(): string {
-    return path.join(this.dir, 'log');
   }
 
   private get passwordFile(): string {
@@ -401,39 +277,21 @@ export class MosquittoServer {
     await writeFile(this.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
-  private readPid(): number | undefined {
+  /** `-d` makes mosquitto fork into the background. */
+  protected daemonCommand(): string[] {
+    return ['mosquitto', '-c', this.configFile, '-d'];
+  }
+
+  protected async ready(): Promise<boolean> {
+    let code: number;
     try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
-      return pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
+      code = await this.connectOnce();
+    } catch (error) {
+      if (error instanceof NotReadyError) return false;
+      throw error;
     }
-  }
-
-  private async waitUntilReady(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const code = await this.connectOnce();
-        if (code === CONNACK_ACCEPTED) return;
-        throw new Error(`mosquitto at ${this.host}:${this.port} refused the kit's CONNECT: CONNACK ${code}`);
-      } catch (error) {
-        if (!(error instanceof NotReadyError)) throw error;
-        if (Date.now() > deadline) throw new Error(`mosquitto at ${this.host}:${this.port} never answered; log tail:\n${this.logTail()}`, { cause: error });
-      }
-      await sleep(20);
-    }
-  }
-
-  private logTail(): string {
-    return this.log().trimEnd().split('\n').slice(-10).join('\n') || '(no log)';
-  }
-
-  /** Synchronous, for process exit: just make sure nothing outlives the process. */
-  private destroyNow(): void {
-    const pid = this.readPid();
-    if (pid !== undefined) killNow([pid]);
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
+    if (code !== CONNACK_ACCEPTED) throw new Error(`mosquitto at ${this.host}:${this.port} refused the kit's CONNECT: CONNACK ${code}`);
+    return true;
   }
 }
 

@@ -123,13 +123,14 @@ describe('RedisServer', () => {
     assert.equal(await server.command('PING'), 'PONG');
   });
 
-  it('stop() removes the process and the folder, and is idempotent', async () => {
+  it('stop() removes the process and the folder, is idempotent, and leaves nothing to attach to', async () => {
     const other = await RedisServer.start();
     const pid = other.pid;
     await other.stop();
     await other.stop();
     assert.equal(isAlive(pid), false);
     assert.equal(existsSync(other.dir), false);
+    assert.throws(() => RedisServer.attach(other.location), /was the server that owned it stopped already/);
   });
 });
 

@@ -1,34 +1,15 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { cleanupAtExit } from './exit-cleanup.js';
-import type { NetworkNamespace } from './network-namespace.js';
-import { freePort, isAlive, killNow, waitUntilDead } from './process.util.js';
+import { DaemonServer, type DaemonLocation, type DaemonStartOptions } from './daemon.server.js';
 
-export interface RedisStartOptions {
-  /** Default: a free high port. */
-  port?: number;
-  /** The listen address, also used by clients. Default: the namespace's address, else 127.0.0.1. */
-  host?: string;
-  /** Run the server inside this network namespace, so kernel-level faults can be injected around it. */
-  netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
+export interface RedisStartOptions extends DaemonStartOptions {
   /** `requirepass`: clients must AUTH with it (the default user). Default: none, anyone may connect. */
   password?: string;
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running server. */
-export interface RedisLocation {
-  host: string;
-  port: number;
-  /** The temporary folder: redis.conf, redis.pid and the log. */
-  dir: string;
-  /** Name of the network namespace the server runs in, if any. */
-  netns?: string;
+export interface RedisLocation extends DaemonLocation {
   password?: string;
 }
 
@@ -39,44 +20,22 @@ export type RedisReply = string | number | null | RedisReply[];
  * A throwaway redis-server run as a plain background process, for end-to-end tests: no persistence
  * (`save ''`, `appendonly no`), so kill() and startAgain() give an empty server on the same port in
  * milliseconds. Server-side faults: clientKill() (CLIENT KILL: the server closes the socket with a FIN,
- * no reply) and kill() (SIGKILL, like a crash or an OOM kill: also a FIN). The server daemonizes and is
- * found through its pid file, so any process holding the location (see attach) can kill and start it again.
+ * no reply), kill() (SIGKILL, like a crash or an OOM kill: also a FIN) and pause() (SIGSTOP: silence). The
+ * server daemonizes and is found through its pid file, so any process holding the location (see attach) can
+ * kill and start it again.
  */
-export class RedisServer {
-  readonly host: string;
-  readonly port: number;
-  readonly dir: string;
-  readonly netns: string | undefined;
+export class RedisServer extends DaemonServer<RedisLocation> {
   readonly password: string | undefined;
-  private stopped = false;
-  private readonly forgetExitTask: (() => void) | undefined;
 
-  private constructor(location: RedisLocation, private readonly owned: boolean) {
-    ({ host: this.host, port: this.port, dir: this.dir, netns: this.netns, password: this.password } = location);
-    this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
+  private constructor(location: RedisLocation, owned: boolean) {
+    super(location, owned, { name: 'redis-server', stem: 'redis' });
+    this.password = location.password;
   }
 
   /** Writes a configuration and starts the server (a few ms); returns once it answers PING. */
   static async start(options: RedisStartOptions = {}): Promise<RedisServer> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'ch-redis-'));
-    const server = new RedisServer(
-      {
-        host: options.host ?? options.netns?.nsAddress ?? '127.0.0.1',
-        port: options.port ?? (await freePort()),
-        dir,
-        netns: options.netns?.name,
-        password: options.password,
-      },
-      true,
-    );
-    try {
-      await server.writeConfig();
-      await server.startAgain();
-      return server;
-    } catch (error) {
-      await server.stop();
-      throw error;
-    }
+    const server = new RedisServer({ ...(await DaemonServer.place('redis', options)), password: options.password }, true);
+    return server.launch(() => server.writeConfig());
   }
 
   /**
@@ -84,9 +43,6 @@ export class RedisServer {
    * on it; stop() does nothing, because the server belongs to the process that started it.
    */
   static attach(location: RedisLocation): RedisServer {
-    if (!existsSync(path.join(location.dir, 'redis.conf'))) {
-      throw new Error(`no redis.conf in ${location.dir}: was the server that owned it stopped already?`);
-    }
     return new RedisServer(location, false);
   }
 
@@ -98,70 +54,6 @@ export class RedisServer {
   get url(): string {
     const auth = this.password === undefined ? '' : `:${encodeURIComponent(this.password)}@`;
     return `redis://${auth}${this.host}:${this.port}`;
-  }
-
-  /** The server's pid; throws when it is not running. */
-  get pid(): number {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) throw new Error(`redis-server on port ${this.port} is not running`);
-    return pid;
-  }
-
-  isRunning(): boolean {
-    const pid = this.readPid();
-    return pid !== undefined && isAlive(pid);
-  }
-
-  /** The server's log so far. */
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
-  /** Starts the server on the same port if it is not running; returns once it answers PING. */
-  async startAgain(): Promise<void> {
-    if (!this.isRunning()) {
-      // A SIGKILLed server leaves its pid file; a recycled pid in it would read as running.
-      rmSync(this.pidFile, { force: true });
-      const argv = ['redis-server', this.configFile];
-      const command = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
-      // `daemonize yes`: the parent returns once the child forked, and the child keeps no pipe of ours open.
-      const child = spawn(command[0]!, command.slice(1), { stdio: 'ignore' });
-      const [code] = (await once(child, 'exit')) as [number | null];
-      if (code !== 0) throw new Error(`redis-server on port ${this.port} did not start (exit ${code}); log tail:\n${this.logTail()}`);
-    }
-    await this.waitUntilReady();
-  }
-
-  /** SIGKILLs the server, like a crash or an OOM kill: the kernel closes every client socket with a FIN. */
-  async kill(): Promise<void> {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) return;
-    killNow([pid]);
-    await waitUntilDead([pid]);
-  }
-
-  /**
-   * SIGSTOP: a hung server (a paused VM, a process stuck in the kernel). The kernel still completes new TCP
-   * handshakes into the listen backlog and ACKs what clients send, so they see no error, only silence.
-   * resume() lets it answer everything queued meanwhile.
-   */
-  pause(): void {
-    process.kill(this.pid, 'SIGSTOP');
-  }
-
-  /** SIGCONT after pause(); a no-op on a server that runs. */
-  resume(): void {
-    process.kill(this.pid, 'SIGCONT');
-  }
-
-  /** kill(), then startAgain() on the same port: clients see a FIN and an empty server behind it. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startAgain();
   }
 
   /**
@@ -211,25 +103,19 @@ export class RedisServer {
     }
   }
 
-  /** Shuts down and removes the temporary folder. Idempotent; a no-op on an attached server. */
-  async stop(): Promise<void> {
-    if (!this.owned || this.stopped) return;
-    this.stopped = true;
-    this.forgetExitTask?.();
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
+  /** `daemonize yes` in the configuration makes redis-server fork into the background. */
+  protected daemonCommand(): string[] {
+    return ['redis-server', this.configFile];
   }
 
-  private get configFile(): string {
-    return path.join(this.dir, 'redis.conf');
-  }
-
-  private get pidFile(): string {
-    return path.join(this.dir, 'redis.pid');
-  }
-
-  private get logFile(): string {
-    return path.join(this.dir, 'log');
+  protected async ready(): Promise<boolean> {
+    try {
+      return (await this.command('PING')) === 'PONG';
+    } catch (error) {
+      // LOADING (never here, nothing is persisted) and refused connections mean "not there yet".
+      if (error instanceof RedisError && !error.message.startsWith('LOADING')) throw error;
+      return false;
+    }
   }
 
   private async writeConfig(): Promise<void> {
@@ -250,40 +136,6 @@ export class RedisServer {
       ...(this.password === undefined ? [] : [`requirepass "${this.password.replace(/["\\]/g, '\\$&')}"`]),
     ];
     await writeFile(this.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
-  }
-
-  private readPid(): number | undefined {
-    try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
-      return pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async waitUntilReady(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        if ((await this.command('PING')) === 'PONG') return;
-      } catch (error) {
-        // LOADING (never here, nothing is persisted) and refused connections mean "not there yet".
-        if (error instanceof RedisError && !error.message.startsWith('LOADING')) throw error;
-        if (Date.now() > deadline) throw new Error(`redis-server at ${this.host}:${this.port} never answered; log tail:\n${this.logTail()}`, { cause: error });
-      }
-      await sleep(20);
-    }
-  }
-
-  private logTail(): string {
-    return this.log().trimEnd().split('\n').slice(-10).join('\n') || '(no log)';
-  }
-
-  /** Synchronous, for process exit: just make sure nothing outlives the process. */
-  private destroyNow(): void {
-    const pid = this.readPid();
-    if (pid !== undefined) killNow([pid]);
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

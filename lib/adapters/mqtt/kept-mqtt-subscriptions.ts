@@ -179,10 +179,7 @@ export class KeptMqttSubscriptions {
               client.subscribe(Object.assign({ [topic]: { qos: qos ?? MQTT_DEFAULT_QOS } }, { resubscribe: true }), this.subscribeOptions(topic), () => resolve()),
             ),
         ),
-      ).then(
-        () => undefined,
-        () => undefined,
-      );
+      ).then(() => undefined);
       void this.asking.finally(() => (this.asking = undefined));
       this.held ??= new Set(wanted.map(({ topic }) => topic));
     }

@@ -49,10 +49,10 @@ const RECONNECT_NEVER_FIRST_MS = 2_147_483_647;
  * topic is matched by no wildcard subscription (`#`), so no other client receives it either.
  *
  * A late beat reads the connection down. Its transport is dropped only on evidence that its flow died (a NAT
- * that forgot it, a blackhole): nothing came in on it since the beat, not even the PINGRESP to a PINGREQ sent
- * at the next attempt, while the broker answered a new connection along the same path. A slow flow, whose
- * answers arrive late, and a stalled broker, which answers nobody, keep the connection, its session and its
- * messages in flight, and publish no will.
+ * that forgot it, a blackhole) or lost bytes: nothing but PINGRESPs came in on it since the beat, and a
+ * PINGREQ sent at the next attempt went unanswered, while the broker answered a new connection, without
+ * credentials, along the same path (see judgeLateFlow). A slow or busy flow, and a stalled broker, which
+ * answers nobody, keep the connection, its session and its messages in flight, and publish no will.
  *
  * Reconnection: the package's own client is connected again by every open(), with the engine's backoff.
  * The app's client is never connected, ended nor reconnected by the package: its own reconnectPeriod
