@@ -118,6 +118,96 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     assert.deepEqual({ app: newCids(appName), own: newCids('own') }, { app: 1, own: 1 }, `one new connection each on the server: ${held.map((c) => `${c.cid} ${c.name}`).join(', ')}`);
   });
 
+  it("a flow slower than its messages (a PONG behind a backlog that still trickles in) keeps its transport: the app's connection never reconnects, the package keeps its own, no message lost (failed before bfdd9d4: 250 messages lost, the own connection replaced)", async (t) => {
+    const server = await natsServer();
+    const appProxy = await proxyTo(server);
+    const ownProxy = await proxyTo(server);
+    const subject = { app: `busy.app.${unique()}`, own: `busy.own.${unique()}` };
+    const received = { app: 0, own: 0 };
+    const connection = await appConnection(`nats://${appProxy.host}:${appProxy.port}`, { name: `e2e-busy-app-${unique()}`, reconnectTimeWait: 200, maxReconnectAttempts: -1 });
+    const status = statusCounts(connection);
+    cleanups.push(() => status.stop());
+    connection.subscribe(subject.app, { callback: () => (received.app += 1) });
+    const app = await start([
+      natsConnection({ name: 'app', connection }),
+      natsConnection({ name: 'own', servers: `nats://${ownProxy.host}:${ownProxy.port}`, subscriptions: [{ subject: subject.own, onMessage: () => (received.own += 1) }] }),
+    ]);
+    for (const name of ['app', 'own']) await app.waitForState(name, 'up', 5_000);
+    const ownConnection = app.registry.get('own').client();
+    const publisher = await appConnection(server.url);
+    const payload = new Uint8Array(200);
+    let sent = 0;
+    // About 50 kB/s to each subscriber, through flows throttled to 20 kB/s: the backlog, and the PONG's wait behind it, grow.
+    const publishing = setInterval(() => {
+      for (let i = 0; i < 10; i += 1) {
+        publisher.publish(subject.app, payload);
+        publisher.publish(subject.own, payload);
+        sent += 1;
+      }
+    }, 40);
+    cleanups.push(() => clearInterval(publishing));
+    appProxy.throttle(20_000);
+    ownProxy.throttle(20_000);
+    for (const name of ['app', 'own']) await app.waitForState(name, 'down', 5_000);
+    // Several attempts judge the late flows meanwhile.
+    await sleep(5_000);
+    clearInterval(publishing);
+    await publisher.flush();
+    appProxy.pass();
+    ownProxy.pass();
+    for (const name of ['app', 'own']) await app.waitFor(name, (s) => s.state === 'up', RECOVER_MS);
+    await waitUntil(async () => received.app === sent && received.own === sent, 10_000, 'every message received').catch(() => undefined);
+    t.diagnostic(`sent ${sent} to each; received app ${received.app}, own ${received.own}; statuses ${JSON.stringify(status.counts)}`);
+    assert.deepEqual(
+      { reconnects: status.counts.reconnect ?? 0, disconnects: status.counts.disconnect ?? 0, ownKept: app.registry.get('own').client() === ownConnection, lost: { app: sent - received.app, own: sent - received.own } },
+      { reconnects: 0, disconnects: 0, ownKept: true, lost: { app: 0, own: 0 } },
+      'a flow that delivers lives, however far behind: no transport dropped, no message lost',
+    );
+  });
+
+  it("an app's connection made with nats.js's reconnect off is never reconnect()ed, which would close it for good: a forgotten flow reads down and the connection is left to the app (failed before bfdd9d4)", async () => {
+    const server = await natsServer();
+    const proxy = await proxyTo(server);
+    const connection = await appConnection(`nats://${proxy.host}:${proxy.port}`, { name: `e2e-no-reconnect-${unique()}`, reconnect: false });
+    const status = statusCounts(connection);
+    cleanups.push(() => status.stop());
+    const app = await start([natsConnection({ name: 'app', connection })]);
+    await app.waitForState('app', 'up', 5_000);
+    proxy.forget();
+    await app.waitForState('app', 'down', 5_000);
+    // Long enough for several attempts to judge the dead flow (each one's side connection answers).
+    await sleep(5_000);
+    assert.deepEqual(
+      { closed: connection.isClosed(), statuses: status.counts, up: app.registry.get('app').snapshot().state === 'up' },
+      { closed: false, statuses: {}, up: false },
+      "the package never touches the app's transport when nats.js would not bring it back: it only reads down",
+    );
+  });
+
+  it("a stalled server keeps the app's connection when the app lists two servers: the side connection dials the stalled one, not the other (failed before bfdd9d4)", async () => {
+    const first = await natsServer();
+    const second = await natsServer();
+    // In order, with a 1 s handshake timeout, so that the first server is the flow's: with nats.js's shuffled
+    // servers each judgement had a 1 in 2 chance of dialling the other one.
+    const connection = await appConnection(first.url, { servers: [first.url, second.url], noRandomize: true, timeout: 1_000 });
+    const status = statusCounts(connection);
+    cleanups.push(() => status.stop());
+    const app = await start([natsConnection({ name: 'app', connection })]);
+    await app.waitForState('app', 'up', 5_000);
+    await first.pause();
+    cleanups.push(() => first.isRunning() && first.resume());
+    await app.waitForState('app', 'down', 5_000);
+    // A 6 s stall (a GC pause, a VM's stolen time): each attempt judges the late flow again.
+    await sleep(6_000);
+    first.resume();
+    await app.waitFor('app', (s) => s.state === 'up', RECOVER_MS);
+    assert.deepEqual(
+      { reconnects: status.counts.reconnect ?? 0, disconnects: status.counts.disconnect ?? 0, server: connection.getServer() },
+      { reconnects: 0, disconnects: 0, server: first.url.replace(/^nats:\/\//, '') },
+      'a stall drops no transport, whichever servers the app lists',
+    );
+  });
+
   it('app.close() while the server is stalled, with a flow being judged, leaves no timer or socket (no in-process proxy to hide one; failed before the side probe destroyed its dials)', async (t) => {
     const server = await natsServer();
     // The app's connection with nats.js's defaults (a 20 s handshake timeout), made before the baseline.
