@@ -45,10 +45,10 @@ export interface DaemonProgram {
 /**
  * A throwaway server run in the background: a single process, started by a command that forks it into the
  * background and exits (or detached by the base, see DaemonProgram.foreground), and that writes its pid to a
- * file in the server's temporary folder. The pid file,
- * not a child handle, is the truth, so any process holding the location (see the servers' attach) can kill,
- * pause and start the server again, and `pid` stays true across restarts. Subclasses bring the
- * configuration, the command, the readiness check and their own faults.
+ * file in the server's temporary folder. The pid file, not a child handle, is the truth, so any process
+ * holding the location (see the servers' attach) can kill, pause and start the server again, and `pid` stays
+ * true across restarts. Subclasses bring the configuration, the command, the readiness check and their own
+ * faults.
  */
 export abstract class DaemonServer<Location extends DaemonLocation> {
   readonly host: string;
