@@ -611,17 +611,34 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'nats: a server of another scheme',
     app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'http://broker.example.com:4222' }]),
-    message: `Connection "events": option "servers" is "http://broker.example.com:4222". Use 'nats://host:4222', 'tls://host:4222', 'ws://host:80', 'wss://host:443' or 'host:4222', or a list of them.`,
+    message: `Connection "events": option "servers" is "http://broker.example.com:4222". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
   },
   {
     title: 'nats: a list of servers with a path in one',
     app: () => forRoot([{ name: 'events', kind: 'nats', servers: [natsUrl, 'nats://other.example.com:4222/events'] }]),
-    message: `Connection "events": option "servers" is "nats://broker.example.com:4222, nats://other.example.com:4222/events". Use 'nats://host:4222', 'tls://host:4222', 'ws://host:80', 'wss://host:443' or 'host:4222', or a list of them.`,
+    message: `Connection "events": option "servers" is "nats://broker.example.com:4222, nats://other.example.com:4222/events". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
   },
   {
     title: 'nats: an empty list of servers',
     app: () => forRoot([{ name: 'events', kind: 'nats', servers: [] }]),
-    message: `Connection "events": option "servers" is "". Use 'nats://host:4222', 'tls://host:4222', 'ws://host:80', 'wss://host:443' or 'host:4222', or a list of them.`,
+    message: `Connection "events": option "servers" is "". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: a WebSocket server (nats.js would dial it in plain TCP)',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'wss://ops:s3cret@broker.example.com:443' }]),
+    message: `Connection "events": option "servers" is "wss://broker.example.com:443". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: tls:// for some servers only',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: ['tls://a.example.com:4222', 'nats://b.example.com:4222'] }]),
+    message:
+      'Connection "events": option "servers" is "tls://a.example.com:4222, nats://b.example.com:4222". ' +
+      'Use tls:// for every server or for none: nats.js takes one TLS setting for the whole list.',
+  },
+  {
+    title: 'nats: tls:// servers with TLS turned off',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: null } }]),
+    message: 'Connection "events": option "natsOptions.tls" is null. Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
   },
   {
     title: 'nats: servers with different credentials',

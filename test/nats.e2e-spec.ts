@@ -544,6 +544,24 @@ describe('NATS kind: no harm on close, connections closed for good, decorators',
     }
   });
 
+  it('tls:// requires TLS: against a server without it, no CONNECT (so no password) ever goes out, and the reason says why (failed before: up in clear)', async (t) => {
+    const proxy = await ChaosProxy.start(server.host, server.port, { record: true });
+    const app = await TestApp.start({
+      health: { connections: [natsConnection({ name: 'secure', servers: `tls://ops:planted-pass-${unique()}@${proxy.host}:${proxy.port}`, allowInsecureAuth: true })] },
+    });
+    try {
+      await app.waitFor('secure', (s) => s.reconnectAttempts >= 2, 10_000);
+      const { state, reason, lastError } = app.snapshot('secure');
+      t.diagnostic(`${state}: ${reason} / ${lastError}`);
+      assert.notEqual(state, 'up');
+      assert.match(`${reason} ${lastError ?? ''}`, /tls/i);
+      assert.doesNotMatch(proxy.clientBytes(), /CONNECT/, 'nothing but the TCP handshake went out');
+    } finally {
+      await app.close();
+      await proxy.close();
+    }
+  });
+
   it("@MonitorConnection on a property holding the app's connection, and a provider token as `connection`: both up, handles give the connections, up again after an RST", async (t) => {
     const proxy = await ChaosProxy.start(server.host, server.port);
     const url = `nats://${proxy.host}:${proxy.port}`;

@@ -18,8 +18,8 @@ export interface NatsConnectionDefinition extends ConnectionDefinitionBase {
    */
   connection?: NatsConnectionLike | ProviderToken;
   /**
-   * The server(s) of a connection the package makes: `nats://host:4222`, `tls://host:4222` or `host:4222`,
-   * one or a list (a cluster). A password in a URL is never shown.
+   * The server(s) of a connection the package makes: `nats://host:4222`, `tls://host:4222` (TLS required) or
+   * `host:4222`, one or a list (a cluster). A password in a URL is never shown.
    */
   servers?: string | string[];
   /**
@@ -94,10 +94,24 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
   );
   const list = servers === undefined ? ['127.0.0.1:4222'] : Array.isArray(servers) ? servers : [servers];
   check.that(
-    list.length > 0 && list.every((server) => typeof server === 'string' && /^(?:(?:nats|tls|ws|wss):\/\/)?[^\s/]+$/.test(server.replace(/\/$/, ''))),
+    list.length > 0 && list.every((server) => typeof server === 'string' && /^(?:(?:nats|tls):\/\/)?[^\s/]+$/.test(server.replace(/\/$/, ''))),
     'servers',
     list.map((server) => (typeof server === 'string' ? withoutUserinfo(server) : '(not a string)')).join(', '),
-    "Use 'nats://host:4222', 'tls://host:4222', 'ws://host:80', 'wss://host:443' or 'host:4222', or a list of them.",
+    "Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.",
+  );
+  // nats.js 2.x ignores a URL's scheme: tls:// becomes the tls option, which it applies to every server.
+  const tlsServers = list.filter((server) => /^tls:\/\//i.test(server)).length;
+  check.that(
+    tlsServers === 0 || tlsServers === list.length,
+    'servers',
+    list.map(withoutUserinfo).join(', '),
+    'Use tls:// for every server or for none: nats.js takes one TLS setting for the whole list.',
+  );
+  check.that(
+    tlsServers === 0 || natsOptions?.tls !== null,
+    'natsOptions.tls',
+    null,
+    'Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
   );
   check.that(
     natsOptions === undefined || (typeof natsOptions === 'object' && natsOptions !== null && !Array.isArray(natsOptions)),
@@ -122,10 +136,12 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
   );
   const credentials = fromUrls[0] === undefined ? {} : (JSON.parse(fromUrls[0]) as Record<string, string>);
   check.needsPeer('nats', 'NATS connections');
-  warnOfCleartextAuth(check, list, natsOptions ?? {}, allowInsecureAuth);
+  // A truthy tls option makes nats.js require TLS of the server (it fails rather than fall back to clear).
+  const tls = tlsServers > 0 ? { tls: natsOptions?.tls ?? {} } : {};
+  warnOfCleartextAuth(check, list, { ...natsOptions, ...tls }, allowInsecureAuth);
   return {
     // nats.js 2.x reads no credentials from a server's URL (it keeps host and port): the package passes them as options.
-    source: { connectOptions: { timeout: options.heartbeat.connectTimeoutMs, name: definition.name, ...credentials, ...natsOptions, servers: list.map(withoutUserinfo) } },
+    source: { connectOptions: { timeout: options.heartbeat.connectTimeoutMs, name: definition.name, ...credentials, ...natsOptions, ...tls, servers: list.map(withoutUserinfo) } },
     target: shownServer(list[0] as string),
     secrets: [
       ...list.flatMap((server) => urlSecrets(server.includes('://') ? server : `nats://${server}`)),
@@ -207,11 +223,11 @@ function checkSubscriptions(check: OptionChecker, subscriptions: unknown): void 
 
 /** CONNECT carries a password or token in clear without TLS: not refused (a private network), but said once. */
 function warnOfCleartextAuth(check: OptionChecker, servers: readonly string[], natsOptions: Record<string, unknown>, allowInsecureAuth: boolean | undefined): void {
-  if (allowInsecureAuth === true || natsOptions.tls !== undefined) return;
+  if (allowInsecureAuth === true || natsOptions.tls) return;
   const credentials = natsOptions.pass !== undefined || natsOptions.token !== undefined;
   for (const server of servers) {
     const url = new URL(server.includes('://') ? server : `nats://${server}`);
-    if (url.protocol === 'tls:' || url.protocol === 'wss:' || (!credentials && url.password === '' && url.username === '')) continue;
+    if (!credentials && url.password === '' && url.username === '') continue;
     if (allowInsecureAuth === undefined && isLoopbackHost(url.hostname)) continue;
     check.warn(messages.natsCleartextAuth(url.hostname));
     return;
