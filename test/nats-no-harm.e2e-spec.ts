@@ -1,14 +1,19 @@
 /**
- * The NATS kind does no harm to the app that installs it: a late beat's flow is dropped only when the server
- * answers a side connection while the flow stays silent. Each test says whether it failed on the adapter
- * before that change (commit 957a28d, which dropped a flow that brought no byte since the late beat). Real
- * nats-server, private to each test; faults from SIGSTOP and from the chaos proxy.
+ * The NATS kind does no harm to the app that installs it: its connections, its messages, its shutdown, its
+ * secrets, its promises. One test per finding of the late-flow judge's change (957a28d dropped a flow that
+ * brought no byte since the late beat) and of the two hostile reviews; each title says what it failed on.
+ * Real nats-server, private to each test; faults from SIGSTOP and from the chaos proxy.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoggerService } from '@nestjs/common';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { serverAnswersAnew } from '../lib/adapters/nats/nats-side-probe.js';
 import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { NatsServer } from './kit/nats.server.js';
@@ -33,6 +38,24 @@ function statusCounts(connection: NatsConnection): { counts: Record<string, numb
   })();
   return { counts, stop: () => iterator.stop() };
 }
+
+/** Collects what Nest logs, to assert on the bootstrap warning. */
+class RecordingLogger implements LoggerService {
+  readonly lines: Array<{ level: string; message: string }> = [];
+  log = (message: string) => void this.lines.push({ level: 'log', message });
+  error = (message: string) => void this.lines.push({ level: 'error', message });
+  warn = (message: string) => void this.lines.push({ level: 'warn', message });
+  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
+  debug = () => undefined;
+  verbose = () => undefined;
+}
+
+/** This process's open sockets to `port` (a count of handle types alone would mix in other tests' leftovers). */
+const socketsTo = (port: number) =>
+  (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => h instanceof Socket && !h.destroyed && h.remotePort === port).length;
+
+/** Whether the nats.js connection's socket is a TLS one (nats.js 2.x: protocol.transport.isEncrypted()). */
+const encrypted = (connection: NatsConnection) => (connection as unknown as { protocol: { transport: { isEncrypted(): boolean } } }).protocol.transport.isEncrypted();
 
 describe('NATS kind: no harm', { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -285,5 +308,163 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     server.resume();
     await settle('after a stall');
     t.diagnostic(`side connections seen on the server meanwhile: ${probesSeen.size}`);
+  });
+});
+
+describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout: 180_000 }, () => {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  });
+  const natsServer = async (options: Parameters<typeof NatsServer.start>[0] = {}) => {
+    const server = await NatsServer.start(options);
+    cleanups.push(() => server.stop());
+    return server;
+  };
+
+  it("the package's own connection dialled into a stalled server leaves no socket nor timer after app.close() (failed: a socket left per attempt)", async (t) => {
+    const server = await natsServer();
+    const baseline = activeHandles();
+    // The server stalls (SIGSTOP) before the package dials: the kernel accepts, INFO never comes.
+    await server.pause();
+    cleanups.push(() => server.isRunning() && server.resume());
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections: [natsConnection({ name: 'own', servers: server.url })] } });
+    let closed = false;
+    cleanups.push(() => !closed && app.close());
+    // Two attempts time out (connectTimeoutMs 2 s; nats.js's own handshake timeout is the same), a third is under way.
+    await sleep(5_000);
+    await app.close();
+    closed = true;
+    await sleep(2_500);
+    const leaked = leakedHandles(baseline);
+    const sockets = socketsTo(server.port);
+    t.diagnostic(`left after app.close() + 2.5 s: ${JSON.stringify(leaked)}; sockets to the server: ${sockets}`);
+    server.resume();
+    assert.deepEqual({ leaked, sockets }, { leaked: {}, sockets: 0 }, 'no socket or timer of the package left after app.close()');
+  });
+
+  it('no side connection over TLS-first, whose dial cannot be destroyed (tls.connect publishes no net.client.socket): a judgement against a stalled server leaves no socket (failed: 1 socket, for good)', async (t) => {
+    const server = await natsServer();
+    await server.pause();
+    cleanups.push(() => server.isRunning() && server.resume());
+    const baseline = activeHandles();
+    // The options sideOptions() passes for an app whose connection uses TLS-first (nats-server 2.10+ handshake_first).
+    const answered = await serverAnswersAnew({ servers: [`${server.host}:${server.port}`], timeout: 1_500, tls: { handshakeFirst: true } }, AbortSignal.timeout(500));
+    // Past nats.js's own handshake timeout (1.5 s) too.
+    await sleep(2_500);
+    const sockets = socketsTo(server.port);
+    t.diagnostic(`answered ${answered}; left 2.5 s after the judgement: ${JSON.stringify(leakedHandles(baseline))}; sockets to the server: ${sockets}`);
+    server.resume();
+    assert.equal(sockets, 0, 'no socket of the side connection outlives its judgement (as for a plain dial, which the probe destroys)');
+  });
+
+  it("a 'tls://' server never gets the password in clear (nats.js 2.x ignores the scheme): refused without TLS, or warned of (failed: logged in in clear, unwarned)", async () => {
+    const server = await natsServer({ auth: { users: { alice: 's3cr3t-pw' } } });
+    const logger = new RecordingLogger();
+    // allowInsecureAuth: false warns for a loopback host too (README), so the check runs here.
+    const app = await TestApp.start({
+      logger,
+      health: {
+        connections: [
+          natsConnection({ name: 'plain', servers: `nats://alice:s3cr3t-pw@${server.host}:${server.port}`, allowInsecureAuth: false }),
+          natsConnection({ name: 'tls', servers: `tls://alice:s3cr3t-pw@${server.host}:${server.port}`, allowInsecureAuth: false }),
+        ],
+      },
+    });
+    cleanups.push(() => app.close());
+    await app.waitForState('plain', 'up', 5_000);
+    // The fix may refuse it instead (tls:// as nats.js's tls option: the server offers none): up or down, whichever comes.
+    await app.waitFor('tls', (s) => s.state === 'up' || s.state === 'down', 5_000);
+    const warnings = logger.lines.filter((line) => line.level === 'warn' && /in clear/.test(line.message)).map((line) => line.message);
+    assert.equal(warnings.length >= 1, true, `control: the nats:// one is warned of (${JSON.stringify(warnings)})`);
+    const tlsConnection = app.registry.get('tls').client() as NatsConnection | undefined;
+    const loggedIn = (await server.connections()).filter((c) => c.name === 'tls').map((c) => c.authorized_user);
+    const inClear = loggedIn.length > 0 && tlsConnection !== undefined && !encrypted(tlsConnection);
+    assert.deepEqual(
+      { loggedInAs: loggedIn, inClear, warned: warnings.length >= 2 },
+      { loggedInAs: loggedIn, inClear, warned: inClear },
+      'a tls:// password that goes in clear is warned of like the nats:// one (or the connection is refused without TLS)',
+    );
+  });
+
+  it("natsOptions.tls: null (nats.js: never TLS) does not silence the cleartext warning (failed: no warning)", async () => {
+    const server = await natsServer({ auth: { users: { bob: 'pw-b0b-secret' } } });
+    const logger = new RecordingLogger();
+    const app = await TestApp.start({
+      logger,
+      health: { connections: [natsConnection({ name: 'null-tls', servers: `${server.host}:${server.port}`, natsOptions: { user: 'bob', pass: 'pw-b0b-secret', tls: null }, allowInsecureAuth: false })] },
+    });
+    cleanups.push(() => app.close());
+    await app.waitForState('null-tls', 'up', 5_000);
+    assert.equal(encrypted(app.registry.get('null-tls').client() as NatsConnection), false, 'the password went in clear');
+    const warnings = logger.lines.filter((line) => line.level === 'warn' && /in clear/.test(line.message));
+    assert.equal(warnings.length, 1, 'the password sent in clear is warned of at bootstrap');
+  });
+
+  it("a flow judgement leaves Node 20's promise hooks off once it is done: the app's promises pay nothing after (failed: on for good, 300 000 awaits 3 to 3.5 times slower)", async (t) => {
+    const probe = fileURLToPath(new URL('../lib/adapters/nats/nats-side-probe.js', import.meta.url));
+    // A fresh process: no other AsyncLocalStorage (Nest's, the kit's) has turned the hooks on before.
+    const script = `
+      import net from 'node:net';
+      import { executionAsyncId } from 'node:async_hooks';
+      const { serverAnswersAnew } = await import(${JSON.stringify(probe)});
+      const id = () => Promise.resolve().then(() => executionAsyncId());
+      const work = async () => { const at = performance.now(); for (let i = 0; i < 300000; i++) await Promise.resolve(i); return performance.now() - at; };
+      const before = { id: await id(), ms: await work() };
+      const refusing = net.createServer((s) => s.destroy());
+      await new Promise((r) => refusing.listen(0, '127.0.0.1', r));
+      await serverAnswersAnew({ servers: ['127.0.0.1:' + refusing.address().port], timeout: 1000 }, AbortSignal.timeout(500));
+      refusing.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const afterwards = { id: await id(), ms: await work() };
+      console.log(JSON.stringify({ before, afterwards }));
+    `;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    const { before, afterwards } = JSON.parse(out) as Record<'before' | 'afterwards', { id: number; ms: number }>;
+    t.diagnostic(`300 000 awaits: ${Math.round(before.ms)} ms before any judgement, ${Math.round(afterwards.ms)} ms after one`);
+    assert.deepEqual(
+      { promiseHooksBefore: before.id !== 0, promiseHooksAfter: afterwards.id !== 0 },
+      { promiseHooksBefore: false, promiseHooksAfter: false },
+      'a judgement leaves the async hooks as it found them (executionAsyncId() in a promise continuation stays 0)',
+    );
+  });
+  for (const usage of ['own', 'app'] as const)
+  it(`at shutdown the package's queue-group member drains, on ${usage === 'own' ? 'its own connection' : "the app's connection"}: the messages the server already routed to it are handled, none dropped (failed: about 500 of 200 000 lost)`, async (t) => {
+    const server = await natsServer();
+    const subject = `jobs.${process.pid}`;
+    // The other member of the queue group: it keeps working through the package's shutdown (a rolling deploy).
+    const other = await connect({ servers: server.url, name: 'other-worker' });
+    cleanups.push(() => other.close());
+    let otherGot = 0;
+    other.subscribe(subject, { queue: 'workers', callback: () => void otherGot++ });
+    let packageGot = 0;
+    const subscriptions = [{ subject, queue: 'workers', onMessage: () => void packageGot++ }];
+    const appWorker = usage === 'app' ? await connect({ servers: server.url, name: 'app-worker' }) : undefined;
+    if (appWorker) cleanups.push(() => appWorker.close());
+    const where = appWorker ? { connection: appWorker } : { servers: server.url };
+    const app = await TestApp.start({ health: { connections: [natsConnection({ name: 'workers', ...where, subscriptions })] } });
+    let closed = false;
+    cleanups.push(() => !closed && app.close());
+    await app.waitForState('workers', 'up', 5_000);
+    await other.flush();
+    const publisher = await connect({ servers: server.url, name: 'publisher' });
+    cleanups.push(() => publisher.close());
+    const total = 200_000;
+    let closing: Promise<void> | undefined;
+    for (let i = 0; i < total; i++) {
+      publisher.publish(subject);
+      if (i % 1_000 === 999) await publisher.flush();
+      // Shut the app down in the middle of the stream.
+      if (!closing && packageGot >= 5_000) closing = app.close().then(() => void (closed = true));
+    }
+    await publisher.flush();
+    await closing;
+    await other.flush();
+    await sleep(500);
+    t.diagnostic(`published ${total}; handled by the package ${packageGot}, by the other member ${otherGot}; lost ${total - packageGot - otherGot}`);
+    assert.ok(closing !== undefined, 'the app was closed during the stream');
+    assert.equal(packageGot + otherGot, total, 'every message routed to a member was handled by it: none dropped by the shutdown');
   });
 });

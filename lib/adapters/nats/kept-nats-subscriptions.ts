@@ -1,3 +1,4 @@
+import { abortable } from '../../core/abortable.js';
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { callUser, throttleReport, type CallbackReport } from '../../core/user-callback.js';
@@ -76,9 +77,20 @@ export class KeptNatsSubscriptions {
     });
   }
 
-  /** Unsubscribes: no handler runs after the package closed, while the app's connection lives on. */
+  /** Unsubscribes those of the connection before a new one. */
   close(): void {
     for (const subscription of this.made.values()) if (!subscription.isClosed()) subscription.unsubscribe();
     this.made = new Map();
+  }
+
+  /**
+   * At shutdown, on the app's connection (which lives on): each drained, so the messages the server already
+   * sent to it (in a queue group, no other member gets them) are handled; at `signal` those left are
+   * unsubscribed, and no handler runs after.
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    const open = [...this.made.values()].filter((subscription) => !subscription.isClosed());
+    await abortable(Promise.allSettled(open.map((subscription) => subscription.drain())), signal).catch(() => undefined);
+    this.close();
   }
 }

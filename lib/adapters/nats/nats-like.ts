@@ -17,6 +17,7 @@ export interface NatsMessage {
 
 export interface NatsSubscriptionLike {
   unsubscribe(max?: number): void;
+  drain(): Promise<void>;
   isClosed(): boolean;
 }
 

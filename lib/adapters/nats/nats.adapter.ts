@@ -6,6 +6,7 @@ import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
+import { NatsDials } from './nats-dials.js';
 import { serverAnswersAnew } from './nats-side-probe.js';
 import type { KeptNatsSubscriptions } from './kept-nats-subscriptions.js';
 import type { NatsConnectionLike, NatsStatusLike } from './nats-like.js';
@@ -100,15 +101,18 @@ export class NatsAdapter implements ConnectionAdapter {
     return { impairment };
   }
 
-  /** The package's connection: drained (its subscriptions' messages handled), closed at `signal`. The app's: left open. */
+  /**
+   * The package's connection: drained (the messages already sent to its subscriptions handled), closed at
+   * `signal`. The app's: left open, the package's subscriptions on it drained the same way.
+   */
   async close(signal: AbortSignal): Promise<void> {
     this.closing = true;
     const connection = this.connection;
     this.clients.next(undefined);
     this.clients.complete();
     this.watch?.stop();
-    this.settings.subscriptions.close();
-    if (!this.owned || !connection || connection.isClosed()) return;
+    if (!this.owned) return this.settings.subscriptions.drain(signal);
+    if (!connection || connection.isClosed()) return;
     const stopForcing = onAbort(signal, () => void connection.close().catch(() => undefined));
     try {
       await abortable(
@@ -136,13 +140,13 @@ export class NatsAdapter implements ConnectionAdapter {
     const { connect } = await loadPeer<NatsLibrary>('nats', 'NATS connections');
     const source = this.source as Exclude<NatsSource, { watched: NatsConnectionLike }>;
     // nats.js never reconnects behind the engine's back: its first loss closes the connection.
-    const connecting = connect({ ...source.connectOptions, reconnect: false }) as unknown as Promise<NatsConnectionLike>;
+    const { connecting, dials } = NatsDials.follow(() => connect({ ...source.connectOptions, reconnect: false }) as unknown as Promise<NatsConnectionLike>);
     let connection: NatsConnectionLike;
     try {
       connection = await abortable(connecting, signal);
     } catch (error) {
-      // One that connects after the deadline is not kept.
-      void connecting.then((late) => late.close()).catch(() => undefined);
+      // A handshake past the deadline is not kept, nor its socket.
+      dials.destroy();
       this.lastReason = describeError(error);
       throw error;
     }
@@ -234,7 +238,8 @@ export class NatsAdapter implements ConnectionAdapter {
       servers: [connection.getServer()],
       ignoreClusterUpdates: true,
       timeout: options.timeout,
-      ...(tls ? { tls: { ...tls, cert: undefined, certFile: undefined, key: undefined, keyFile: undefined } } : {}),
+      // No client certificate in any form (a secureContext may hold one: without it, the system's CAs verify).
+      ...(tls ? { tls: { ...tls, cert: undefined, certFile: undefined, key: undefined, keyFile: undefined, pfx: undefined, passphrase: undefined, secureContext: undefined } } : {}),
     };
   }
 
