@@ -119,4 +119,60 @@ describe('NATS kind: third review', { timeout: 300_000 }, () => {
     server.resume();
     assert.equal(sockets, 0, 'no socket of the package left after app.close(), as for a plain dial (NatsDials destroys those)');
   });
+  it("an authenticator's background work started during a connect() that failed is not the package's: its sockets are not destroyed later (failed: each socket it dials while a connect() is followed destroyed)", async (t) => {
+    const server = await NatsServer.start({ auth: { token: 'right' } });
+    cleanups.push(() => server.stop());
+    const proxy = await ChaosProxy.start(server.host, server.port);
+    cleanups.push(() => proxy.close());
+    // The token service the app's authenticator renews its token from, every 200 ms.
+    const service: Server = createServer((socket) => socket.end('right'));
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => service.close(resolve)));
+    const port = (service.address() as { port: number }).port;
+    let token: string | undefined;
+    let renewer: NodeJS.Timeout | undefined;
+    const renewals = { dialled: 0, answered: 0, cut: 0 };
+    const renew = () => {
+      renewals.dialled++;
+      let answer = '';
+      const socket = netConnect(port, '127.0.0.1');
+      socket.on('data', (chunk) => (answer += chunk)).on('error', () => undefined);
+      socket.on('close', () => {
+        if (answer) {
+          renewals.answered++;
+          token = answer;
+        } else renewals.cut++;
+      });
+    };
+    // A common shape: answer with the token at hand, and start renewing it on the first call.
+    const authenticator = () => {
+      renewer ??= setInterval(renew, 200);
+      return { auth_token: token ?? 'none-yet' };
+    };
+    cleanups.push(() => clearInterval(renewer));
+    const app = await TestApp.start({
+      health: {
+        connections: [
+          natsConnection({ name: 'own', servers: server.url, natsOptions: { authenticator } }),
+          natsConnection({ name: 'other', servers: `nats://${proxy.host}:${proxy.port}`, natsOptions: { token: 'right' } }),
+        ],
+      },
+    });
+    let closed = false;
+    cleanups.push(() => !closed && app.close());
+    // The first attempt is refused (no token yet); the next, with the renewed token, connects.
+    await app.waitForState('own', 'up', 10_000);
+    await app.waitForState('other', 'up', 5_000);
+    // The other connection's server goes silent: its reconnect attempts (3 s each) are followed connect()s.
+    proxy.blackhole();
+    await app.waitForState('other', 'down', 5_000);
+    const before = { ...renewals };
+    await sleep(4_000);
+    const during = { dialled: renewals.dialled - before.dialled, answered: renewals.answered - before.answered, cut: renewals.cut - before.cut };
+    t.diagnostic(`token renewals over 4 s while 'other' reconnects: ${JSON.stringify(during)}`);
+    await app.close();
+    closed = true;
+    clearInterval(renewer);
+    assert.equal(during.cut, 0, "no socket of the app's token renewal is destroyed by the package");
+  });
 });
