@@ -641,6 +641,18 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message: 'Connection "events": option "natsOptions.tls" is null. Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
   },
   {
+    title: 'nats: tls:// servers with tls: false',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: false } }]),
+    message: 'Connection "events": option "natsOptions.tls" is false. Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
+  },
+  {
+    title: 'nats: TLS-first on a connection the package makes (its dials could not be destroyed)',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: { handshakeFirst: true } } }]),
+    message:
+      'Connection "events": option "natsOptions.tls.handshakeFirst" is true. Leave it out for a connection the package makes: nats.js keeps the socket of a ' +
+      'TLS-first handshake it gave up on, which the package cannot destroy (one per attempt into a stalled server). Make the connection yourself and hand it in as connection.',
+  },
+  {
     title: 'nats: servers with different credentials',
     app: () => forRoot([{ name: 'events', kind: 'nats', servers: ['nats://ops:one@a.example.com:4222', 'nats://ops:two@b.example.com:4222'] }]),
     message:

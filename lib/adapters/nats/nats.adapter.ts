@@ -108,10 +108,12 @@ export class NatsAdapter implements ConnectionAdapter {
   async close(signal: AbortSignal): Promise<void> {
     this.closing = true;
     const connection = this.connection;
+    const up = this.clients.value !== undefined;
     this.clients.next(undefined);
     this.clients.complete();
     this.watch?.stop();
-    if (!this.owned) return this.settings.subscriptions.drain(signal);
+    // Draining waits for the server's answer: on a connection down (a stalled server) it would only wait out the deadline.
+    if (!this.owned) return up ? this.settings.subscriptions.drain(signal) : this.settings.subscriptions.close();
     if (!connection || connection.isClosed()) return;
     const stopForcing = onAbort(signal, () => void connection.close().catch(() => undefined));
     try {
@@ -140,7 +142,8 @@ export class NatsAdapter implements ConnectionAdapter {
     const { connect } = await loadPeer<NatsLibrary>('nats', 'NATS connections');
     const source = this.source as Exclude<NatsSource, { watched: NatsConnectionLike }>;
     // nats.js never reconnects behind the engine's back: its first loss closes the connection.
-    const { connecting, dials } = NatsDials.follow(() => connect({ ...source.connectOptions, reconnect: false }) as unknown as Promise<NatsConnectionLike>);
+    const options: Record<string, unknown> = { ...source.connectOptions, reconnect: false, ...outsideDials(source.connectOptions.authenticator) };
+    const { connecting, dials } = NatsDials.follow(() => connect(options) as unknown as Promise<NatsConnectionLike>);
     let connection: NatsConnectionLike;
     try {
       connection = await abortable(connecting, signal);
@@ -297,6 +300,13 @@ export class NatsAdapter implements ConnectionAdapter {
     });
     return watch;
   }
+}
+
+/** The app's authenticator(s), run outside the package's dial context: a socket they dial is never taken for the connect()'s. */
+function outsideDials(authenticator: unknown): { authenticator?: unknown } {
+  const outside = (one: unknown) => (typeof one === 'function' ? NatsDials.outside(one as (...args: unknown[]) => unknown) : one);
+  if (authenticator === undefined) return {};
+  return { authenticator: Array.isArray(authenticator) ? authenticator.map(outside) : outside(authenticator) };
 }
 
 /** What a status event says of why: the server's error code, or where it happened. */

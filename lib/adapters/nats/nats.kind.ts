@@ -107,11 +107,19 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
     list.map(withoutUserinfo).join(', '),
     'Use tls:// for every server or for none: nats.js takes one TLS setting for the whole list.',
   );
+  const tlsOption = natsOptions?.tls as { handshakeFirst?: unknown } | null | false | undefined;
   check.that(
-    tlsServers === 0 || natsOptions?.tls !== null,
+    tlsServers === 0 || tlsOption === undefined || Boolean(tlsOption),
     'natsOptions.tls',
-    null,
+    tlsOption,
     'Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
+  );
+  check.that(
+    !tlsOption || tlsOption.handshakeFirst === undefined || tlsOption.handshakeFirst === false,
+    'natsOptions.tls.handshakeFirst',
+    tlsOption ? tlsOption.handshakeFirst : undefined,
+    'Leave it out for a connection the package makes: nats.js keeps the socket of a TLS-first handshake it gave up on, ' +
+      'which the package cannot destroy (one per attempt into a stalled server). Make the connection yourself and hand it in as connection.',
   );
   check.that(
     natsOptions === undefined || (typeof natsOptions === 'object' && natsOptions !== null && !Array.isArray(natsOptions)),
