@@ -14,6 +14,8 @@ export type { AmqpConnectionLike, AmqpMessage } from './adapters/amqp/amqp-like.
 export type { AmqpConsumerDefinition } from './adapters/amqp/kept-amqp-consumer.js';
 export type { MqttClientLike } from './adapters/mqtt/mqtt-like.js';
 export type { MqttMessage, MqttSubscriptionDefinition } from './adapters/mqtt/kept-mqtt-subscriptions.js';
+export type { NatsConnectionLike, NatsMessage } from './adapters/nats/nats-like.js';
+export type { NatsSubscriptionDefinition } from './adapters/nats/kept-nats-subscriptions.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
   AmqpConnectionDefinition,
@@ -22,6 +24,7 @@ export type {
   ImapConnectionDefinition,
   ImapFlowConnectionDefinition,
   MqttConnectionDefinition,
+  NatsConnectionDefinition,
   NodeImapConnectionDefinition,
   RedisConnectionDefinition,
   StompConnectionDefinition,

@@ -7,22 +7,25 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/kit/process.util.js';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedRabbitMq, sharedRedis } from '../test/kit/shared-servers.js';
+import { connect as connectNats } from 'nats';
+import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedNats, sharedRabbitMq, sharedRedis } from '../test/kit/shared-servers.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'main.js');
 
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite, IMAP, STOMP, Redis, AMQP and MQTT snapshots, works its Redis jobs, AMQP orders and MQTT messages and exits 0 on SIGTERM', async () => {
+  it('answers its probes from the SQLite, IMAP, STOMP, Redis, AMQP, MQTT and NATS snapshots, works its Redis jobs, AMQP orders, MQTT and NATS messages and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
     const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
     const redis = await sharedRedis(); // the sample's Redis worker, pointed at the run's redis-server
     const rabbit = await sharedRabbitMq(); // the sample's AMQP consumer, pointed at the run's RabbitMQ
     const mosquitto = await sharedMosquitto(); // the sample's MQTT subscription, pointed at the run's mosquitto
+    const nats = await sharedNats(); // the sample's NATS subscription, pointed at the run's nats-server
     const queue = `sample:jobs:${process.pid}`;
     const orders = `sample.orders.${process.pid}`;
     const devices = `sample/${process.pid}/devices`;
+    const events = `sample.${process.pid}.events`;
     const env = {
       ...process.env,
       PORT: String(port),
@@ -36,6 +39,8 @@ describe('the sample app, as the README runs it', () => {
       AMQP_QUEUE: orders,
       MQTT_URL: mosquitto.url,
       MQTT_TOPIC: `${devices}/#`,
+      NATS_URL: nats.url,
+      NATS_SUBJECT: `${events}.>`,
     };
     const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -49,7 +54,7 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis, AMQP and MQTT are up too
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis, AMQP, MQTT and NATS are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       // The default detail level: each connection's status, nothing of hosts, users, reasons or errors.
@@ -59,6 +64,7 @@ describe('the sample app, as the README runs it', () => {
         broker: { status: 'up' },
         orders: { status: 'up' },
         devices: { status: 'up' },
+        events: { status: 'up' },
         jobs: { status: 'up' },
       });
       assert.equal(body?.status, 'ok');
@@ -86,6 +92,16 @@ describe('the sample app, as the README runs it', () => {
       }
       while (!output.includes(`message on ${devices}/d1/status: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.match(output, new RegExp(`message on ${devices}/d1/status: hello`));
+      // The package's subscription, made on its own NATS connection, takes a message another connection publishes.
+      const emitter = await connectNats({ servers: nats.url });
+      try {
+        emitter.publish(`${events}.created`, 'hello');
+        await emitter.flush();
+      } finally {
+        await emitter.close();
+      }
+      while (!output.includes(`event on ${events}.created: hello`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output, new RegExp(`event on ${events.replaceAll('.', '\\.')}\\.created: hello`));
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }

@@ -31,6 +31,10 @@ const mqttUrl = 'mqtt://broker.example.com:1883';
 /** An MQTT.js client that never connects (manualConnect), handed in as an app hands in its own. */
 const idleMqtt = (options: mqtt.IClientOptions = {}) => mqtt.connect('mqtt://broker.example.com:1883', { manualConnect: true, ...options });
 
+const natsUrl = 'nats://broker.example.com:4222';
+const NATS_FIX_OWNED = 'Leave it out: the package makes a new connection after a loss, with the reconnect options.';
+const NATS_FIX_BOTH = "Give either connection (the app's nats.js connection, watched) or servers / natsOptions (the package makes its own), not both.";
+
 /** forRoot() with these connections, and other module options. */
 const forRoot = (connections: unknown[], options: object = {}): TestAppOptions => ({
   health: { connections: connections as ConnectionDefinition[], ...options },
@@ -201,7 +205,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'an unknown kind',
     app: () => forRoot([{ name: 'cache', kind: 'memcached' }]),
-    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp", "mqtt".',
+    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp", "mqtt", "nats".',
   },
   {
     title: 'required that is not a boolean',
@@ -587,6 +591,158 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     message: 'Connection "devices": option "mqttOption" is an object. There is no such option; a mqtt connection takes name, kind, required, heartbeat, suspicion, reconnect, failure, client, url, mqttOptions, subscriptions, probe, beatTopic, allowInsecureAuth. Did you mean "mqttOptions"?',
   },
 
+  {
+    title: 'nats: both connection and servers',
+    app: () => forRoot([{ name: 'events', kind: 'nats', connection: 'NATS', servers: natsUrl }]),
+    message: `Connection "events": option "servers" is "(given beside connection)". ${NATS_FIX_BOTH}`,
+  },
+  {
+    title: 'nats: both connection and natsOptions',
+    app: () => forRoot([{ name: 'events', kind: 'nats', connection: 'NATS', natsOptions: { name: 'events' } }]),
+    message: `Connection "events": option "natsOptions" is "(given beside connection)". ${NATS_FIX_BOTH}`,
+  },
+  {
+    title: 'nats: neither connection nor servers nor natsOptions',
+    app: () => forRoot([{ name: 'events', kind: 'nats', subscriptions: [] }]),
+    message:
+      'Connection "events": option "connection" is undefined. ' +
+      "Give connection: the app's nats.js connection or its provider's token, or servers / natsOptions for a connection the package makes.",
+  },
+  {
+    title: 'nats: a server of another scheme',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'http://broker.example.com:4222' }]),
+    message: `Connection "events": option "servers" is "http://broker.example.com:4222". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: a list of servers with a path in one',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: [natsUrl, 'nats://other.example.com:4222/events'] }]),
+    message: `Connection "events": option "servers" is "nats://broker.example.com:4222, nats://other.example.com:4222/events". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: an empty list of servers',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: [] }]),
+    message: `Connection "events": option "servers" is "". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: a WebSocket server (nats.js would dial it in plain TCP)',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'wss://ops:s3cret@broker.example.com:443' }]),
+    message: `Connection "events": option "servers" is "wss://broker.example.com:443". Use 'nats://host:4222', 'tls://host:4222' (TLS) or 'host:4222', or a list of them: nats.js's connect() speaks TCP, not WebSocket.`,
+  },
+  {
+    title: 'nats: tls:// for some servers only',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: ['tls://a.example.com:4222', 'nats://b.example.com:4222'] }]),
+    message:
+      'Connection "events": option "servers" is "tls://a.example.com:4222, nats://b.example.com:4222". ' +
+      'Use tls:// for every server or for none: nats.js takes one TLS setting for the whole list.',
+  },
+  {
+    title: 'nats: tls:// servers with TLS turned off',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: null } }]),
+    message: 'Connection "events": option "natsOptions.tls" is null. Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
+  },
+  {
+    title: 'nats: tls:// servers with tls: false',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: false } }]),
+    message: 'Connection "events": option "natsOptions.tls" is false. Leave it out, or give TLS options: the servers are tls://, so the connection requires TLS.',
+  },
+  {
+    title: 'nats: TLS-first on a connection the package makes (its dials could not be destroyed)',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: 'tls://a.example.com:4222', natsOptions: { tls: { handshakeFirst: true } } }]),
+    message:
+      'Connection "events": option "natsOptions.tls.handshakeFirst" is true. Leave it out for a connection the package makes: nats.js keeps the socket of a ' +
+      'TLS-first handshake it gave up on, which the package cannot destroy (one per attempt into a stalled server). Make the connection yourself and hand it in as connection.',
+  },
+  {
+    title: 'nats: servers with different credentials',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: ['nats://ops:one@a.example.com:4222', 'nats://ops:two@b.example.com:4222'] }]),
+    message:
+      'Connection "events": option "servers" is "nats://a.example.com:4222, nats://b.example.com:4222". The servers carry different credentials, but nats.js sends ' +
+      'one user and password (or token) to every server. Give the same in each, or give them once as natsOptions.user / pass / token.',
+  },
+  {
+    title: 'nats: a connection that is not a nats.js connection',
+    app: () => forRoot([{ name: 'events', kind: 'nats', connection: { rtt() {}, close() {}, publish() {} } }]),
+    message: 'Connection "events": option "connection" is "(not a nats.js connection)". Pass what nats.js\'s connect() resolves to (nats 2.x), or the token of its provider.',
+  },
+  {
+    title: 'nats: a connection token nothing provides',
+    app: () => forRoot([{ name: 'events', kind: 'nats', connection: 'NATS_CONNECTION' }]),
+    message:
+      'Connection "events": option "connection" is "NATS_CONNECTION". No provider with that token holds a connection. ' +
+      'Register the nats.js connection as a provider, import its module, or pass the connection itself.',
+  },
+  {
+    title: "nats: natsOptions.reconnect, the package's to set",
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { reconnect: true } }]),
+    message: `Connection "events": option "natsOptions.reconnect" is true. ${NATS_FIX_OWNED}`,
+  },
+  {
+    title: "nats: natsOptions.maxReconnectAttempts, the package's to set",
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { maxReconnectAttempts: -1 } }]),
+    message: `Connection "events": option "natsOptions.maxReconnectAttempts" is -1. ${NATS_FIX_OWNED}`,
+  },
+  {
+    title: "nats: natsOptions.waitOnFirstConnect, the package's to set",
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { waitOnFirstConnect: true } }]),
+    message: `Connection "events": option "natsOptions.waitOnFirstConnect" is true. ${NATS_FIX_OWNED}`,
+  },
+  {
+    title: 'nats: natsOptions.servers instead of servers',
+    app: () => forRoot([{ name: 'events', kind: 'nats', natsOptions: { servers: [natsUrl] } }]),
+    message: 'Connection "events": option "natsOptions.servers" is "(given)". Give the servers as the servers option.',
+  },
+  {
+    title: 'nats: natsOptions that are not an object',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: 'name=events' }]),
+    message: 'Connection "events": option "natsOptions" is "name=events". Use an object of nats.js options (user, pass, token, name, tls, ...), or leave it out.',
+  },
+  {
+    title: 'nats: subscriptions that are not an array',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: { subject: 'orders.*', onMessage } }]),
+    message: 'Connection "events": option "subscriptions" is an object. Pass an array of { subject, queue?, onMessage }.',
+  },
+  {
+    title: 'nats: a subscription without a subject',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: [{ onMessage }] }]),
+    message: 'Connection "events": option "subscriptions[0].subject" is undefined. Use a non-empty string.',
+  },
+  {
+    title: 'nats: a subject with white space',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: [{ subject: 'orders created', onMessage }] }]),
+    message:
+      'Connection "events": option "subscriptions[0].subject" is "orders created". ' +
+      "Use a subject without white space, such as 'orders.created', 'orders.*' or 'orders.>'.",
+  },
+  {
+    title: 'nats: an empty queue group',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: [{ subject: 'orders.*', queue: '', onMessage }] }]),
+    message: 'Connection "events": option "subscriptions[0].queue" is "". Use a non-empty string.',
+  },
+  {
+    title: 'nats: a subscription without onMessage',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: [{ subject: 'orders.*' }] }]),
+    message: 'Connection "events": option "subscriptions[0].onMessage" is undefined. Pass a function (message: NatsMessage) => unknown.',
+  },
+  {
+    title: 'nats: a misspelled subscription option',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, subscriptions: [{ subject: 'orders.*', qeue: 'workers', onMessage }] }]),
+    message:
+      'Connection "events": option "subscriptions[0].qeue" is a string. There is no such option; subscriptions[0] takes subject, queue, onMessage. ' +
+      'Did you mean "subscriptions[0].queue"?',
+  },
+  {
+    title: 'nats: allowInsecureAuth that is not a boolean',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, allowInsecureAuth: 'yes' }]),
+    message: 'Connection "events": option "allowInsecureAuth" is a string. Use one of true, false.',
+  },
+  {
+    title: 'nats: a misspelled option',
+    app: () => forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOption: { name: 'events' } }]),
+    message:
+      `Connection "events": option "natsOption" is an object. There is no such option; a nats connection takes ${KNOWN_CONNECTION}, ` +
+      'connection, servers, natsOptions, subscriptions, allowInsecureAuth. Did you mean "natsOptions"?',
+  },
+
   // Decorated connections get the same checks, and their messages name the decorated member.
   {
     title: '@MonitorConnection with a misspelled option',
@@ -613,7 +769,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       return { providers: [Relay] };
     },
     message:
-      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis", "amqp" or "mqtt": the kinds whose client a member holds. ' +
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis", "amqp", "mqtt" or "nats": the kinds whose client a member holds. ' +
       'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
   },
   {
@@ -692,6 +848,15 @@ describe('a bad configuration never shows a credential, in its message nor in th
     ['a url given as mqttOptions', forRoot([{ name: 'devices', kind: 'mqtt', mqttOptions: `mqtt://ops:${secret}@broker.example.com` }])],
     ["an app's MQTT.js client with a password, beside a url", forRoot([{ name: 'devices', kind: 'mqtt', client: idleMqtt({ username: 'ops', password: secret }), url: mqttUrl }])],
     ['a non-MQTT.js client holding a password', forRoot([{ name: 'devices', kind: 'mqtt', client: { options: { password: secret }, connected: false } }])],
+    ['a NATS server of another scheme, with a password', forRoot([{ name: 'events', kind: 'nats', servers: `http://ops:${secret}@broker.example.com:4222` }])],
+    ['a NATS server with a password, without a scheme, beside a bad one', forRoot([{ name: 'events', kind: 'nats', servers: [`ops:${secret}@broker.example.com:4222`, 'http://other.example.com'] }])],
+    ['NATS servers with different passwords', forRoot([{ name: 'events', kind: 'nats', servers: [`nats://ops:${secret}@a.example.com`, `nats://${secret}@b.example.com`] }])],
+    ['a NATS server with a password beside a connection', forRoot([{ name: 'events', kind: 'nats', connection: 'NATS', servers: `nats://ops:${secret}@broker.example.com:4222` }])],
+    ['natsOptions with a pass and a reconnect', forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { user: 'ops', pass: secret, reconnect: true } }])],
+    ['natsOptions with a token and a bad subscription', forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { token: secret }, subscriptions: [{}] }])],
+    ['natsOptions with a nested passphrase and waitOnFirstConnect', forRoot([{ name: 'events', kind: 'nats', servers: natsUrl, natsOptions: { tls: { passphrase: secret }, waitOnFirstConnect: true } }])],
+    ['a url given as natsOptions', forRoot([{ name: 'events', kind: 'nats', natsOptions: `nats://ops:${secret}@broker.example.com` }])],
+    ['a non-nats.js connection holding a password', forRoot([{ name: 'events', kind: 'nats', connection: { options: { pass: secret }, rtt() {} } }])],
   ];
   for (const [title, options] of cases) {
     it(title, async () => {
@@ -760,6 +925,7 @@ const MISSING_PEERS = [
   { which: 'redis', missing: 'ioredis', feature: 'Redis connections', place: 'Connection "cache"' },
   { which: 'amqp', missing: 'amqplib', feature: 'AMQP connections', place: 'Connection "orders"' },
   { which: 'mqtt', missing: 'mqtt', feature: 'MQTT connections', place: 'Connection "devices"' },
+  { which: 'nats', missing: 'nats', feature: 'NATS connections', place: 'Connection "events"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 

@@ -4,7 +4,7 @@
  * own lockfile: the starter files of its `nest new` (test/fixtures/matrix/<variant>) over it, the README's code
  * blocks in it, the tarball installed as a user installs it. Each row must compile with its TypeScript, pass its
  * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot,
- * ActiveMQ, redis-server, RabbitMQ and mosquitto (for Redis, AMQP and MQTT each, a connection the package creates
+ * ActiveMQ, redis-server, RabbitMQ, mosquitto and nats-server (for Redis, AMQP, MQTT and NATS each, a connection the package creates
  * and one of the app's own), then run as built (`node dist/main`), answer /health 200 (those client libraries loaded and their
  * connections up) and 503, and exit 0 on SIGTERM.
  */
@@ -22,9 +22,10 @@ import { installedFixture, installTarball, packPackage, root } from './kit/packe
 import { freePort } from './kit/process.util.js';
 import { readmeFiles, withEsmSpecifiers } from './kit/readme-code.js';
 import type { MosquittoServer } from './kit/mosquitto.server.js';
+import type { NatsServer } from './kit/nats.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import type { RedisServer } from './kit/redis.server.js';
-import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { sharedActiveMq, sharedDovecot, sharedMosquitto, sharedNats, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
 
 interface Row {
   /** The starter's files, under test/fixtures/matrix. */
@@ -137,7 +138,7 @@ async function health(port: number): Promise<Health | undefined> {
  * client and the app's), amqplib (its connection, and the app's amqp-connection-manager), mqtt (its client and the
  * app's).
  */
-const loadedPeers = ['mail', 'broker', 'sessions', 'cache', 'jobs', 'events', 'devices', 'telemetry'];
+const loadedPeers = ['mail', 'broker', 'sessions', 'cache', 'jobs', 'events', 'devices', 'telemetry', 'signals', 'alerts'];
 
 /** Starts the built app, waits for /health 200 with the connections of loadedPeers up, takes the TCP dependency away (503), then SIGTERM: exit 0. */
 async function runBuilt(app: string, main: string, env: NodeJS.ProcessEnv): Promise<void> {
@@ -187,16 +188,17 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   before(
     async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'connection-health-matrix-'));
-      const [packed, dovecot, activemq, redis, rabbitmq, mosquitto] = await Promise.all([
+      const [packed, dovecot, activemq, redis, rabbitmq, mosquitto, nats] = await Promise.all([
         packPackage(dir),
         sharedDovecot(),
         sharedActiveMq(),
         sharedRedis(),
         sharedRabbitMq(),
         sharedMosquitto(),
+        sharedNats(),
       ]);
       tarball = packed;
-      serversEnv = serverEnv(dovecot, activemq, redis, rabbitmq, mosquitto);
+      serversEnv = serverEnv(dovecot, activemq, redis, rabbitmq, mosquitto, nats);
     },
     { timeout: 300_000 },
   );
@@ -241,7 +243,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assertPassed('tsc --noEmit', await timed('tsc', () => outcome(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], app)));
       });
 
-      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis, amqplib and mqtt up", { timeout: 300_000 }, async () => {
+      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis, amqplib, mqtt and nats up", { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         const run = await timed('test:e2e', () => outcome('npm', ['run', 'test:e2e'], app, serversEnv));
         assertPassed('npm run test:e2e', run);
@@ -253,7 +255,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assert.ok(written >= 9 && Number(passed) === written && passed === total, `npm run test:e2e ran ${passed ?? 'no'} tests of ${total ?? '?'}, ${written} written:\n${run.output}`);
       });
 
-      it('builds, serves /health 200 with imapflow, stompjs, ioredis, amqplib and mqtt up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
+      it('builds, serves /health 200 with imapflow, stompjs, ioredis, amqplib, mqtt and nats up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         assertPassed('npm run build', await timed('build', () => outcome('npm', ['run', 'build'], app)));
         for (const adapter of row.adapters) {
@@ -264,7 +266,7 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
   }
 });
 
-function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer, rabbitmq: RabbitMqServer, mosquitto: MosquittoServer): Record<string, string> {
+function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: RedisServer, rabbitmq: RabbitMqServer, mosquitto: MosquittoServer, nats: NatsServer): Record<string, string> {
   return {
     MATRIX_IMAP_HOST: dovecot.host,
     MATRIX_IMAP_PORT: String(dovecot.port),
@@ -275,5 +277,6 @@ function serverEnv(dovecot: DovecotServer, activemq: ActiveMqServer, redis: Redi
     MATRIX_REDIS_URL: redis.url,
     MATRIX_AMQP_URL: rabbitmq.amqpUrl,
     MATRIX_MQTT_URL: mosquitto.url,
+    MATRIX_NATS_URL: nats.url,
   };
 }

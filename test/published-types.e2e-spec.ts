@@ -114,4 +114,10 @@ describe('the published types need no optional peer', () => {
     assert.equal(output, '');
     assert.equal(code, 0);
   });
+
+  it("an app with nats hands in nats.js's NatsConnection and ConnectionOptions as they are, with NatsMessage and Msg subscriptions: strict, skipLibCheck false", { timeout: 300_000 }, async () => {
+    const { code, output } = await compile(path.join(fixtures, 'types-consumer-nats'));
+    assert.equal(output, '');
+    assert.equal(code, 0);
+  });
 });

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { AMQP_CONSUMER_OPTIONS, AMQP_OPTIONS } from '../lib/adapters/amqp/amqp.kind.js';
 import { CUSTOM_OPTIONS } from '../lib/adapters/custom/custom.kind.js';
 import { MQTT_OPTIONS, MQTT_SUBSCRIPTION_OPTIONS } from '../lib/adapters/mqtt/mqtt.kind.js';
+import { NATS_OPTIONS, NATS_SUBSCRIPTION_OPTIONS } from '../lib/adapters/nats/nats.kind.js';
 import { KIND_OPTIONS } from '../lib/adapters/create-adapter.js';
 import { IMAP_LOGIN_OPTIONS, IMAP_OPTIONS } from '../lib/adapters/imap/imap-adapter.factory.js';
 import { REDIS_OPTIONS } from '../lib/adapters/redis/redis.kind.js';
@@ -113,6 +114,7 @@ const PLACES: Record<string, { required: string[]; groups: string[] }> = {
   'redis options': expand(REDIS_OPTIONS, { keepAlive: KEEPALIVE_OPTIONS }),
   'amqp options': expand(AMQP_OPTIONS, { consumers: AMQP_CONSUMER_OPTIONS }),
   'mqtt options': expand(MQTT_OPTIONS, { subscriptions: MQTT_SUBSCRIPTION_OPTIONS }),
+  'nats options': expand(NATS_OPTIONS, { subscriptions: NATS_SUBSCRIPTION_OPTIONS }),
 };
 
 describe('README option tables', () => {

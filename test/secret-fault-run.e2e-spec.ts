@@ -19,6 +19,7 @@ import { ActiveMqServer } from './kit/activemq.server.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { DovecotServer } from './kit/dovecot.server.js';
 import { MosquittoServer } from './kit/mosquitto.server.js';
+import { NatsServer } from './kit/nats.server.js';
 import { PLANTED_SECRETS, leakedForms } from './kit/planted-secrets.js';
 import { PostgresServer } from './kit/postgres.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
@@ -41,6 +42,8 @@ const secrets: FaultRunConfig['secrets'] = {
   rabbitmqWrong: planted('Chinese'),
   mqtt: planted('@'),
   mqttWrong: planted('='),
+  nats: planted('/'),
+  natsWrong: planted('+'),
   api: planted('a JWT-looking token'),
 };
 const run = `${process.pid}`;
@@ -52,6 +55,7 @@ const users: FaultRunConfig['users'] = {
   activemq: 'alice-amq',
   rabbitmq: `alice-rmq-${run}`,
   mqtt: `alice-mqtt-${run}`,
+  nats: `alice-nats-${run}`,
 };
 /** Which user goes with which secret, for the base64 blobs (SASL PLAIN, Basic) that hold both. */
 const userOf: Record<keyof FaultRunConfig['secrets'], string> = {
@@ -67,13 +71,15 @@ const userOf: Record<keyof FaultRunConfig['secrets'], string> = {
   rabbitmqWrong: users.rabbitmq,
   mqtt: users.mqtt,
   mqttWrong: users.mqtt,
+  nats: users.nats,
+  natsWrong: users.nats,
   api: 'alice',
 };
 /** Every form a scrubber must know: as written, and as each source encodes it (see secret-corpus.ts). */
 const EVERY_FORM = '{{secret}} {{secret|url}} {{secret|userinfo}} {{secret|imap}} {{secret|json}} {{secret|inspect}} {{secret|imap|inspect}} {{secret|base64}} {{sasl}} {{basic}} {{xoauth2}}';
 
-const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'tcp', 'api'];
-const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong', 'amqp-wrong', 'mqtt-wrong'];
+const GOOD = ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'nats', 'tcp', 'api'];
+const WRONG = ['pg-wrong', 'imap-wrong', 'activemq-wrong', 'rabbitmq-wrong', 'amqp-wrong', 'mqtt-wrong', 'nats-wrong'];
 const SERVING = new Set(['up', 'degraded']);
 
 /** The app as a child process: its output, and the state of each connection from the events it prints. */
@@ -145,18 +151,20 @@ describe('a full fault run of every kind leaves no planted secret in any output'
   let activemq: ActiveMqServer;
   let rabbitmq: RabbitMqServer;
   let mosquitto: MosquittoServer;
+  let nats: NatsServer;
   let api: http.Server;
   let apiStatus = 200;
   const proxies: ChaosProxy[] = [];
   let child: FaultRunApp | undefined;
 
   before(async () => {
-    [postgres, dovecot, activemq, rabbitmq, mosquitto] = await Promise.all([
+    [postgres, dovecot, activemq, rabbitmq, mosquitto, nats] = await Promise.all([
       PostgresServer.start({ passwords: true }),
       sharedDovecot(),
       ActiveMqServer.start({ users: [{ login: users.activemq, passcode: secrets.activemq }] }),
       sharedRabbitMq(),
       MosquittoServer.start({ user: { username: users.mqtt, password: secrets.mqtt } }),
+      NatsServer.start({ auth: { users: { [users.nats]: secrets.nats } } }),
     ]);
     await postgres.createRole(users.postgres, secrets.pgPassword);
     await postgres.createRole(users.postgresUrl, secrets.pgUrl);
@@ -175,7 +183,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     await child?.exit();
     await Promise.all(proxies.map((proxy) => proxy.close()));
     await new Promise((resolve) => api?.close(resolve));
-    await Promise.all([postgres?.stop(), activemq?.stop(), mosquitto?.stop()]);
+    await Promise.all([postgres?.stop(), activemq?.stop(), mosquitto?.stop(), nats?.stop()]);
     await rabbitmq?.ctl(['delete_user', users.rabbitmq]).catch(() => undefined);
     if (dovecot && !dovecot.isRunning()) await dovecot.startAgain();
   });
@@ -193,6 +201,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
       rabbitmq: await through(rabbitmq.host, rabbitmq.port),
       amqp: await through(rabbitmq.host, rabbitmq.amqpPort),
       mqtt: await through(mosquitto.host, mosquitto.port),
+      nats: await through(nats.host, nats.port),
       api: await through('127.0.0.1', (api.address() as AddressInfo).port),
       users,
       secrets,
@@ -209,14 +218,14 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     // RST of every session the proxies carry.
     let before = downs();
     for (const proxy of proxies) proxy.reset();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt'], 'RST');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'nats'], 'RST');
     await child.command('probe');
     await allUp('after RST');
 
     // A silent partition: the heartbeat deadlines must notice.
     before = downs();
     for (const proxy of proxies) proxy.blackhole();
-    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'api'], 'blackhole');
+    await wentDown(before, ['pg-url', 'pg-password', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'nats', 'api'], 'blackhole');
     await child.command('probe');
     for (const proxy of proxies) proxy.pass();
     await allUp('after the blackhole');
@@ -230,10 +239,11 @@ describe('a full fault run of every kind leaves no planted secret in any output'
       activemq.kill(),
       rabbitmq.closeAllConnections('fault run'),
       mosquitto.kill(),
+      nats.kill(),
     ]);
-    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt'], 'kill');
+    await wentDown(before, ['pg-url', 'pg-password', 'tcp', 'imapflow', 'node-imap', 'activemq', 'rabbitmq', 'amqp', 'mqtt', 'nats'], 'kill');
     await child.command('probe');
-    await Promise.all([postgres.startAgain(), activemq.startAgain(), mosquitto.startAgain()]);
+    await Promise.all([postgres.startAgain(), activemq.startAgain(), mosquitto.startAgain(), nats.startAgain()]);
     await allUp('after the kills');
 
     // Failed logins under live sessions: passwords changed, sessions ended, reconnects refused.
@@ -245,8 +255,11 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     // mosquitto 2.0 reads its password file at start: the broker on the same port now takes another password.
     await mosquitto.stop();
     mosquitto = await MosquittoServer.start({ port: mosquitto.port, user: { username: users.mqtt, password: 'changed-by-the-fault-run' } });
+    // nats-server on the same port with another password: the live connection ends with the kill, the new ones are refused.
+    await nats.stop();
+    nats = await NatsServer.start({ port: nats.port, auth: { users: { [users.nats]: 'changed-by-the-fault-run' } } });
     apiStatus = 401;
-    const refused = ['pg-password', 'rabbitmq', 'amqp', 'mqtt', 'api'];
+    const refused = ['pg-password', 'rabbitmq', 'amqp', 'mqtt', 'nats', 'api'];
     const attempts = Object.fromEntries(refused.map((name) => [name, child!.count(name, 'reconnecting')]));
     await wentDown(before, refused, 'failed login');
     await child.waitUntil('two refused reconnects each', () => refused.every((name) => child!.count(name, 'reconnecting') >= attempts[name]! + 2), 30_000);
@@ -259,6 +272,7 @@ describe('a full fault run of every kind leaves no planted secret in any output'
     for (const name of GOOD) assert.ok(child.count(name, 'up') >= 2, `${name} came back up (${child.count(name, 'up')} times)`);
     for (const name of WRONG) assert.equal(child.count(name, 'up'), 0, `${name} never logged in`);
     assert.match(child.output, /password authentication failed for user/);
+    assert.match(child.output, /AUTHORIZATION_VIOLATION/, 'the NATS server refused a login');
     assert.match(child.output, /"level":"warn"/, 'the JSON logger wrote');
     assert.match(child.output, / WARN \[ConnectionHealth\]/, 'the text logger wrote');
     assert.ok((child.output.match(/^body \/health 503: /gm)?.length ?? 0) >= 4, 'health bodies were printed during the faults');

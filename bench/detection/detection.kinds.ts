@@ -2,7 +2,7 @@ import { rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringMode
 import type { DetectionKind } from './detection-kind.interface.js';
 import { dovecotImapFlowKind, dovecotNodeImapKind } from './imap.kind.js';
 import { mosquittoMqttKind, mosquittoWatchedMqttKind } from './mqtt.kind.js';
-import { natsKind } from './nats.kind.js';
+import { natsKind, natsWatchedKind } from './nats.kind.js';
 import { postgresTypeOrmKind } from './postgres.kind.js';
 import { redisIoredisBlpopKind, redisIoredisKind, redisIoredisSubscriberKind } from './redis.kind.js';
 import { activeMqStompKind } from './stomp.kind.js';
@@ -12,4 +12,4 @@ import { activeMqStompKind } from './stomp.kind.js';
  * DetectionKind (see postgres.kind.ts): its server (kill, startAgain, stop), the connection the package
  * monitors, and the raw client libraries to compare with.
  */
-export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind, redisIoredisSubscriberKind, redisIoredisBlpopKind, rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringModelKind, natsKind, mosquittoMqttKind, mosquittoWatchedMqttKind];
+export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind, redisIoredisSubscriberKind, redisIoredisBlpopKind, rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringModelKind, natsKind, natsWatchedKind, mosquittoMqttKind, mosquittoWatchedMqttKind];

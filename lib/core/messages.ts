@@ -164,6 +164,23 @@ export const messages = {
   mqttCleartextPassword: (host: string) =>
     `the MQTT password goes to ${host} in clear, without TLS: anyone on the path can read it. Use mqtts:// (or wss://), or set ` +
     'allowInsecureAuth: true if this network is trusted.',
+  natsNotConnected: (reason: string | undefined) => `the NATS connection is not connected${reason ? ` (${reason})` : ''}`,
+  natsClosed: (reason: string | undefined) => `the NATS connection was lost${reason ? `: ${reason}` : ''}`,
+  natsClosedForGood: (reason: string | undefined) =>
+    reason
+      ? `the app's NATS connection is closed for good (${reason}): nats.js gave up reconnecting (after maxReconnectAttempts, or at a second ` +
+        'authorization error unless ignoreAuthErrorAbort is set) and never opens a closed connection again, nor does the package. Give it ' +
+        'maxReconnectAttempts: -1, or give servers so that the package makes its own connections'
+      : "the app's NATS connection was closed (close() or drain()); the package never reopens a connection it did not make",
+  natsNotReconnectedInTime: (reason: string | undefined) =>
+    `the app's NATS connection did not reconnect in time${reason ? ` (${reason})` : ''} (nats.js reconnects on its own schedule, reconnectTimeWait)`,
+  natsStale: () => 'the server answered no PING (stale connection)',
+  natsSubscriptionRefused: (subject: string, why: string, count: number) =>
+    `the server refused the subscription to '${subject}' (${why})${count > 1 ? ` and ${count - 1} more` : ''}; it is asked for again at each heartbeat`,
+  natsMessageNotRedelivered: () => 'core NATS delivers a message at most once: it is not delivered again.',
+  natsCleartextAuth: (host: string) =>
+    `the NATS password or token goes to ${host} in clear, without TLS: anyone on the path can read it. Use tls:// (or natsOptions.tls), ` +
+    'or set allowInsecureAuth: true if this network is trusted.',
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

@@ -3,6 +3,7 @@ import type {
   AmqpConnectionDefinition,
   ImapFlowConnectionDefinition,
   MqttConnectionDefinition,
+  NatsConnectionDefinition,
   NodeImapConnectionDefinition,
   RedisConnectionDefinition,
   StompConnectionDefinition,
@@ -17,7 +18,8 @@ export type MonitorConnectionOptions =
   | StompConnectionDefinition
   | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>
   | Omit<AmqpConnectionDefinition, 'connection' | 'url' | 'socketOptions'>
-  | Omit<MqttConnectionDefinition, 'client' | 'url' | 'mqttOptions'>;
+  | Omit<MqttConnectionDefinition, 'client' | 'url' | 'mqttOptions'>
+  | Omit<NatsConnectionDefinition, 'connection' | 'servers' | 'natsOptions'>;
 
 /** @internal */
 export interface MonitoredMember {
@@ -35,6 +37,7 @@ export interface MonitoredMember {
  *   returns it; the package watches it and never closes it.
  * - `amqp`: the same, with the app's amqplib connection, amqp-connection-manager or recovering model.
  * - `mqtt`: the same, with the app's MQTT.js client.
+ * - `nats`: the same, with the app's nats.js connection.
  *
  * @example
  * ```ts

@@ -2,6 +2,7 @@ import type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 import type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 import type { ImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
 import type { MqttConnectionDefinition } from '../adapters/mqtt/mqtt.kind.js';
+import type { NatsConnectionDefinition } from '../adapters/nats/nats.kind.js';
 import type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
 import type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
 import type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
@@ -12,6 +13,7 @@ export type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 export type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 export type { ImapConnectionDefinition, ImapFlowConnectionDefinition, NodeImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
 export type { MqttConnectionDefinition } from '../adapters/mqtt/mqtt.kind.js';
+export type { NatsConnectionDefinition } from '../adapters/nats/nats.kind.js';
 export type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
 export type { StompConnectionDefinition } from '../adapters/stomp/stomp.kind.js';
 export type { TcpConnectionDefinition } from '../adapters/tcp/tcp.kind.js';
@@ -30,4 +32,5 @@ export type ConnectionDefinition =
   | StompConnectionDefinition
   | RedisConnectionDefinition
   | AmqpConnectionDefinition
-  | MqttConnectionDefinition;
+  | MqttConnectionDefinition
+  | NatsConnectionDefinition;

@@ -8,6 +8,7 @@ import { JobsWorker } from './jobs.worker.js';
 const stompLogger = new Logger('Broker');
 const ordersLogger = new Logger('Orders');
 const devicesLogger = new Logger('Devices');
+const eventsLogger = new Logger('Events');
 
 // SQLite in memory by default, so the sample runs anywhere; DATABASE_URL=postgres://... monitors PostgreSQL.
 const database = process.env.DATABASE_URL
@@ -95,6 +96,23 @@ const database = process.env.DATABASE_URL
               qos: 1,
               // MQTT has no NACK: a message whose handler throws is logged, and not delivered again.
               onMessage: (message) => devicesLogger.log(`message on ${message.topic}: ${message.payload.toString()}`),
+            },
+          ],
+          required: false,
+          reconnect: { maxAttempts: Infinity },
+        },
+        {
+          // A NATS connection of the package's own (nats-server), made anew after every loss with its
+          // subscription: core NATS delivers at most once, so a message published while it is down is lost.
+          name: 'events',
+          kind: 'nats',
+          servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+          allowInsecureAuth: process.env.NATS_ALLOW_INSECURE_AUTH === 'true' ? true : undefined,
+          subscriptions: [
+            {
+              subject: process.env.NATS_SUBJECT ?? 'sample.events.>',
+              // A handler that throws is logged; the message is not delivered again.
+              onMessage: (message) => eventsLogger.log(`event on ${message.subject}: ${message.string()}`),
             },
           ],
           required: false,

@@ -8,6 +8,8 @@ interface Lane {
   to: net.Socket;
   /** Forgotten (see forget()): its bytes vanish whatever the mode. */
   forgotten: boolean;
+  /** The most this lane carries, once throttled (see throttle()). */
+  bytesPerSecond: number | undefined;
   /** A null chunk stands for the FIN, which must not overtake the data before it. */
   queue: Array<{ dueAt: number; chunk: Buffer | null }>;
   timer: NodeJS.Timeout | undefined;
@@ -109,6 +111,15 @@ export class ChaosProxy {
     }
   }
 
+  /**
+   * The current connections carry at most `bytesPerSecond` each way, in order, while new connections pass at
+   * once: a congested flow, or a consumer slower than its messages, where what comes last (a PONG) waits
+   * behind a growing backlog that still trickles in. pass() lifts it.
+   */
+  throttle(bytesPerSecond: number): void {
+    for (const { lanes } of this.links) for (const lane of lanes) lane.bytesPerSecond = bytesPerSecond;
+  }
+
   /** Reset every new connection right after accepting it; current connections carry on as in pass(). */
   refuse(): void {
     this.setMode('refuse');
@@ -140,6 +151,7 @@ export class ChaosProxy {
     this.mode = mode;
     this.delayMs = delayMs;
     for (const { client, upstream, lanes } of this.links) {
+      if (mode === 'pass') for (const lane of lanes) lane.bytesPerSecond = undefined;
       for (const socket of [client, upstream]) mode === 'stall' ? socket.pause() : socket.resume();
       if (mode === 'blackhole') for (const lane of lanes) this.clear(lane);
     }
@@ -166,7 +178,7 @@ export class ChaosProxy {
   }
 
   private wire(from: net.Socket, to: net.Socket): Lane {
-    const lane: Lane = { to, forgotten: false, queue: [], timer: undefined };
+    const lane: Lane = { to, forgotten: false, bytesPerSecond: undefined, queue: [], timer: undefined };
     from.on('data', (chunk: Buffer) => this.carry(lane, chunk));
     from.on('end', () => this.carry(lane, null));
     return lane;
@@ -175,7 +187,9 @@ export class ChaosProxy {
   private carry(lane: Lane, chunk: Buffer | null): void {
     if (this.mode === 'blackhole' || lane.forgotten) return;
     const previousDueAt = lane.queue.at(-1)?.dueAt ?? 0;
-    lane.queue.push({ dueAt: Math.max(Date.now() + this.delayMs, previousDueAt), chunk });
+    const sentAt = Math.max(Date.now() + this.delayMs, previousDueAt);
+    const transferMs = lane.bytesPerSecond && chunk ? (chunk.length * 1_000) / lane.bytesPerSecond : 0;
+    lane.queue.push({ dueAt: sentAt + transferMs, chunk });
     this.flush(lane);
   }
 

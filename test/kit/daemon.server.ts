@@ -35,14 +35,20 @@ export interface DaemonProgram {
   name: string;
   /** The stem of the files in the folder: `redis` gives redis.conf and redis.pid. */
   stem: string;
+  /**
+   * The program cannot daemonize (nats-server has no such option): its command runs it in the foreground,
+   * and the base detaches it instead. Default: false, the command forks the server off and exits.
+   */
+  foreground?: boolean;
 }
 
 /**
- * A throwaway server that daemonizes itself: a single process, started by a command that forks it into the
- * background and exits, and that writes its pid to a file in the server's temporary folder. The pid file,
- * not a child handle, is the truth, so any process holding the location (see the servers' attach) can kill,
- * pause and start the server again, and `pid` stays true across restarts. Subclasses bring the
- * configuration, the command, the readiness check and their own faults.
+ * A throwaway server run in the background: a single process, started by a command that forks it into the
+ * background and exits (or detached by the base, see DaemonProgram.foreground), and that writes its pid to a
+ * file in the server's temporary folder. The pid file, not a child handle, is the truth, so any process
+ * holding the location (see the servers' attach) can kill, pause and start the server again, and `pid` stays
+ * true across restarts. Subclasses bring the configuration, the command, the readiness check and their own
+ * faults.
  */
 export abstract class DaemonServer<Location extends DaemonLocation> {
   readonly host: string;
@@ -109,10 +115,11 @@ export abstract class DaemonServer<Location extends DaemonLocation> {
       rmSync(this.pidFile, { force: true });
       const argv = this.daemonCommand();
       const command = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
+      if (this.program.foreground) return this.startDetached(command);
       // The command returns once the server forked into the background, and the server keeps no pipe of ours open.
       const child = spawn(command[0]!, command.slice(1), { stdio: 'ignore' });
       const [code] = (await once(child, 'exit')) as [number | null];
-      if (code !== 0) throw new Error(`${this.program.name} on port ${this.port} did not start (exit ${code}); log tail:\n${this.logTail()}`);
+      if (code !== 0) throw this.didNotStart(code);
     }
     await this.waitUntilReady();
   }
@@ -154,7 +161,10 @@ export abstract class DaemonServer<Location extends DaemonLocation> {
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 
-  /** The command that starts the server in the background, writing the pid file, and exits. */
+  /**
+   * The command that starts the server in the background, writing the pid file, and exits; for a foreground
+   * program, the command that runs the server (and writes the pid file).
+   */
   protected abstract daemonCommand(): string[];
 
   /**
@@ -192,6 +202,27 @@ export abstract class DaemonServer<Location extends DaemonLocation> {
 
   protected logTail(): string {
     return this.log().trimEnd().split('\n').slice(-10).join('\n') || '(no log)';
+  }
+
+  /**
+   * A foreground program: detached, so it keeps no pipe of ours and outlives a test file that started it for
+   * the whole run (the pid file finds it again). Its command never returns while it runs, so its exit before
+   * it answers is its failure to start.
+   */
+  private async startDetached(command: string[]): Promise<void> {
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'ignore', detached: true });
+    child.unref();
+    const exited = once(child, 'exit').then(([code]) => code as number | null);
+    const ready = this.waitUntilReady();
+    const first = await Promise.race([ready.then(() => 'ready' as const), exited]);
+    if (first !== 'ready') {
+      ready.catch(() => undefined);
+      throw this.didNotStart(first);
+    }
+  }
+
+  private didNotStart(code: number | null): Error {
+    return new Error(`${this.program.name} on port ${this.port} did not start (exit ${code}); log tail:\n${this.logTail()}`);
   }
 
   private readPid(): number | undefined {

@@ -283,6 +283,28 @@ describe('ChaosProxy', () => {
     assert.equal(await reply, 'ab');
   });
 
+  it('throttle(bytesPerSecond) slows the current connections only, until pass()', async (t) => {
+    const current = await dial();
+    proxy.throttle(1_000);
+    const fresh = await dial();
+    const started = performance.now();
+    const message = 'x'.repeat(300);
+    const replies = [read(current, 300).then(() => ms(started)), read(fresh, 300).then(() => ms(started))];
+    current.write(message);
+    fresh.write(message);
+    const [currentMs, freshMs] = await Promise.all(replies);
+    t.diagnostic(`300 bytes there and back under throttle(1000): current ${currentMs} ms, new ${freshMs} ms`);
+    // 300 ms each way; Date.now() granularity allows a millisecond less per direction.
+    assert.ok(currentMs >= 598, `the current connection's round trip took ${currentMs} ms`);
+    assert.ok(freshMs < 300, `the new connection's round trip took ${freshMs} ms`);
+    proxy.pass();
+    const again = performance.now();
+    const reply = read(current, 300);
+    current.write(message);
+    await reply;
+    assert.ok(ms(again) < 300, `after pass() the current connection's round trip took ${ms(again)} ms`);
+  });
+
   it('stall() holds bytes back until pass()', async () => {
     const socket = await dial();
     proxy.stall();

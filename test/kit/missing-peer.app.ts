@@ -15,6 +15,7 @@ const CASES: Record<string, ConnectionHealthModuleOptions> = {
   redis: { connections: [{ name: 'cache', kind: 'redis', url: 'redis://127.0.0.1:1' }] },
   amqp: { connections: [{ name: 'orders', kind: 'amqp', url: 'amqp://127.0.0.1:1' }] },
   mqtt: { connections: [{ name: 'devices', kind: 'mqtt', url: 'mqtt://127.0.0.1:1' }] },
+  nats: { connections: [{ name: 'events', kind: 'nats', servers: 'nats://127.0.0.1:1' }] },
   metrics: { metrics: {} },
 };
 

@@ -1,40 +1,29 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cleanupAtExit } from './exit-cleanup.js';
-import type { NetworkNamespace } from './network-namespace.js';
-import { freePort, isAlive, killNow, waitUntilDead } from './process.util.js';
+import { DaemonServer, type DaemonLocation, type DaemonStartOptions } from './daemon.server.js';
+import { freePort, waitUntilDead } from './process.util.js';
 
 /** Who may connect: anyone (the default), users with passwords, or one token. */
 export type NatsAuth = { users: Record<string, string> } | { token: string };
 
-export interface NatsStartOptions {
-  /** Client port. Default: a free high port. */
-  port?: number;
+/** `port` is the client port. */
+export interface NatsStartOptions extends DaemonStartOptions {
   /** HTTP monitoring port (/healthz, /connz, /varz). Default: a free high port. */
   httpPort?: number;
-  /** The listen address, also used by clients. Default: the namespace's address, else 127.0.0.1. */
-  host?: string;
-  /** Run the server inside this network namespace, so kernel-level faults can be injected around it. */
-  netns?: Pick<NetworkNamespace, 'name' | 'nsAddress'>;
   /** Default: none, anyone may connect. */
   auth?: NatsAuth;
+  /**
+   * Per user (of `auth.users`): subjects the server refuses them to subscribe to (a permissions violation,
+   * the connection stays up). Default: none refused. Change it later with denySubscriptions().
+   */
+  denySubscribe?: Record<string, string[]>;
 }
 
 /** Everything another process needs to reach, kick, kill and start again a running server. */
-export interface NatsLocation {
-  host: string;
-  port: number;
+export interface NatsLocation extends DaemonLocation {
   httpPort: number;
-  /** The temporary folder: nats.conf, nats.pid and the log. */
-  dir: string;
-  /** Name of the network namespace the server runs in, if any. */
-  netns?: string;
   auth?: NatsAuth;
 }
 
@@ -65,48 +54,27 @@ export interface NatsConnectionInfo {
  *   clients (INFO with `ldm: true`), closes them after a 1 s grace period, spread over 30 s (the minimum
  *   2.9 accepts: one client goes at once, many one by one), then exits; startAgain() brings it back.
  * - kill(): SIGKILL, like a crash or an OOM kill: the kernel closes every client socket with a FIN.
- * The server is found through its pid file, so any process holding the location (see attach) can do all of it.
+ * nats-server cannot daemonize, so the base detaches it; it is found through its pid file, so any process
+ * holding the location (see attach) can do all of it.
  */
-export class NatsServer {
-  readonly host: string;
-  readonly port: number;
+export class NatsServer extends DaemonServer<NatsLocation> {
   readonly httpPort: number;
-  readonly dir: string;
-  readonly netns: string | undefined;
   readonly auth: NatsAuth | undefined;
-  private stopped = false;
-  private readonly forgetExitTask: (() => void) | undefined;
+  private denySubscribe: Record<string, string[]>;
 
-  private constructor(location: NatsLocation, private readonly owned: boolean) {
-    ({ host: this.host, port: this.port, httpPort: this.httpPort, dir: this.dir, netns: this.netns, auth: this.auth } = location);
-    this.forgetExitTask = owned ? cleanupAtExit(() => this.destroyNow()) : undefined;
+  private constructor(location: NatsLocation, owned: boolean, denySubscribe: Record<string, string[]> = {}) {
+    super(location, owned, { name: 'nats-server', stem: 'nats', foreground: true });
+    ({ httpPort: this.httpPort, auth: this.auth } = location);
+    this.denySubscribe = { ...denySubscribe };
   }
 
   /** Writes a configuration and starts the server (a few ms); returns once it answers PING with PONG. */
   static async start(options: NatsStartOptions = {}): Promise<NatsServer> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'ch-nats-'));
-    const port = options.port ?? (await freePort());
+    const place = await DaemonServer.place('nats', options);
     let httpPort = options.httpPort ?? (await freePort());
-    while (httpPort === port) httpPort = await freePort();
-    const server = new NatsServer(
-      {
-        host: options.host ?? options.netns?.nsAddress ?? '127.0.0.1',
-        port,
-        httpPort,
-        dir,
-        netns: options.netns?.name,
-        auth: options.auth,
-      },
-      true,
-    );
-    try {
-      await server.writeConfig(server.auth);
-      await server.startAgain();
-      return server;
-    } catch (error) {
-      await server.stop();
-      throw error;
-    }
+    while (httpPort === place.port) httpPort = await freePort();
+    const server = new NatsServer({ ...place, httpPort, auth: options.auth }, true, options.denySubscribe);
+    return server.launch(() => server.writeConfig(server.auth));
   }
 
   /**
@@ -114,9 +82,6 @@ export class NatsServer {
    * on it; stop() does nothing, because the server belongs to the process that started it.
    */
   static attach(location: NatsLocation): NatsServer {
-    if (!existsSync(path.join(location.dir, 'nats.conf'))) {
-      throw new Error(`no nats.conf in ${location.dir}: was the server that owned it stopped already?`);
-    }
     return new NatsServer(location, false);
   }
 
@@ -130,83 +95,18 @@ export class NatsServer {
     return `nats://${this.host}:${this.port}`;
   }
 
-  /** The server's pid; throws when it is not running. */
-  get pid(): number {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) throw new Error(`nats-server on port ${this.port} is not running`);
-    return pid;
-  }
-
-  isRunning(): boolean {
-    const pid = this.readPid();
-    return pid !== undefined && isAlive(pid);
-  }
-
-  /** The server's log so far. */
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
-  /** Starts the server on the same ports if it is not running; returns once it answers PING with PONG. */
-  async startAgain(): Promise<void> {
-    if (!this.isRunning()) {
-      // A SIGKILLed server leaves its pid file; a recycled pid in it would read as running.
-      rmSync(this.pidFile, { force: true });
-      const argv = ['nats-server', '-c', this.configFile];
-      const command = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
-      // nats-server does not daemonize: detach it, so it keeps no pipe of ours and outlives a test file
-      // that started it for the whole run (the pid file finds it again).
-      const child = spawn(command[0]!, command.slice(1), { stdio: 'ignore', detached: true });
-      child.unref();
-      const exited = once(child, 'exit').then(([code]) => code as number | null);
-      const ready = this.waitUntilReady();
-      const first = await Promise.race([ready.then(() => 'ready' as const), exited]);
-      if (first !== 'ready') {
-        ready.catch(() => undefined);
-        throw new Error(`nats-server on port ${this.port} did not start (exit ${first}); log tail:\n${this.logTail()}`);
-      }
-      return;
-    }
-    await this.waitUntilReady();
-  }
-
-  /** SIGKILLs the server, like a crash or an OOM kill: the kernel closes every client socket with a FIN. */
-  async kill(): Promise<void> {
-    const pid = this.readPid();
-    if (pid === undefined || !isAlive(pid)) return;
-    killNow([pid]);
-    await waitUntilDead([pid]);
-  }
-
   /**
-   * SIGSTOP: a hung server. The kernel still completes new TCP handshakes and ACKs what clients send, so
-   * they see no error, only silence. resume() lets it answer everything queued meanwhile. Resolves once
-   * every thread has stopped: the signal reaches the Go runtime's threads one by one, and one still running
-   * would answer a request sent right after.
+   * SIGSTOP, as the base; resolves once every thread has stopped: the signal reaches the Go runtime's threads
+   * one by one, and one still running would answer a request sent right after.
    */
-  async pause(): Promise<void> {
+  override async pause(): Promise<void> {
     const pid = this.pid;
-    process.kill(pid, 'SIGSTOP');
+    super.pause();
     const deadline = Date.now() + 5_000;
     while (!allThreadsStopped(pid)) {
       if (Date.now() > deadline) throw new Error(`nats-server ${pid} did not stop within 5 s`);
       await sleep(1);
     }
-  }
-
-  /** SIGCONT after pause(); a no-op on a server that runs. */
-  resume(): void {
-    process.kill(this.pid, 'SIGCONT');
-  }
-
-  /** kill(), then startAgain() on the same ports: clients see a FIN and an empty server behind it. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startAgain();
   }
 
   /**
@@ -291,27 +191,6 @@ export class NatsServer {
     }
   }
 
-  /** Shuts down and removes the temporary folder. Idempotent; a no-op on an attached server. */
-  async stop(): Promise<void> {
-    if (!this.owned || this.stopped) return;
-    this.stopped = true;
-    this.forgetExitTask?.();
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
-  }
-
-  private get configFile(): string {
-    return path.join(this.dir, 'nats.conf');
-  }
-
-  private get pidFile(): string {
-    return path.join(this.dir, 'nats.pid');
-  }
-
-  private get logFile(): string {
-    return path.join(this.dir, 'log');
-  }
-
   private credentials(): Record<string, string> {
     if (!this.auth) return {};
     if ('token' in this.auth) return { auth_token: this.auth.token };
@@ -330,6 +209,18 @@ export class NatsServer {
       if (Object.keys(others).length > 0) return { users: others };
     }
     return { users: { [`kicked-${process.pid}-${Date.now()}`]: `${Math.random()}` } };
+  }
+
+  /**
+   * The subjects `user` may not subscribe to from now on (none: every subscription allowed), by a
+   * configuration reload: the server applies it to the connections it holds, which stay up.
+   */
+  async denySubscriptions(user: string, subjects: string[]): Promise<void> {
+    if (!(this.auth && 'users' in this.auth && user in this.auth.users)) {
+      throw new Error(`denySubscriptions(${JSON.stringify(user)}): the server has no such user; start it with auth: { users: { ... } }`);
+    }
+    this.denySubscribe = { ...this.denySubscribe, [user]: subjects };
+    await this.reload(this.auth);
   }
 
   /** Rewrites the configuration with `auth` and makes the server read it (SIGHUP, `--signal reload`). */
@@ -360,44 +251,31 @@ export class NatsServer {
         ? []
         : 'token' in auth
           ? [`authorization { token: ${q(auth.token)} }`]
-          : [`authorization { users: [ ${Object.entries(auth.users).map(([user, password]) => `{ user: ${q(user)}, password: ${q(password)} }`).join(', ')} ] }`]),
+          : [`authorization { users: [ ${Object.entries(auth.users).map(([user, password]) => `{ user: ${q(user)}, password: ${q(password)}${this.permissionsOf(user)} }`).join(', ')} ] }`]),
     ];
     await writeFile(this.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
-  private readPid(): number | undefined {
+  /** A user's permissions block: only a subscribe deny list, so everything else stays allowed. */
+  private permissionsOf(user: string): string {
+    const denied = this.denySubscribe[user] ?? [];
+    return denied.length === 0 ? '' : `, permissions: { subscribe: { deny: [ ${denied.map((subject) => JSON.stringify(subject)).join(', ')} ] } }`;
+  }
+
+  /** The server logs to the file and writes the pid file as its configuration says; it stays in the foreground. */
+  protected daemonCommand(): string[] {
+    return ['nats-server', '-c', this.configFile];
+  }
+
+  protected async ready(): Promise<boolean> {
     try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
-      return pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
+      await this.ping();
+      return true;
+    } catch (error) {
+      // A refused connection means "not there yet"; an -ERR (a wrong password) will not get better.
+      if (error instanceof NatsServerError) throw error;
+      return false;
     }
-  }
-
-  private async waitUntilReady(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        await this.ping();
-        return;
-      } catch (error) {
-        // A refused connection means "not there yet"; an -ERR (a wrong password) will not get better.
-        if (error instanceof NatsServerError) throw error;
-        if (Date.now() > deadline) throw new Error(`nats-server at ${this.host}:${this.port} never answered; log tail:\n${this.logTail()}`, { cause: error });
-      }
-      await sleep(10);
-    }
-  }
-
-  private logTail(): string {
-    return this.log().trimEnd().split('\n').slice(-10).join('\n') || '(no log)';
-  }
-
-  /** Synchronous, for process exit: just make sure nothing outlives the process. */
-  private destroyNow(): void {
-    const pid = this.readPid();
-    if (pid !== undefined) killNow([pid]);
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
