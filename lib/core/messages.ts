@@ -181,6 +181,11 @@ export const messages = {
   natsCleartextAuth: (host: string) =>
     `the NATS password or token goes to ${host} in clear, without TLS: anyone on the path can read it. Use tls:// (or natsOptions.tls), ` +
     'or set allowInsecureAuth: true if this network is trusted.',
+  microserviceConnectFailed: (transport: string, why: string) => `the ${transport} ClientProxy's connect() failed: ${why}`,
+  microserviceNotOpen: () => "the ClientProxy's connection is not open",
+  microserviceUnsupported: (proxyClass: string, supported: readonly string[]) =>
+    `a ${proxyClass} cannot be proven by the package: its transport holds no connection the package knows how to beat. ` +
+    `Supported: ${supported.join(', ')}; for another transport, declare a custom connection with a ping of its own.`,
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

@@ -1,0 +1,128 @@
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { abortable } from '../../core/abortable.js';
+import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapter.interface.js';
+import { messages } from '../../core/messages.js';
+import type { MonitorOptions } from '../../core/monitor-options.js';
+import type { AdapterContext } from '../connection-kind.js';
+import { optionSecrets, urlSecrets } from '../known-secrets.js';
+import type { ClientProxyLike } from './client-proxy-like.js';
+import type { ProxyOptions, ProxyTransport } from './proxy-transports.js';
+
+/** The adapter of the matching kind, watching one object that `unwrap()` returned. */
+interface Inner {
+  readonly watched: object;
+  readonly adapter: ConnectionAdapter;
+  readonly stopObserving?: () => void;
+}
+
+/**
+ * An app's Nest ClientProxy (RMQ, Redis, MQTT), proven by the kind that knows its transport's client: the
+ * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub client, the mqtt kind on its
+ * MqttClient. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
+ * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
+ *
+ * Reconnection: open() calls `client.connect()`, which nothing in Nest calls at bootstrap, and which is the
+ * only way back for a Redis pair dropped at its first loss, or an RMQ manager discarded after a failed
+ * connect: the engine's backoff paces it. Where the library reconnects by itself (an RMQ manager, an MQTT.js
+ * client), connect() rejects until it has. Each open() then watches what `unwrap()` returns now; a new
+ * object is a new connection, and a new adapter of the kind watches it (the old one closed, its listeners
+ * off). The proxy itself is never closed: the app's ClientsModule does that at shutdown.
+ */
+export class MicroserviceAdapter implements ConnectionAdapter {
+  readonly kind = 'microservice';
+  readonly target?: string;
+  readonly clientChanges$: Observable<unknown>;
+  private readonly clients = new BehaviorSubject<ClientProxyLike | undefined>(undefined);
+  private inner?: Inner;
+  private onLoss?: (error: Error) => void;
+  private closed = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly proxy: ClientProxyLike,
+    private readonly transport: ProxyTransport,
+    private readonly options: MonitorOptions,
+    private readonly context: AdapterContext,
+  ) {
+    this.target = transport.target(proxyOptions(proxy), proxy);
+    this.clientChanges$ = this.clients.asObservable();
+  }
+
+  /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url), password fields. */
+  knownSecrets(): string[] {
+    const options = proxyOptions(this.proxy);
+    const urls = [options?.url, (this.proxy as { url?: unknown }).url, ...(Array.isArray(options?.urls) ? options.urls : [])];
+    return [...optionSecrets(options), ...urls.flatMap((url) => urlSecrets(url))];
+  }
+
+  currentClient(): unknown {
+    return this.clients.value;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    this.clients.next(undefined);
+    await abortable(this.connectProxy(), signal);
+    const watched = this.transport.watched(this.proxy.unwrap());
+    if (watched !== this.inner?.watched) await this.watch(watched, signal);
+    await this.inner!.adapter.open(signal);
+    this.clients.next(this.proxy);
+  }
+
+  ping(signal: AbortSignal): Promise<void | BeatReport> {
+    if (!this.inner) return Promise.reject(new Error(messages.microserviceNotOpen()));
+    return this.inner.adapter.ping(signal);
+  }
+
+  /** The kind's close, which leaves what it watches open; the proxy is the app's to close. */
+  async close(signal: AbortSignal): Promise<void> {
+    this.closed = true;
+    this.clients.next(undefined);
+    this.clients.complete();
+    await this.dropInner(signal);
+  }
+
+  observeLoss(onLoss: (error: Error) => void): () => void {
+    this.onLoss = onLoss;
+    return () => (this.onLoss = undefined);
+  }
+
+  /**
+   * connect() of the proxy, its rejection made an Error: RMQ rejects a failed first connect with a plain
+   * `{ err, url }`, and every transport rejects a lost connection with the string 'Error: Connection lost...'.
+   */
+  private async connectProxy(): Promise<void> {
+    try {
+      await this.proxy.connect();
+    } catch (error) {
+      if (error instanceof Error) throw new Error(messages.microserviceConnectFailed(this.transport.transport, error.message), { cause: error });
+      const inner = (error as { err?: unknown } | null)?.err;
+      const why = inner instanceof Error ? inner.message : typeof error === 'string' ? error.replace(/^Error: /, '') : 'rejected without an error';
+      throw new Error(messages.microserviceConnectFailed(this.transport.transport, why), { cause: inner instanceof Error ? inner : error });
+    }
+  }
+
+  /** A new connection under the proxy: the kind's adapter of the old one goes (listeners off), a new one watches it. */
+  private async watch(watched: object, signal: AbortSignal): Promise<void> {
+    await this.dropInner(signal);
+    signal.throwIfAborted();
+    const adapter = this.transport.adapter(this.name, watched, this.options, this.context);
+    const stopObserving = adapter.observeLoss?.((error) => {
+      if (this.inner?.adapter === adapter && !this.closed) this.onLoss?.(error);
+    });
+    this.inner = { watched, adapter, stopObserving };
+  }
+
+  private async dropInner(signal: AbortSignal): Promise<void> {
+    const inner = this.inner;
+    this.inner = undefined;
+    if (!inner) return;
+    inner.stopObserving?.();
+    // Watched: the kind's close takes its own listeners and channels off, and closes nothing of the app's.
+    await inner.adapter.close(signal).catch(() => undefined);
+  }
+}
+
+function proxyOptions(proxy: ClientProxyLike): ProxyOptions {
+  const options = (proxy as { options?: unknown }).options;
+  return typeof options === 'object' && options !== null ? (options as ProxyOptions) : undefined;
+}
