@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import type { EventEmitter } from 'node:events';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -394,6 +395,67 @@ describe('microservice kind: app.close() leaves the proxy to the app', () => {
       }
     } finally {
       for (const client of clients.values()) await client.close();
+      await transports.close();
+    }
+  });
+});
+
+/** A port nothing listens on (yet). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A plain TCP forwarder on `port` to the real server, started once the test wants the server reachable. */
+async function forwarder(port: number, targetHost: string, targetPort: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    const upstream = net.connect(targetPort, targetHost);
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
+}
+
+describe('microservice kind: the server unreachable at bootstrap', () => {
+  it("each attempt calls connect() again (RMQ's plain { err, url } rejection made an Error with the library's reason), and the proxy comes up once the server is reachable", async (t) => {
+    const transports = await Transports.start(servers);
+    const ports = new Map<Name, number>();
+    for (const name of NAMES) ports.set(name, await freePort());
+    // The proxies point at ports nothing listens on yet.
+    const unreachable = new Map<Name, ChaosProxy>(NAMES.map((name) => [name, { host: '127.0.0.1', port: ports.get(name)! } as ChaosProxy]));
+    const options = NAMES.map((name) => {
+      const real = transports.proxies.get(name)!;
+      transports.proxies.set(name, unreachable.get(name)!);
+      const entry = transports.clientOptions(name);
+      transports.proxies.set(name, real);
+      return entry;
+    });
+    const forwarders: net.Server[] = [];
+    const app = await TestApp.start({
+      imports: [ClientsModule.register(options)],
+      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: NAMES.map((name) => microservice(name, TOKENS[name])) },
+    });
+    try {
+      for (const name of NAMES) {
+        const snapshot = await app.waitFor(name, (s) => s.reconnectAttempts >= 2 && s.lastError !== undefined, 20_000);
+        t.diagnostic(`${name}, unreachable: ${snapshot.state}, ${snapshot.reconnectAttempts} attempts, last error: ${snapshot.lastError}`);
+        assert.match(snapshot.lastError!, /ClientProxy's connect\(\) failed: .*(ECONNREFUSED|Connection is closed|Connection lost)/, `${name}: the library's reason`);
+        assert.doesNotMatch(snapshot.lastError!, /\[object Object\]|rejected without an error/);
+      }
+      const target = { rmq: [servers.rabbit.host, servers.rabbit.amqpPort], redis: [servers.redis.host, servers.redis.port], mqtt: [servers.mosquitto.host, servers.mosquitto.port] } as const;
+      for (const name of NAMES) forwarders.push(await forwarder(ports.get(name)!, target[name][0], target[name][1]));
+      for (const name of NAMES) await app.waitFor(name, (s) => s.state === 'up' && s.lastBeatAt !== undefined, RECOVER_MS);
+    } finally {
+      await app.close();
+      for (const server of forwarders) {
+        server.close();
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }
       await transports.close();
     }
   });
