@@ -27,6 +27,10 @@ interface Inner {
  * client), connect() rejects until it has. Each open() then watches what `unwrap()` returns now; a new
  * object is a new connection, and a new adapter of the kind watches it (the old one closed, its listeners
  * off). The proxy itself is never closed: the app's ClientsModule does that at shutdown.
+ *
+ * The proxy's `status` stream is not listened to: it replays its last value to a late subscriber, swallows
+ * repeats, and stays 'connected' after close() (RMQ, Redis); the kind's own events on the object under the
+ * proxy see every loss it would report, and earlier.
  */
 export class MicroserviceAdapter implements ConnectionAdapter {
   readonly kind = 'microservice';
