@@ -355,7 +355,7 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
     cleanups.push(() => server.isRunning() && server.resume());
     const baseline = activeHandles();
     // The options sideOptions() passes for an app whose connection uses TLS-first (nats-server 2.10+ handshake_first).
-    const answered = await serverAnswersAnew({ servers: [`${server.host}:${server.port}`], timeout: 1_500, tls: { handshakeFirst: true } }, AbortSignal.timeout(500));
+    const answered = await serverAnswersAnew('nats', { servers: [`${server.host}:${server.port}`], timeout: 1_500, tls: { handshakeFirst: true } }, AbortSignal.timeout(500));
     // Past nats.js's own handshake timeout (1.5 s) too.
     await sleep(2_500);
     const sockets = socketsTo(server.port);
