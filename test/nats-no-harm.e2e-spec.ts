@@ -430,7 +430,7 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
       const before = { id: await id(), ms: await work() };
       const refusing = net.createServer((s) => s.destroy());
       await new Promise((r) => refusing.listen(0, '127.0.0.1', r));
-      await serverAnswersAnew({ servers: ['127.0.0.1:' + refusing.address().port], timeout: 1000 }, AbortSignal.timeout(500));
+      await serverAnswersAnew('nats', { servers: ['127.0.0.1:' + refusing.address().port], timeout: 1000 }, AbortSignal.timeout(500));
       refusing.close();
       await new Promise((r) => setTimeout(r, 100));
       const afterwards = { id: await id(), ms: await work() };
