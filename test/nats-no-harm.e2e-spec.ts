@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer, Socket, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -70,8 +70,9 @@ const gc = runInNewContext('gc') as () => void;
 
 describe('NATS kind: no harm', { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async () => {
     const server = await NatsServer.start();
@@ -330,8 +331,9 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
 
 describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout: 180_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async (options: Parameters<typeof NatsServer.start>[0] = {}) => {
     const server = await NatsServer.start(options);
@@ -488,8 +490,9 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
 
 describe('NATS kind: no harm, third review (each failed on f378179)', { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async () => {
     const server = await NatsServer.start();
