@@ -925,7 +925,6 @@ const MISSING_PEERS = [
   { which: 'redis', missing: 'ioredis', feature: 'Redis connections', place: 'Connection "cache"' },
   { which: 'amqp', missing: 'amqplib', feature: 'AMQP connections', place: 'Connection "orders"' },
   { which: 'mqtt', missing: 'mqtt', feature: 'MQTT connections', place: 'Connection "devices"' },
-  { which: 'nats', missing: 'nats', feature: 'NATS connections', place: 'Connection "events"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 
@@ -943,4 +942,27 @@ describe('a client library that is not installed stops the bootstrap with the co
       });
     });
   }
+
+  it('nats without nats nor @nats-io/transport-node: either will do, and the message names both', async () => {
+    const tree = new PeerlessTree(['nats', '@nats-io/transport-node']);
+    trees.push(tree);
+    assert.deepEqual(await tree.run('nats'), {
+      error: MissingDependencyError.name,
+      message:
+        'Connection "events": the "nats" or the "@nats-io/transport-node" package is required for NATS connections but neither is installed. ' +
+        'Run "npm install nats" or "npm install @nats-io/transport-node" and try again.',
+    });
+  });
+
+  it("nats without nats (a Nest 12 app): the package's own connection is made by @nats-io/transport-node", async () => {
+    const tree = new PeerlessTree(['nats']);
+    trees.push(tree);
+    assert.deepEqual(await tree.run('nats'), { started: true });
+  });
+
+  it("a nats.js 3.x connection handed in, without nats 2.x: watched and up, its side connection's library its own", async () => {
+    const tree = new PeerlessTree(['nats']);
+    trees.push(tree);
+    assert.deepEqual(await tree.run('nats-3x-connection'), { started: true, up: true });
+  });
 });

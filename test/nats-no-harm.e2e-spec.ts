@@ -9,11 +9,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer, Socket, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { LoggerService } from '@nestjs/common';
+import { connect as connect3 } from '@nats-io/transport-node';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { serverAnswersAnew } from '../lib/adapters/nats/nats-side-probe.js';
 import type { ConnectionDefinition } from '../lib/index.js';
@@ -31,7 +32,11 @@ const unique = () => randomBytes(4).toString('hex');
 const natsConnection = (definition: Record<string, unknown>) => ({ kind: 'nats', ...timing, ...definition }) as unknown as ConnectionDefinition;
 const SIDE_PROBE = /^connection-health-probe-/;
 
-/** The app's status events of a connection, by type, as they come (nats.js 2.x never ends the iterator: stop() does). */
+/** The library of an app's connection: nats.js 2.x, or 3.x (Nest 12's NATS transport). */
+type Library = 'nats' | '@nats-io/transport-node';
+const LIBRARIES: readonly Library[] = ['nats', '@nats-io/transport-node'];
+
+/** The app's status events of a connection, by type, as they come (nats.js 2.x never ends the iterator, 3.x only on close: stop() does). */
 function statusCounts(connection: NatsConnection): { counts: Record<string, number>; stop(): void } {
   const iterator = connection.status() as AsyncIterable<{ type: string }> & { stop(): void };
   const counts: Record<string, number> = {};
@@ -65,21 +70,23 @@ const gc = runInNewContext('gc') as () => void;
 
 describe('NATS kind: no harm', { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async () => {
     const server = await NatsServer.start();
     cleanups.push(() => server.stop());
     return server;
   };
-  const proxyTo = async (server: NatsServer) => {
-    const proxy = await ChaosProxy.start(server.host, server.port);
+  const proxyTo = async (server: NatsServer, options: { record?: boolean } = {}) => {
+    const proxy = await ChaosProxy.start(server.host, server.port, options);
     cleanups.push(() => proxy.close());
     return proxy;
   };
-  const appConnection = async (servers: string, options: ConnectionOptions = {}) => {
-    const connection = await connect({ servers, ...options });
+  const appConnection = async (servers: string, options: ConnectionOptions = {}, library: Library = 'nats') => {
+    // A 3.x connection has every method these tests call on a 2.x one.
+    const connection = library === 'nats' ? await connect({ servers, ...options }) : ((await connect3({ servers, ...options } as Parameters<typeof connect3>[0])) as unknown as NatsConnection);
     cleanups.push(() => connection.close());
     return connection;
   };
@@ -91,11 +98,11 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
   /** cid of each connection the server holds, by name. */
   const cidsByName = async (server: NatsServer) => Object.fromEntries((await server.connections()).map((c) => [c.name ?? '(unnamed)', c.cid]));
 
-  it("a server that stalls for longer than the deadline keeps the app's connection (no reconnect, the same connection) and the package's own (failed on 957a28d)", async () => {
+  for (const library of LIBRARIES) it(`a server that stalls for longer than the deadline keeps the app's ${library} connection (no reconnect, the same connection) and the package's own (failed on 957a28d)`, async () => {
     const server = await natsServer();
     const appName = `e2e-stalled-app-${unique()}`;
     // The app's connection with nats.js's defaults: its own PINGs (every 2 min) bear a 2.5 s silence.
-    const connection = await appConnection(server.url, { name: appName });
+    const connection = await appConnection(server.url, { name: appName }, library);
     const status = statusCounts(connection);
     cleanups.push(() => status.stop());
     const app = await start([natsConnection({ name: 'events', connection }), natsConnection({ name: 'own', servers: server.url })]);
@@ -117,12 +124,14 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     );
   });
 
-  it("a flow that died alone (a NAT forgot it) is still dropped, the app's connection and the package's alike, and both come back (passes on 957a28d too)", async () => {
+  for (const library of LIBRARIES) it(`a flow that died alone (a NAT forgot it) is still dropped, the app's ${library} connection and the package's alike, and both come back; the side connection that judged the app's is made by ${library} (passes on 957a28d too; 3.x failed on 5d0b88f: judged by nats 2.x)`, async () => {
     const server = await natsServer();
-    const appProxy = await proxyTo(server);
+    // Recorded: the side connection that judges the app's flow dials the server the flow is on (this proxy), and its CONNECT says its library's version.
+    const appProxy = await proxyTo(server, { record: true });
     const ownProxy = await proxyTo(server);
     const appName = `e2e-forgotten-app-${unique()}`;
-    const connection = await appConnection(`nats://${appProxy.host}:${appProxy.port}`, { name: appName, reconnectTimeWait: 200, maxReconnectAttempts: -1 });
+    const connection = await appConnection(`nats://${appProxy.host}:${appProxy.port}`, { name: appName, reconnectTimeWait: 200, maxReconnectAttempts: -1 }, library);
+
     const status = statusCounts(connection);
     cleanups.push(() => status.stop());
     const app = await start([
@@ -145,6 +154,9 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
     assert.notEqual(app.registry.get('own').client(), ownConnection, 'the package made a new connection of its own');
     assert.equal(ownConnection.isClosed(), true, 'and closed the dead one');
     assert.deepEqual({ app: newCids(appName), own: newCids('own') }, { app: 1, own: 1 }, `one new connection each on the server: ${held.map((c) => `${c.cid} ${c.name}`).join(', ')}`);
+    const sides = [...appProxy.clientBytes().matchAll(/CONNECT (\{.*?\})\r\n/g)].map(([, json]) => JSON.parse(json as string) as { name?: string; version: string }).filter((c) => SIDE_PROBE.test(c.name ?? ''));
+    assert.ok(sides.length > 0, 'a side connection judged the flow');
+    assert.deepEqual([...new Set(sides.map((c) => c.version.split('.')[0]))], [library === 'nats' ? '2' : '3'], `the side connections are made by ${library}: ${sides.map((c) => c.version).join(', ')}`);
   });
 
   it("a flow slower than its messages (a PONG behind a backlog that still trickles in) keeps its transport: the app's connection never reconnects, the package keeps its own, no message lost (failed before bfdd9d4: 250 messages lost, the own connection replaced)", async (t) => {
@@ -319,8 +331,9 @@ describe('NATS kind: no harm', { timeout: 300_000 }, () => {
 
 describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout: 180_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async (options: Parameters<typeof NatsServer.start>[0] = {}) => {
     const server = await NatsServer.start(options);
@@ -355,7 +368,7 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
     cleanups.push(() => server.isRunning() && server.resume());
     const baseline = activeHandles();
     // The options sideOptions() passes for an app whose connection uses TLS-first (nats-server 2.10+ handshake_first).
-    const answered = await serverAnswersAnew({ servers: [`${server.host}:${server.port}`], timeout: 1_500, tls: { handshakeFirst: true } }, AbortSignal.timeout(500));
+    const answered = await serverAnswersAnew('nats', { servers: [`${server.host}:${server.port}`], timeout: 1_500, tls: { handshakeFirst: true } }, AbortSignal.timeout(500));
     // Past nats.js's own handshake timeout (1.5 s) too.
     await sleep(2_500);
     const sockets = socketsTo(server.port);
@@ -419,7 +432,7 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
       const before = { id: await id(), ms: await work() };
       const refusing = net.createServer((s) => s.destroy());
       await new Promise((r) => refusing.listen(0, '127.0.0.1', r));
-      await serverAnswersAnew({ servers: ['127.0.0.1:' + refusing.address().port], timeout: 1000 }, AbortSignal.timeout(500));
+      await serverAnswersAnew('nats', { servers: ['127.0.0.1:' + refusing.address().port], timeout: 1000 }, AbortSignal.timeout(500));
       refusing.close();
       await new Promise((r) => setTimeout(r, 100));
       const afterwards = { id: await id(), ms: await work() };
@@ -477,8 +490,9 @@ describe('NATS kind: no harm, second review (each failed on 3dbbed8)', { timeout
 
 describe('NATS kind: no harm, third review (each failed on f378179)', { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  // After each test: an app left running would beat on, and its timers would read as another test's leak.
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   });
   const natsServer = async () => {
     const server = await NatsServer.start();

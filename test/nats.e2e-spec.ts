@@ -1,8 +1,9 @@
 /**
  * The NATS kind end to end: a real Nest app, real nats-servers (private to this file, so killing one disturbs
- * no other file), real faults. Three usages: the package's own connection (servers) with a declared
+ * no other file), real faults. Five usages: the package's own connection (servers) with a declared
  * subscription, the app's nats.js connection that subscribed itself, and the app's connection with a declared
- * subscription in a queue group. Each reaches the server through its own chaos proxy. Every fault must read
+ * subscription in a queue group; the two of the app's once made by nats.js 2.x (`nats`) and once by 3.x
+ * (`@nats-io/transport-node`, as Nest 12's ClientNats holds). Each reaches the server through its own chaos proxy. Every fault must read
  * each usage down within intervalMs + timeoutMs (at once when nats.js sees the loss itself), up again once it
  * is lifted, and a message published after recovery must reach every subscription.
  */
@@ -11,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, type LoggerService } from '@nestjs/common';
+import { connect as connect3 } from '@nats-io/transport-node';
 import { connect, StringCodec, type ConnectionOptions, type NatsConnection } from 'nats';
 import { MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition, MonitorConnectionOptions } from '../lib/index.js';
@@ -46,9 +48,17 @@ const natsConnection = (definition: Record<string, unknown>) => ({ kind: 'nats',
  * whose last dial is older than reconnectTimeWait dials at once): without ignoreAuthErrorAbort, nats.js would
  * close for good on that second Authorization Violation of its life.
  */
-function appConnection(servers: string, options: ConnectionOptions = {}): Promise<NatsConnection> {
-  return connect({ servers, reconnectTimeWait: 250, maxReconnectAttempts: -1, timeout: 3_000, ignoreAuthErrorAbort: true, ...options });
+function appConnection(servers: string, options: ConnectionOptions = {}, library: Library = 'nats'): Promise<NatsConnection> {
+  const all = { servers, reconnectTimeWait: 250, maxReconnectAttempts: -1, timeout: 3_000, ignoreAuthErrorAbort: true, ...options };
+  // A 3.x connection has every method these tests call on a 2.x one (subscribe, status, isClosed, close, ...).
+  return library === 'nats' ? connect(all) : (connect3(all as Parameters<typeof connect3>[0]) as unknown as Promise<NatsConnection>);
 }
+
+/** The library that makes an app's connection: nats.js 2.x, or 3.x (Nest 12's NATS transport). */
+type Library = 'nats' | '@nats-io/transport-node';
+const LIBRARIES: readonly Library[] = ['nats', '@nats-io/transport-node'];
+/** The major version a library's connections send in CONNECT (nats-server's connz `version`). */
+const MAJOR: Record<Library, string> = { nats: '2', '@nats-io/transport-node': '3' };
 
 /** Publishes one message straight to the server (not through a proxy), from a short-lived connection. */
 async function publish(server: NatsServer, subject: string, payload: string, options: ConnectionOptions = {}): Promise<void> {
@@ -76,7 +86,7 @@ async function deliversAgain(server: NatsServer, subject: string, received: stri
   );
 }
 
-/** Counts the 'reconnect' status events of a connection (nats.js 2.x never ends the iterator: stop() does). */
+/** Counts the 'reconnect' status events of a connection (nats.js 2.x never ends the iterator, 3.x only on close: stop() does). */
 function reconnectsOf(connection: NatsConnection): { count: number; stop(): void } {
   const iterator = connection.status() as AsyncIterable<{ type: string }> & { stop(): void };
   const counter = { count: 0, stop: () => iterator.stop() };
@@ -102,8 +112,10 @@ class RecordingLogger implements LoggerService {
   verbose = () => undefined;
 }
 
-type Usage = 'own' | 'app' | 'queue';
-const USAGES: readonly Usage[] = ['own', 'app', 'queue'];
+type Usage = 'own' | 'app' | 'queue' | 'app-3x' | 'queue-3x';
+const USAGES: readonly Usage[] = ['own', 'app', 'queue', 'app-3x', 'queue-3x'];
+/** The library of a usage's connection (the package's own: nats 2.x, installed here). */
+const libraryOf = (usage: Usage): Library => (usage.endsWith('-3x') ? '@nats-io/transport-node' : 'nats');
 
 /** One usage: its proxy, its connection's name, its subscription's subject and what reached it. */
 interface UsageSetup {
@@ -122,6 +134,8 @@ interface Fault {
   readonly title: string;
   /** The loss is silent (no FIN, no RST): only the heartbeat can notice it, within the bound. */
   readonly silent: boolean;
+  /** The app's connection sees the loss on its socket: the reason names the server it was on. */
+  readonly namesServer?: boolean;
   /** The flow lives on, only slower: the connection must be kept, never dropped and dialled again. */
   readonly keepsConnection?: boolean;
   inject(server: NatsServer, usages: readonly UsageSetup[]): Promise<void>;
@@ -135,12 +149,14 @@ const FAULTS: readonly Fault[] = [
   {
     title: 'kill -9 of nats-server',
     silent: false,
+    namesServer: true,
     inject: (server) => server.kill(),
     clear: (server) => server.startAgain(),
   },
   {
     title: 'RST (chaos proxy reset)',
     silent: false,
+    namesServer: true,
     inject: async (_server, usages) => proxies(usages).forEach((p) => p.reset()),
     clear: async () => undefined,
   },
@@ -188,12 +204,19 @@ describe("NATS kind: the package's connection, the app's connection and a queue 
       const connectionName = usage === 'own' ? 'own' : `e2e-${usage}-${run}`;
       usages.push({ usage, proxy, connectionName, subject: `e2e.${run}.${usage}`, received: [] });
     }
-    const app_ = byUsage('app');
-    app_.connection = await appConnection(`nats://${app_.proxy.host}:${app_.proxy.port}`, { name: app_.connectionName });
-    app_.connection.subscribe(app_.subject, { callback: (error, message) => !error && app_.received.push(message.string()) });
-    const queue = byUsage('queue');
-    queue.connection = await appConnection(`nats://${queue.proxy.host}:${queue.proxy.port}`, { name: queue.connectionName });
+    for (const u of usages.filter((one) => one.usage !== 'own')) {
+      u.connection = await appConnection(`nats://${u.proxy.host}:${u.proxy.port}`, { name: u.connectionName }, libraryOf(u.usage));
+      if (u.usage.startsWith('app')) u.connection.subscribe(u.subject, { callback: (error, message) => !error && u.received.push(message.string()) });
+    }
     const own = byUsage('own');
+    const queueGroup = (usage: Usage) => {
+      const queue = byUsage(usage);
+      return natsConnection({
+        name: usage,
+        connection: queue.connection,
+        subscriptions: [{ subject: queue.subject, queue: 'workers', onMessage: (message: { string(): string }) => queue.received.push(message.string()) }],
+      });
+    };
     app = await TestApp.start({
       health: {
         shutdown: { timeoutMs: SHUTDOWN_MS },
@@ -203,18 +226,21 @@ describe("NATS kind: the package's connection, the app's connection and a queue 
             servers: `nats://${own.proxy.host}:${own.proxy.port}`,
             subscriptions: [{ subject: own.subject, onMessage: (message: { string(): string }) => own.received.push(message.string()) }],
           }),
-          natsConnection({ name: 'app', connection: app_.connection }),
-          natsConnection({
-            name: 'queue',
-            connection: queue.connection,
-            subscriptions: [{ subject: queue.subject, queue: 'workers', onMessage: (message: { string(): string }) => queue.received.push(message.string()) }],
-          }),
+          natsConnection({ name: 'app', connection: byUsage('app').connection }),
+          queueGroup('queue'),
+          natsConnection({ name: 'app-3x', connection: byUsage('app-3x').connection }),
+          queueGroup('queue-3x'),
         ],
       },
     });
     log = new StateLog(app, USAGES);
     for (const usage of USAGES) await app.waitFor(usage, (s) => s.state === 'up' && s.lastBeatAt !== undefined, 10_000);
     for (const u of usages) if (u.connection) u.reconnects = reconnectsOf(u.connection);
+    const versions = await server.connections();
+    for (const u of usages) {
+      const [held] = versions.filter((c) => c.name === u.connectionName);
+      assert.equal(held?.version?.split('.')[0], MAJOR[libraryOf(u.usage)], `${u.usage}: made by ${libraryOf(u.usage)}`);
+    }
   });
 
   after(async () => {
@@ -282,6 +308,9 @@ describe("NATS kind: the package's connection, the app's connection and a queue 
         t.diagnostic(`${fault.title} · ${usage}: down after ${elapsed} ms (bound ${BOUND_MS} ms): ${down.reason}`);
         assert.ok(elapsed <= BOUND_MS + MARGIN_MS, `down after ${elapsed} ms, bound ${BOUND_MS} + margin ${MARGIN_MS} ms`);
         if (!fault.silent) assert.ok(elapsed <= MARGIN_MS, `a loss nats.js sees itself is read at once, not at the next beat: ${elapsed} ms`);
+        const u = byUsage(usage);
+        // The app's connections (the package's own closes on its first loss, which says no server).
+        if (fault.namesServer && u.connection) assert.ok(down.reason?.includes(`${u.proxy.host}:${u.proxy.port}`), `the reason names the server the connection was on: ${down.reason}`);
       } catch (error) {
         failures.push(`${usage}: ${(error as Error).message}`);
       }
@@ -375,16 +404,18 @@ describe('NATS kind: subscriptions (a server with users and subscribe permission
     }
   });
 
-  it('a subscription the server refuses (permissions) reads degraded naming its subject; up once the permission is granted, on the same connection', async (t) => {
+  // On the package's own connection, and on the app's 3.x one (whose refusal is a PermissionViolationError, not 2.x's permissionContext).
+  for (const on of ['own', '@nats-io/transport-node'] as const) it(`a subscription the server refuses (permissions) reads degraded naming its subject; up once the permission is granted, on the same connection (${on === 'own' ? "the package's own" : `the app's ${on}`} connection)`, async (t) => {
     const allowed = `jobs.${unique()}`;
     const refused = `secret.${unique()}`;
     const delivered: string[] = [];
+    const watched = on === 'own' ? undefined : await appConnection(server.url, { ...service, name: 'refused' }, on);
     const app = await TestApp.start({
       health: {
         connections: [
           natsConnection({
             name: 'refused',
-            ...asService(),
+            ...(watched ? { connection: watched } : asService()),
             subscriptions: [
               { subject: allowed, onMessage: () => undefined },
               { subject: refused, onMessage: (message: { string(): string }) => delivered.push(message.string()) },
@@ -403,6 +434,7 @@ describe('NATS kind: subscriptions (a server with users and subscribe permission
       await sleep(3 * INTERVAL_MS);
       assert.equal(app.snapshot('refused').state, 'degraded', 'still degraded while refused');
       assert.ok(!log.states('refused').includes('down'), `never down: ${log.states('refused').join(' ')}`);
+      assert.equal(app.snapshot('refused').lastError, undefined, 'the refusal is no error of the connection');
       const allowedAt = now();
       await server.denySubscriptions(service.user, []);
       const upMs = await log.waitFor('refused', 'up', allowedAt, 5 * INTERVAL_MS + MARGIN_MS);
@@ -413,6 +445,7 @@ describe('NATS kind: subscriptions (a server with users and subscribe permission
     } finally {
       log.stop();
       await app.close();
+      await watched?.close();
       await server.denySubscriptions(service.user, ['secret.>']);
     }
   });
@@ -423,15 +456,18 @@ describe('NATS kind: no harm on close, connections closed for good, decorators',
   before(async () => (server = await NatsServer.start()));
   after(async () => server?.stop());
 
-  /** How many status iterators a nats.js 2.x connection feeds (its listeners: the app's and any the package left). */
-  const statusListeners = (connection: NatsConnection) => (connection as unknown as { listeners: unknown[] }).listeners.length;
+  /** How many status iterators a nats.js connection feeds (its listeners: the app's and any the package left; 3.x keeps them on its protocol). */
+  const statusListeners = (connection: NatsConnection) => {
+    const { listeners, protocol } = connection as unknown as { listeners?: unknown[]; protocol: { listeners: unknown[] } };
+    return (listeners ?? protocol.listeners).length;
+  };
 
-  it("app.close() leaves the app's connection open with its own subscription and status listeners only; the package's subscriptions run no handler after; its own connection leaves the server", async () => {
+  for (const library of LIBRARIES) it(`app.close() leaves the app's ${library} connection open with its own subscription and status listeners only; the package's subscriptions run no handler after; its own connection leaves the server`, async () => {
     const own = `news.${unique()}`;
     const declared = `orders.${unique()}`;
     const owned = `owned.${unique()}`;
     const appName = `e2e-kept-${unique()}`;
-    const connection = await appConnection(server.url, { name: appName });
+    const connection = await appConnection(server.url, { name: appName }, library);
     const received: string[] = [];
     connection.subscribe(own, { callback: (error, message) => !error && received.push(message.string()) });
     const appReconnects = reconnectsOf(connection);

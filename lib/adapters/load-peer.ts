@@ -23,12 +23,15 @@ export async function loadPeer<T>(packageName: string, feature: string): Promise
  * ever. Imports rather than resolves: module resolution through the import meta-property is missing from
  * some test runners' loaders, and cannot even be parsed in code a test runner turned into CommonJS.
  */
-export async function verifyPeer({ packageName, feature, place }: PeerNeed): Promise<void> {
+export async function verifyPeer({ packageName, feature, place, orElse }: PeerNeed): Promise<void> {
   try {
     await loadPeer(packageName, feature);
   } catch (error) {
-    if (error instanceof MissingDependencyError) throw new MissingDependencyError(packageName, feature, place);
-    throw error;
+    if (!(error instanceof MissingDependencyError)) throw error;
+    if (orElse) return verifyPeer({ packageName: orElse, feature, place }).catch((missing: unknown) => {
+      throw missing instanceof MissingDependencyError ? new MissingDependencyError(packageName, feature, place, orElse) : missing;
+    });
+    throw new MissingDependencyError(packageName, feature, place);
   }
 }
 

@@ -16,9 +16,12 @@ export const messages = {
     `No connection named "${connection}" is monitored. Known connections: ${
       known.length ? known.map((name) => `"${name}"`).join(', ') : 'none'
     }.`,
-  missingDependency: (packageName: string, feature: string, place?: string) =>
-    `${place ? `${place}: the` : 'The'} "${packageName}" package is required for ${feature} but is not installed. ` +
-    `Run "npm install ${packageName}" and try again.`,
+  missingDependency: (packageName: string, feature: string, place?: string, orElse?: string) =>
+    orElse
+      ? `${place ? `${place}: the` : 'The'} "${packageName}" or the "${orElse}" package is required for ${feature} but neither is installed. ` +
+        `Run "npm install ${packageName}" or "npm install ${orElse}" and try again.`
+      : `${place ? `${place}: the` : 'The'} "${packageName}" package is required for ${feature} but is not installed. ` +
+        `Run "npm install ${packageName}" and try again.`,
   heartbeatTimeout: (connection: string, timeoutMs: number) =>
     `Connection "${connection}": no heartbeat answer within ${timeoutMs} ms.`,
   operationTimeout: (connection: string, operation: string, timeoutMs: number) =>

@@ -18,6 +18,8 @@ export interface PeerNeed {
   readonly packageName: string;
   readonly feature: string;
   readonly place: string;
+  /** Another package that serves the feature as well: either one installed will do. */
+  readonly orElse?: string;
 }
 
 /** Options whose string value may be a credential: `secrets`, `auth.pass`, `passcode`, `tls`, a header (a URL is shown without its userinfo). */
@@ -43,8 +45,8 @@ export class OptionChecker {
   ) {}
 
   /** Notes that these options need an optional peer (verified later: checking loads it). */
-  needsPeer(packageName: string, feature: string): void {
-    this.peers.push({ packageName, feature, place: this.place });
+  needsPeer(packageName: string, feature: string, orElse?: string): void {
+    this.peers.push({ packageName, feature, place: this.place, ...(orElse ? { orElse } : {}) });
   }
 
   /** Notes a warning about these options; `text` says what is at risk and which option silences it. */

@@ -5,13 +5,11 @@ import type { BeatReport, ConnectionAdapter } from '../../core/connection-adapte
 import { messages } from '../../core/messages.js';
 import { describeError } from '../../core/redact.js';
 import { firstEvent } from '../first-event.js';
-import { loadPeer } from '../load-peer.js';
 import { NatsDials } from './nats-dials.js';
+import { libraryOf, natsConnect } from './nats-library.js';
 import { serverAnswersAnew } from './nats-side-probe.js';
 import type { KeptNatsSubscriptions } from './kept-nats-subscriptions.js';
 import type { NatsConnectionLike, NatsStatusLike } from './nats-like.js';
-
-type NatsLibrary = typeof import('nats');
 
 /** The app's connection, watched; or the options of the package's own. */
 export type NatsSource = { readonly watched: NatsConnectionLike } | { readonly connectOptions: Record<string, unknown> };
@@ -139,11 +137,11 @@ export class NatsAdapter implements ConnectionAdapter {
       await previous.close().catch(() => undefined);
     }
     this.late = undefined;
-    const { connect } = await loadPeer<NatsLibrary>('nats', 'NATS connections');
+    const connect = await natsConnect();
     const source = this.source as Exclude<NatsSource, { watched: NatsConnectionLike }>;
     // nats.js never reconnects behind the engine's back: its first loss closes the connection.
     const options: Record<string, unknown> = { ...source.connectOptions, reconnect: false, ...outsideDials(source.connectOptions.authenticator) };
-    const { connecting, dials } = NatsDials.follow(() => connect(options) as unknown as Promise<NatsConnectionLike>);
+    const { connecting, dials } = NatsDials.follow(() => connect(options));
     let connection: NatsConnectionLike;
     try {
       connection = await abortable(connecting, signal);
@@ -218,7 +216,7 @@ export class NatsAdapter implements ConnectionAdapter {
     try {
       let lives = false;
       const answered = abortable(this.roundTrip(connection), judging.signal).then(() => (lives = true));
-      await Promise.race([answered, serverAnswersAnew(this.sideOptions(connection), judging.signal).then((answers) => answers || answered)]);
+      await Promise.race([answered, serverAnswersAnew(libraryOf(connection), this.sideOptions(connection), judging.signal).then((answers) => answers || answered)]);
       return !lives && !delivers();
     } catch (error) {
       if (signal.aborted) this.late = late;
@@ -248,7 +246,7 @@ export class NatsAdapter implements ConnectionAdapter {
 
   /**
    * Relays the connection's status events, and reports its losses, once per connection. nats.js 2.x never
-   * ends a status iterator, so the watch stops it itself when the connection closes.
+   * ends a status iterator, so the watch stops it itself when the connection closes (3.x ends it then too).
    */
   private follow(connection: NatsConnectionLike): Watch {
     if (this.watch?.connection === connection) return this.watch;
@@ -281,7 +279,7 @@ export class NatsAdapter implements ConnectionAdapter {
         if (next.done || stopped) return;
         const status = next.value as NatsStatusLike;
         // A permissions violation (a subscription refused) is no reason for a loss.
-        if (status.type === 'error' && (status as { permissionContext?: unknown }).permissionContext === undefined) this.lastReason = statusReason(status);
+        if (status.type === 'error' && !isPermissionViolation(status)) this.lastReason = statusReason(status);
         if (status.type === 'disconnect' || status.type === 'staleConnection') lost(this.lastReason ?? statusReason(status));
         if (status.type === 'reconnect') {
           watch.connected = true;
@@ -309,7 +307,17 @@ function outsideDials(authenticator: unknown): { authenticator?: unknown } {
   return { authenticator: Array.isArray(authenticator) ? authenticator.map(outside) : outside(authenticator) };
 }
 
-/** What a status event says of why: the server's error code, or where it happened. */
+/**
+ * What a status event says of why: the server's error code, or where it happened. 2.x puts it in `data`; 3.x
+ * in `server` (a disconnect), `error` (an Error instance) or `pendingPings`.
+ */
 function statusReason(status: NatsStatusLike): string | undefined {
-  return status.type === 'staleConnection' ? messages.natsStale() : status.data === undefined ? status.type : `${status.type} ${String(status.data)}`;
+  if (status.type === 'staleConnection') return messages.natsStale();
+  const detail = status.data ?? status.server ?? (status.error === undefined ? status.pendingPings : describeError(status.error));
+  return detail === undefined ? status.type : `${status.type} ${String(detail)}`;
+}
+
+/** A subscription (or publish) refused, which leaves the connection up: 2.x adds a permissionContext, 3.x sends a PermissionViolationError. */
+function isPermissionViolation(status: NatsStatusLike): boolean {
+  return (status as { permissionContext?: unknown }).permissionContext !== undefined || (status.error as { name?: unknown } | undefined)?.name === 'PermissionViolationError';
 }

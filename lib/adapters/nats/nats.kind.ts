@@ -7,14 +7,16 @@ import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { KeptNatsSubscriptions, type NatsSubscriptionDefinition } from './kept-nats-subscriptions.js';
 import { isNatsConnection, type NatsConnectionLike } from './nats-like.js';
+import { libraryOf, NATS_2, NATS_3, NATS_FEATURE } from './nats-library.js';
 import { NatsAdapter, type NatsSource } from './nats.adapter.js';
 
 /** A NATS server (core NATS) through nats.js: the app's connection, watched, or one the package makes. */
 export interface NatsConnectionDefinition extends ConnectionDefinitionBase {
   kind: 'nats';
   /**
-   * The app's nats.js connection (`await connect(...)`), or the token of its provider. It is watched, never
-   * closed by the package: nats.js reconnects it. Give either connection, or servers and/or natsOptions.
+   * The app's nats.js connection (`await connect(...)` of `nats` 2.x or of `@nats-io/transport-node` 3.x, as
+   * Nest 12's ClientNats holds), or the token of its provider. It is watched, never closed by the package:
+   * nats.js reconnects it. Give either connection, or servers and/or natsOptions.
    */
   connection?: NatsConnectionLike | ProviderToken;
   /**
@@ -23,7 +25,8 @@ export interface NatsConnectionDefinition extends ConnectionDefinitionBase {
    */
   servers?: string | string[];
   /**
-   * nats.js options of that connection (user, pass, token, name, tls, authenticator, ...). Not reconnect,
+   * nats.js options of that connection (user, pass, token, name, tls, authenticator, ...); it is made by `nats`
+   * 2.x, or by `@nats-io/transport-node` 3.x when only that one is installed. Not reconnect,
    * maxReconnectAttempts or waitOnFirstConnect: the package makes a new connection after a loss, with its
    * backoff. `timeout` (the handshake's deadline) defaults to heartbeat.connectTimeoutMs.
    */
@@ -84,6 +87,8 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
       "Give either connection (the app's nats.js connection, watched) or servers / natsOptions (the package makes its own), not both.",
     );
     const watched = resolveConnection(check, connection, provider);
+    // The side connection that judges a late flow is made by the library that made the app's connection.
+    check.needsPeer(libraryOf(watched), `the side connection judging the flow of a nats.js ${libraryOf(watched) === NATS_2 ? '2.x' : '3.x'} connection`);
     return { source: { watched }, target: watched.getServer(), secrets: optionSecrets((watched as { options?: unknown }).options) };
   }
   check.that(
@@ -143,7 +148,8 @@ function natsSource(definition: NatsConnectionDefinition, options: MonitorOption
     'The servers carry different credentials, but nats.js sends one user and password (or token) to every server. Give the same in each, or give them once as natsOptions.user / pass / token.',
   );
   const credentials = fromUrls[0] === undefined ? {} : (JSON.parse(fromUrls[0]) as Record<string, string>);
-  check.needsPeer('nats', 'NATS connections');
+  // nats 2.x first, as the package always made its connections (its own measured behaviour); 3.x when only it is installed (a Nest 12 app).
+  check.needsPeer(NATS_2, NATS_FEATURE, NATS_3);
   // A truthy tls option makes nats.js require TLS of the server (it fails rather than fall back to clear).
   const tls = tlsServers > 0 ? { tls: natsOptions?.tls ?? {} } : {};
   warnOfCleartextAuth(check, list, { ...natsOptions, ...tls }, allowInsecureAuth);
@@ -206,7 +212,12 @@ function resolveConnection(check: OptionChecker, given: unknown, provider?: (tok
     );
   }
   // Never the object itself in the message: a connection's options hold its credentials.
-  check.that(isNatsConnection(connection), 'connection', '(not a nats.js connection)', "Pass what nats.js's connect() resolves to (nats 2.x), or the token of its provider.");
+  check.that(
+    isNatsConnection(connection),
+    'connection',
+    '(not a nats.js connection)',
+    "Pass what nats.js's connect() resolves to (nats 2.x, or @nats-io/transport-node 3.x), or the token of its provider.",
+  );
   return connection as NatsConnectionLike;
 }
 

@@ -9,7 +9,9 @@ export class MissingDependencyError extends Error {
     readonly feature: string,
     /** Where the feature was configured, e.g. `Connection "mail"`, when known. */
     readonly place?: string,
+    /** Another package that serves the feature as well, named in the message beside packageName. */
+    readonly orElse?: string,
   ) {
-    super(messages.missingDependency(packageName, feature, place));
+    super(messages.missingDependency(packageName, feature, place, orElse));
   }
 }
