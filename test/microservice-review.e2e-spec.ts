@@ -1,0 +1,158 @@
+/**
+ * Hostile review of the microservice kind: what the package does to the app's ClientProxy that the app
+ * would not have had without it. Each test states the app's expectation; a failure is a finding.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { ClientProxy, ClientProxyFactory, ClientsModule, Transport, type ClientProviderOptions } from '@nestjs/microservices';
+import { firstValueFrom } from 'rxjs';
+import type { ConnectionDefinition } from '../lib/index.js';
+import { ChaosProxy } from './kit/chaos.proxy.js';
+import type { RabbitMqServer } from './kit/rabbitmq.server.js';
+import type { RedisServer } from './kit/redis.server.js';
+import { sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { TestApp } from './kit/test-app.js';
+
+const timing = {
+  heartbeat: { intervalMs: 1_000, timeoutMs: 600, connectTimeoutMs: 2_000 },
+  reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: Infinity },
+};
+const microservice = (name: string, client: unknown) => ({ name, kind: 'microservice', client, ...timing }) as unknown as ConnectionDefinition;
+const unique = () => randomBytes(4).toString('hex');
+
+/** Whether the proxy holds a connection object now (unwrap() throws 'Not initialized' once closed). */
+function holdsConnection(client: ClientProxy): boolean {
+  try {
+    client.unwrap();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function rmqOptions(token: string, proxy: ChaosProxy, id: string): ClientProviderOptions {
+  return {
+    name: token,
+    transport: Transport.RMQ,
+    options: {
+      urls: [`amqp://guest:guest@${proxy.host}:${proxy.port}`],
+      queue: `ms-review.${id}`,
+      queueOptions: { durable: false },
+      socketOptions: { heartbeatIntervalInSeconds: 1, reconnectTimeInSeconds: 1, connectionOptions: { timeout: 2_000, clientProperties: { connection_name: `ms-review-${id}` } } },
+    },
+  } as ClientProviderOptions;
+}
+
+/** The broker's connections named `ms-review-<id>` (the app's ClientRMQ sets that name). */
+async function brokerConnections(rabbit: RabbitMqServer, id: string): Promise<number> {
+  const out = await rabbit.ctl(['list_connections', 'client_properties', '--no-table-headers', '--quiet']);
+  return String(out).split('\n').filter((line) => line.includes(`ms-review-${id}`)).length;
+}
+
+let rabbit: RabbitMqServer;
+let redis: RedisServer;
+before(async () => {
+  rabbit = await sharedRabbitMq();
+  redis = await sharedRedis();
+});
+
+const unhandled: string[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(String((reason as Error)?.message ?? reason));
+before(() => process.on('unhandledRejection', onUnhandled));
+after(() => process.off('unhandledRejection', onUnhandled));
+
+describe('review: a ClientProxy the app closed stays closed', () => {
+  it('the app closes its RMQ ClientProxy at run time: the package does not connect it again', async () => {
+    const id = unique();
+    const chaos = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([rmqOptions('RMQ', chaos, id)])],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: [microservice('rmq', 'RMQ')] },
+    });
+    const client = app.app.get<ClientProxy>('RMQ');
+    try {
+      await app.waitFor('rmq', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      // The app is done with this client (a feature switched off, a tenant removed, its own shutdown step).
+      await client.close();
+      assert.equal(holdsConnection(client), false, 'closed by the app');
+      await sleep(5_000);
+      assert.equal(holdsConnection(client), false, 'the package connected again a ClientProxy the app had closed');
+      assert.equal(await brokerConnections(rabbit, id), 0, 'no connection of that client left on the broker');
+    } finally {
+      await app.close();
+      await client.close();
+      await chaos.close();
+    }
+  });
+
+  it('a service closes its RMQ ClientProxy (ClientProxyFactory.create, no ClientsModule) in onModuleDestroy, before the package drains: after app.close() no connection of it is left', async () => {
+    const id = unique();
+    const chaos = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    @Injectable()
+    class Publisher implements OnModuleDestroy {
+      constructor(@Inject('RMQ') readonly client: ClientProxy) {}
+      async onModuleDestroy(): Promise<void> {
+        await this.client.close();
+      }
+    }
+    // In the app's root module: Nest destroys the nearest modules first, so its onModuleDestroy runs before the package's.
+    const app = await TestApp.start({
+      // No ClientsModule: its onApplicationShutdown would close the proxy once more after the package's drain.
+      providers: [{ provide: 'RMQ', useFactory: () => ClientProxyFactory.create(rmqOptions('RMQ', chaos, id) as never) }, Publisher],
+      health: { shutdown: { timeoutMs: 1_000, drainDelayMs: 3_000 }, connections: [microservice('rmq', 'RMQ')] },
+    });
+    const client = app.app.get(Publisher, { strict: false }).client;
+    try {
+      await app.waitFor('rmq', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      await app.close();
+      await sleep(1_000);
+      assert.equal(holdsConnection(client), false, 'after app.close() the ClientProxy the app closed holds a connection again (the package called connect() while draining)');
+      assert.equal(await brokerConnections(rabbit, id), 0, 'no connection of that client left on the broker after app.close()');
+    } finally {
+      await client.close();
+      await chaos.close();
+    }
+  });
+});
+
+describe('review: the Redis pub socket dropped by the package', () => {
+  it('a NAT forgets the flows while a send() waits: the package must not make ClientRedis reject unhandled (a Nest app exits on one)', async (t) => {
+    const chaos = await ChaosProxy.start(redis.host, redis.port);
+    const options = { name: 'REDIS', transport: Transport.REDIS, options: { host: chaos.host, port: chaos.port, connectTimeout: 2_000 } } as ClientProviderOptions;
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([options])],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: [microservice('redis', 'REDIS')] },
+    });
+    const client = app.app.get<ClientProxy>('REDIS');
+    try {
+      await app.waitFor('redis', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      const [, sub] = client.unwrap<[unknown, { stream?: { destroy(): void } }]>();
+      // A request nobody answers yet (a responder deploying): the sub client holds its reply channel.
+      const pending = firstValueFrom(client.send('ms-review.sum', [1, 2])).catch((error: unknown) => error);
+      await sleep(500);
+      unhandled.length = 0;
+      chaos.forget();
+      await app.waitFor('redis', (s) => s.state !== 'up', 10_000);
+      await app.waitFor('redis', (s) => s.state === 'up', 30_000);
+      await sleep(1_000);
+      // The sub socket of the dropped pair, half-closed by ClientRedis on a forgotten flow, ends when the kernel
+      // gives up retransmitting its FIN (minutes); destroyed here for that.
+      sub.stream?.destroy();
+      await sleep(500);
+      const sendOutcome = await Promise.race([pending, sleep(10).then(() => 'still pending')]);
+      t.diagnostic(`after recovery: ${JSON.stringify(app.snapshot('redis'))}; send(): ${String(sendOutcome)}; unhandled: ${JSON.stringify(unhandled)}`);
+      assert.deepEqual(
+        unhandled,
+        [],
+        `unhandled rejections from ClientRedis once the package dropped the forgotten pub socket (the send(): ${String(sendOutcome)}); without the package both sockets stay silent and nothing rejects`,
+      );
+    } finally {
+      await app.close();
+      await client.close().catch(() => undefined);
+      await chaos.close();
+    }
+  });
+});
