@@ -33,12 +33,12 @@ function holdsConnection(client: ClientProxy): boolean {
   }
 }
 
-function rmqOptions(token: string, proxy: ChaosProxy, id: string): ClientProviderOptions {
+function rmqOptions(token: string, proxy: ChaosProxy, id: string, credentials = 'guest:guest'): ClientProviderOptions {
   return {
     name: token,
     transport: Transport.RMQ,
     options: {
-      urls: [`amqp://guest:guest@${proxy.host}:${proxy.port}`],
+      urls: [`amqp://${credentials}@${proxy.host}:${proxy.port}`],
       queue: `ms-review.${id}`,
       queueOptions: { durable: false },
       socketOptions: { heartbeatIntervalInSeconds: 1, reconnectTimeInSeconds: 1, connectionOptions: { timeout: 2_000, clientProperties: { connection_name: `ms-review-${id}` } } },
@@ -153,6 +153,35 @@ describe('review: the Redis pub socket dropped by the package', () => {
       await app.close();
       await client.close().catch(() => undefined);
       await chaos.close();
+    }
+  });
+});
+
+describe('review: the amqp beat on the app\'s RabbitMQ connection', () => {
+  it('a broker user allowed to configure only the app\'s own queues (least privilege): the app\'s ClientRMQ works, so the package reads it up', async (t) => {
+    const id = unique();
+    const user = `ms-review-${id}`;
+    await rabbit.ctl(['add_user', user, 'pw-review']);
+    // Configure only queues named ms-review.*; write and read anywhere: enough for ClientRMQ (its queue, direct reply-to).
+    await rabbit.ctl(['set_permissions', '-p', '/', user, '^ms-review\\..*', '.*', '.*']);
+    const chaos = await ChaosProxy.start(rabbit.host, rabbit.amqpPort);
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([rmqOptions('RMQ', chaos, id, `${user}:pw-review`)])],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: [microservice('rmq', 'RMQ')] },
+    });
+    const client = app.app.get<ClientProxy>('RMQ');
+    try {
+      // The app's own use of the proxy works under these permissions.
+      await client.connect();
+      await firstValueFrom(client.emit(`ms-review.${id}`, { ok: true }));
+      await sleep(6_000);
+      const snapshot = app.snapshot('rmq');
+      t.diagnostic(JSON.stringify(snapshot));
+      assert.equal(snapshot.state, 'up', `the app's ClientRMQ connects and emits, yet the package reads it ${snapshot.state}: ${snapshot.lastError}`);
+    } finally {
+      await app.close();
+      await chaos.close();
+      await rabbit.ctl(['delete_user', user]).catch(() => undefined);
     }
   });
 });
