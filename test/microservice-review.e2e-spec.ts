@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
@@ -182,6 +183,28 @@ describe('review: the amqp beat on the app\'s RabbitMQ connection', () => {
       await app.close();
       await chaos.close();
       await rabbit.ctl(['delete_user', user]).catch(() => undefined);
+    }
+  });
+});
+
+describe('review: the package\'s connect() calls while Redis is unreachable', () => {
+  it('each attempt of the package makes and drops a ClientRedis pair: no unhandled rejection comes of it', async (t) => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const options = { name: 'REDIS', transport: Transport.REDIS, options: { host: '127.0.0.1', port, connectTimeout: 2_000 } } as ClientProviderOptions;
+    unhandled.length = 0;
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([options])],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: [microservice('redis', 'REDIS')] },
+    });
+    try {
+      const snapshot = await app.waitFor('redis', (s) => s.reconnectAttempts >= 5, 20_000);
+      t.diagnostic(`${snapshot.reconnectAttempts} attempts, last error ${snapshot.lastError}; unhandled: ${JSON.stringify(unhandled)}`);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      await app.close();
     }
   });
 });
