@@ -9,12 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ClientProxy, ClientProxyFactory, ClientsModule, Transport, type ClientProviderOptions } from '@nestjs/microservices';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, timeout } from 'rxjs';
 import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import type { RedisServer } from './kit/redis.server.js';
 import { sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { Redis } from 'ioredis';
 import { TestApp } from './kit/test-app.js';
 
 const timing = {
@@ -205,6 +206,64 @@ describe('review: the package\'s connect() calls while Redis is unreachable', ()
       assert.deepEqual(unhandled, []);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('review: ClientRedis with retryAttempts, its sub client\'s flow forgotten', () => {
+  it('after the package read the proxy up again, the sub client (it carries send()\'s replies) answers too', async (t) => {
+    const id = unique();
+    const pattern = `ms-review.sum.${id}`;
+    // A raw responder on the real server (not through the chaos proxy), as a Nest Redis microservice answers.
+    const responder = new Redis({ host: redis.host, port: redis.port, lazyConnect: true });
+    const replier = new Redis({ host: redis.host, port: redis.port, lazyConnect: true });
+    for (const c of [responder, replier]) c.on('error', () => undefined);
+    await responder.connect();
+    await replier.connect();
+    responder.on('message', (_channel: string, raw: string) => {
+      const { id: requestId, data } = JSON.parse(raw) as { id: string; data: number[] };
+      void replier.publish(`${pattern}.reply`, JSON.stringify({ id: requestId, response: data.reduce((a, b) => a + b, 0), isDisposed: true }));
+    });
+    await responder.subscribe(pattern);
+    const chaos = await ChaosProxy.start(redis.host, redis.port);
+    const options = {
+      name: 'REDIS',
+      transport: Transport.REDIS,
+      options: { host: chaos.host, port: chaos.port, connectTimeout: 2_000, retryAttempts: 100, retryDelay: 500 },
+    } as ClientProviderOptions;
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([options])],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: [microservice('redis', 'REDIS')] },
+    });
+    const client = app.app.get<ClientProxy>('REDIS');
+    try {
+      await app.waitFor('redis', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      t.diagnostic('up');
+      assert.equal(await firstValueFrom(client.send(pattern, [1, 2]).pipe(timeout(5_000))), 3, 'a send() answered before the fault');
+      t.diagnostic('answered before the fault');
+      chaos.forget();
+      await app.waitFor('redis', (s) => s.state !== 'up', 10_000);
+      t.diagnostic('down');
+      await app.waitFor('redis', (s) => s.state === 'up', 30_000);
+      t.diagnostic('up again');
+      await sleep(3_000);
+      t.diagnostic(JSON.stringify(app.snapshot('redis')));
+      // The sub client is what carries send()'s replies. A send() here times out (seen: TimeoutError after 5 s),
+      // and its SUBSCRIBE, pending on the dead flow, then rejects unhandled inside ClientRedis when the socket
+      // ends; a PING of the test's own on the sub client shows the same. (node:test may report the failure as
+      // the unhandled 'Connection is closed.' of that PING, which ioredis rejects at teardown when the dead
+      // socket ends; the diagnostic line carries the finding.)
+      const [, sub] = client.unwrap<[unknown, Redis]>();
+      const pong = await Promise.race([sub.ping().catch((error: Error) => error.message), sleep(5_000).then(() => 'no PONG in 5 s')]);
+      t.diagnostic(`sub client PING after recovery: ${pong}`);
+      assert.equal(pong, 'PONG', `the package reads the proxy ${app.snapshot('redis').state}, yet the sub client that carries send()'s replies is dead: ${pong}`);
+    } finally {
+      // The chaos proxy first: a QUIT on a forgotten flow would wait for ever.
+      await chaos.close();
+      await app.close();
+      await client.close().catch(() => undefined);
+      responder.disconnect();
+      replier.disconnect();
     }
   });
 });
