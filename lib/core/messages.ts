@@ -186,6 +186,7 @@ export const messages = {
     'or set allowInsecureAuth: true if this network is trusted.',
   microserviceConnectFailed: (transport: string, why: string) => `the ${transport} ClientProxy's connect() failed: ${why}`,
   microserviceNotOpen: () => "the ClientProxy's connection is not open",
+  microserviceClosedByApp: () => 'the app closed its ClientProxy (client.close()); the package never reopens it',
   microserviceUnsupported: (proxyClass: string, supported: readonly string[]) =>
     `a ${proxyClass} cannot be proven by the package: its transport holds no connection the package knows how to beat. ` +
     `Supported: ${supported.join(', ')}; for another transport, declare a custom connection with a ping of its own.`,

@@ -6,13 +6,17 @@ import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import type { ClientProxyLike } from './client-proxy-like.js';
-import type { ProxyOptions, ProxyTransport } from './proxy-transports.js';
+import type { OwnerClose, ProxyOptions, ProxyTransport } from './proxy-transports.js';
 
 /** The adapter of the matching kind, watching one object that `unwrap()` returned. */
 interface Inner {
   readonly watched: object;
   readonly adapter: ConnectionAdapter;
   readonly stopObserving?: () => void;
+  /** Whether the app closed `watched`; kept after the inner adapter goes. */
+  readonly ownerClose: OwnerClose;
+  /** The package read the proxy up on it once: Nest also closes the objects of a first connect that failed. */
+  wasUp: boolean;
 }
 
 /**
@@ -21,12 +25,15 @@ interface Inner {
  * MqttClient. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
  * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
  *
- * Reconnection: open() calls `client.connect()`, which nothing in Nest calls at bootstrap, and which is the
- * only way back for a Redis pair dropped at its first loss, or an RMQ manager discarded after a failed
- * connect: the engine's backoff paces it. Where the library reconnects by itself (an RMQ manager, an MQTT.js
- * client), connect() rejects until it has. Each open() then watches what `unwrap()` returns now; a new
- * object is a new connection, and a new adapter of the kind watches it (the old one closed, its listeners
- * off). The proxy itself is never closed: the app's ClientsModule does that at shutdown.
+ * Reconnection: open() watches what `unwrap()` returns now, without connect(): an object there means someone
+ * connected the proxy (the app, Nest's lazy send()/emit(), the library reconnecting by itself), and the kind
+ * waits for that library's own reconnect. A new object is a new connection, and a new adapter of the kind
+ * watches it (the old one closed, its listeners off). Only when `unwrap()` throws does open() call
+ * `client.connect()` (nothing in Nest calls it at bootstrap; it is the only way back for a Redis pair dropped
+ * at a loss, an RMQ manager discarded after a failed connect, a NATS connection nats.js gave up on), paced by
+ * the engine's backoff; unless the app itself closed the proxy (client.close(), at run time or in its
+ * onModuleDestroy before the package drains): a proxy the app closed is never connected again. The proxy
+ * itself is never closed: the app's ClientsModule does that at shutdown.
  *
  * The proxy's `status` stream is not listened to: it replays its last value to a late subscriber, swallows
  * repeats, and stays 'connected' after close() (RMQ, Redis); the kind's own events on the object under the
@@ -65,10 +72,17 @@ export class MicroserviceAdapter implements ConnectionAdapter {
 
   async open(signal: AbortSignal): Promise<void> {
     this.clients.next(undefined);
-    await abortable(this.connectProxy(), signal);
-    const watched = this.transport.watched(this.proxy.unwrap());
-    if (watched !== this.inner?.watched) await this.watch(watched, signal);
-    await this.inner!.adapter.open(signal);
+    let unwrapped = this.unwrapped();
+    if (unwrapped === undefined) {
+      if (this.closed || (this.inner?.wasUp === true && this.inner.ownerClose.closed())) throw new Error(messages.microserviceClosedByApp());
+      await abortable(this.connectProxy(), signal);
+      unwrapped = this.proxy.unwrap();
+    }
+    const watched = this.transport.watched(unwrapped);
+    if (watched !== this.inner?.watched) await this.watch(watched, unwrapped, signal);
+    const inner = this.inner!;
+    await inner.adapter.open(signal);
+    inner.wasUp = true;
     this.clients.next(this.proxy);
   }
 
@@ -90,6 +104,15 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     return () => (this.onLoss = undefined);
   }
 
+  /** What the proxy's `unwrap()` returns, or undefined while it holds no connection (before connect(), after close()). */
+  private unwrapped(): unknown {
+    try {
+      return this.proxy.unwrap();
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * connect() of the proxy, its rejection made an Error: RMQ rejects a failed first connect with a plain
    * `{ err, url }`, and every transport rejects a lost connection with the string 'Error: Connection lost...'.
@@ -106,14 +129,14 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   }
 
   /** A new connection under the proxy: the kind's adapter of the old one goes (listeners off), a new one watches it. */
-  private async watch(watched: object, signal: AbortSignal): Promise<void> {
+  private async watch(watched: object, unwrapped: unknown, signal: AbortSignal): Promise<void> {
     await this.dropInner(signal);
     signal.throwIfAborted();
     const adapter = this.transport.adapter(this.name, watched, this.options, this.context);
     const stopObserving = adapter.observeLoss?.((error) => {
       if (this.inner?.adapter === adapter && !this.closed) this.onLoss?.(error);
     });
-    this.inner = { watched, adapter, stopObserving };
+    this.inner = { watched, adapter, stopObserving, ownerClose: this.transport.ownerClose(watched, unwrapped), wasUp: false };
   }
 
   private async dropInner(signal: AbortSignal): Promise<void> {
@@ -121,6 +144,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     this.inner = undefined;
     if (!inner) return;
     inner.stopObserving?.();
+    inner.ownerClose.stop();
     // Watched: the kind's close takes its own listeners and channels off, and closes nothing of the app's.
     await inner.adapter.close(signal).catch(() => undefined);
   }
