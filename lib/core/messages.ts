@@ -109,6 +109,9 @@ export const messages = {
     "the app's lazyConnect Redis client has not been connected yet: the package never connects an app's client; connect it at bootstrap (await client.connect()) or send it a command",
   redisMonitorClient: () =>
     'A client in MONITOR mode answers no PING: monitor the client it came from (redis.monitor() returns a new one).',
+  redisDeadFlowLeft: () =>
+    "the connection's flow is dead (its PING unanswered, not one byte in, while the server answers a new connection); " +
+    'its socket is left to the client, which ends it when ioredis notices (the package ends no socket of a Nest ClientRedis)',
   redisNotReadyInTime: (status: string) => `the Redis client did not become ready in time (ioredis status: ${status})`,
   redisOutOfStep: () =>
     'the Redis connection answered PING with a reply not its own: replies are out of step with commands, so the connection is dropped',

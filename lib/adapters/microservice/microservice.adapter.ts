@@ -21,7 +21,7 @@ interface Inner {
 
 /**
  * An app's Nest ClientProxy (RMQ, Redis, MQTT), proven by the kind that knows its transport's client: the
- * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub client, the mqtt kind on its
+ * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub and sub clients, the mqtt kind on its
  * MqttClient. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
  * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
  *
@@ -132,7 +132,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   private async watch(watched: object, unwrapped: unknown, signal: AbortSignal): Promise<void> {
     await this.dropInner(signal);
     signal.throwIfAborted();
-    const adapter = this.transport.adapter(this.name, watched, this.options, this.context);
+    const adapter = this.transport.adapter(this.name, watched, this.options, this.context, unwrapped);
     const stopObserving = adapter.observeLoss?.((error) => {
       if (this.inner?.adapter === adapter && !this.closed) this.onLoss?.(error);
     });

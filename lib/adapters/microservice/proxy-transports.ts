@@ -5,8 +5,8 @@ import type { AmqpConnectionManagerLike } from '../amqp/amqp-like.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { mqttKind } from '../mqtt/mqtt.kind.js';
 import type { MqttClientLike } from '../mqtt/mqtt-like.js';
-import { redisKind } from '../redis/redis.kind.js';
 import type { RedisLike } from '../redis/redis-like.js';
+import { RedisPairAdapter } from './redis-pair.adapter.js';
 
 /** The options a ClientProxy keeps (`this.options` on every transport of Nest 11 and 12). */
 export type ProxyOptions = { readonly [option: string]: unknown } | undefined;
@@ -23,8 +23,8 @@ export interface ProxyTransport {
   readonly proxyClass: string;
   /** What the kind watches, of what `unwrap()` returned; a new object means a new connection to watch. */
   watched(unwrapped: unknown): object;
-  /** The kind's adapter, watching `watched` (never closing it). */
-  adapter(name: string, watched: object, options: MonitorOptions, context: AdapterContext): ConnectionAdapter;
+  /** The kind's adapter, watching `watched` (never closing it); `unwrapped` is all `unwrap()` returned with it. */
+  adapter(name: string, watched: object, options: MonitorOptions, context: AdapterContext, unwrapped: unknown): ConnectionAdapter;
   /** Where the proxy points, from its options, without credentials. */
   target(options: ProxyOptions, proxy: object): string | undefined;
   /**
@@ -69,12 +69,12 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
     ownerClose: (manager) => flagged(() => (manager as { _closed?: unknown })._closed === true),
   },
   {
-    // unwrap(): a new [pub, sub] array per call. The pub client is watched: it carries every emit() and
-    // send(); the sub client only carries replies, and its loss drops the pair (ClientRedis ends the other).
+    // unwrap(): a new [pub, sub] array per call, the same two clients while ioredis keeps them. The pub client
+    // tells a new pair; both are beaten (the sub carries send()'s replies), and no socket of theirs is ended.
     transport: 'REDIS',
     proxyClass: 'ClientRedis',
     watched: (pair) => (pair as readonly object[])[0]!,
-    adapter: (name, pub, options, context) => redisKind.create({ name, kind: 'redis', client: pub as RedisLike }, options, context),
+    adapter: (_name, pub, _options, _context, pair) => new RedisPairAdapter(pub as RedisLike, (pair as readonly RedisLike[])[1]!),
     target: (options) => (options?.path === undefined ? `${String(options?.host ?? 'localhost')}:${String(options?.port ?? 6379)}` : String(options.path)),
     ownerClose: (pub, pair) => redisOwnerClose(pub as RedisLike, (pair as readonly RedisLike[])[1]!),
   },

@@ -69,6 +69,12 @@ export class RedisAdapter implements ConnectionAdapter {
     private readonly source: RedisSource,
     /** Set on every new socket; undefined leaves the client's own. */
     private readonly keepAlive: TcpKeepAliveOptions | undefined,
+    /**
+     * Whether a socket whose flow is dead (or whose handshake hangs) is destroyed so that ioredis dials again.
+     * False for clients whose owner ends more than the socket when one closes (a Nest ClientRedis ends its
+     * pub/sub pair, and its cleanup then rejects unhandled): the connection reads down until ioredis notices.
+     */
+    private readonly dropsSockets = true,
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -92,6 +98,7 @@ export class RedisAdapter implements ConnectionAdapter {
     this.watch(client);
     this.clients.next(undefined);
     if (await this.flowIsDead(client, signal)) {
+      if (!this.dropsSockets) throw new Error(messages.redisDeadFlowLeft());
       const closed = untilStatus(client, ['close'], signal);
       dropSocket(client);
       await closed;
@@ -202,7 +209,7 @@ export class RedisAdapter implements ConnectionAdapter {
       const status = client.status;
       // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
       // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
-      if (status === 'connect') dropSocket(client);
+      if (status === 'connect' && this.dropsSockets) dropSocket(client);
       throw new Error(status === 'wait' ? messages.redisNotConnectedByApp() : messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());

@@ -72,6 +72,16 @@ export const redisKind: ConnectionKindSpec<RedisConnectionDefinition, Omit<Redis
 };
 
 /**
+ * The redis kind on a client whose sockets are not the package's to end: a Nest ClientRedis' pub or sub client,
+ * where the end of one ends the pair and the pair's cleanup rejects unhandled (an app on Node's defaults exits).
+ * Beats, judging and losses as for an app's client; but no socket dropped for a dead flow or a hung handshake,
+ * and no kernel keepalive set (the client's own options stay): the connection reads down until ioredis notices.
+ */
+export function redisAdapterLeavingSockets(client: RedisLike): RedisAdapter {
+  return new RedisAdapter({ watched: client }, undefined, false);
+}
+
+/**
  * Keepalive probes start after this much silence and 10 unanswered ones, 1 s apart (Node's), drop the
  * connection: a dead flow under a blocking command is noticed within intervalMs + timeoutMs, as by a beat.
  */
