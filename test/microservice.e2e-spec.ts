@@ -444,7 +444,10 @@ describe('microservice kind: the server unreachable at bootstrap', () => {
       for (const name of NAMES) {
         const snapshot = await app.waitFor(name, (s) => s.reconnectAttempts >= 2 && s.lastError !== undefined, 20_000);
         t.diagnostic(`${name}, unreachable: ${snapshot.state}, ${snapshot.reconnectAttempts} attempts, last error: ${snapshot.lastError}`);
-        assert.match(snapshot.lastError!, /ClientProxy's connect\(\) failed: .*(ECONNREFUSED|Connection is closed|Connection lost)/, `${name}: the library's reason`);
+        // MQTT: the failed first connect() leaves the MqttClient retrying under the proxy (unwrap() returns it), so it
+        // is watched, not connected again, and the mqtt kind gives the reason of its last dial.
+        const reason = name === 'mqtt' ? /the MQTT connection closed: connect ECONNREFUSED/ : /ClientProxy's connect\(\) failed: .*(ECONNREFUSED|Connection is closed|Connection lost)/;
+        assert.match(snapshot.lastError!, reason, `${name}: the library's reason`);
         assert.doesNotMatch(snapshot.lastError!, /\[object Object\]|rejected without an error/);
       }
       const target = { rmq: [servers.rabbit.host, servers.rabbit.amqpPort], redis: [servers.redis.host, servers.redis.port], mqtt: [servers.mosquitto.host, servers.mosquitto.port] } as const;
