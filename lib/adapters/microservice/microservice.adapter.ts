@@ -16,14 +16,14 @@ interface Inner {
 }
 
 /**
- * An app's Nest ClientProxy (RMQ, Redis, MQTT), proven by the kind that knows its transport's client: the
- * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub client, the mqtt kind on its
- * MqttClient. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
+ * An app's Nest ClientProxy (RMQ, Redis, MQTT, NATS), proven by the kind that knows its transport's client:
+ * the amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub client, the mqtt kind on its
+ * MqttClient, the nats kind on its nats.js connection. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
  * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
  *
  * Reconnection: open() calls `client.connect()`, which nothing in Nest calls at bootstrap, and which is the
- * only way back for a Redis pair dropped at its first loss, or an RMQ manager discarded after a failed
- * connect: the engine's backoff paces it. Where the library reconnects by itself (an RMQ manager, an MQTT.js
+ * only way back for a Redis pair dropped at its first loss, an RMQ manager discarded after a failed
+ * connect, or a NATS connection nats.js gave up on: the engine's backoff paces it. Where the library reconnects by itself (an RMQ manager, an MQTT.js
  * client), connect() rejects until it has. Each open() then watches what `unwrap()` returns now; a new
  * object is a new connection, and a new adapter of the kind watches it (the old one closed, its listeners
  * off). The proxy itself is never closed: the app's ClientsModule does that at shutdown.
@@ -52,10 +52,11 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     this.clientChanges$ = this.clients.asObservable();
   }
 
-  /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url), password fields. */
+  /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url, NATS servers), password and token fields. */
   knownSecrets(): string[] {
     const options = proxyOptions(this.proxy);
-    const urls = [options?.url, (this.proxy as { url?: unknown }).url, ...(Array.isArray(options?.urls) ? options.urls : [])];
+    const list = (value: unknown) => (Array.isArray(value) ? value : [value]);
+    const urls = [options?.url, (this.proxy as { url?: unknown }).url, ...list(options?.urls), ...list(options?.servers)];
     return [...optionSecrets(options), ...urls.flatMap((url) => urlSecrets(url))];
   }
 

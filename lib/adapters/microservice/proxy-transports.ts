@@ -5,6 +5,8 @@ import type { AmqpConnectionManagerLike } from '../amqp/amqp-like.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { mqttKind } from '../mqtt/mqtt.kind.js';
 import type { MqttClientLike } from '../mqtt/mqtt-like.js';
+import { natsKind } from '../nats/nats.kind.js';
+import type { NatsConnectionLike } from '../nats/nats-like.js';
 import { redisKind } from '../redis/redis.kind.js';
 import type { RedisLike } from '../redis/redis-like.js';
 
@@ -29,12 +31,7 @@ export interface ProxyTransport {
   target(options: ProxyOptions, proxy: object): string | undefined;
 }
 
-/**
- * The transports whose connection the package can prove, by their ClientProxy class. NATS (ClientNats) joins
- * with one line once the nats kind takes a nats.js 3.x connection (Nest 12's transport holds one):
- * `{ transport: 'NATS', proxyClass: 'ClientNats', watched: (c) => c as object, adapter: (name, connection, options, context) =>
- * natsKind.create({ name, kind: 'nats', connection: connection as NatsConnectionLike }, options, context), target: ... }`.
- */
+/** The transports whose connection the package can prove, by their ClientProxy class. */
 export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
   {
     // unwrap(): the AmqpConnectionManager, the same object while it redials by itself.
@@ -67,6 +64,21 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
       const host = options?.hostname ?? options?.host;
       if (typeof host === 'string') return `${host}:${String(options?.port ?? 1883)}`;
       return urlTarget((proxy as { url?: unknown }).url ?? 'mqtt://localhost:1883', 1883);
+    },
+  },
+  {
+    // unwrap(): the nats.js connection (3.x on Nest 12, 2.x on Nest 11), the same object while nats.js
+    // reconnects it. Once nats.js gives up, unwrap() throws and the next connect() makes a new one.
+    transport: 'NATS',
+    proxyClass: 'ClientNats',
+    watched: (connection) => connection as object,
+    adapter: (name, connection, options, context) => natsKind.create({ name, kind: 'nats', connection: connection as NatsConnectionLike }, options, context),
+    target: (options) => {
+      const servers = options?.servers ?? options?.url;
+      const first = Array.isArray(servers) ? servers[0] : servers;
+      // nats.js takes 'host:port' without a scheme as well.
+      const server = typeof first === 'string' ? (first.includes('://') ? first : `nats://${first}`) : 'nats://localhost:4222';
+      return urlTarget(server, 4222);
     },
   },
 ];
