@@ -1,11 +1,11 @@
 /**
  * The microservice kind end to end: a real Nest app whose ClientsModule registers one ClientProxy per
- * transport (RMQ, Redis, MQTT), each through a chaos proxy of its own in front of the kit's real server, and
+ * transport (RMQ, Redis, MQTT, NATS), each through a chaos proxy of its own in front of the kit's real server, and
  * declares each as `{ kind: 'microservice', client: '<its token>' }`. Each fault (kill -9, RST, silent
  * blackhole, slow, server-side kick) must read every proxy down within the bound and up again once lifted,
  * and an emit() through the proxy after recovery must reach a real consumer (a raw subscriber of the
  * server). Then: healthy beats with no transition, the proxy left to the app at close, bad configs, the
- * decorator.
+ * decorator, and a NATS connection nats.js gave up on, replaced by the package's connect().
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { ClientProxy, ClientProxyFactory, ClientRMQ, ClientsModule, Transport, type ClientProviderOptions } from '@nestjs/microservices';
 import amqp from 'amqplib';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { firstValueFrom, timeout } from 'rxjs';
@@ -23,9 +24,10 @@ import { MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import type { MosquittoServer } from './kit/mosquitto.server.js';
+import type { NatsServer } from './kit/nats.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import type { RedisServer } from './kit/redis.server.js';
-import { sharedMosquitto, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { sharedMosquitto, sharedNats, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
 import { StateLog, waitUntil } from './kit/state-log.js';
 import { TestApp } from './kit/test-app.js';
 
@@ -45,18 +47,28 @@ const timing = {
 const now = () => performance.timeOrigin + performance.now();
 const unique = () => randomBytes(4).toString('hex');
 
-type Name = 'rmq' | 'redis' | 'mqtt';
-const NAMES: readonly Name[] = ['rmq', 'redis', 'mqtt'];
-const TOKENS: Record<Name, string> = { rmq: 'RMQ_CLIENT', redis: 'REDIS_CLIENT', mqtt: 'MQTT_CLIENT' };
+type Name = 'rmq' | 'redis' | 'mqtt' | 'nats';
+const NAMES: readonly Name[] = ['rmq', 'redis', 'mqtt', 'nats'];
+const TOKENS: Record<Name, string> = { rmq: 'RMQ_CLIENT', redis: 'REDIS_CLIENT', mqtt: 'MQTT_CLIENT', nats: 'NATS_CLIENT' };
 const microservice = (name: string, client: unknown) => ({ name, kind: 'microservice', client, ...timing }) as unknown as ConnectionDefinition;
 
 interface Servers {
   rabbit: RabbitMqServer;
   redis: RedisServer;
   mosquitto: MosquittoServer;
+  nats: NatsServer;
 }
 
-/** The three servers, each behind a chaos proxy of its own, and what the app's ClientProxies are told. */
+/** The real server behind a transport. */
+const serverOf = (servers: Servers, name: Name) =>
+  ({ rmq: servers.rabbit, redis: servers.redis, mqtt: servers.mosquitto, nats: servers.nats })[name] as { kill(): Promise<unknown>; startAgain(): Promise<unknown>; isRunning(): boolean };
+/** host and port of the real server behind a transport. */
+const addressOf = (servers: Servers, name: Name): readonly [string, number] => {
+  const server = { rmq: { host: servers.rabbit.host, port: servers.rabbit.amqpPort }, redis: servers.redis, mqtt: servers.mosquitto, nats: servers.nats }[name];
+  return [server.host, server.port];
+};
+
+/** The four servers, each behind a chaos proxy of its own, and what the app's ClientProxies are told. */
 class Transports {
   readonly proxies = new Map<Name, ChaosProxy>();
   readonly id = unique();
@@ -67,9 +79,7 @@ class Transports {
 
   static async start(servers: Servers): Promise<Transports> {
     const transports = new Transports(servers);
-    transports.proxies.set('rmq', await ChaosProxy.start(servers.rabbit.host, servers.rabbit.amqpPort));
-    transports.proxies.set('redis', await ChaosProxy.start(servers.redis.host, servers.redis.port));
-    transports.proxies.set('mqtt', await ChaosProxy.start(servers.mosquitto.host, servers.mosquitto.port));
+    for (const name of NAMES) transports.proxies.set(name, await ChaosProxy.start(...addressOf(servers, name)));
     return transports;
   }
 
@@ -85,12 +95,15 @@ class Transports {
   get mqttId(): string {
     return `ms-mqtt-${this.id}`;
   }
+  get natsName(): string {
+    return `ms-nats-${this.id}`;
+  }
   pattern(name: Name): string {
     return name === 'mqtt' ? `ms-e2e/${this.id}` : `ms-e2e.${this.id}`;
   }
 
   /** ClientsModule.register() entries, as a fast app sets them: short heartbeats and handshakes, the libraries' own reconnects. */
-  clientOptions(name: Name, token = TOKENS[name]): ClientProviderOptions {
+  clientOptions(name: Name, token = TOKENS[name], extra: Record<string, unknown> = {}): ClientProviderOptions {
     const proxy = this.proxies.get(name)!;
     switch (name) {
       case 'rmq':
@@ -108,6 +121,9 @@ class Transports {
         return { name: token, transport: Transport.REDIS, options: { host: proxy.host, port: proxy.port, connectionName: this.redisName, connectTimeout: 2_000 } } as ClientProviderOptions;
       case 'mqtt':
         return { name: token, transport: Transport.MQTT, options: { url: `mqtt://${proxy.host}:${proxy.port}`, clientId: this.mqttId, connectTimeout: 2_000 } } as ClientProviderOptions;
+      case 'nats':
+        // nats.js's own reconnect as Nest leaves it (10 attempts, 2 s apart); `extra` shortens it for the give-up test.
+        return { name: token, transport: Transport.NATS, options: { servers: [`nats://${proxy.host}:${proxy.port}`], name: this.natsName, timeout: 2_000, ...extra } } as ClientProviderOptions;
     }
   }
 
@@ -147,6 +163,12 @@ async function rawSubscriber(servers: Servers, transports: Transports, name: Nam
       subscriber.on('message', (_topic, payload) => record(payload));
       await subscriber.subscribeAsync(transports.pattern('mqtt'), { qos: 1 });
       return { received, close: () => subscriber.endAsync(true).then(() => undefined) };
+    }
+    case 'nats': {
+      const subscriber = await natsConnect({ servers: servers.nats.url, reconnect: false, timeout: 2_000 });
+      subscriber.subscribe(transports.pattern('nats'), { callback: (error, message) => void (error || record(message.string())) });
+      await subscriber.flush();
+      return { received, close: () => subscriber.close().catch(() => undefined) };
     }
   }
 }
@@ -211,10 +233,10 @@ const FAULTS: readonly Fault[] = [
     title: 'kill -9 of the server',
     silent: false,
     inject: async ({ servers, names }) => {
-      await Promise.all(names.map((n) => (n === 'rmq' ? servers.rabbit.kill() : n === 'redis' ? servers.redis.kill() : servers.mosquitto.kill())));
+      await Promise.all(names.map((n) => serverOf(servers, n).kill()));
     },
     clear: async ({ servers, names }) => {
-      await Promise.all(names.map((n) => (n === 'rmq' ? servers.rabbit.startAgain() : n === 'redis' ? servers.redis.startAgain() : servers.mosquitto.startAgain())));
+      await Promise.all(names.map((n) => serverOf(servers, n).startAgain()));
     },
   },
   {
@@ -243,13 +265,15 @@ const FAULTS: readonly Fault[] = [
     },
   },
   {
-    title: 'server-side kick (rabbitmqctl close_connection, CLIENT KILL, MQTT session takeover)',
+    title: 'server-side kick (rabbitmqctl close_connection, CLIENT KILL, MQTT session takeover, NATS authorization revoked by a reload)',
     silent: false,
     inject: async ({ servers, transports, names }) => {
       for (const name of names) {
         if (name === 'rmq') assert.ok((await kickRabbit(servers.rabbit, transports.rmqName)) >= 1, 'the RMQ connection kicked');
         if (name === 'redis') assert.ok((await kickRedis(servers.redis, transports.redisName)) >= 1, 'the Redis pair kicked');
         if (name === 'mqtt') await servers.mosquitto.kick(transports.mqttId);
+        // The kit's nats-server has no users: the reload revokes everyone's login, which drops the proxy's connection.
+        if (name === 'nats') assert.ok((await servers.nats.kick()) >= 1, 'the NATS connection kicked');
       }
     },
     clear: async () => undefined,
@@ -264,19 +288,20 @@ async function each(names: readonly Name[], check: (name: Name) => Promise<void>
 
 let servers: Servers;
 before(async () => {
-  servers = { rabbit: await sharedRabbitMq(), redis: await sharedRedis(), mosquitto: await sharedMosquitto() };
+  servers = { rabbit: await sharedRabbitMq(), redis: await sharedRedis(), mosquitto: await sharedMosquitto(), nats: await sharedNats() };
 });
 after(async () => {
-  if (servers?.rabbit && !servers.rabbit.isRunning()) await servers.rabbit.startAgain();
-  if (servers?.redis && !servers.redis.isRunning()) await servers.redis.startAgain();
-  if (servers?.mosquitto && !servers.mosquitto.isRunning()) await servers.mosquitto.startAgain();
+  for (const name of NAMES) {
+    const server = servers && serverOf(servers, name);
+    if (server && !server.isRunning()) await server.startAgain();
+  }
 });
 
 /** ClientRedis rejects inside without a catch (facts: UNSUBSCRIBE at close, the pair's end): counted, so that the run goes on. */
 const unhandled: string[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(String((reason as Error)?.message ?? reason)));
 
-describe("microservice kind: one app, ClientsModule with an RMQ, a Redis and an MQTT ClientProxy, each read down on each fault and recovered", () => {
+describe("microservice kind: one app, ClientsModule with an RMQ, a Redis, an MQTT and a NATS ClientProxy, each read down on each fault and recovered", () => {
   let transports: Transports;
   let app: TestApp;
   let log: StateLog;
@@ -356,14 +381,16 @@ describe("microservice kind: one app, ClientsModule with an RMQ, a Redis and an 
   }
 });
 
-/** Listener counts of every event of an emitter. */
+/** Listener counts of every event of an emitter; of a nats.js connection (no emitter), its status iterators. */
 function listeners(emitter: EventEmitter | undefined): Record<string, number> {
+  const statusIterators = (emitter as { protocol?: { listeners?: unknown[] } } | undefined)?.protocol?.listeners;
+  if (Array.isArray(statusIterators)) return { statusIterators: statusIterators.length };
   const counts: Record<string, number> = {};
   for (const event of emitter?.eventNames() ?? []) counts[String(event)] = emitter!.listenerCount(event);
   return counts;
 }
 
-/** What of a proxy the package may listen to: its manager and the manager's amqplib connection, its pub and sub clients, its MqttClient. */
+/** What of a proxy the package may listen to: its manager and the manager's amqplib connection, its pub and sub clients, its MqttClient, its nats.js connection. */
 function underlying(client: ClientProxy): EventEmitter[] {
   const unwrapped = client.unwrap<EventEmitter | EventEmitter[]>();
   if (Array.isArray(unwrapped)) return unwrapped;
@@ -446,12 +473,11 @@ describe('microservice kind: the server unreachable at bootstrap', () => {
         t.diagnostic(`${name}, unreachable: ${snapshot.state}, ${snapshot.reconnectAttempts} attempts, last error: ${snapshot.lastError}`);
         // MQTT: the failed first connect() leaves the MqttClient retrying under the proxy (unwrap() returns it), so it
         // is watched, not connected again, and the mqtt kind gives the reason of its last dial.
-        const reason = name === 'mqtt' ? /the MQTT connection closed: connect ECONNREFUSED/ : /ClientProxy's connect\(\) failed: .*(ECONNREFUSED|Connection is closed|Connection lost)/;
+        const reason = name === 'mqtt' ? /the MQTT connection closed: connect ECONNREFUSED/ : /ClientProxy's connect\(\) failed: .*(ECONNREFUSED|Connection is closed|Connection lost|connection refused)/;
         assert.match(snapshot.lastError!, reason, `${name}: the library's reason`);
         assert.doesNotMatch(snapshot.lastError!, /\[object Object\]|rejected without an error/);
       }
-      const target = { rmq: [servers.rabbit.host, servers.rabbit.amqpPort], redis: [servers.redis.host, servers.redis.port], mqtt: [servers.mosquitto.host, servers.mosquitto.port] } as const;
-      for (const name of NAMES) forwarders.push(await forwarder(ports.get(name)!, target[name][0], target[name][1]));
+      for (const name of NAMES) forwarders.push(await forwarder(ports.get(name)!, ...addressOf(servers, name)));
       for (const name of NAMES) await app.waitFor(name, (s) => s.state === 'up' && s.lastBeatAt !== undefined, RECOVER_MS);
     } finally {
       await app.close();
@@ -474,7 +500,7 @@ describe('microservice kind: bad configs refused at bootstrap', () => {
 
   it('an unsupported transport (TCP, Kafka, gRPC, a custom ClientProxy): refused, naming its class and the transports supported', async () => {
     const tcp = ClientProxyFactory.create({ transport: Transport.TCP, options: { port: 1 } });
-    await assert.rejects(startWith(tcp), /option "client" is "\(a ClientTCP\)"\. a ClientTCP cannot be proven by the package.*Supported: RMQ \(ClientRMQ\), REDIS \(ClientRedis\), MQTT \(ClientMqtt\)/);
+    await assert.rejects(startWith(tcp), /option "client" is "\(a ClientTCP\)"\. a ClientTCP cannot be proven by the package.*Supported: RMQ \(ClientRMQ\), REDIS \(ClientRedis\), MQTT \(ClientMqtt\), NATS \(ClientNats\)/);
     class OwnTransportClient extends ClientProxy {
       async connect() {}
       async close() {}
@@ -533,6 +559,52 @@ describe('microservice kind: @MonitorConnection on a ClientProxy property', () =
         await app.close();
       }
     } finally {
+      await transports.close();
+    }
+  });
+});
+
+describe('microservice kind: a NATS connection nats.js gave up on', () => {
+  it("the server down longer than nats.js's reconnect budget: unwrap() throws, the package's connect() makes a new connection once the server is back, and the handle keeps the same ClientProxy", async (t) => {
+    const transports = await Transports.start(servers);
+    // A budget of about 1 s (2 attempts, 500 ms apart) instead of nats.js's 20 s, so that it gives up while the server is down.
+    const giveUpSoon = { maxReconnectAttempts: 2, reconnectTimeWait: 500 };
+    const app = await TestApp.start({
+      imports: [ClientsModule.register([transports.clientOptions('nats', TOKENS.nats, giveUpSoon)])],
+      health: { shutdown: { timeoutMs: SHUTDOWN_MS }, connections: [microservice('nats', TOKENS.nats)] },
+    });
+    const log = new StateLog(app, ['nats']);
+    try {
+      await app.waitFor('nats', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      const client = app.app.get<ClientProxy>(TOKENS.nats);
+      const first = client.unwrap<{ isClosed(): boolean }>();
+      const killedAt = now();
+      await servers.nats.kill();
+      await log.waitFor('nats', 'down', killedAt, BOUND_MS + MARGIN_MS);
+      await waitUntil(async () => first.isClosed(), 15_000, 'nats.js gives up on the connection (its reconnect attempts run out)');
+      await waitUntil(async () => {
+        try {
+          client.unwrap();
+          return false;
+        } catch {
+          return true;
+        }
+      }, 5_000, 'ClientNats drops the connection nats.js gave up on: unwrap() throws');
+      t.diagnostic(`nats.js gave up ${Math.round(now() - killedAt)} ms after the kill; state ${app.snapshot('nats').state}, last error: ${app.snapshot('nats').lastError}`);
+      await sleep(2_000);
+      const restartedAt = now();
+      await servers.nats.startAgain();
+      await log.waitFor('nats', 'up', restartedAt, RECOVER_MS);
+      t.diagnostic(`up ${Math.round(log.first('nats', 'up', restartedAt)!.at - restartedAt)} ms after the server was back`);
+      const second = client.unwrap<{ isClosed(): boolean }>();
+      assert.notEqual(second, first, 'a new connection under the proxy');
+      assert.equal(second.isClosed(), false);
+      assert.equal(app.registry.get('nats').client(), client, "the handle's client is still the app's ClientProxy");
+      await emitUntilReceived(servers, transports, 'nats', client, 'after nats.js gave up');
+    } finally {
+      log.stop();
+      if (!servers.nats.isRunning()) await servers.nats.startAgain();
+      await app.close();
       await transports.close();
     }
   });

@@ -1,21 +1,25 @@
 import { ClientProxyFactory, Transport, type ClientProxy, type ClientProviderOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
 import { MosquittoServer } from '../../test/kit/mosquitto.server.js';
+import { NatsServer } from '../../test/kit/nats.server.js';
 import { RedisServer } from '../../test/kit/redis.server.js';
 import { now } from '../kit/stats.js';
 import type { MicroserviceConnectionDefinition } from '../../lib/index.js';
 import { AmqpBroker, timedKick } from './amqp.kind.js';
 import type { DetectionKind, MonitoredConnection, Noticed, RawWatch } from './detection-kind.interface.js';
+import { natsKick } from './nats.kind.js';
 
-type Proxied = 'rmq' | 'redis' | 'mqtt';
+type Proxied = 'rmq' | 'redis' | 'mqtt' | 'nats';
 const unique = () => `${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 /**
  * The options of Nest's ClientsModule.register() for a proxy reaching host:port. `fast`: as an app that wants
  * its library's own reconnect quick sets them (the library reconnects the proxy's connection, not the package):
- * RMQ heartbeat and reconnect 1 s and a 1 s handshake, Redis and MQTT a 1 s connect timeout. Otherwise Nest's
- * and the libraries' defaults (RMQ heartbeat and reconnect 5 s; Redis no retryAttempts: the pair is dropped at
- * the first loss; MQTT keepalive 60 s, reconnectPeriod 1 s).
+ * RMQ heartbeat and reconnect 1 s and a 1 s handshake, Redis and MQTT a 1 s connect timeout, NATS reconnectTimeWait
+ * and handshake 1 s (nats.js's 10 attempts kept: once it gives up, the package's connect() makes a new connection).
+ * Otherwise Nest's and the libraries' defaults (RMQ heartbeat and reconnect 5 s; Redis no retryAttempts: the pair
+ * is dropped at the first loss; MQTT keepalive 60 s, reconnectPeriod 1 s; NATS pingInterval 2 min, reconnectTimeWait
+ * 2 s, handshake 20 s).
  */
 function proxyOptions(transport: Proxied, host: string, port: number, fast: boolean): ClientProviderOptions {
   switch (transport) {
@@ -34,6 +38,8 @@ function proxyOptions(transport: Proxied, host: string, port: number, fast: bool
       return { name: 'bench', transport: Transport.REDIS, options: { host, port, ...(fast ? { connectTimeout: 1_000 } : {}) } } as ClientProviderOptions;
     case 'mqtt':
       return { name: 'bench', transport: Transport.MQTT, options: { url: `mqtt://${host}:${port}`, ...(fast ? { connectTimeout: 1_000 } : {}) } } as ClientProviderOptions;
+    case 'nats':
+      return { name: 'bench', transport: Transport.NATS, options: { servers: [`nats://${host}:${port}`], ...(fast ? { reconnectTimeWait: 1_000, timeout: 1_000 } : {}) } } as ClientProviderOptions;
   }
 }
 
@@ -60,7 +66,7 @@ function watchedProxy(transport: Proxied) {
  * A ClientProxy alone, with Nest's and its library's defaults, connected as Nest's docs say (`await
  * client.connect()`) and emitting an event every second as an app would. A report is the first `status`
  * other than 'connected' (RMQ 'disconnected', Redis 'reconnecting' or 'disconnected', MQTT 'closed' or
- * 'reconnecting'), or an emit() that fails (they fail at once while the connection is known lost).
+ * 'reconnecting', NATS 'disconnected' or 'reconnecting'), or an emit() that fails (they fail at once while the connection is known lost).
  */
 function watchRawProxy(transport: Proxied) {
   return async (host: string, port: number): Promise<RawWatch> => {
@@ -113,4 +119,13 @@ export const mosquittoMicroserviceKind: DetectionKind<MosquittoServer> = {
   connection: watchedProxy('mqtt'),
   raw: [{ name: 'ClientMqtt (@nestjs/microservices 12.1)', usage: RAW_USAGE, watch: watchRawProxy('mqtt') }],
   kick: { how: 'session takeover', run: (server) => server.kickAll() },
+};
+
+export const natsMicroserviceKind: DetectionKind<NatsServer> = {
+  label: 'nats-server 2.9 · Nest ClientNats (microservice, reconnectTimeWait 1 s)',
+  server: 'nats-server 2.9',
+  startServer: () => NatsServer.start(),
+  connection: watchedProxy('nats'),
+  raw: [{ name: 'ClientNats (@nestjs/microservices 12.1)', usage: RAW_USAGE, watch: watchRawProxy('nats') }],
+  kick: natsKick,
 };

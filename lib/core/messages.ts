@@ -111,7 +111,8 @@ export const messages = {
     'A client in MONITOR mode answers no PING: monitor the client it came from (redis.monitor() returns a new one).',
   redisDeadFlowLeft: () =>
     "the connection's flow is dead (its PING unanswered, not one byte in, while the server answers a new connection); " +
-    'its socket is left to the client, which ends it when ioredis notices (the package ends no socket of a Nest ClientRedis)',
+    "its socket is left while the Nest ClientRedis awaits a reply or holds a command whose rejection nothing handles (the end of one socket ends its pair); " +
+    'it is ended once none is left, or by ioredis when it notices',
   redisNotReadyInTime: (status: string) => `the Redis client did not become ready in time (ioredis status: ${status})`,
   redisOutOfStep: () =>
     'the Redis connection answered PING with a reply not its own: replies are out of step with commands, so the connection is dropped',

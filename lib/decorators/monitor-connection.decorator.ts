@@ -40,7 +40,7 @@ export interface MonitoredMember {
  * - `amqp`: the same, with the app's amqplib connection, amqp-connection-manager or recovering model.
  * - `mqtt`: the same, with the app's MQTT.js client.
  * - `nats`: the same, with the app's nats.js connection.
- * - `microservice`: the same, with the app's Nest ClientProxy (RMQ, Redis or MQTT transport).
+ * - `microservice`: the same, with the app's Nest ClientProxy (RMQ, Redis, MQTT or NATS transport).
  *
  * @example
  * ```ts

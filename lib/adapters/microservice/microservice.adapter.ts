@@ -20,9 +20,9 @@ interface Inner {
 }
 
 /**
- * An app's Nest ClientProxy (RMQ, Redis, MQTT), proven by the kind that knows its transport's client: the
+ * An app's Nest ClientProxy (RMQ, Redis, MQTT, NATS), proven by the kind that knows its transport's client: the
  * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub and sub clients, the mqtt kind on its
- * MqttClient. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
+ * MqttClient, the nats kind on its nats.js connection. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
  * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
  *
  * Reconnection: open() watches what `unwrap()` returns now, without connect(): an object there means someone
@@ -59,10 +59,11 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     this.clientChanges$ = this.clients.asObservable();
   }
 
-  /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url), password fields. */
+  /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url, NATS servers), password and token fields. */
   knownSecrets(): string[] {
     const options = proxyOptions(this.proxy);
-    const urls = [options?.url, (this.proxy as { url?: unknown }).url, ...(Array.isArray(options?.urls) ? options.urls : [])];
+    const list = (value: unknown) => (Array.isArray(value) ? value : [value]);
+    const urls = [options?.url, (this.proxy as { url?: unknown }).url, ...list(options?.urls), ...list(options?.servers)];
     return [...optionSecrets(options), ...urls.flatMap((url) => urlSecrets(url))];
   }
 
@@ -132,7 +133,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   private async watch(watched: object, unwrapped: unknown, signal: AbortSignal): Promise<void> {
     await this.dropInner(signal);
     signal.throwIfAborted();
-    const adapter = this.transport.adapter(this.name, watched, this.options, this.context, unwrapped);
+    const adapter = this.transport.adapter({ name: this.name, watched, unwrapped, proxy: this.proxy }, this.options, this.context);
     const stopObserving = adapter.observeLoss?.((error) => {
       if (this.inner?.adapter === adapter && !this.closed) this.onLoss?.(error);
     });

@@ -7,7 +7,7 @@ import { MicroserviceAdapter } from './microservice.adapter.js';
 import { PROXY_TRANSPORTS, type ProxyTransport } from './proxy-transports.js';
 
 /**
- * An app's Nest microservice client (a ClientProxy of @nestjs/microservices, RMQ, Redis or MQTT transport),
+ * An app's Nest microservice client (a ClientProxy of @nestjs/microservices, RMQ, Redis, MQTT or NATS transport),
  * proven by the kind of its transport on the connection the proxy holds: no second connection of the package's.
  */
 export interface MicroserviceConnectionDefinition extends ConnectionDefinitionBase {

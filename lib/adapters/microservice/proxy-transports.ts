@@ -5,6 +5,8 @@ import type { AmqpConnectionManagerLike } from '../amqp/amqp-like.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { mqttKind } from '../mqtt/mqtt.kind.js';
 import type { MqttClientLike } from '../mqtt/mqtt-like.js';
+import { natsKind } from '../nats/nats.kind.js';
+import type { NatsConnectionLike } from '../nats/nats-like.js';
 import type { RedisLike } from '../redis/redis-like.js';
 import { RedisPairAdapter } from './redis-pair.adapter.js';
 
@@ -23,8 +25,8 @@ export interface ProxyTransport {
   readonly proxyClass: string;
   /** What the kind watches, of what `unwrap()` returned; a new object means a new connection to watch. */
   watched(unwrapped: unknown): object;
-  /** The kind's adapter, watching `watched` (never closing it); `unwrapped` is all `unwrap()` returned with it. */
-  adapter(name: string, watched: object, options: MonitorOptions, context: AdapterContext, unwrapped: unknown): ConnectionAdapter;
+  /** The kind's adapter, watching `watched` (never closing it). */
+  adapter(watching: Watching, options: MonitorOptions, context: AdapterContext): ConnectionAdapter;
   /** Where the proxy points, from its options, without credentials. */
   target(options: ProxyOptions, proxy: object): string | undefined;
   /**
@@ -32,6 +34,17 @@ export interface ProxyTransport {
    * the ends of a loss after which the library or Nest dropped it: a closed proxy is never connected again.
    */
   ownerClose(watched: object, unwrapped: unknown): OwnerClose;
+}
+
+/** One connection under a proxy, as the kind's adapter is made for it. */
+export interface Watching {
+  /** The connection's name in the package. */
+  readonly name: string;
+  /** What the kind watches, of `unwrapped`. */
+  readonly watched: object;
+  /** All that `unwrap()` returned with it. */
+  readonly unwrapped: unknown;
+  readonly proxy: object;
 }
 
 /** Whether the owner closed the watched object; `closed()` keeps answering after `stop()` took any listener off. */
@@ -43,22 +56,15 @@ export interface OwnerClose {
 /** An owner's close that the object itself keeps in a field: nothing to listen to. */
 const flagged = (closed: () => boolean): OwnerClose => ({ closed, stop: () => undefined });
 
-/**
- * The transports whose connection the package can prove, by their ClientProxy class. NATS (ClientNats) joins
- * with one line once the nats kind takes a nats.js 3.x connection (Nest 12's transport holds one):
- * `{ transport: 'NATS', proxyClass: 'ClientNats', watched: (c) => c as object, adapter: (name, connection, options, context) =>
- * natsKind.create({ name, kind: 'nats', connection: connection as NatsConnectionLike }, options, context), target: ...,
- * ownerClose: natsOwnerClose }`, with natsOwnerClose below: ClientNats' close() closes the connection, and closed()
- * then resolves without an error, where a connection nats.js gave up on resolves with one.
- */
+/** The transports whose connection the package can prove, by their ClientProxy class. */
 export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
   {
     // unwrap(): the AmqpConnectionManager, the same object while it redials by itself.
     transport: 'RMQ',
     proxyClass: 'ClientRMQ',
     watched: (manager) => manager as object,
-    adapter: (name, manager, options, context) =>
-      amqpKind.create({ name, kind: 'amqp', connection: manager as AmqpConnectionManagerLike }, options, context),
+    adapter: ({ name, watched }, options, context) =>
+      amqpKind.create({ name, kind: 'amqp', connection: watched as AmqpConnectionManagerLike }, options, context),
     target: (options) => {
       const urls = options?.urls;
       return urlTarget(Array.isArray(urls) && urls.length > 0 ? urls[0] : 'amqp://localhost', 5672);
@@ -70,11 +76,12 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
   },
   {
     // unwrap(): a new [pub, sub] array per call, the same two clients while ioredis keeps them. The pub client
-    // tells a new pair; both are beaten (the sub carries send()'s replies), and no socket of theirs is ended.
+    // tells a new pair; both are beaten (the sub carries send()'s replies), and a socket of theirs is ended only
+    // while the end of the pair would reject nothing unhandled (RedisPairAdapter).
     transport: 'REDIS',
     proxyClass: 'ClientRedis',
     watched: (pair) => (pair as readonly object[])[0]!,
-    adapter: (_name, pub, _options, _context, pair) => new RedisPairAdapter(pub as RedisLike, (pair as readonly RedisLike[])[1]!),
+    adapter: ({ watched, unwrapped, proxy }) => new RedisPairAdapter(watched as RedisLike, (unwrapped as readonly RedisLike[])[1]!, proxy),
     target: (options) => (options?.path === undefined ? `${String(options?.host ?? 'localhost')}:${String(options?.port ?? 6379)}` : String(options.path)),
     ownerClose: (pub, pair) => redisOwnerClose(pub as RedisLike, (pair as readonly RedisLike[])[1]!),
   },
@@ -83,7 +90,7 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
     transport: 'MQTT',
     proxyClass: 'ClientMqtt',
     watched: (client) => client as object,
-    adapter: (name, client, options, context) => mqttKind.create({ name, kind: 'mqtt', client: client as MqttClientLike }, options, context),
+    adapter: ({ name, watched }, options, context) => mqttKind.create({ name, kind: 'mqtt', client: watched as MqttClientLike }, options, context),
     target: (options, proxy) => {
       const host = options?.hostname ?? options?.host;
       if (typeof host === 'string') return `${host}:${String(options?.port ?? 1883)}`;
@@ -93,6 +100,22 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
     // reconnectPeriod 0 it resets `disconnecting`, :808); only reconnect() clears them (:869-870). A client
     // ClientMqtt dropped after a loss is not ended.
     ownerClose: (client) => flagged(() => (client as { disconnecting?: unknown }).disconnecting === true || (client as { disconnected?: unknown }).disconnected === true),
+  },
+  {
+    // unwrap(): the nats.js connection (3.x on Nest 12, 2.x on Nest 11), the same object while nats.js
+    // reconnects it. Once nats.js gives up, unwrap() throws and the next connect() makes a new one.
+    transport: 'NATS',
+    proxyClass: 'ClientNats',
+    watched: (connection) => connection as object,
+    adapter: ({ name, watched }, options, context) => natsKind.create({ name, kind: 'nats', connection: watched as NatsConnectionLike }, options, context),
+    target: (options) => {
+      const servers = options?.servers ?? options?.url;
+      const first = Array.isArray(servers) ? servers[0] : servers;
+      // nats.js takes 'host:port' without a scheme as well.
+      const server = typeof first === 'string' ? (first.includes('://') ? first : `nats://${first}`) : 'nats://localhost:4222';
+      return urlTarget(server, 4222);
+    },
+    ownerClose: (connection) => natsOwnerClose(connection),
   },
 ];
 
@@ -110,10 +133,10 @@ function redisOwnerClose(pub: RedisLike, sub: RedisLike): OwnerClose {
 }
 
 /**
- * For the NATS entry: ClientNats' close() closes the connection, and closed() resolves without an error; a
- * connection nats.js gave up on resolves it with the error.
+ * ClientNats' close() closes the connection, and closed() resolves without an error; a connection nats.js gave
+ * up on resolves it with the error.
  */
-export function natsOwnerClose(connection: object): OwnerClose {
+function natsOwnerClose(connection: object): OwnerClose {
   let closed = false;
   void (connection as { closed(): Promise<unknown> }).closed().then((error) => (closed = error === undefined || error === null), () => undefined);
   return flagged(() => closed);

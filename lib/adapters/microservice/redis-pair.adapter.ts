@@ -1,21 +1,26 @@
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { RedisLike } from '../redis/redis-like.js';
-import { redisAdapterLeavingSockets } from '../redis/redis.kind.js';
+import type { RedisAdapter } from '../redis/redis.adapter.js';
+import { redisAdapterOnSharedSocket } from '../redis/redis.kind.js';
 
 /**
  * A Nest ClientRedis' two connections, each proven by the redis kind: the pub client carries every emit() and
  * send(), the sub client the replies of send() (a dead sub alone makes every send() time out), so both are beaten
- * (PING is valid in SUBSCRIBE mode) and the loss of either is the proxy's. Neither socket is ever ended by the
- * package: ClientRedis ends the pair when one client ends, and its cleanup of a pending send() then rejects
- * unhandled (an UNSUBSCRIBE with no catch).
+ * (PING is valid in SUBSCRIBE mode) and the loss of either is the proxy's.
+ *
+ * ClientRedis ends the pair when one client ends: it fails every send() awaiting a reply, whose cleanup
+ * UNSUBSCRIBEs with no catch, and the ended clients reject what they still hold. So a socket whose flow is dead
+ * is ended only while no send() awaits its reply and every command either client holds is handled (the
+ * package's PINGs, emit()'s PUBLISH with its callback): an unhandled rejection exits an app on Node's defaults.
  */
 export class RedisPairAdapter implements ConnectionAdapter {
   readonly kind = 'redis';
   readonly target?: string;
-  private readonly clients: readonly ConnectionAdapter[];
+  private readonly clients: readonly RedisAdapter[];
 
-  constructor(pub: RedisLike, sub: RedisLike) {
-    this.clients = [redisAdapterLeavingSockets(pub), redisAdapterLeavingSockets(sub)];
+  constructor(pub: RedisLike, sub: RedisLike, proxy: object) {
+    const maySocketEnd = () => awaitsNoReply(proxy) && this.clients.every((client) => client.endRejectsOnlyHandled());
+    this.clients = [redisAdapterOnSharedSocket(pub, maySocketEnd), redisAdapterOnSharedSocket(sub, maySocketEnd)];
     this.target = this.clients[0]!.target;
   }
 
@@ -36,6 +41,12 @@ export class RedisPairAdapter implements ConnectionAdapter {
     const stops = this.clients.map((client) => client.observeLoss?.(onLoss));
     return () => stops.forEach((stop) => stop?.());
   }
+}
+
+/** Whether the proxy's map of send()s awaiting their reply (ClientProxy's routingMap, Nest 11 and 12) is empty; unreadable, it is not. */
+function awaitsNoReply(proxy: object): boolean {
+  const routingMap = (proxy as { routingMap?: unknown }).routingMap;
+  return routingMap instanceof Map && routingMap.size === 0;
 }
 
 /** Settles when both have (nothing of the other left running), with the first failure, pub's first. */

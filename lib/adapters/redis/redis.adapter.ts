@@ -8,7 +8,7 @@ import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
-import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import { awaitsOnly, endRejectsOnlyHandled, isBlocked, isEcho, redisTarget } from './redis-commands.js';
 import type { RedisLike } from './redis-like.js';
 
 type RedisLibrary = typeof import('ioredis');
@@ -64,17 +64,18 @@ export class RedisAdapter implements ConnectionAdapter {
   /** The tokens of this adapter's PINGs begin so. */
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
+  private readonly isOwnPing = (name: string, args: readonly unknown[]) => name === 'ping' && String(args[0]).startsWith(this.tokenPrefix);
 
   constructor(
     private readonly source: RedisSource,
     /** Set on every new socket; undefined leaves the client's own. */
     private readonly keepAlive: TcpKeepAliveOptions | undefined,
     /**
-     * Whether a socket whose flow is dead (or whose handshake hangs) is destroyed so that ioredis dials again.
-     * False for clients whose owner ends more than the socket when one closes (a Nest ClientRedis ends its
-     * pub/sub pair, and its cleanup then rejects unhandled): the connection reads down until ioredis notices.
+     * Whether a socket whose flow is dead (or whose handshake hangs) may be destroyed now, so that ioredis
+     * dials again. A Nest ClientRedis ends its whole pub/sub pair when one socket ends, and what then rejects
+     * must all be handled: until it is, the connection reads down and the socket is left.
      */
-    private readonly dropsSockets = true,
+    private readonly maySocketEnd: () => boolean = () => true,
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -92,13 +93,18 @@ export class RedisAdapter implements ConnectionAdapter {
     return this.clients.value;
   }
 
+  /** Whether ending the watched client's connection now would reject only its callers' handled commands and this adapter's PINGs. */
+  endRejectsOnlyHandled(): boolean {
+    return this.client === undefined || endRejectsOnlyHandled(this.client, this.isOwnPing);
+  }
+
   async open(signal: AbortSignal): Promise<void> {
     const client = this.client ?? (await this.createClient());
     signal.throwIfAborted();
     this.watch(client);
     this.clients.next(undefined);
     if (await this.flowIsDead(client, signal)) {
-      if (!this.dropsSockets) throw new Error(messages.redisDeadFlowLeft());
+      if (!this.maySocketEnd()) throw new Error(messages.redisDeadFlowLeft());
       const closed = untilStatus(client, ['close'], signal);
       dropSocket(client);
       await closed;
@@ -209,7 +215,7 @@ export class RedisAdapter implements ConnectionAdapter {
       const status = client.status;
       // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
       // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
-      if (status === 'connect' && this.dropsSockets) dropSocket(client);
+      if (status === 'connect' && this.maySocketEnd()) dropSocket(client);
       throw new Error(status === 'wait' ? messages.redisNotConnectedByApp() : messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
@@ -222,7 +228,7 @@ export class RedisAdapter implements ConnectionAdapter {
     const socket = client.stream as Socket | undefined;
     if (!socket) throw new Error(messages.redisNotReady(client.status));
     const token = this.token();
-    const alone = awaitsOnly(client, (name, args) => name === 'ping' && String(args[0]).startsWith(this.tokenPrefix));
+    const alone = awaitsOnly(client, this.isOwnPing);
     const ping: LatePing = { socket, bytesRead: socket.bytesRead, alone, answered: false };
     const reply = client.ping(token).then((answer) => {
       ping.answered = true;

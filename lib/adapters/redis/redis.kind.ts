@@ -72,13 +72,13 @@ export const redisKind: ConnectionKindSpec<RedisConnectionDefinition, Omit<Redis
 };
 
 /**
- * The redis kind on a client whose sockets are not the package's to end: a Nest ClientRedis' pub or sub client,
- * where the end of one ends the pair and the pair's cleanup rejects unhandled (an app on Node's defaults exits).
- * Beats, judging and losses as for an app's client; but no socket dropped for a dead flow or a hung handshake,
- * and no kernel keepalive set (the client's own options stay): the connection reads down until ioredis notices.
+ * The redis kind on a client whose socket ends more than itself: a Nest ClientRedis' pub or sub client, where
+ * the end of one ends the pair. Beats, judging and losses as for an app's client, but a socket is dropped (a
+ * dead flow, a hung handshake) only while `maySocketEnd()` says the end rejects nothing unhandled, and no
+ * kernel keepalive is set (the kernel would end it regardless): otherwise the connection reads down.
  */
-export function redisAdapterLeavingSockets(client: RedisLike): RedisAdapter {
-  return new RedisAdapter({ watched: client }, undefined, false);
+export function redisAdapterOnSharedSocket(client: RedisLike, maySocketEnd: () => boolean): RedisAdapter {
+  return new RedisAdapter({ watched: client }, undefined, maySocketEnd);
 }
 
 /**
