@@ -1,9 +1,13 @@
 /**
  * Waits for `promise` but gives up when `signal` aborts, rejecting with its reason. The promise itself goes
- * on; callers use this where a client library offers no way to cancel.
+ * on; callers use this where a client library offers no way to cancel. Nobody waits for it after: its
+ * rejection is handled here, never left to crash the app as an unhandled one.
  */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
