@@ -5,7 +5,8 @@
  * The health check must not make an outage of that: each of the three ways an app holds the connection (its
  * amqplib ChannelModel, its amqp-connection-manager, the package's own connection) reads up and stays up,
  * after one refused declare per connection, not one per beat, and real faults are still read down within the
- * bound. Each usage goes through a chaos proxy of its own.
+ * bound. A fourth usage, the package's own connection of a user allowed its queue but no write on the default
+ * exchange, reads up too (its publish probe is refused). Each usage goes through a chaos proxy of its own.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -37,21 +38,24 @@ const timing = {
 const now = () => performance.timeOrigin + performance.now();
 const unique = () => randomBytes(4).toString('hex');
 
-type Usage = 'model' | 'acm' | 'owned';
-const USAGES: readonly Usage[] = ['model', 'acm', 'owned'];
+/** 'publisher': the package's own connection of a user allowed its queue but refused a publish to the default exchange. */
+type Usage = 'model' | 'acm' | 'owned' | 'publisher';
+const USAGES: readonly Usage[] = ['model', 'acm', 'owned', 'publisher'];
 /** The usages that come back after a fault: amqplib never reopens a plain ChannelModel, nor does the package. */
-const RECOVERING: readonly Usage[] = ['acm', 'owned'];
+const RECOVERING: readonly Usage[] = ['acm', 'owned', 'publisher'];
 
 const USER = `orders-app-${unique()}`;
 const PASSWORD = `pw-${unique()}`;
-const urlThrough = (proxy: ChaosProxy) => `amqp://${USER}:${PASSWORD}@${proxy.host}:${proxy.port}`;
+const urlThrough = (proxy: ChaosProxy, user = USER) => `amqp://${user}:${PASSWORD}@${proxy.host}:${proxy.port}`;
+/** Configure and read on everything, write only on `orders.*` exchanges: the default exchange is refused. */
+const WRITER = `orders-writer-${unique()}`;
 
-/** The broker's log lines that tell a refusal to this file's user. */
+/** The broker's log lines that tell a refusal to this file's users. */
 async function refusalsLogged(rabbit: RabbitMqServer): Promise<string[]> {
   const dir = path.join(rabbit.dir, 'log');
   const files = (await readdir(dir)).filter((name) => name.endsWith('.log') && !name.includes('upgrade'));
   const lines = (await Promise.all(files.map((name) => readFile(path.join(dir, name), 'utf8')))).join('\n').split('\n');
-  return lines.filter((line) => line.includes(`'${USER}'`) && /access_refused|ACCESS_REFUSED/.test(line));
+  return lines.filter((line) => (line.includes(`'${USER}'`) || line.includes(`'${WRITER}'`)) && /access_refused|ACCESS_REFUSED/.test(line));
 }
 
 let rabbit: RabbitMqServer;
@@ -66,6 +70,8 @@ before(async () => {
   rabbit = await sharedRabbitMq();
   await rabbit.ctl(['add_user', USER, PASSWORD]);
   await rabbit.ctl(['set_permissions', '-p', '/', USER, '^orders\\..*', '.*', '.*']);
+  await rabbit.ctl(['add_user', WRITER, PASSWORD]);
+  await rabbit.ctl(['set_permissions', '-p', '/', WRITER, '.*', '^orders\\..*', '.*']);
   for (const usage of USAGES) proxies.set(usage, await ChaosProxy.start(rabbit.host, rabbit.amqpPort));
   model = await amqp.connect(urlThrough(proxies.get('model')!), { clientProperties: { connection_name: 'lp-model' } });
   model.on('error', () => undefined);
@@ -82,6 +88,7 @@ before(async () => {
     { kind: 'amqp', name: 'model', connection: model, ...timing },
     { kind: 'amqp', name: 'acm', connection: manager, ...timing },
     { kind: 'amqp', name: 'owned', url: urlThrough(proxies.get('owned')!), socketOptions: { clientProperties: { connection_name: 'lp-owned' } }, ...timing },
+    { kind: 'amqp', name: 'publisher', url: urlThrough(proxies.get('publisher')!, WRITER), ...timing },
   ] as unknown as ConnectionDefinition[];
   startedAt = now();
   app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections } });
@@ -94,7 +101,7 @@ after(async () => {
   await Promise.race([Promise.all([manager?.close(), model?.close()]).catch(() => undefined), sleep(2_000)]);
   for (const proxy of proxies.values()) await proxy.close();
   if (rabbit && !rabbit.isRunning()) await rabbit.startAgain();
-  await rabbit?.ctl(['delete_user', USER]).catch(() => undefined);
+  for (const user of [USER, WRITER]) await rabbit?.ctl(['delete_user', user]).catch(() => undefined);
 });
 
 /** Up within 20 s of the start, then never out of up for 12 beat intervals, beating all along. */
@@ -113,14 +120,16 @@ async function staysUp(t: TestContext, usage: Usage): Promise<void> {
   assert.ok(log.beats(usage, upAt).length >= STAY_UP_INTERVALS - 2, `${usage} beat on`);
 }
 
-describe('AMQP kind on a user without configure permission on amq.gen-* queues', () => {
+describe('AMQP kind on least-privilege users (no configure permission on amq.gen-* queues; no write permission on the default exchange)', () => {
   it("an app's amqplib ChannelModel: up, and up for 12 intervals", (t) => staysUp(t, 'model'));
 
   it("an app's amqp-connection-manager: up, and up for 12 intervals", (t) => staysUp(t, 'acm'));
 
   it("the package's own connection: up, and up for 12 intervals", (t) => staysUp(t, 'owned'));
 
-  it('health says 200 for the three', async () => {
+  it("the package's own connection (probe 'publish') of a user refused a publish to the default exchange: up, and up for 12 intervals", (t) => staysUp(t, 'publisher'));
+
+  it('health says 200 for all', async () => {
     for (const usage of USAGES) await app!.waitFor(usage, (s) => s.state === 'up', 20_000);
     assert.equal((await app!.health()).status, 200);
   });
@@ -162,7 +171,7 @@ describe('AMQP kind on a user without configure permission on amq.gen-* queues',
     assert.equal((await refusalsLogged(rabbit)).length, refusalsBefore, 'no refusal while beating after recovery');
   }
 
-  it('silent blackhole of the three: each read down within the bound; ACM and the owned connection up again after', (t) =>
+  it('silent blackhole of all: each read down within the bound; ACM and the owned connections up again after', (t) =>
     detectedAndRecovered(
       t,
       'blackhole',
@@ -174,7 +183,7 @@ describe('AMQP kind on a user without configure permission on amq.gen-* queues',
       },
     ));
 
-  it('kill -9 of RabbitMQ: each connection still up read down at once; ACM and the owned connection up again after the restart', (t) =>
+  it('kill -9 of RabbitMQ: each connection still up read down at once; ACM and the owned connections up again after the restart', (t) =>
     detectedAndRecovered(
       t,
       'kill -9',

@@ -96,7 +96,8 @@ export class AmqpAdapter implements ConnectionAdapter {
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
   /**
-   * The broker refused the package's beat queue (a user without configure permission on amq.gen-*): asked
+   * The broker refused the package's beat queue, or its publish there (a user without configure permission
+   * on amq.gen-*, or without write permission on the default exchange): asked
    * once, never again for this connection's later sessions, so a beat costs the broker no refused channel.
    */
   private queueRefused = false;
@@ -227,6 +228,7 @@ export class AmqpAdapter implements ConnectionAdapter {
    * declare of an exchange that always exists. That round trip goes through the same reader, channel process
    * and writer of the broker; what it leaves out, a queue and a route of the package's own, says nothing of
    * the app's queues (its consumers are watched on their own). Degraded for good would be a false alarm.
+   * The same for a user refused the publish of probe 'publish', found by a first publish here.
    */
   private async newSession(openChannel: (confirm: boolean, signal: AbortSignal) => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpSession> {
     if (!this.queueRefused) {
@@ -242,6 +244,10 @@ export class AmqpAdapter implements ConnectionAdapter {
 
   private async sessionWithQueue(channel: AmqpChannelLike, signal: AbortSignal): Promise<AmqpSession> {
     let session: AmqpSession | undefined;
+    // The broker's refusal closes the channel: amqplib tells its code on the channel's 'error' alone, and
+    // rejects a pending publisher confirm with a bare 'channel closed'.
+    let refusal: unknown;
+    channel.on('error', (error: unknown) => (refusal = isAccessRefused(error) ? error : refusal));
     try {
       // Auto-delete: it goes once its consumer does, with the channel. Expiring: one whose consumer never
       // came (an attempt given up between the two) goes too, rather than live as long as the connection.
@@ -250,11 +256,14 @@ export class AmqpAdapter implements ConnectionAdapter {
       session = this.watch(channel, queue);
       const watched = session;
       await abortable(channel.consume(queue, (delivery) => this.returned(watched, delivery), { noAck: true }), signal);
+      // A user allowed the queue may still be refused the publish (no write permission on the default
+      // exchange): found here, before the connection reads up, rather than as a loss at every first beat.
+      if (this.settings.probe === 'publish') await this.roundTrip(session, signal);
       return session;
     } catch (error) {
       session?.release();
       void channel.close().catch(() => undefined);
-      throw error;
+      throw refusal ?? error;
     }
   }
 
