@@ -23,8 +23,8 @@ export interface AmqpAdapterSettings {
 const BEAT_QUEUE_EXPIRES_MS = 10_000;
 
 /**
- * What a beat declares passively when the broker refused the package's beat queue. Every vhost has it and
- * no one can delete it (RabbitMQ refuses to delete an amq.* exchange), and a passive declare needs no
+ * What a beat declares passively when the broker refused the package's beat queue. Every vhost has it, no
+ * client can delete it (RabbitMQ refuses: "deletion of system exchange"), and a passive declare needs no
  * permission at all; the default exchange ('') would not do: RabbitMQ refuses every declare of it.
  */
 const ALWAYS_THERE_EXCHANGE = 'amq.direct';
@@ -97,8 +97,8 @@ export class AmqpAdapter implements ConnectionAdapter {
   private sequence = 0;
   /**
    * The broker refused the package's beat queue, or its publish there (a user without configure permission
-   * on amq.gen-*, or without write permission on the default exchange): asked
-   * once, never again for this connection's later sessions, so a beat costs the broker no refused channel.
+   * on amq.gen-*, or without write permission on the default exchange): asked once, never again for this
+   * connection's later sessions, so beats and reconnects cost the broker no refused channel.
    */
   private queueRefused = false;
 
@@ -306,8 +306,9 @@ export class AmqpAdapter implements ConnectionAdapter {
 
   /**
    * Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or
-   * declares the queue passively; or, without a queue of the package's, an exchange. A blocked connection carries neither, and the broker's connection.blocked
-   * is its answer: RabbitMQ sends it to a connection when that connection first publishes during an alarm.
+   * declares the queue passively; or, without a queue of the package's, an exchange. A blocked connection
+   * carries none, and the broker's connection.blocked is its answer: RabbitMQ sends it to a connection when
+   * that connection first publishes during an alarm.
    */
   private async roundTrip(session: AmqpSession, signal: AbortSignal): Promise<void> {
     if (session.blocked !== undefined) return;
