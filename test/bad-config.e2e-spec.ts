@@ -662,7 +662,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'nats: a connection that is not a nats.js connection',
     app: () => forRoot([{ name: 'events', kind: 'nats', connection: { rtt() {}, close() {}, publish() {} } }]),
-    message: 'Connection "events": option "connection" is "(not a nats.js connection)". Pass what nats.js\'s connect() resolves to (nats 2.x), or the token of its provider.',
+    message: 'Connection "events": option "connection" is "(not a nats.js connection)". Pass what nats.js\'s connect() resolves to (nats 2.x, or @nats-io/transport-node 3.x), or the token of its provider.',
   },
   {
     title: 'nats: a connection token nothing provides',

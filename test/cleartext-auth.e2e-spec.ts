@@ -12,6 +12,7 @@ import { DovecotServer } from './kit/dovecot.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import { sharedActiveMq, sharedDovecot, sharedRabbitMq, sharedTlsDovecot } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 
 // No password crosses the network in clear unless the configuration says so (issue 12, point 4).
 
@@ -175,17 +176,6 @@ for (const library of ['imapflow', 'node-imap'] as const) {
       });
     });
   });
-}
-
-/** Collects what Nest logs, with the context, to assert on exact warnings. */
-class RecordingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string; context?: string }> = [];
-  log = (message: string, context?: string) => void this.lines.push({ level: 'log', message, context });
-  error = (message: string, context?: string) => void this.lines.push({ level: 'error', message, context });
-  warn = (message: string, context?: string) => void this.lines.push({ level: 'warn', message, context });
-  fatal = (message: string, context?: string) => void this.lines.push({ level: 'fatal', message, context });
-  debug = () => undefined;
-  verbose = () => undefined;
 }
 
 describe('STOMP credentials without TLS: one warning at bootstrap', () => {

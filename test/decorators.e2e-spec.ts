@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, type LoggerService, Scope } from '@nestjs/common';
+import { Injectable, Scope } from '@nestjs/common';
 import type { Client } from '@stomp/stompjs';
 import type Imap from 'imap';
 import { ImapFlow } from 'imapflow';
@@ -25,6 +25,7 @@ import type { PostgresServer } from './kit/postgres.server.js';
 import { DovecotServer } from './kit/dovecot.server.js';
 import { sharedActiveMq, sharedDovecot, sharedPostgres } from './kit/shared-servers.js';
 import { TestApp } from './kit/test-app.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 
 const fast = {
   heartbeat: { intervalMs: 400, timeoutMs: 200, connectTimeoutMs: 500 },
@@ -101,17 +102,6 @@ class Watcher {
   async neverSettles(): Promise<void> {
     await new Promise(() => undefined); // must not block beats
   }
-}
-
-/** Collects what Nest logs, to assert on exact warnings. */
-class RecordingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
-  log = (message: string) => void this.lines.push({ level: 'log', message });
-  error = (message: string) => void this.lines.push({ level: 'error', message });
-  warn = (message: string) => void this.lines.push({ level: 'warn', message });
-  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
-  debug = () => undefined;
-  verbose = () => undefined;
 }
 
 describe('decorators only: a DataSource on real PostgreSQL, an HTTP heartbeat, lifecycle handlers, an injected handle', () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, type LoggerService } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition, MonitorConnectionOptions } from '../lib/index.js';
@@ -19,6 +19,7 @@ import { ChaosProxy } from './kit/chaos.proxy.js';
 import { MosquittoServer } from './kit/mosquitto.server.js';
 import { StateLog, waitUntil } from './kit/state-log.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 
 // Detection bound under test: intervalMs + timeoutMs (failureThreshold 1), plus jitter and a generous margin
 // for a busy 2-core machine.
@@ -75,17 +76,6 @@ async function deliversAgain(broker: MosquittoServer, topic: string, received: s
     RECOVER_MS,
     `${what}: a QoS 1 message published after recovery arrives`,
   );
-}
-
-/** Collects what Nest logs, to assert on a handler's failure. */
-class RecordingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
-  log = (message: string) => void this.lines.push({ level: 'log', message });
-  error = (message: string) => void this.lines.push({ level: 'error', message });
-  warn = (message: string) => void this.lines.push({ level: 'warn', message });
-  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
-  debug = () => undefined;
-  verbose = () => undefined;
 }
 
 type Usage = 'own' | 'app' | 'persistent';

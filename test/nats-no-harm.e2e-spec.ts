@@ -13,7 +13,6 @@ import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { LoggerService } from '@nestjs/common';
 import { connect as connect3 } from '@nats-io/transport-node';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { serverAnswersAnew } from '../lib/adapters/nats/nats-side-probe.js';
@@ -22,6 +21,7 @@ import { ChaosProxy } from './kit/chaos.proxy.js';
 import { NatsServer } from './kit/nats.server.js';
 import { waitUntil } from './kit/state-log.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 
 const timing = {
   heartbeat: { intervalMs: 1_000, timeoutMs: 500, connectTimeoutMs: 3_000 },
@@ -44,17 +44,6 @@ function statusCounts(connection: NatsConnection): { counts: Record<string, numb
     for await (const status of iterator) counts[status.type] = (counts[status.type] ?? 0) + 1;
   })();
   return { counts, stop: () => iterator.stop() };
-}
-
-/** Collects what Nest logs, to assert on the bootstrap warning. */
-class RecordingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
-  log = (message: string) => void this.lines.push({ level: 'log', message });
-  error = (message: string) => void this.lines.push({ level: 'error', message });
-  warn = (message: string) => void this.lines.push({ level: 'warn', message });
-  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
-  debug = () => undefined;
-  verbose = () => undefined;
 }
 
 /** This process's open sockets to `port` (a count of handle types alone would mix in other tests' leftovers). */

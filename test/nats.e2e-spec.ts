@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, type LoggerService } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { connect as connect3 } from '@nats-io/transport-node';
 import { connect, StringCodec, type ConnectionOptions, type NatsConnection } from 'nats';
 import { MonitorConnection } from '../lib/index.js';
@@ -20,6 +20,7 @@ import { ChaosProxy } from './kit/chaos.proxy.js';
 import { NatsServer } from './kit/nats.server.js';
 import { StateLog, waitUntil } from './kit/state-log.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 
 // Detection bound under test: intervalMs + timeoutMs (failureThreshold 1), plus jitter and a generous margin
 // for a busy 2-core machine.
@@ -99,17 +100,6 @@ function reconnectsOf(connection: NatsConnection): { count: number; stop(): void
 /** The server's connections of that name (the connection name nats.js sends in CONNECT). */
 async function named(server: NatsServer, name: string) {
   return (await server.connections()).filter((one) => one.name === name);
-}
-
-/** Collects what Nest logs, to assert on a handler's failure. */
-class RecordingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
-  log = (message: string) => void this.lines.push({ level: 'log', message });
-  error = (message: string) => void this.lines.push({ level: 'error', message });
-  warn = (message: string) => void this.lines.push({ level: 'warn', message });
-  fatal = (message: string) => void this.lines.push({ level: 'fatal', message });
-  debug = () => undefined;
-  verbose = () => undefined;
 }
 
 type Usage = 'own' | 'app' | 'queue' | 'app-3x' | 'queue-3x';

@@ -48,6 +48,7 @@ export interface AmqpChannelLike extends AmqpEmitterLike {
   close(): Promise<void>;
   assertQueue(queue: string, options?: object): Promise<{ queue: string }>;
   checkQueue(queue: string): Promise<unknown>;
+  checkExchange(exchange: string): Promise<unknown>;
   prefetch(count: number): Promise<unknown>;
   consume(queue: string, onMessage: (message: AmqpDelivery | null) => void, options?: object): Promise<{ consumerTag: string }>;
   cancel(consumerTag: string): Promise<unknown>;

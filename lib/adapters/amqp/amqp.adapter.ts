@@ -22,6 +22,20 @@ export interface AmqpAdapterSettings {
 /** A beat queue left without its consumer is deleted by the broker after this long. */
 const BEAT_QUEUE_EXPIRES_MS = 10_000;
 
+/**
+ * What a beat declares passively when the broker refused the package's beat queue. Every vhost has it, no
+ * client can delete it (RabbitMQ refuses: "deletion of system exchange"), and a passive declare needs no
+ * permission at all; the default exchange ('') would not do: RabbitMQ refuses every declare of it.
+ */
+const ALWAYS_THERE_EXCHANGE = 'amq.direct';
+
+/** AMQP's reply code for an operation the user's permissions do not allow (ACCESS_REFUSED). */
+const ACCESS_REFUSED = 403;
+
+function isAccessRefused(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === ACCESS_REFUSED;
+}
+
 /** Drops a session of the package's: its channel, or its whole connection when that was opened for it alone. */
 function discard({ model, session }: { model?: AmqpChannelModelLike; session?: AmqpSession }): void {
   session?.release();
@@ -33,8 +47,11 @@ function discard({ model, session }: { model?: AmqpChannelModelLike; session?: A
 interface AmqpSession {
   readonly connection: AmqpRawConnectionLike;
   readonly channel: AmqpChannelLike;
-  /** Server-named and exclusive: a new one per connection, so an old connection the broker still holds never locks it. */
-  readonly queue: string;
+  /**
+   * Server-named and exclusive: a new one per connection, so an old connection the broker still holds never
+   * locks it. Undefined when the broker refused it to the user: beats then declare ALWAYS_THERE_EXCHANGE.
+   */
+  readonly queue?: string;
   /** The broker's reason while it blocks the connection (connection.blocked: a memory or disk alarm). */
   blocked?: string;
   /** Called when the broker blocks the connection: a round trip waiting then ends, the broker having spoken. */
@@ -78,6 +95,12 @@ export class AmqpAdapter implements ConnectionAdapter {
   private readonly closing = new AbortController();
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
+  /**
+   * The broker refused the package's beat queue, or its publish there (a user without configure permission
+   * on amq.gen-*, or without write permission on the default exchange): asked once, never again for this
+   * connection's later sessions, so beats and reconnects cost the broker no refused channel.
+   */
+  private queueRefused = false;
 
   readonly target?: string;
 
@@ -108,7 +131,7 @@ export class AmqpAdapter implements ConnectionAdapter {
       // Its connection may live on (the beat queue was deleted, the channel closed by an error): it goes.
       if (current && !isClosed(current.connection)) void current.channel.close().catch(() => undefined);
       this.session = undefined;
-      session = await this.newSession((opening) => this.source.openChannel(true, opening), signal);
+      session = await this.newSession((confirm, opening) => this.source.openChannel(confirm, opening), signal);
       // Kept at once: an attempt that fails after this point leaves it for the next, not behind.
       this.session = session;
       await this.roundTrip(session, signal);
@@ -171,7 +194,7 @@ export class AmqpAdapter implements ConnectionAdapter {
     const kept = this.roundTrip(live, signal).then(() => live);
     const replacement = (async () => {
       const model = owned ? (fresh.model = await owned.connectAnew(race.signal)) : undefined;
-      const openChannel = (opening: AbortSignal) => (model ? channelOn(model, true, opening) : this.source.openChannel(true, opening));
+      const openChannel = (confirm: boolean, opening: AbortSignal) => (model ? channelOn(model, confirm, opening) : this.source.openChannel(confirm, opening));
       const session = (fresh.session = await this.newSession(openChannel, race.signal));
       await this.roundTrip(session, race.signal);
       return session;
@@ -198,10 +221,33 @@ export class AmqpAdapter implements ConnectionAdapter {
     }
   }
 
-  /** The beat channel, its queue and its consumer on a connection; listens for the connection's news. */
-  private async newSession(openChannel: (signal: AbortSignal) => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpSession> {
-    const channel = await openChannel(signal);
+  /**
+   * The beat channel, its queue and its consumer on a connection; listens for the connection's news. A user
+   * whose configure permission leaves out amq.gen-* (`^orders\..*`) works for the app, and only the
+   * package's own queue is refused: the beat then needs no queue, and reads the connection up on a passive
+   * declare of an exchange that always exists. That round trip goes through the same reader, channel process
+   * and writer of the broker; what it leaves out, a queue and a route of the package's own, says nothing of
+   * the app's queues (its consumers are watched on their own). Degraded for good would be a false alarm.
+   * The same for a user refused the publish of probe 'publish', found by a first publish here.
+   */
+  private async newSession(openChannel: (confirm: boolean, signal: AbortSignal) => Promise<AmqpChannelLike>, signal: AbortSignal): Promise<AmqpSession> {
+    if (!this.queueRefused) {
+      try {
+        return await this.sessionWithQueue(await openChannel(true, signal), signal);
+      } catch (error) {
+        if (!isAccessRefused(error)) throw error;
+        this.queueRefused = true;
+      }
+    }
+    return this.watch(await openChannel(false, signal), undefined);
+  }
+
+  private async sessionWithQueue(channel: AmqpChannelLike, signal: AbortSignal): Promise<AmqpSession> {
     let session: AmqpSession | undefined;
+    // The broker's refusal closes the channel: amqplib tells its code on the channel's 'error' alone, and
+    // rejects a pending publisher confirm with a bare 'channel closed'.
+    let refusal: unknown;
+    channel.on('error', (error: unknown) => (refusal = isAccessRefused(error) ? error : refusal));
     try {
       // Auto-delete: it goes once its consumer does, with the channel. Expiring: one whose consumer never
       // came (an attempt given up between the two) goes too, rather than live as long as the connection.
@@ -210,15 +256,18 @@ export class AmqpAdapter implements ConnectionAdapter {
       session = this.watch(channel, queue);
       const watched = session;
       await abortable(channel.consume(queue, (delivery) => this.returned(watched, delivery), { noAck: true }), signal);
+      // A user allowed the queue may still be refused the publish (no write permission on the default
+      // exchange): found here, before the connection reads up, rather than as a loss at every first beat.
+      if (this.settings.probe === 'publish') await this.roundTrip(session, signal);
       return session;
     } catch (error) {
       session?.release();
       void channel.close().catch(() => undefined);
-      throw error;
+      throw refusal ?? error;
     }
   }
 
-  private watch(channel: AmqpChannelLike, queue: string): AmqpSession {
+  private watch(channel: AmqpChannelLike, queue: string | undefined): AmqpSession {
     const { connection } = channel;
     let channelError: string | undefined;
     const onClose = (error?: Error) => this.lose(session, messages.amqpClosed(error?.message));
@@ -257,8 +306,9 @@ export class AmqpAdapter implements ConnectionAdapter {
 
   /**
    * Publishes a token with a confirm to the beat queue and waits for it to come back on its consumer; or
-   * declares the queue passively. A blocked connection carries neither, and the broker's connection.blocked
-   * is its answer: RabbitMQ sends it to a connection when that connection first publishes during an alarm.
+   * declares the queue passively; or, without a queue of the package's, an exchange. A blocked connection
+   * carries none, and the broker's connection.blocked is its answer: RabbitMQ sends it to a connection when
+   * that connection first publishes during an alarm.
    */
   private async roundTrip(session: AmqpSession, signal: AbortSignal): Promise<void> {
     if (session.blocked !== undefined) return;
@@ -274,6 +324,10 @@ export class AmqpAdapter implements ConnectionAdapter {
   }
 
   private async exchange({ channel, queue }: AmqpSession): Promise<void> {
+    if (queue === undefined) {
+      await channel.checkExchange(ALWAYS_THERE_EXCHANGE);
+      return;
+    }
     if (this.settings.probe === 'declare') {
       await channel.checkQueue(queue);
       return;

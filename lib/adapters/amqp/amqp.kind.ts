@@ -37,7 +37,8 @@ export interface AmqpConnectionDefinition extends ConnectionDefinitionBase {
    * and channel answer). Default: 'publish' on a connection the package opens without `consumers`, else
    * 'declare': during a memory or disk alarm RabbitMQ stops reading every connection that publishes, and a
    * publish of the package's would stall the acknowledgements of the consumers sharing its connection,
-   * just when they must drain the queues.
+   * just when they must drain the queues. A user refused that queue (403: no configure permission on
+   * amq.gen-*) is asked once per connection; beats then declare `amq.direct` passively, whatever this says.
    */
   probe?: 'publish' | 'declare';
   /**
