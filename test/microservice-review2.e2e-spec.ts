@@ -142,3 +142,32 @@ describe('review 2: a NATS connection lost, read as closed by the app', () => {
     }
   });
 });
+
+// ioredis emits 'close' on process.nextTick, after its closeHandler reset manuallyClosing: the Redis entry's owner-close
+// test reads false for ClientRedis' own close() (MQTT and NATS pass: they are here as the cleared half).
+describe('review 2: Redis, MQTT and NATS proxies the app closes while connected stay closed', () => {
+  it('the app closes each connected proxy at run time: the package connects none of them again', async (t) => {
+    const mosquitto = await (await import('./kit/shared-servers.js')).sharedMosquitto();
+    const options = [
+      { name: 'REDIS', transport: Transport.REDIS, options: { host: redis.host, port: redis.port, connectTimeout: 2_000 } },
+      { name: 'MQTT', transport: Transport.MQTT, options: { url: `mqtt://${mosquitto.host}:${mosquitto.port}` } },
+      { name: 'NATS', transport: Transport.NATS, options: { servers: [`nats://${nats.host}:${nats.port}`], timeout: 2_000 } },
+    ] as ClientProviderOptions[];
+    const app = await TestApp.start({
+      imports: [ClientsModule.register(options)],
+      health: { shutdown: { timeoutMs: 1_000 }, connections: options.map(({ name }) => microservice(String(name).toLowerCase(), name)) },
+    });
+    const clients = options.map(({ name }) => app.app.get<ClientProxy>(name as string));
+    try {
+      for (const { name } of options) await app.waitFor(String(name).toLowerCase(), (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      await Promise.all(clients.map((client) => client.close()));
+      await sleep(4_000);
+      const held = options.filter((_, i) => holdsConnection(clients[i]!)).map(({ name }) => name);
+      t.diagnostic(JSON.stringify(options.map(({ name }) => app.snapshot(String(name).toLowerCase()).reason)));
+      assert.deepEqual(held, [], 'proxies the app closed were connected again by the package');
+    } finally {
+      await app.close();
+      for (const client of clients) await client.close().catch(() => undefined);
+    }
+  });
+});
