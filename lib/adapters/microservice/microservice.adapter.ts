@@ -6,17 +6,14 @@ import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import type { ClientProxyLike } from './client-proxy-like.js';
-import type { OwnerClose, ProxyOptions, ProxyTransport } from './proxy-transports.js';
+import { recordAppClose, type AppClose } from './app-close.js';
+import type { ProxyOptions, ProxyTransport } from './proxy-transports.js';
 
 /** The adapter of the matching kind, watching one object that `unwrap()` returned. */
 interface Inner {
   readonly watched: object;
   readonly adapter: ConnectionAdapter;
   readonly stopObserving?: () => void;
-  /** Whether the app closed `watched`; kept after the inner adapter goes. */
-  readonly ownerClose: OwnerClose;
-  /** The package read the proxy up on it once: Nest also closes the objects of a first connect that failed. */
-  wasUp: boolean;
 }
 
 /**
@@ -31,9 +28,10 @@ interface Inner {
  * watches it (the old one closed, its listeners off). Only when `unwrap()` throws does open() call
  * `client.connect()` (nothing in Nest calls it at bootstrap; it is the only way back for a Redis pair dropped
  * at a loss, an RMQ manager discarded after a failed connect, a NATS connection nats.js gave up on), paced by
- * the engine's backoff; unless the app itself closed the proxy (client.close(), at run time or in its
- * onModuleDestroy before the package drains): a proxy the app closed is never connected again. The proxy
- * itself is never closed: the app's ClientsModule does that at shutdown.
+ * the engine's backoff; unless the app itself called the proxy's close() (at run time, or in its
+ * onModuleDestroy before the package drains), which the package records: a proxy the app closed is never
+ * connected again by the package. The proxy itself is never closed: the app's ClientsModule does that at
+ * shutdown.
  *
  * The proxy's `status` stream is not listened to: it replays its last value to a late subscriber, swallows
  * repeats, and stays 'connected' after close() (RMQ, Redis); the kind's own events on the object under the
@@ -47,6 +45,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   private inner?: Inner;
   private onLoss?: (error: Error) => void;
   private closed = false;
+  private readonly appClose: AppClose;
 
   constructor(
     private readonly name: string,
@@ -57,6 +56,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   ) {
     this.target = transport.target(proxyOptions(proxy), proxy);
     this.clientChanges$ = this.clients.asObservable();
+    this.appClose = recordAppClose(proxy);
   }
 
   /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url, NATS servers), password and token fields. */
@@ -75,15 +75,17 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     this.clients.next(undefined);
     let unwrapped = this.unwrapped();
     if (unwrapped === undefined) {
-      if (this.closed || (this.inner?.wasUp === true && this.inner.ownerClose.closed())) throw new Error(messages.microserviceClosedByApp());
+      if (this.closed || this.appClose.closed()) throw new Error(messages.microserviceClosedByApp());
       await abortable(this.connectProxy(), signal);
       unwrapped = this.proxy.unwrap();
     }
     const watched = this.transport.watched(unwrapped);
-    if (watched !== this.inner?.watched) await this.watch(watched, unwrapped, signal);
-    const inner = this.inner!;
-    await inner.adapter.open(signal);
-    inner.wasUp = true;
+    if (watched !== this.inner?.watched) {
+      // A new connection: any close of the app's before it is over (its connect() or send() opened it again).
+      this.appClose.reopened();
+      await this.watch(watched, unwrapped, signal);
+    }
+    await this.inner!.adapter.open(signal);
     this.clients.next(this.proxy);
   }
 
@@ -95,6 +97,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   /** The kind's close, which leaves what it watches open; the proxy is the app's to close. */
   async close(signal: AbortSignal): Promise<void> {
     this.closed = true;
+    this.appClose.stop();
     this.clients.next(undefined);
     this.clients.complete();
     await this.dropInner(signal);
@@ -137,7 +140,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     const stopObserving = adapter.observeLoss?.((error) => {
       if (this.inner?.adapter === adapter && !this.closed) this.onLoss?.(error);
     });
-    this.inner = { watched, adapter, stopObserving, ownerClose: this.transport.ownerClose(watched, unwrapped), wasUp: false };
+    this.inner = { watched, adapter, stopObserving };
   }
 
   private async dropInner(signal: AbortSignal): Promise<void> {
@@ -145,7 +148,6 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     this.inner = undefined;
     if (!inner) return;
     inner.stopObserving?.();
-    inner.ownerClose.stop();
     // Watched: the kind's close takes its own listeners and channels off, and closes nothing of the app's.
     await inner.adapter.close(signal).catch(() => undefined);
   }

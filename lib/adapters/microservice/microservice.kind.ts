@@ -14,7 +14,8 @@ export interface MicroserviceConnectionDefinition extends ConnectionDefinitionBa
   kind: 'microservice';
   /**
    * The app's ClientProxy, or the token of its provider: the `name` given to `ClientsModule.register()`
-   * (`'ORDERS'`), or a class. The package calls its connect() (at start, and on each reconnect), never its close().
+   * (`'ORDERS'`), or a class. The package calls its connect() while it holds no connection (never after the app's
+   * close()), and never its close().
    */
   client: ClientProxyLike | ProviderToken;
 }

@@ -29,11 +29,6 @@ export interface ProxyTransport {
   adapter(watching: Watching, options: MonitorOptions, context: AdapterContext): ConnectionAdapter;
   /** Where the proxy points, from its options, without credentials. */
   target(options: ProxyOptions, proxy: object): string | undefined;
-  /**
-   * Watches `watched` for its close by its owner (the proxy's close(), which the app calls), told apart from
-   * the ends of a loss after which the library or Nest dropped it: a closed proxy is never connected again.
-   */
-  ownerClose(watched: object, unwrapped: unknown): OwnerClose;
 }
 
 /** One connection under a proxy, as the kind's adapter is made for it. */
@@ -46,15 +41,6 @@ export interface Watching {
   readonly unwrapped: unknown;
   readonly proxy: object;
 }
-
-/** Whether the owner closed the watched object; `closed()` keeps answering after `stop()` took any listener off. */
-export interface OwnerClose {
-  closed(): boolean;
-  stop(): void;
-}
-
-/** An owner's close that the object itself keeps in a field: nothing to listen to. */
-const flagged = (closed: () => boolean): OwnerClose => ({ closed, stop: () => undefined });
 
 /** The transports whose connection the package can prove, by their ClientProxy class. */
 export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
@@ -69,10 +55,6 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
       const urls = options?.urls;
       return urlTarget(Array.isArray(urls) && urls.length > 0 ? urls[0] : 'amqp://localhost', 5672);
     },
-    // close() sets `_closed` (amqp-connection-manager 5.0.0 dist/esm/AmqpConnectionManager.js:115-119), and only
-    // close() does. ClientRMQ also closes a manager whose first connect failed (discardPartialConnection): one the
-    // package never read up, which the adapter tells apart.
-    ownerClose: (manager) => flagged(() => (manager as { _closed?: unknown })._closed === true),
   },
   {
     // unwrap(): a new [pub, sub] array per call, the same two clients while ioredis keeps them. The pub client
@@ -83,7 +65,6 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
     watched: (pair) => (pair as readonly object[])[0]!,
     adapter: ({ watched, unwrapped, proxy }) => new RedisPairAdapter(watched as RedisLike, (unwrapped as readonly RedisLike[])[1]!, proxy),
     target: (options) => (options?.path === undefined ? `${String(options?.host ?? 'localhost')}:${String(options?.port ?? 6379)}` : String(options.path)),
-    ownerClose: (pub, pair) => redisOwnerClose(pub as RedisLike, (pair as readonly RedisLike[])[1]!),
   },
   {
     // unwrap(): the MqttClient, the same object while it reconnects by itself (reconnectPeriod).
@@ -96,10 +77,6 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
       if (typeof host === 'string') return `${host}:${String(options?.port ?? 1883)}`;
       return urlTarget((proxy as { url?: unknown }).url ?? 'mqtt://localhost:1883', 1883);
     },
-    // end() sets `disconnecting` (mqtt 5.16 build/lib/client.js:823) and, once done, `disconnected` (:790; with
-    // reconnectPeriod 0 it resets `disconnecting`, :808); only reconnect() clears them (:869-870). A client
-    // ClientMqtt dropped after a loss is not ended.
-    ownerClose: (client) => flagged(() => (client as { disconnecting?: unknown }).disconnecting === true || (client as { disconnected?: unknown }).disconnected === true),
   },
   {
     // unwrap(): the nats.js connection (3.x on Nest 12, 2.x on Nest 11), the same object while nats.js
@@ -115,32 +92,8 @@ export const PROXY_TRANSPORTS: readonly ProxyTransport[] = [
       const server = typeof first === 'string' ? (first.includes('://') ? first : `nats://${first}`) : 'nats://localhost:4222';
       return urlTarget(server, 4222);
     },
-    ownerClose: (connection) => natsOwnerClose(connection),
   },
 ];
-
-/**
- * ClientRedis' close() QUITs the pub client, then the sub: ioredis emits 'close' while `manuallyClosing` is still
- * true (ioredis 5 built/redis/event_handler.js closeHandler: setStatus('close') before it resets the flag). Nest
- * also disconnect()s a pair it drops (discardClients): after the sub client ended (the sub is then 'end'), or after
- * a failed first connect (a pair the package never read up, which the adapter tells apart).
- */
-function redisOwnerClose(pub: RedisLike, sub: RedisLike): OwnerClose {
-  let closed = false;
-  const onClose = () => (closed ||= (pub as { manuallyClosing?: unknown }).manuallyClosing === true && sub.status !== 'end');
-  pub.on('close', onClose);
-  return { closed: () => closed, stop: () => pub.removeListener('close', onClose) };
-}
-
-/**
- * ClientNats' close() closes the connection, and closed() resolves without an error; a connection nats.js gave
- * up on resolves it with the error.
- */
-function natsOwnerClose(connection: object): OwnerClose {
-  let closed = false;
-  void (connection as { closed(): Promise<unknown> }).closed().then((error) => (closed = error === undefined || error === null), () => undefined);
-  return flagged(() => closed);
-}
 
 /** `host:port` of a URL (or of amqplib's URL object), never its credentials. */
 function urlTarget(url: unknown, defaultPort: number): string | undefined {

@@ -1,6 +1,6 @@
 import type { ConnectionAdapter } from '../../core/connection-adapter.interface.js';
 import type { RedisLike } from '../redis/redis-like.js';
-import type { RedisAdapter } from '../redis/redis.adapter.js';
+import { dropSocket, type RedisAdapter } from '../redis/redis.adapter.js';
 import { redisAdapterOnSharedSocket } from '../redis/redis.kind.js';
 
 /**
@@ -12,6 +12,8 @@ import { redisAdapterOnSharedSocket } from '../redis/redis.kind.js';
  * UNSUBSCRIBEs with no catch, and the ended clients reject what they still hold. So a socket whose flow is dead
  * is ended only while no send() awaits its reply and every command either client holds is handled (the
  * package's PINGs, emit()'s PUBLISH with its callback): an unhandled rejection exits an app on Node's defaults.
+ * Without retryAttempts, Nest drops the pair at the end of either client, and Nest 11 leaves the other one
+ * open (nothing would ever close it): both sockets are ended then. With them, ioredis dials the one again.
  */
 export class RedisPairAdapter implements ConnectionAdapter {
   readonly kind = 'redis';
@@ -19,8 +21,12 @@ export class RedisPairAdapter implements ConnectionAdapter {
   private readonly clients: readonly RedisAdapter[];
 
   constructor(pub: RedisLike, sub: RedisLike, proxy: object) {
-    const maySocketEnd = () => awaitsNoReply(proxy) && this.clients.every((client) => client.endRejectsOnlyHandled());
-    this.clients = [redisAdapterOnSharedSocket(pub, maySocketEnd), redisAdapterOnSharedSocket(sub, maySocketEnd)];
+    const endSocket = (client: RedisLike): boolean => {
+      if (!awaitsNoReply(proxy) || !this.clients.every((adapter) => adapter.endRejectsOnlyHandled())) return false;
+      for (const ending of dropsPairAtEnd(proxy) ? [pub, sub] : [client]) dropSocket(ending);
+      return true;
+    };
+    this.clients = [redisAdapterOnSharedSocket(pub, endSocket), redisAdapterOnSharedSocket(sub, endSocket)];
     this.target = this.clients[0]!.target;
   }
 
@@ -47,6 +53,12 @@ export class RedisPairAdapter implements ConnectionAdapter {
 function awaitsNoReply(proxy: object): boolean {
   const routingMap = (proxy as { routingMap?: unknown }).routingMap;
   return routingMap instanceof Map && routingMap.size === 0;
+}
+
+/** Whether Nest drops the pair when a client ends: no retryAttempts in the proxy's options (ioredis then never redials). */
+function dropsPairAtEnd(proxy: object): boolean {
+  const options = (proxy as { options?: { retryAttempts?: unknown } }).options;
+  return !options?.retryAttempts;
 }
 
 /** Settles when both have (nothing of the other left running), with the first failure, pub's first. */

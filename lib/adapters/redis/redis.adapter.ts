@@ -71,11 +71,11 @@ export class RedisAdapter implements ConnectionAdapter {
     /** Set on every new socket; undefined leaves the client's own. */
     private readonly keepAlive: TcpKeepAliveOptions | undefined,
     /**
-     * Whether a socket whose flow is dead (or whose handshake hangs) may be destroyed now, so that ioredis
-     * dials again. A Nest ClientRedis ends its whole pub/sub pair when one socket ends, and what then rejects
-     * must all be handled: until it is, the connection reads down and the socket is left.
+     * Ends the socket of a client whose flow is dead (or whose handshake hangs), so that ioredis dials again;
+     * false when it may not now, and the connection reads down with its socket left. A Nest ClientRedis ends its
+     * whole pub/sub pair when one socket ends, and what then rejects must all be handled.
      */
-    private readonly maySocketEnd: () => boolean = () => true,
+    private readonly endSocket: (client: RedisLike) => boolean = (client) => (dropSocket(client), true),
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -104,10 +104,9 @@ export class RedisAdapter implements ConnectionAdapter {
     this.watch(client);
     this.clients.next(undefined);
     if (await this.flowIsDead(client, signal)) {
-      if (!this.maySocketEnd()) throw new Error(messages.redisDeadFlowLeft());
-      const closed = untilStatus(client, ['close'], signal);
-      dropSocket(client);
-      await closed;
+      // Ended now, closed a tick later at the soonest (the socket's close comes from its handle).
+      if (!this.endSocket(client)) throw new Error(messages.redisDeadFlowLeft());
+      await untilStatus(client, ['close'], signal);
     }
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
@@ -215,7 +214,7 @@ export class RedisAdapter implements ConnectionAdapter {
       const status = client.status;
       // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
       // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
-      if (status === 'connect' && this.maySocketEnd()) dropSocket(client);
+      if (status === 'connect') this.endSocket(client);
       throw new Error(status === 'wait' ? messages.redisNotConnectedByApp() : messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
@@ -301,7 +300,7 @@ function closeReason(client: RedisLike): string | undefined {
 }
 
 /** Destroys a connection's socket at once: ioredis handles it as a lost connection. */
-function dropSocket(client: RedisLike): void {
+export function dropSocket(client: RedisLike): void {
   (client.stream as Socket | undefined)?.destroy();
 }
 

@@ -73,12 +73,12 @@ export const redisKind: ConnectionKindSpec<RedisConnectionDefinition, Omit<Redis
 
 /**
  * The redis kind on a client whose socket ends more than itself: a Nest ClientRedis' pub or sub client, where
- * the end of one ends the pair. Beats, judging and losses as for an app's client, but a socket is dropped (a
- * dead flow, a hung handshake) only while `maySocketEnd()` says the end rejects nothing unhandled, and no
- * kernel keepalive is set (the kernel would end it regardless): otherwise the connection reads down.
+ * the end of one ends the pair. Beats, judging and losses as for an app's client, but a socket (a dead flow, a
+ * hung handshake) is ended by `endSocket`, which may refuse, and no kernel keepalive is set (the kernel would
+ * end it regardless of what that end rejects).
  */
-export function redisAdapterOnSharedSocket(client: RedisLike, maySocketEnd: () => boolean): RedisAdapter {
-  return new RedisAdapter({ watched: client }, undefined, maySocketEnd);
+export function redisAdapterOnSharedSocket(client: RedisLike, endSocket: (client: RedisLike) => boolean): RedisAdapter {
+  return new RedisAdapter({ watched: client }, undefined, endSocket);
 }
 
 /**
