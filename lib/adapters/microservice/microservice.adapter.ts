@@ -77,6 +77,8 @@ export class MicroserviceAdapter implements ConnectionAdapter {
     if (unwrapped === undefined) {
       if (this.closed || this.appClose.closed()) throw new Error(messages.microserviceClosedByApp());
       await abortable(this.connectProxy(), signal);
+      // Closed by the app while it connected: what that connect() made is the app's to close, not to watch.
+      if (this.appClose.closed()) throw new Error(messages.microserviceClosedByApp());
       unwrapped = this.proxy.unwrap();
     }
     const watched = this.transport.watched(unwrapped);
