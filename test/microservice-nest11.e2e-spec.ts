@@ -242,6 +242,31 @@ describe(`microservice kind on Nest 11's ClientProxy classes`, () => {
     }
   });
 
+  it('Redis without retryAttempts, a NAT forgets the pub flow only: the package ends the dead pub and the live sub too (Nest 11 nulls the pair without closing the other), and reads up on a new pair', async (t) => {
+    const transports = await Transports.start(['redis']);
+    const client = transports.clients.get('redis')!;
+    const app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections: transports.definitions() } });
+    const unhandledBefore = unhandled.length;
+    try {
+      await app.waitFor('redis', (s) => s.state === 'up' && s.lastBeatAt !== undefined, 30_000);
+      const [pub, sub] = client.unwrap<[Redis, Redis]>();
+      const streams = [pub, sub].map((redis) => (redis as unknown as { stream: { destroyed: boolean; localPort: number } }).stream);
+      const forgotAt = now();
+      transports.chaos.get('redis')!.forget(streams[0]!.localPort);
+      await app.waitFor('redis', (s) => s.state === 'down', 10_000);
+      await app.waitFor('redis', (s) => s.state === 'up' && s.since > forgotAt && s.lastBeatAt! > forgotAt, 20_000);
+      await sleep(1_000); // an old client left open would stay so: give a late end the time it needs
+      t.diagnostic(`up again ${Math.round(app.snapshot('redis').since - forgotAt)} ms after the NAT forgot the pub flow; old pub/sub status ${pub.status}/${sub.status}`);
+      assert.notEqual(client.unwrap<Redis[]>()[0], pub, 'a new pair under the proxy');
+      assert.deepEqual(streams.map((stream) => stream.destroyed), [true, true], 'both sockets of the old pair destroyed (pub, sub): a live sub nothing holds any more is a leaked connection');
+      await emitReaches(transports, 'redis', 'on the new pair');
+      assert.deepEqual(unhandled.slice(unhandledBefore), [], 'no unhandled rejection');
+    } finally {
+      await app.close();
+      await transports.close();
+    }
+  });
+
   it('the app closes each connected Nest 11 proxy: the package never connects it again, and reads it down as closed by the app', async (t) => {
     const transports = await Transports.start(NAMES);
     const app = await TestApp.start({ health: { shutdown: { timeoutMs: 1_000 }, connections: transports.definitions() } });
