@@ -36,6 +36,7 @@ interface Proxy11 {
   close(): Promise<unknown>;
   unwrap<T>(): T;
   emit(pattern: string, data: unknown): Observable<unknown>;
+  send(pattern: string, data: unknown): Observable<unknown>;
   readonly routingMap: Map<string, unknown>;
 }
 
@@ -307,11 +308,13 @@ describe(`microservice kind on Nest 11's ClientProxy classes`, () => {
       const snapshot = app.snapshot('nats');
       const connectError = await client.connect().then(() => 'resolved', (error: unknown) => String((error as Error)?.message ?? error));
       const emitError = await emitOnce(client, transports.pattern('nats'), 'after the give-up').then(() => 'resolved', (error: unknown) => String((error as Error)?.message ?? error));
-      t.diagnostic(`nats.js: ${gaveUp}; package: ${snapshot.state} (${snapshot.reason}; ${snapshot.lastError}); connect(): ${connectError}; emit(): ${emitError}; attempts through the proxy after give-up: ${snapshot.reconnectAttempts}`);
+      const sendError = await firstValueFrom(client.send(transports.pattern('nats'), 'after the give-up').pipe(timeout(3_000))).then(() => 'resolved', (error: unknown) => String((error as Error)?.message ?? error));
+      t.diagnostic(`nats.js: ${gaveUp}; package: ${snapshot.state} (${snapshot.reason}; ${snapshot.lastError}); connect(): ${connectError}; emit(): ${emitError}; send(): ${sendError}; attempts through the proxy after give-up: ${snapshot.reconnectAttempts}`);
       assert.equal(client.unwrap<unknown>(), first, 'Nest 11 keeps the connection nats.js gave up on (unwrap() returns it)');
       assert.equal(snapshot.state, 'down', 'the package reads it down');
       assert.match(connectError, /Connection lost/, "Nest 11's connect() fails with the cached rejection");
       assert.match(emitError, /Connection lost/, "Nest 11's emit() fails too");
+      assert.match(sendError, /Connection lost/, "Nest 11's send() fails too");
       // Until the app closes the proxy: then its own connect() makes a new connection, which the package watches.
       await client.close();
       await client.connect();
