@@ -100,10 +100,12 @@ export class ChaosProxy {
 
   /**
    * A NAT or a load balancer that forgot the current connections: their bytes vanish both ways, for good,
-   * and neither side hears of it, while new connections pass as before.
+   * and neither side hears of it, while new connections pass as before. With `clientPort`, only the connection
+   * whose client socket is on that port (the client's `localPort`): one flow's NAT entry expired, not the others'.
    */
-  forget(): void {
-    for (const { lanes } of this.links) {
+  forget(clientPort?: number): void {
+    for (const { client, lanes } of this.links) {
+      if (clientPort !== undefined && client.remotePort !== clientPort) continue;
       for (const lane of lanes) {
         lane.forgotten = true;
         this.clear(lane);
