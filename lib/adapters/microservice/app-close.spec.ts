@@ -46,19 +46,10 @@ describe('recordAppClose', () => {
     }
   });
 
-  it("stop() gives the proxy back its class's close(), or its own one, and leaves a close() the app put later", () => {
+  it("stop() gives the proxy back its class's close(), and leaves a close() the app put later", () => {
     const plain = new Proxy();
     recordAppClose(asProxy(plain)).stop();
     assert.equal(Object.hasOwn(plain, 'close'), false);
-
-    const own = new Proxy();
-    const appOwn = () => 'own';
-    own.close = appOwn;
-    const recording = recordAppClose(asProxy(own));
-    assert.equal(own.close(), 'own', 'the own close() runs');
-    assert.equal(recording.closed(), true);
-    recording.stop();
-    assert.equal(own.close, appOwn);
 
     const later = new Proxy();
     const stopping = recordAppClose(asProxy(later));
@@ -68,7 +59,31 @@ describe('recordAppClose', () => {
     assert.equal(later.close, appLater);
   });
 
-  it('records nothing, and changes nothing, on a frozen proxy or one whose close is an accessor of its own', () => {
+  it('one recording per proxy, whatever the connections watching it: each hears the close, the last one done takes it off', () => {
+    const proxy = new Proxy();
+    const first = recordAppClose(asProxy(proxy));
+    const installed = proxy.close;
+    const second = recordAppClose(asProxy(proxy));
+    assert.equal(proxy.close, installed, 'no second layer');
+    proxy.close();
+    assert.deepEqual([first.closed(), second.closed(), proxy.calls.length], [true, true, 1]);
+    first.stop();
+    assert.equal(proxy.close, installed, 'still recorded for the second');
+    second.stop();
+    assert.equal(Object.hasOwn(proxy, 'close'), false);
+  });
+
+  it("records nothing, and changes nothing, on a proxy that owns its close (a test's spy, an accessor) or is frozen", () => {
+    const own = new Proxy();
+    const appOwn = () => 'own';
+    own.close = appOwn;
+    const onOwn = recordAppClose(asProxy(own));
+    assert.equal(own.close, appOwn);
+    own.close();
+    assert.equal(onOwn.closed(), false);
+    onOwn.stop();
+    assert.equal(own.close, appOwn);
+
     const frozen = Object.freeze(new Proxy());
     const onFrozen = recordAppClose(asProxy(frozen));
     assert.equal(frozen.close(), 'closed');

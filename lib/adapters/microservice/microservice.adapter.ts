@@ -45,7 +45,8 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   private inner?: Inner;
   private onLoss?: (error: Error) => void;
   private closed = false;
-  private readonly appClose: AppClose;
+  /** Recorded from the first open() on: an adapter built and never opened (under ConnectionHealthTesting) changes nothing. */
+  private appClose?: AppClose;
 
   constructor(
     private readonly name: string,
@@ -56,7 +57,6 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   ) {
     this.target = transport.target(proxyOptions(proxy), proxy);
     this.clientChanges$ = this.clients.asObservable();
-    this.appClose = recordAppClose(proxy);
   }
 
   /** Passwords of the proxy's options: urls holding them (RMQ urls, MQTT url, NATS servers), password and token fields. */
@@ -73,18 +73,19 @@ export class MicroserviceAdapter implements ConnectionAdapter {
 
   async open(signal: AbortSignal): Promise<void> {
     this.clients.next(undefined);
+    const appClose = (this.appClose ??= recordAppClose(this.proxy));
     let unwrapped = this.unwrapped();
     if (unwrapped === undefined) {
-      if (this.closed || this.appClose.closed()) throw new Error(messages.microserviceClosedByApp());
+      if (this.closed || appClose.closed()) throw new Error(messages.microserviceClosedByApp());
       await abortable(this.connectProxy(), signal);
       // Closed by the app while it connected: what that connect() made is the app's to close, not to watch.
-      if (this.appClose.closed()) throw new Error(messages.microserviceClosedByApp());
+      if (appClose.closed()) throw new Error(messages.microserviceClosedByApp());
       unwrapped = this.proxy.unwrap();
     }
     const watched = this.transport.watched(unwrapped);
     if (watched !== this.inner?.watched) {
       // A new connection: any close of the app's before it is over (its connect() or send() opened it again).
-      this.appClose.reopened();
+      appClose.reopened();
       await this.watch(watched, unwrapped, signal);
     }
     await this.inner!.adapter.open(signal);
@@ -99,7 +100,7 @@ export class MicroserviceAdapter implements ConnectionAdapter {
   /** The kind's close, which leaves what it watches open; the proxy is the app's to close. */
   async close(signal: AbortSignal): Promise<void> {
     this.closed = true;
-    this.appClose.stop();
+    this.appClose?.stop();
     this.clients.next(undefined);
     this.clients.complete();
     await this.dropInner(signal);
