@@ -10,15 +10,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as natsConnect } from '@nats-io/transport-node';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import mqtt from 'mqtt';
 import { firstValueFrom, timeout, type Observable } from 'rxjs';
 import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
 import { installedFixture } from './kit/packed-package.js';
-import { sharedMosquitto, sharedNats, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { addressOf, PROXY_TRANSPORT_NAMES, proxyTransportServers, rawSubscriber, type ProxyTransportName, type ProxyTransportServers } from './kit/proxy-transport-servers.js';
 import { StateLog, waitUntil } from './kit/state-log.js';
 import { TestApp } from './kit/test-app.js';
 
@@ -40,12 +37,12 @@ interface Proxy11 {
   readonly routingMap: Map<string, unknown>;
 }
 
-type Name = 'rmq' | 'redis' | 'mqtt' | 'nats';
-const NAMES: readonly Name[] = ['rmq', 'redis', 'mqtt', 'nats'];
+type Name = ProxyTransportName;
+const NAMES = PROXY_TRANSPORT_NAMES;
 
 /** Nest 11's ClientProxyFactory and Transport, from the Nest 11 app's own node_modules. */
 let nest11: { create(options: { transport: number; options: object }): Proxy11; Transport: Record<string, number>; version: string };
-let servers: { rabbit: Awaited<ReturnType<typeof sharedRabbitMq>>; redis: Awaited<ReturnType<typeof sharedRedis>>; mosquitto: Awaited<ReturnType<typeof sharedMosquitto>>; nats: Awaited<ReturnType<typeof sharedNats>> };
+let servers: ProxyTransportServers;
 
 const unhandled: string[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(String((reason as Error)?.message ?? reason));
@@ -64,7 +61,7 @@ before(async () => {
   if (!process.env.CH_TEST_LOGS) (require11('@nestjs/common') as { Logger: { overrideLogger(levels: false): void } }).Logger.overrideLogger(false);
   const version = (require11('@nestjs/microservices/package.json') as { version: string }).version;
   nest11 = { create: (options) => ClientProxyFactory.create(options), Transport, version };
-  servers = { rabbit: await sharedRabbitMq(), redis: await sharedRedis(), mosquitto: await sharedMosquitto(), nats: await sharedNats() };
+  servers = await proxyTransportServers();
 });
 
 /** Whether the proxy holds a connection object now (unwrap() throws 'Not initialized' before connect() and once closed). */
@@ -86,8 +83,7 @@ class Transports {
   static async start(names: readonly Name[], extra: Partial<Record<Name, object>> = {}): Promise<Transports> {
     const transports = new Transports();
     for (const name of names) {
-      const [host, port] = { rmq: [servers.rabbit.host, servers.rabbit.amqpPort], redis: [servers.redis.host, servers.redis.port], mqtt: [servers.mosquitto.host, servers.mosquitto.port], nats: [servers.nats.host, servers.nats.port] }[name] as [string, number];
-      const chaos = await ChaosProxy.start(host, port);
+      const chaos = await ChaosProxy.start(...addressOf(servers, name));
       transports.chaos.set(name, chaos);
       transports.clients.set(name, nest11.create(transports.options(name, chaos, extra[name] ?? {})));
     }
@@ -128,51 +124,13 @@ class Transports {
   }
 }
 
-/** A raw subscriber of the real server (not through the chaos proxies), recording what reaches the proxy's pattern. */
-async function rawSubscriber(transports: Transports, name: Name): Promise<{ received: string[]; close(): Promise<void> }> {
-  const received: string[] = [];
-  const record = (payload: Buffer | string) => received.push(payload.toString());
-  switch (name) {
-    case 'rmq': {
-      const model = await amqp.connect(servers.rabbit.amqpUrl);
-      model.on('error', () => undefined);
-      const channel = await model.createChannel();
-      channel.on('error', () => undefined);
-      await channel.assertQueue(transports.queue, { durable: false });
-      await channel.consume(transports.queue, (message) => message && record(message.content), { noAck: true });
-      return { received, close: () => model.close().catch(() => undefined) };
-    }
-    case 'redis': {
-      const subscriber = new Redis({ host: servers.redis.host, port: servers.redis.port, lazyConnect: true, retryStrategy: () => null });
-      subscriber.on('error', () => undefined);
-      await subscriber.connect();
-      subscriber.on('message', (_channel: string, message: string) => record(message));
-      await subscriber.subscribe(transports.pattern('redis'));
-      return { received, close: async () => void subscriber.disconnect() };
-    }
-    case 'mqtt': {
-      const subscriber = await mqtt.connectAsync(servers.mosquitto.url, { reconnectPeriod: 0, connectTimeout: 2_000 });
-      subscriber.on('error', () => undefined);
-      subscriber.on('message', (_topic, payload) => record(payload));
-      await subscriber.subscribeAsync(transports.pattern('mqtt'), { qos: 1 });
-      return { received, close: () => subscriber.endAsync(true).then(() => undefined) };
-    }
-    case 'nats': {
-      const subscriber = await natsConnect({ servers: servers.nats.url, reconnect: false, timeout: 2_000 });
-      subscriber.subscribe(transports.pattern('nats'), { callback: (error, message) => void (error || record(message.string())) });
-      await subscriber.flush();
-      return { received, close: () => subscriber.close().catch(() => undefined) };
-    }
-  }
-}
-
 /** One emit() through the Nest 11 proxy, as the app makes it: resolves, or rejects with its error. */
 const emitOnce = (client: Proxy11, pattern: string, body: string) => firstValueFrom(client.emit(pattern, body).pipe(timeout(3_000)), { defaultValue: undefined });
 
 /** One emit() through the proxy (connected: no retry) must reach a raw subscriber of the server. */
 async function emitReaches(transports: Transports, name: Name, what: string): Promise<void> {
   const body = `${what} ${unique()}`;
-  const subscriber = await rawSubscriber(transports, name);
+  const subscriber = await rawSubscriber(servers, name, { queue: transports.queue, pattern: transports.pattern(name) });
   try {
     await emitOnce(transports.clients.get(name)!, transports.pattern(name), body);
     await waitUntil(() => subscriber.received.some((payload) => payload.includes(body)), 5_000, `${name}: the emit() through the Nest 11 proxy reaches a raw subscriber (${what})`);

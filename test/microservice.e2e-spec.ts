@@ -15,19 +15,13 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { ClientProxy, ClientProxyFactory, ClientRMQ, ClientsModule, Transport, type ClientProviderOptions } from '@nestjs/microservices';
-import amqp from 'amqplib';
-import { connect as natsConnect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
-import mqtt from 'mqtt';
 import { firstValueFrom, timeout } from 'rxjs';
 import { MonitorConnection } from '../lib/index.js';
 import type { ConnectionDefinition } from '../lib/index.js';
 import { ChaosProxy } from './kit/chaos.proxy.js';
-import type { MosquittoServer } from './kit/mosquitto.server.js';
-import type { NatsServer } from './kit/nats.server.js';
 import type { RabbitMqServer } from './kit/rabbitmq.server.js';
 import type { RedisServer } from './kit/redis.server.js';
-import { sharedMosquitto, sharedNats, sharedRabbitMq, sharedRedis } from './kit/shared-servers.js';
+import { addressOf, PROXY_TRANSPORT_NAMES, proxyTransportServers, rawSubscriber, serverOf, type ProxyTransportName, type ProxyTransportServers } from './kit/proxy-transport-servers.js';
 import { StateLog, waitUntil } from './kit/state-log.js';
 import { TestApp } from './kit/test-app.js';
 
@@ -47,26 +41,11 @@ const timing = {
 const now = () => performance.timeOrigin + performance.now();
 const unique = () => randomBytes(4).toString('hex');
 
-type Name = 'rmq' | 'redis' | 'mqtt' | 'nats';
-const NAMES: readonly Name[] = ['rmq', 'redis', 'mqtt', 'nats'];
+type Name = ProxyTransportName;
+const NAMES = PROXY_TRANSPORT_NAMES;
 const TOKENS: Record<Name, string> = { rmq: 'RMQ_CLIENT', redis: 'REDIS_CLIENT', mqtt: 'MQTT_CLIENT', nats: 'NATS_CLIENT' };
 const microservice = (name: string, client: unknown) => ({ name, kind: 'microservice', client, ...timing }) as unknown as ConnectionDefinition;
-
-interface Servers {
-  rabbit: RabbitMqServer;
-  redis: RedisServer;
-  mosquitto: MosquittoServer;
-  nats: NatsServer;
-}
-
-/** The real server behind a transport. */
-const serverOf = (servers: Servers, name: Name) =>
-  ({ rmq: servers.rabbit, redis: servers.redis, mqtt: servers.mosquitto, nats: servers.nats })[name] as { kill(): Promise<unknown>; startAgain(): Promise<unknown>; isRunning(): boolean };
-/** host and port of the real server behind a transport. */
-const addressOf = (servers: Servers, name: Name): readonly [string, number] => {
-  const server = { rmq: { host: servers.rabbit.host, port: servers.rabbit.amqpPort }, redis: servers.redis, mqtt: servers.mosquitto, nats: servers.nats }[name];
-  return [server.host, server.port];
-};
+type Servers = ProxyTransportServers;
 
 /** The four servers, each behind a chaos proxy of its own, and what the app's ClientProxies are told. */
 class Transports {
@@ -132,47 +111,6 @@ class Transports {
   }
 }
 
-/**
- * A raw subscriber of the real server (not through the proxies): it resolves once it received `body` under
- * the proxy's pattern. Each check has its own, made after recovery, so a server restarted empty is no trap.
- */
-async function rawSubscriber(servers: Servers, transports: Transports, name: Name): Promise<{ received: string[]; close(): Promise<void> }> {
-  const received: string[] = [];
-  const record = (payload: Buffer | string) => received.push(payload.toString());
-  switch (name) {
-    case 'rmq': {
-      const model = await amqp.connect(servers.rabbit.amqpUrl, { clientProperties: { connection_name: 'test-consumer' } });
-      model.on('error', () => undefined);
-      const channel = await model.createChannel();
-      channel.on('error', () => undefined);
-      await channel.assertQueue(transports.queue, { durable: false });
-      await channel.consume(transports.queue, (message) => message && record(message.content), { noAck: true });
-      return { received, close: () => model.close().catch(() => undefined) };
-    }
-    case 'redis': {
-      const subscriber = new Redis({ host: servers.redis.host, port: servers.redis.port, lazyConnect: true, retryStrategy: () => null });
-      subscriber.on('error', () => undefined);
-      await subscriber.connect();
-      subscriber.on('message', (_channel: string, message: string) => record(message));
-      await subscriber.subscribe(transports.pattern('redis'));
-      return { received, close: async () => void subscriber.disconnect() };
-    }
-    case 'mqtt': {
-      const subscriber = await mqtt.connectAsync(servers.mosquitto.url, { reconnectPeriod: 0, connectTimeout: 2_000 });
-      subscriber.on('error', () => undefined);
-      subscriber.on('message', (_topic, payload) => record(payload));
-      await subscriber.subscribeAsync(transports.pattern('mqtt'), { qos: 1 });
-      return { received, close: () => subscriber.endAsync(true).then(() => undefined) };
-    }
-    case 'nats': {
-      const subscriber = await natsConnect({ servers: servers.nats.url, reconnect: false, timeout: 2_000 });
-      subscriber.subscribe(transports.pattern('nats'), { callback: (error, message) => void (error || record(message.string())) });
-      await subscriber.flush();
-      return { received, close: () => subscriber.close().catch(() => undefined) };
-    }
-  }
-}
-
 /** Emits through the app's ClientProxy until a raw subscriber of the server got it (emit() fails at once while its connection is lost). */
 async function emitUntilReceived(servers: Servers, transports: Transports, name: Name, client: ClientProxy, what: string): Promise<void> {
   const body = `${what} ${unique()}`;
@@ -180,7 +118,7 @@ async function emitUntilReceived(servers: Servers, transports: Transports, name:
   try {
     await waitUntil(
       async () => {
-        subscriber ??= await rawSubscriber(servers, transports, name).catch(() => undefined);
+        subscriber ??= await rawSubscriber(servers, name, { queue: transports.queue, pattern: transports.pattern(name) }).catch(() => undefined);
         if (!subscriber) return false;
         await firstValueFrom(client.emit(transports.pattern(name), body).pipe(timeout(2_000)), { defaultValue: undefined }).catch(() => undefined);
         await sleep(300);
@@ -288,7 +226,7 @@ async function each(names: readonly Name[], check: (name: Name) => Promise<void>
 
 let servers: Servers;
 before(async () => {
-  servers = { rabbit: await sharedRabbitMq(), redis: await sharedRedis(), mosquitto: await sharedMosquitto(), nats: await sharedNats() };
+  servers = await proxyTransportServers();
 });
 after(async () => {
   for (const name of NAMES) {
