@@ -74,9 +74,20 @@ export class ChaosProxy {
     return this.links.size;
   }
 
-  /** Forward everything at once (bytes still delayed by an earlier latency() go first). */
+  /**
+   * Forward everything at once. Bytes an earlier latency() or throttle() still holds go first, now: a path whose
+   * delay ends delivers what it had in flight at once, to old and new connections alike (held back by their old
+   * delay, old flows would answer later than a new connection along the same path, which no real path does).
+   */
   pass(): void {
     this.setMode('pass');
+    const now = Date.now();
+    for (const { lanes } of this.links) {
+      for (const lane of lanes) {
+        for (const queued of lane.queue) queued.dueAt = Math.min(queued.dueAt, now);
+        this.flush(lane);
+      }
+    }
   }
 
   /** Delay every chunk in both directions by `ms`, keeping order. */
