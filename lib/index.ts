@@ -15,6 +15,7 @@ export type { AmqpConsumerDefinition } from './adapters/amqp/kept-amqp-consumer.
 export type { MqttClientLike } from './adapters/mqtt/mqtt-like.js';
 export type { MqttMessage, MqttSubscriptionDefinition } from './adapters/mqtt/kept-mqtt-subscriptions.js';
 export type { NatsConnectionLike, NatsMessage } from './adapters/nats/nats-like.js';
+export type { ClientProxyLike } from './adapters/microservice/client-proxy-like.js';
 export type { NatsSubscriptionDefinition } from './adapters/nats/kept-nats-subscriptions.js';
 export { ConnectionHealthProbes, type ProbeResult } from './health/connection-health.probes.js';
 export type {
@@ -23,6 +24,7 @@ export type {
   CustomConnectionDefinition,
   ImapConnectionDefinition,
   ImapFlowConnectionDefinition,
+  MicroserviceConnectionDefinition,
   MqttConnectionDefinition,
   NatsConnectionDefinition,
   NodeImapConnectionDefinition,

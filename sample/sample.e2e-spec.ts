@@ -14,7 +14,7 @@ const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src', 'mai
 
 
 describe('the sample app, as the README runs it', () => {
-  it('answers its probes from the SQLite, IMAP, STOMP, Redis, AMQP, MQTT and NATS snapshots, works its Redis jobs, AMQP orders, MQTT and NATS messages and exits 0 on SIGTERM', async () => {
+  it("answers its probes from the SQLite, IMAP, STOMP, Redis, AMQP, MQTT, NATS and ClientProxy snapshots, works its Redis jobs, AMQP orders, MQTT and NATS messages and exits 0 on SIGTERM", async () => {
     const port = await freePort();
     const imap = await sharedDovecot(); // the sample's IMAP connection, pointed at the run's dovecot
     const broker = await sharedActiveMq(); // the sample's STOMP connection, pointed at the run's ActiveMQ
@@ -54,7 +54,7 @@ describe('the sample app, as the README runs it', () => {
       while (Date.now() < deadline) {
         const response = await fetch(`http://127.0.0.1:${port}/health`);
         body = (await response.json()) as typeof body;
-        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis, AMQP, MQTT and NATS are up too
+        if (response.status === 200 && body?.status === 'ok') break; // 'degraded' until IMAP, STOMP, Redis, AMQP, MQTT, NATS and the ClientProxy are up too
         await new Promise((r) => setTimeout(r, 100));
       }
       // The default detail level: each connection's status, nothing of hosts, users, reasons or errors.
@@ -66,6 +66,7 @@ describe('the sample app, as the README runs it', () => {
         devices: { status: 'up' },
         events: { status: 'up' },
         jobs: { status: 'up' },
+        notifications: { status: 'up' },
       });
       assert.equal(body?.status, 'ok');
       // The worker, blocked in BLPOP all along under the monitor's beats, takes the job.

@@ -205,7 +205,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
   {
     title: 'an unknown kind',
     app: () => forRoot([{ name: 'cache', kind: 'memcached' }]),
-    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp", "mqtt", "nats".',
+    message: 'Connection "cache": option "kind" is "memcached". Use one of "typeorm", "tcp", "custom", "imap", "stomp", "redis", "amqp", "mqtt", "nats", "microservice".',
   },
   {
     title: 'required that is not a boolean',
@@ -769,7 +769,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
       return { providers: [Relay] };
     },
     message:
-      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis", "amqp", "mqtt" or "nats": the kinds whose client a member holds. ' +
+      '@MonitorConnection on Relay.socket: option "kind" is "tcp". Use "typeorm", "imap", "stomp", "redis", "amqp", "mqtt", "nats" or "microservice": the kinds whose client a member holds. ' +
       'Declare tcp and custom connections in forRoot(), or make a method the heartbeat with @ConnectionHeartbeat().',
   },
   {

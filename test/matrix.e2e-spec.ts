@@ -5,8 +5,10 @@
  * blocks in it, the tarball installed as a user installs it. Each row must compile with its TypeScript, pass its
  * own e2e runner (Jest or Vitest) against a sql.js database, a local TCP listener and the suite's real dovecot,
  * ActiveMQ, redis-server, RabbitMQ, mosquitto and nats-server (for Redis, AMQP, MQTT and NATS each, a connection the package creates
- * and one of the app's own), then run as built (`node dist/main`), answer /health 200 (those client libraries loaded and their
- * connections up) and 503, and exit 0 on SIGTERM.
+ * and one of the app's own; and the app's four Nest ClientProxies of ClientsModule, RMQ, Redis, MQTT and NATS, watched by the
+ * microservice kind: the row's own @nestjs/microservices, 11.2 loading nats 2.x, 12.1 @nats-io/transport-node 3.x), then run
+ * as built (`node dist/main`), answer /health 200 (those client libraries loaded and their connections up) and 503, and exit
+ * 0 on SIGTERM (ClientsModule closing the proxies, which the package never closes).
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -136,9 +138,25 @@ async function health(port: number): Promise<Health | undefined> {
 /**
  * Connections through the client libraries the package loads at run time: imapflow, @stomp/stompjs, ioredis (its
  * client and the app's), amqplib (its connection, and the app's amqp-connection-manager), mqtt (its client and the
- * app's).
+ * app's), nats (its connection and the app's); and the app's Nest ClientProxies (@nestjs/microservices' RMQ, Redis,
+ * MQTT and NATS transports, the last on nats 2.x in Nest 11, @nats-io/transport-node 3.x in Nest 12).
  */
-const loadedPeers = ['mail', 'broker', 'sessions', 'cache', 'jobs', 'events', 'devices', 'telemetry', 'signals', 'alerts'];
+const loadedPeers = [
+  'mail',
+  'broker',
+  'sessions',
+  'cache',
+  'jobs',
+  'events',
+  'devices',
+  'telemetry',
+  'signals',
+  'alerts',
+  'orders',
+  'cache-events',
+  'device-commands',
+  'notifications',
+];
 
 /** Starts the built app, waits for /health 200 with the connections of loadedPeers up, takes the TCP dependency away (503), then SIGTERM: exit 0. */
 async function runBuilt(app: string, main: string, env: NodeJS.ProcessEnv): Promise<void> {
@@ -243,19 +261,19 @@ describe('the compatibility matrix: the packed package in Nest 11 CommonJS and N
         assertPassed('tsc --noEmit', await timed('tsc', () => outcome(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], app)));
       });
 
-      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis, amqplib, mqtt and nats up", { timeout: 300_000 }, async () => {
+      it("passes its own e2e runner: /health 200 and 503, the indicator degraded never 500, imapflow, stompjs, ioredis, amqplib, mqtt, nats and the RMQ, Redis, MQTT and NATS ClientProxies up", { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         const run = await timed('test:e2e', () => outcome('npm', ['run', 'test:e2e'], app, serversEnv));
         assertPassed('npm run test:e2e', run);
-        // Jest: "Tests:       9 passed, 9 total"; Vitest: "Tests  9 passed (9)". Every test of the app's and the README's ran.
+        // Jest: "Tests:       11 passed, 11 total"; Vitest: "Tests  11 passed (11)". Every test of the app's and the README's ran.
         const [, passed, total] = /Tests:?\s+(\d+) passed(?:, (\d+) total| \((\d+)\))/.exec(run.output)?.filter((group) => group !== undefined) ?? [];
         const written = readdirSync(path.join(app, 'test'))
           .filter((file) => file.endsWith('.e2e-spec.ts'))
           .reduce((sum, file) => sum + (readFileSync(path.join(app, 'test', file), 'utf8').match(/^\s*it\(/gm)?.length ?? 0), 0);
-        assert.ok(written >= 9 && Number(passed) === written && passed === total, `npm run test:e2e ran ${passed ?? 'no'} tests of ${total ?? '?'}, ${written} written:\n${run.output}`);
+        assert.ok(written >= 11 && Number(passed) === written && passed === total, `npm run test:e2e ran ${passed ?? 'no'} tests of ${total ?? '?'}, ${written} written:\n${run.output}`);
       });
 
-      it('builds, serves /health 200 with imapflow, stompjs, ioredis, amqplib, mqtt and nats up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
+      it('builds, serves /health 200 with imapflow, stompjs, ioredis, amqplib, mqtt, nats and the four ClientProxies up, then 503 without its dependency, and exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
         assert.ok(app, 'the install step failed');
         assertPassed('npm run build', await timed('build', () => outcome('npm', ['run', 'build'], app)));
         for (const adapter of row.adapters) {

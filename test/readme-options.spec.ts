@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AMQP_CONSUMER_OPTIONS, AMQP_OPTIONS } from '../lib/adapters/amqp/amqp.kind.js';
 import { CUSTOM_OPTIONS } from '../lib/adapters/custom/custom.kind.js';
+import { MICROSERVICE_OPTIONS } from '../lib/adapters/microservice/microservice.kind.js';
 import { MQTT_OPTIONS, MQTT_SUBSCRIPTION_OPTIONS } from '../lib/adapters/mqtt/mqtt.kind.js';
 import { NATS_OPTIONS, NATS_SUBSCRIPTION_OPTIONS } from '../lib/adapters/nats/nats.kind.js';
 import { KIND_OPTIONS } from '../lib/adapters/create-adapter.js';
@@ -115,6 +116,7 @@ const PLACES: Record<string, { required: string[]; groups: string[] }> = {
   'amqp options': expand(AMQP_OPTIONS, { consumers: AMQP_CONSUMER_OPTIONS }),
   'mqtt options': expand(MQTT_OPTIONS, { subscriptions: MQTT_SUBSCRIPTION_OPTIONS }),
   'nats options': expand(NATS_OPTIONS, { subscriptions: NATS_SUBSCRIPTION_OPTIONS }),
+  'microservice options': expand(MICROSERVICE_OPTIONS),
 };
 
 describe('README option tables', () => {

@@ -8,7 +8,7 @@ import type { AmqpConnectionDefinition } from '../../lib/index.js';
 import type { DetectionKind, FaultServer, MonitoredConnection, Noticed, RawWatch } from './detection-kind.interface.js';
 
 /** The kit's broker seen through its AMQP listener: the harness reaches `host:port`, so `port` is the AMQP one. */
-class AmqpBroker implements FaultServer {
+export class AmqpBroker implements FaultServer {
   readonly host: string;
   readonly port: number;
 
@@ -203,7 +203,7 @@ function amqpKind(shown: string, connection: DetectionKind<AmqpBroker>['connecti
  * 2-core machine), which would otherwise count as the package's delay; close_all_connections then closes every
  * connection within a few ms, the bench's among them. How long rabbitmqctl took goes to stderr.
  */
-async function timedKick(broker: AmqpBroker): Promise<{ reachedAt: number } | undefined> {
+export async function timedKick(broker: AmqpBroker): Promise<{ reachedAt: number } | undefined> {
   const witness = await amqp.connect(url(broker.host, broker.port));
   witness.on('error', () => undefined);
   const reached = new Promise<number>((resolve) => witness.on('close', () => resolve(now())));

@@ -1,6 +1,7 @@
 import { rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringModelKind } from './amqp.kind.js';
 import type { DetectionKind } from './detection-kind.interface.js';
 import { dovecotImapFlowKind, dovecotNodeImapKind } from './imap.kind.js';
+import { mosquittoMicroserviceKind, natsMicroserviceKind, rabbitMqMicroserviceKind, redisMicroserviceKind } from './microservice.kind.js';
 import { mosquittoMqttKind, mosquittoWatchedMqttKind } from './mqtt.kind.js';
 import { natsKind, natsWatchedKind } from './nats.kind.js';
 import { postgresTypeOrmKind } from './postgres.kind.js';
@@ -12,4 +13,4 @@ import { activeMqStompKind } from './stomp.kind.js';
  * DetectionKind (see postgres.kind.ts): its server (kill, startAgain, stop), the connection the package
  * monitors, and the raw client libraries to compare with.
  */
-export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind, redisIoredisSubscriberKind, redisIoredisBlpopKind, rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringModelKind, natsKind, natsWatchedKind, mosquittoMqttKind, mosquittoWatchedMqttKind];
+export const DETECTION_KINDS: DetectionKind[] = [postgresTypeOrmKind, dovecotImapFlowKind, dovecotNodeImapKind, activeMqStompKind, redisIoredisKind, redisIoredisSubscriberKind, redisIoredisBlpopKind, rabbitMqAmqpKind, rabbitMqConnectionManagerKind, rabbitMqRecoveringModelKind, natsKind, natsWatchedKind, mosquittoMqttKind, mosquittoWatchedMqttKind, rabbitMqMicroserviceKind, redisMicroserviceKind, mosquittoMicroserviceKind, natsMicroserviceKind];

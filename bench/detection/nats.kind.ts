@@ -73,16 +73,19 @@ function natsKindOf(shown: string, connection: DetectionKind<NatsServer>['connec
     startServer: () => NatsServer.start(),
     connection,
     raw,
-    kick: {
-      how: 'auth revoked by reload',
-      run: async (server) => {
-        let reachedAt: number | undefined;
-        await server.kick(undefined, () => (reachedAt = now()));
-        return { reachedAt };
-      },
-    },
+    kick: natsKick,
   };
 }
+
+/** The kit's kick of every client, timed from the reload's signal. */
+export const natsKick: DetectionKind<NatsServer>['kick'] = {
+  how: 'auth revoked by reload',
+  run: async (server) => {
+    let reachedAt: number | undefined;
+    await server.kick(undefined, () => (reachedAt = now()));
+    return { reachedAt };
+  },
+};
 
 export const natsKind = natsKindOf('nats (servers, subscription)', ownConnection, [
   { name: 'nats', usage: 'subscribed to a subject, waiting for messages', watch: watchNats },

@@ -109,6 +109,10 @@ export const messages = {
     "the app's lazyConnect Redis client has not been connected yet: the package never connects an app's client; connect it at bootstrap (await client.connect()) or send it a command",
   redisMonitorClient: () =>
     'A client in MONITOR mode answers no PING: monitor the client it came from (redis.monitor() returns a new one).',
+  redisDeadFlowLeft: () =>
+    "the connection's flow is dead (its PING unanswered, not one byte in, while the server answers a new connection); " +
+    "its socket is left while the Nest ClientRedis awaits a reply or holds a command whose rejection nothing handles (the end of one socket ends its pair); " +
+    'it is ended once none is left, or by ioredis when it notices',
   redisNotReadyInTime: (status: string) => `the Redis client did not become ready in time (ioredis status: ${status})`,
   redisOutOfStep: () =>
     'the Redis connection answered PING with a reply not its own: replies are out of step with commands, so the connection is dropped',
@@ -184,6 +188,12 @@ export const messages = {
   natsCleartextAuth: (host: string) =>
     `the NATS password or token goes to ${host} in clear, without TLS: anyone on the path can read it. Use tls:// (or natsOptions.tls), ` +
     'or set allowInsecureAuth: true if this network is trusted.',
+  microserviceConnectFailed: (transport: string, why: string) => `the ${transport} ClientProxy's connect() failed: ${why}`,
+  microserviceNotOpen: () => "the ClientProxy's connection is not open",
+  microserviceClosedByApp: () => 'the app closed its ClientProxy (client.close()); the package never reopens it',
+  microserviceUnsupported: (proxyClass: string, supported: readonly string[]) =>
+    `a ${proxyClass} cannot be proven by the package: its transport holds no connection the package knows how to beat. ` +
+    `Supported: ${supported.join(', ')}; for another transport, declare a custom connection with a ping of its own.`,
   typeormNotInitialized: () =>
     'the data source is not initialized (its owner destroyed it?); the package initializes a data source only once, and never one it did not open',
   typeormProbeNotOpen: () => 'the probe connection is not open',

@@ -1,6 +1,7 @@
 import { MONITORED_CONNECTIONS } from '../connection-health.constants.js';
 import type {
   AmqpConnectionDefinition,
+  MicroserviceConnectionDefinition,
   ImapFlowConnectionDefinition,
   MqttConnectionDefinition,
   NatsConnectionDefinition,
@@ -19,7 +20,8 @@ export type MonitorConnectionOptions =
   | Omit<RedisConnectionDefinition, 'client' | 'url' | 'redisOptions'>
   | Omit<AmqpConnectionDefinition, 'connection' | 'url' | 'socketOptions'>
   | Omit<MqttConnectionDefinition, 'client' | 'url' | 'mqttOptions'>
-  | Omit<NatsConnectionDefinition, 'connection' | 'servers' | 'natsOptions'>;
+  | Omit<NatsConnectionDefinition, 'connection' | 'servers' | 'natsOptions'>
+  | Omit<MicroserviceConnectionDefinition, 'client'>;
 
 /** @internal */
 export interface MonitoredMember {
@@ -38,6 +40,7 @@ export interface MonitoredMember {
  * - `amqp`: the same, with the app's amqplib connection, amqp-connection-manager or recovering model.
  * - `mqtt`: the same, with the app's MQTT.js client.
  * - `nats`: the same, with the app's nats.js connection.
+ * - `microservice`: the same, with the app's Nest ClientProxy (RMQ, Redis, MQTT or NATS transport).
  *
  * @example
  * ```ts

@@ -1,6 +1,7 @@
 import type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 import type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 import type { ImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+import type { MicroserviceConnectionDefinition } from '../adapters/microservice/microservice.kind.js';
 import type { MqttConnectionDefinition } from '../adapters/mqtt/mqtt.kind.js';
 import type { NatsConnectionDefinition } from '../adapters/nats/nats.kind.js';
 import type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
@@ -12,6 +13,7 @@ import type { TypeOrmConnectionDefinition } from '../adapters/typeorm/typeorm.ki
 export type { AmqpConnectionDefinition } from '../adapters/amqp/amqp.kind.js';
 export type { CustomConnectionDefinition } from '../adapters/custom/custom.kind.js';
 export type { ImapConnectionDefinition, ImapFlowConnectionDefinition, NodeImapConnectionDefinition } from '../adapters/imap/imap.kind.js';
+export type { MicroserviceConnectionDefinition } from '../adapters/microservice/microservice.kind.js';
 export type { MqttConnectionDefinition } from '../adapters/mqtt/mqtt.kind.js';
 export type { NatsConnectionDefinition } from '../adapters/nats/nats.kind.js';
 export type { RedisConnectionDefinition } from '../adapters/redis/redis.kind.js';
@@ -33,4 +35,5 @@ export type ConnectionDefinition =
   | RedisConnectionDefinition
   | AmqpConnectionDefinition
   | MqttConnectionDefinition
-  | NatsConnectionDefinition;
+  | NatsConnectionDefinition
+  | MicroserviceConnectionDefinition;

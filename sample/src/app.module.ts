@@ -1,9 +1,11 @@
 import { Logger, Module } from '@nestjs/common';
+import { ClientsModule, Transport } from '@nestjs/microservices';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ConnectionHealthModule } from 'nestjs-connection-health';
 import { DataSource } from 'typeorm';
 import { JobsWorker } from './jobs.worker.js';
+import { NotificationsPublisher } from './notifications.publisher.js';
 
 const stompLogger = new Logger('Broker');
 const ordersLogger = new Logger('Orders');
@@ -19,6 +21,8 @@ const database = process.env.DATABASE_URL
   imports: [
     ScheduleModule.forRoot(), // optional: lists the heartbeat timers beside the app's own jobs
     TypeOrmModule.forRoot(database),
+    // The app's own Nest microservice client, monitored by NotificationsPublisher ('notifications').
+    ClientsModule.register([{ name: 'NOTIFICATIONS', transport: Transport.NATS, options: { servers: [process.env.NATS_URL ?? 'nats://127.0.0.1:4222'] } }]),
     // Serves /health (Docker's HEALTHCHECK), /health/live, /health/ready and /health/startup.
     ConnectionHealthModule.forRoot({
       connections: [
@@ -128,7 +132,8 @@ const database = process.env.DATABASE_URL
       ...(process.env.DEAD_MAN_MS ? { deadMan: { downForMs: Number(process.env.DEAD_MAN_MS), exitCode: 1 } } : {}),
     }),
   ],
-  // Its Redis client is monitored through @MonitorConnection ('jobs'): an app client, watched, never closed.
-  providers: [JobsWorker],
+  // Their Redis client ('jobs') and ClientProxy ('notifications') are monitored through @MonitorConnection: the
+  // app's own, watched, never closed by the package.
+  providers: [JobsWorker, NotificationsPublisher],
 })
 export class AppModule {}

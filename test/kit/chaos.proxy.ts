@@ -74,9 +74,20 @@ export class ChaosProxy {
     return this.links.size;
   }
 
-  /** Forward everything at once (bytes still delayed by an earlier latency() go first). */
+  /**
+   * Forward everything at once. Bytes an earlier latency() or throttle() still holds go first, now: a path whose
+   * delay ends delivers what it had in flight at once, to old and new connections alike (held back by their old
+   * delay, old flows would answer later than a new connection along the same path, which no real path does).
+   */
   pass(): void {
     this.setMode('pass');
+    const now = Date.now();
+    for (const { lanes } of this.links) {
+      for (const lane of lanes) {
+        for (const queued of lane.queue) queued.dueAt = Math.min(queued.dueAt, now);
+        this.flush(lane);
+      }
+    }
   }
 
   /** Delay every chunk in both directions by `ms`, keeping order. */
@@ -100,10 +111,12 @@ export class ChaosProxy {
 
   /**
    * A NAT or a load balancer that forgot the current connections: their bytes vanish both ways, for good,
-   * and neither side hears of it, while new connections pass as before.
+   * and neither side hears of it, while new connections pass as before. With `clientPort`, only the connection
+   * whose client socket is on that port (the client's `localPort`): one flow's NAT entry expired, not the others'.
    */
-  forget(): void {
-    for (const { lanes } of this.links) {
+  forget(clientPort?: number): void {
+    for (const { client, lanes } of this.links) {
+      if (clientPort !== undefined && client.remotePort !== clientPort) continue;
       for (const lane of lanes) {
         lane.forgotten = true;
         this.clear(lane);

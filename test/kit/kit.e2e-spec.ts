@@ -283,6 +283,21 @@ describe('ChaosProxy', () => {
     assert.equal(await reply, 'ab');
   });
 
+  it('pass() after latency() delivers at once, in order, what was still in flight (as a new connection would get it)', async (t) => {
+    const socket = await dial();
+    proxy.latency(1_000);
+    const reply = read(socket, 2);
+    socket.write('a');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const passed = performance.now();
+    proxy.pass();
+    socket.write('b');
+    assert.equal(await reply, 'ab');
+    t.diagnostic(`in flight, delivered ${ms(passed)} ms after pass()`);
+    // Held back by its old delay, 'a' would come back about 980 ms after pass().
+    assert.ok(ms(passed) < 500, `what was in flight came ${ms(passed)} ms after pass()`);
+  });
+
   it('throttle(bytesPerSecond) slows the current connections only, until pass()', async (t) => {
     const current = await dial();
     proxy.throttle(1_000);

@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Command, Redis } from 'ioredis';
-import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import { awaitsOnly, endRejectsOnlyHandled, isBlocked, isEcho, redisTarget } from './redis-commands.js';
 import type { RedisLike } from './redis-like.js';
 
-/** A client that never connects, with these commands awaiting their replies, as ioredis queues them. */
-function clientAwaiting(...commands: Array<[string, Array<string | number>]>): RedisLike {
+type Queued = [string, Array<string | number>, ((error?: Error | null, reply?: unknown) => void)?];
+
+/** A client that never connects, with these commands in one of its queues, as ioredis queues them. */
+function clientHolding(queueName: 'commandQueue' | 'offlineQueue', ...commands: Queued[]): RedisLike {
   const client = new Redis({ lazyConnect: true });
-  const queue = (client as unknown as { commandQueue: { push(item: unknown): void } }).commandQueue;
-  for (const [name, args] of commands) queue.push({ command: new Command(name, args), select: 0 });
+  const queue = (client as unknown as Record<string, { push(item: unknown): void }>)[queueName]!;
+  for (const [name, args, callback] of commands) queue.push({ command: new Command(name, args, {}, callback), select: 0 });
   return client as unknown as RedisLike;
 }
+
+/** A client that never connects, with these commands awaiting their replies. */
+const clientAwaiting = (...commands: Queued[]) => clientHolding('commandQueue', ...commands);
 
 describe('isBlocked', () => {
   it('sees a blocking command anywhere among those awaiting a reply', () => {
@@ -46,6 +51,23 @@ describe('awaitsOnly', () => {
     assert.equal(awaitsOnly(clientAwaiting(['incr', ['n']]), ours), false);
     assert.equal(awaitsOnly(clientAwaiting(['ping', ['app-ping']]), ours), false);
     assert.equal(awaitsOnly({ status: 'ready' } as unknown as RedisLike, ours), false);
+  });
+});
+
+describe('endRejectsOnlyHandled', () => {
+  const ours = (name: string, args: readonly unknown[]) => name === 'ping' && String(args[0]).startsWith('connection-health-x-');
+  const callback = () => undefined;
+
+  it('is true when every command either queue holds is ours or has a callback (emit()\'s PUBLISH)', () => {
+    assert.equal(endRejectsOnlyHandled(clientAwaiting(), ours), true);
+    assert.equal(endRejectsOnlyHandled(clientAwaiting(['ping', ['connection-health-x-1']], ['publish', ['orders', '{}'], callback]), ours), true);
+    assert.equal(endRejectsOnlyHandled(clientHolding('offlineQueue', ['subscribe', ['orders.reply'], callback]), ours), true);
+  });
+
+  it('is false for a command without a callback in either queue (ClientRedis\' UNSUBSCRIBE), or a queue it cannot read', () => {
+    assert.equal(endRejectsOnlyHandled(clientAwaiting(['ping', ['connection-health-x-1']], ['unsubscribe', ['orders.reply']]), ours), false);
+    assert.equal(endRejectsOnlyHandled(clientHolding('offlineQueue', ['publish', ['orders', '{}']]), ours), false);
+    assert.equal(endRejectsOnlyHandled({ status: 'ready' } as unknown as RedisLike, ours), false);
   });
 });
 

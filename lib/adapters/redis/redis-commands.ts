@@ -8,10 +8,10 @@ const BLOCKING = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'b
 const BLOCKING_WITH_OPTION = new Set(['xread', 'xreadgroup']);
 
 interface SentCommand {
-  readonly command?: { readonly name?: string; readonly args?: readonly unknown[] };
+  readonly command?: { readonly name?: string; readonly args?: readonly unknown[]; readonly callback?: unknown };
 }
 
-/** ioredis' queue of commands awaiting their reply: a denque. */
+/** ioredis' queues of commands (awaiting their reply, or waiting offline for a connection): denques. */
 interface CommandQueue {
   readonly length: number;
   peekAt(index: number): SentCommand | undefined;
@@ -35,12 +35,25 @@ export function isBlocked(client: RedisLike): boolean {
  * silent. A queue that cannot be read owes something, as far as anyone knows.
  */
 export function awaitsOnly(client: RedisLike, ours: (name: string, args: readonly unknown[]) => boolean): boolean {
-  const queue = (client as { commandQueue?: Partial<CommandQueue> }).commandQueue;
+  return everyQueued(client, 'commandQueue', (command) => ours(command?.name?.toLowerCase() ?? '', command?.args ?? []));
+}
+
+/**
+ * Whether the end of the client's connection would reject only commands whose rejection someone handles:
+ * `ours`, or one given a callback (ioredis hands it the error). Ended, the client rejects both what awaits a
+ * reply and what waits offline; a command without a callback (a Nest ClientRedis' UNSUBSCRIBE) would reject
+ * unhandled, and an app on Node's defaults exits on that.
+ */
+export function endRejectsOnlyHandled(client: RedisLike, ours: (name: string, args: readonly unknown[]) => boolean): boolean {
+  const handled = (command: SentCommand['command']) => typeof command?.callback === 'function' || ours(command?.name?.toLowerCase() ?? '', command?.args ?? []);
+  return everyQueued(client, 'commandQueue', handled) && everyQueued(client, 'offlineQueue', handled);
+}
+
+/** Whether every command in one of ioredis' queues (denques) passes `test`; false for a queue that cannot be read. */
+function everyQueued(client: RedisLike, queueName: 'commandQueue' | 'offlineQueue', test: (command: SentCommand['command']) => boolean): boolean {
+  const queue = (client as { [name in typeof queueName]?: Partial<CommandQueue> })[queueName];
   if (typeof queue?.peekAt !== 'function' || typeof queue.length !== 'number') return false;
-  for (let i = 0; i < queue.length; i++) {
-    const command = queue.peekAt(i)?.command;
-    if (!ours(command?.name?.toLowerCase() ?? '', command?.args ?? [])) return false;
-  }
+  for (let i = 0; i < queue.length; i++) if (!test(queue.peekAt(i)?.command)) return false;
   return true;
 }
 

@@ -8,7 +8,7 @@ import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { firstEvent } from '../first-event.js';
 import { loadPeer } from '../load-peer.js';
 import { applyTcpKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
-import { awaitsOnly, isBlocked, isEcho, redisTarget } from './redis-commands.js';
+import { awaitsOnly, endRejectsOnlyHandled, isBlocked, isEcho, redisTarget } from './redis-commands.js';
 import type { RedisLike } from './redis-like.js';
 
 type RedisLibrary = typeof import('ioredis');
@@ -64,11 +64,18 @@ export class RedisAdapter implements ConnectionAdapter {
   /** The tokens of this adapter's PINGs begin so. */
   private readonly tokenPrefix = `connection-health-${randomBytes(4).toString('hex')}-`;
   private sequence = 0;
+  private readonly isOwnPing = (name: string, args: readonly unknown[]) => name === 'ping' && String(args[0]).startsWith(this.tokenPrefix);
 
   constructor(
     private readonly source: RedisSource,
     /** Set on every new socket; undefined leaves the client's own. */
     private readonly keepAlive: TcpKeepAliveOptions | undefined,
+    /**
+     * Ends the socket of a client whose flow is dead (or whose handshake hangs), so that ioredis dials again;
+     * false when it may not now, and the connection reads down with its socket left. A Nest ClientRedis ends its
+     * whole pub/sub pair when one socket ends, and what then rejects must all be handled.
+     */
+    private readonly endSocket: (client: RedisLike) => boolean = (client) => (dropSocket(client), true),
   ) {
     this.owned = !('watched' in source);
     if ('watched' in source) this.client = source.watched;
@@ -86,15 +93,20 @@ export class RedisAdapter implements ConnectionAdapter {
     return this.clients.value;
   }
 
+  /** Whether ending the watched client's connection now would reject only its callers' handled commands and this adapter's PINGs. */
+  endRejectsOnlyHandled(): boolean {
+    return this.client === undefined || endRejectsOnlyHandled(this.client, this.isOwnPing);
+  }
+
   async open(signal: AbortSignal): Promise<void> {
     const client = this.client ?? (await this.createClient());
     signal.throwIfAborted();
     this.watch(client);
     this.clients.next(undefined);
     if (await this.flowIsDead(client, signal)) {
-      const closed = untilStatus(client, ['close'], signal);
-      dropSocket(client);
-      await closed;
+      // Ended now, closed a tick later at the soonest (the socket's close comes from its handle).
+      if (!this.endSocket(client)) throw new Error(messages.redisDeadFlowLeft());
+      await untilStatus(client, ['close'], signal);
     }
     if (this.owned) await this.connectOwned(client, signal);
     else await this.awaitWatched(client, signal);
@@ -202,7 +214,7 @@ export class RedisAdapter implements ConnectionAdapter {
       const status = client.status;
       // Connected, but the handshake (AUTH, SELECT, the INFO ready check) went unanswered: ioredis has no
       // deadline there and would wait for ever, so its socket is dropped and its retryStrategy dials again.
-      if (status === 'connect') dropSocket(client);
+      if (status === 'connect') this.endSocket(client);
       throw new Error(status === 'wait' ? messages.redisNotConnectedByApp() : messages.redisNotReadyInTime(status), { cause: error });
     }
     if (reached === 'end') throw new Error(messages.redisClientEnded());
@@ -215,7 +227,7 @@ export class RedisAdapter implements ConnectionAdapter {
     const socket = client.stream as Socket | undefined;
     if (!socket) throw new Error(messages.redisNotReady(client.status));
     const token = this.token();
-    const alone = awaitsOnly(client, (name, args) => name === 'ping' && String(args[0]).startsWith(this.tokenPrefix));
+    const alone = awaitsOnly(client, this.isOwnPing);
     const ping: LatePing = { socket, bytesRead: socket.bytesRead, alone, answered: false };
     const reply = client.ping(token).then((answer) => {
       ping.answered = true;
@@ -288,7 +300,7 @@ function closeReason(client: RedisLike): string | undefined {
 }
 
 /** Destroys a connection's socket at once: ioredis handles it as a lost connection. */
-function dropSocket(client: RedisLike): void {
+export function dropSocket(client: RedisLike): void {
   (client.stream as Socket | undefined)?.destroy();
 }
 

@@ -72,6 +72,16 @@ export const redisKind: ConnectionKindSpec<RedisConnectionDefinition, Omit<Redis
 };
 
 /**
+ * The redis kind on a client whose socket ends more than itself: a Nest ClientRedis' pub or sub client, where
+ * the end of one ends the pair. Beats, judging and losses as for an app's client, but a socket (a dead flow, a
+ * hung handshake) is ended by `endSocket`, which may refuse, and no kernel keepalive is set (the kernel would
+ * end it regardless of what that end rejects).
+ */
+export function redisAdapterOnSharedSocket(client: RedisLike, endSocket: (client: RedisLike) => boolean): RedisAdapter {
+  return new RedisAdapter({ watched: client }, undefined, endSocket);
+}
+
+/**
  * Keepalive probes start after this much silence and 10 unanswered ones, 1 s apart (Node's), drop the
  * connection: a dead flow under a blocking command is noticed within intervalMs + timeoutMs, as by a beat.
  */
