@@ -5,8 +5,8 @@ import { messages } from '../../core/messages.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import type { AdapterContext } from '../connection-kind.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
-import type { ClientProxyLike } from './client-proxy-like.js';
 import { recordAppClose, type AppClose } from './app-close.js';
+import type { ClientProxyLike } from './client-proxy-like.js';
 import type { ProxyOptions, ProxyTransport } from './proxy-transports.js';
 
 /** The adapter of the matching kind, watching one object that `unwrap()` returned. */
@@ -19,8 +19,9 @@ interface Inner {
 /**
  * An app's Nest ClientProxy (RMQ, Redis, MQTT, NATS), proven by the kind that knows its transport's client: the
  * amqp kind on the proxy's amqp-connection-manager, the redis kind on its pub and sub clients, the mqtt kind on its
- * MqttClient, the nats kind on its nats.js connection. That kind's adapter does the beats, the judging of a late flow and the loss events, on a
- * watched definition (it never closes what it watches); this adapter composes it with the proxy's life.
+ * MqttClient, the nats kind on its nats.js connection. That kind's adapter does the beats, the judging of a late
+ * flow and the loss events, on a watched definition (it never closes what it watches); this adapter composes it
+ * with the proxy's life.
  *
  * Reconnection: open() watches what `unwrap()` returns now, without connect(): an object there means someone
  * connected the proxy (the app, Nest's lazy send()/emit(), the library reconnecting by itself), and the kind
