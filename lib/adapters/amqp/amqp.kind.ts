@@ -3,6 +3,7 @@ import { messages } from '../../core/messages.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
+import { handedIn } from '../handed-in.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { parseUrlOption } from '../url-option.js';
@@ -138,16 +139,7 @@ function amqpSource(definition: AmqpConnectionDefinition, options: MonitorOption
 
 /** The app's connection itself, or the one its provider holds, watched in the way its library allows. */
 function watchedSource(check: OptionChecker, given: unknown, provider?: (token: ProviderToken) => unknown): ResolvedSource {
-  let connection = given;
-  if (amqpShape(given) === undefined && ['string', 'symbol', 'function'].includes(typeof given)) {
-    connection = provider?.(given as ProviderToken);
-    check.that(
-      connection !== undefined,
-      'connection',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a connection. Register the connection as a provider, import its module, or pass the connection itself.',
-    );
-  }
+  const connection = handedIn(check, 'connection', given, (value) => amqpShape(value) !== undefined, provider, 'No provider with that token holds a connection. Register the connection as a provider, import its module, or pass the connection itself.');
   const shape = amqpShape(connection);
   // Never the object itself in the message: a connection's options hold its password.
   check.that(

@@ -2,6 +2,7 @@ import type { ConnectionDefinitionBase } from '../../core/connection-definition.
 import { messages } from '../../core/messages.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
+import { handedIn } from '../handed-in.js';
 import { classChain, isClientProxy, type ClientProxyLike } from './client-proxy-like.js';
 import { MicroserviceAdapter } from './microservice.adapter.js';
 import { PROXY_TRANSPORTS, type ProxyTransport } from './proxy-transports.js';
@@ -45,16 +46,7 @@ function resolveProxy(check: OptionChecker, given: unknown, provider?: (token: P
     given,
     "Give the app's ClientProxy, or the name it has in ClientsModule.register([{ name: 'ORDERS', transport, options }]).",
   );
-  let proxy = given;
-  if (!isClientProxy(given) && ['string', 'symbol', 'function'].includes(typeof given)) {
-    proxy = provider?.(given as ProviderToken);
-    check.that(
-      proxy !== undefined,
-      'client',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a ClientProxy. Register the client with ClientsModule.register([{ name, transport, options }]) in a module the app imports, or pass the ClientProxy itself.',
-    );
-  }
+  const proxy = handedIn(check, 'client', given, isClientProxy, provider, 'No provider with that token holds a ClientProxy. Register the client with ClientsModule.register([{ name, transport, options }]) in a module the app imports, or pass the ClientProxy itself.');
   // Never the object itself in the message: a proxy's options hold its password.
   check.that(
     isClientProxy(proxy),

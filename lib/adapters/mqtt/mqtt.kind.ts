@@ -4,6 +4,7 @@ import { messages } from '../../core/messages.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
+import { handedIn } from '../handed-in.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { parseUrlOption } from '../url-option.js';
@@ -194,16 +195,7 @@ export function mqttKeepaliveSeconds({ heartbeat }: MonitorOptions): number {
 
 /** The app's client itself, or the one its provider holds. */
 function resolveClient(check: OptionChecker, given: unknown, provider?: (token: ProviderToken) => unknown): MqttClientLike {
-  let client = given;
-  if (!isMqttClient(given) && ['string', 'symbol', 'function'].includes(typeof given)) {
-    client = provider?.(given as ProviderToken);
-    check.that(
-      client !== undefined,
-      'client',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a client. Register the MQTT.js client as a provider, import its module, or pass the client itself.',
-    );
-  }
+  const client = handedIn(check, 'client', given, isMqttClient, provider, 'No provider with that token holds a client. Register the MQTT.js client as a provider, import its module, or pass the client itself.');
   // Never the object itself in the message: a client's options hold its password.
   check.that(isMqttClient(client), 'client', '(not an MQTT.js client)', 'Pass an MQTT.js client (mqtt.connect(...), version 5), or the token of its provider.');
   return client as MqttClientLike;

@@ -3,6 +3,7 @@ import { messages } from '../../core/messages.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
+import { handedIn } from '../handed-in.js';
 import { optionSecrets, urlSecrets } from '../known-secrets.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { KeptNatsSubscriptions, type NatsSubscriptionDefinition } from './kept-nats-subscriptions.js';
@@ -201,16 +202,7 @@ function shownServer(server: unknown): string {
 
 /** The app's connection itself, or the one its provider holds. */
 function resolveConnection(check: OptionChecker, given: unknown, provider?: (token: ProviderToken) => unknown): NatsConnectionLike {
-  let connection = given;
-  if (!isNatsConnection(given) && ['string', 'symbol', 'function'].includes(typeof given)) {
-    connection = provider?.(given as ProviderToken);
-    check.that(
-      connection !== undefined,
-      'connection',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a connection. Register the nats.js connection as a provider, import its module, or pass the connection itself.',
-    );
-  }
+  const connection = handedIn(check, 'connection', given, isNatsConnection, provider, 'No provider with that token holds a connection. Register the nats.js connection as a provider, import its module, or pass the connection itself.');
   // Never the object itself in the message: a connection's options hold its credentials.
   check.that(
     isNatsConnection(connection),

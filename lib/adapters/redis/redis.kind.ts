@@ -3,6 +3,7 @@ import { messages } from '../../core/messages.js';
 import type { MonitorOptions } from '../../core/monitor-options.js';
 import { optionNames, type OptionChecker } from '../../core/option-checker.js';
 import type { ConnectionKindSpec, ProviderToken } from '../connection-kind.js';
+import { handedIn } from '../handed-in.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import { checkKeepAlive, type TcpKeepAliveOptions } from '../tcp-keepalive.js';
 import { parseUrlOption } from '../url-option.js';
@@ -131,16 +132,7 @@ function redisSource(definition: RedisConnectionDefinition, check: OptionChecker
 
 /** The app's client itself, or the one its provider holds. */
 function resolveClient(check: OptionChecker, given: unknown, provider?: (token: ProviderToken) => unknown): RedisLike {
-  let client = given;
-  if (!isRedisClient(given) && ['string', 'symbol', 'function'].includes(typeof given)) {
-    client = provider?.(given as ProviderToken);
-    check.that(
-      client !== undefined,
-      'client',
-      typeof given === 'function' ? given.name : given,
-      'No provider with that token holds a client. Register the ioredis client as a provider, import its module, or pass the client itself.',
-    );
-  }
+  const client = handedIn(check, 'client', given, isRedisClient, provider, 'No provider with that token holds a client. Register the ioredis client as a provider, import its module, or pass the client itself.');
   check.that(
     !(client as { isCluster?: unknown } | null)?.isCluster,
     'client',
