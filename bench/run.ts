@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark of issue 8 in one run, side by side, then BENCHMARKS.md.
- *   node .build/bench/run.js [health] [detection] [scale] [memory] [--quick] [--kind=LABEL]... [--out=FILE]
+ *   node .build/bench/run.js [health] [detection] [scale] [memory] [features] [--quick] [--kind=LABEL]... [--out=FILE]
  * With no section named, all run and BENCHMARKS.md (at the package root) is rewritten; a partial or
  * --quick run (shorter loads and fewer trials, to check the scripts work) only prints, unless --out is given.
  * --kind=dovecot runs only the detection kinds whose label contains it, --fault=kick only the faults whose name does.
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PostgresServer } from '../test/kit/postgres.server.js';
 import { detectionBench } from './detection/detection.bench.js';
+import { featureCostBench } from './features/feature-cost.bench.js';
 import { healthProbeBench } from './health/health-probe.bench.js';
 import { startBenchPostgres } from './kit/bench-postgres.js';
 import { benchSettings, type SectionResult } from './kit/bench-section.js';
@@ -20,7 +21,7 @@ import { markdownTable } from './kit/markdown.table.js';
 import { reconnectMemoryBench } from './memory/reconnect-memory.bench.js';
 import { engineScaleBench } from './scale/engine-scale.bench.js';
 
-const SECTIONS = ['health', 'detection', 'scale', 'memory'] as const;
+const SECTIONS = ['health', 'detection', 'scale', 'memory', 'features'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +56,7 @@ try {
     detection: () => detectionBench(settings),
     scale: () => engineScaleBench(settings),
     memory: () => reconnectMemoryBench(postgres!, settings),
+    features: () => featureCostBench(settings),
   };
   for (const section of chosen) {
     log(`${section}: running`);
