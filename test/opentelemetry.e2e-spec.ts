@@ -23,10 +23,13 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Registry } from 'prom-client';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ConnectionHealthModuleOptions } from '../lib/index.js';
 import { RTT_BUCKETS, STATES } from '../lib/metrics/metric-set.js';
+import { messages } from '../lib/core/messages.js';
 import type { PostgresServer } from './kit/postgres.server.js';
+import { RecordingLogger } from './kit/recording-logger.js';
 import { sharedPostgres } from './kit/shared-servers.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
 
@@ -116,6 +119,17 @@ async function outage(app: TestApp, server: PostgresServer, names: readonly stri
   await Promise.all(names.map((name) => app.waitFor(name, (s) => s.state === 'up' && s.reconnectAttempts === 0, 20_000)));
   // One answered beat after the recovery, so the histogram and the timestamp move after the fault too.
   await Promise.all(names.map((name) => app.waitFor(name, (s) => s.state === 'up' && (s.lastBeatAt ?? 0) > s.since, 5_000)));
+}
+
+/** Ends PostgreSQL's sessions server-side (no restart needed) and waits until `name` has reconnected. */
+async function terminated(app: TestApp, server: PostgresServer, name: string): Promise<void> {
+  const attempts = app.snapshot(name).reconnectAttempts;
+  assert.equal(attempts, 0);
+  // Watched from before the fault: the reconnect may be over before the termination's answer comes back.
+  const reconnecting = app.waitFor(name, (s) => s.state === 'reconnecting', 15_000);
+  await server.terminateBackends();
+  await reconnecting;
+  await app.waitFor(name, (s) => s.state === 'up' && s.reconnectAttempts === 0, 15_000);
 }
 
 /** Series of a Prometheus exposition: name -> sorted label names, without what the OpenTelemetry exporter adds about its scope. */
@@ -298,6 +312,85 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
       await sleep(1_000);
       assert.equal(sdk.spanExporter.getFinishedSpans().length, spans);
       assert.deepEqual(leakedHandles(baseline), {});
+    });
+  });
+
+  describe('the global providers, registered by the app during its own init', () => {
+    const sdk = new Sdk();
+    let app: TestApp;
+    let dataSource: DataSource;
+
+    /** Stands for an SDK that an app's module starts in onModuleInit: later than the package's providers are made. */
+    @Injectable()
+    class StartsTheSdk implements OnModuleInit {
+      onModuleInit(): void {
+        assert.equal(metrics.setGlobalMeterProvider(sdk.meterProvider), true);
+        assert.equal(trace.setGlobalTracerProvider(sdk.tracerProvider), true);
+      }
+    }
+
+    before(async () => {
+      dataSource = pgDataSource(server);
+      app = await TestApp.start({
+        health: { connections: [{ name: 'pg', kind: 'typeorm', dataSource, ...beat }], openTelemetry: true },
+        providers: [StartsTheSdk],
+      });
+      await app.waitFor('pg', (s) => s.lastBeatAt !== undefined, 10_000);
+      await terminated(app, server, 'pg');
+    });
+    after(async () => {
+      await app?.close();
+      await dataSource?.destroy().catch(() => undefined);
+      await sdk.shutdown();
+      metrics.disable();
+      trace.disable();
+    });
+
+    it('records through the global MeterProvider and TracerProvider, taken at bootstrap', async () => {
+      const read = await sdk.metrics();
+      const pg = { connection: 'pg', kind: 'typeorm' };
+      const transitions = sdk.transitions('pg');
+      const attempts = transitions.filter((t) => t.endsWith('-> reconnecting')).length;
+      assert.ok(attempts >= 1, transitions.join(', '));
+      assert.equal(valueOf(read.get('connection_health_reconnect_attempts_total'), pg), attempts);
+      assert.equal(valueOf(read.get('connection_health_up'), pg), 1);
+      assert.equal(valueOf(read.get('connection_health_state'), { ...pg, state: 'up' }), 1);
+      assert.equal(transitions[0], 'connecting -> up');
+      assert.equal(transitions.at(-1)!.endsWith('-> up'), true, transitions.join(', '));
+    });
+  });
+
+  describe('no provider registered', () => {
+    const logger = new RecordingLogger();
+    const sdk = new Sdk();
+    let app: TestApp;
+    let dataSource: DataSource;
+
+    before(async () => {
+      dataSource = pgDataSource(server);
+      app = await TestApp.start({ health: { connections: [{ name: 'pg', kind: 'typeorm', dataSource, ...beat }], openTelemetry: true }, logger });
+      await app.waitFor('pg', (s) => s.lastBeatAt !== undefined, 10_000);
+      // An SDK started after the app's bootstrap is too late: the package looked once, found none, and stays out.
+      metrics.setGlobalMeterProvider(sdk.meterProvider);
+      trace.setGlobalTracerProvider(sdk.tracerProvider);
+      await terminated(app, server, 'pg');
+    });
+    after(async () => {
+      await app?.close();
+      await dataSource?.destroy().catch(() => undefined);
+      await sdk.shutdown();
+      metrics.disable();
+      trace.disable();
+    });
+
+    it('says so once in the log, and records nothing', async () => {
+      const lines = logger.lines.filter((line) => line.message.includes('openTelemetry'));
+      assert.deepEqual(lines, [{ level: 'warn', message: messages.openTelemetryNoMeterProvider(false), context: 'ConnectionHealth' }]);
+      sdk.metricExporter.reset();
+      await sdk.reader.forceFlush();
+      // The reader exports nothing at all when no instrument exists.
+      assert.deepEqual(sdk.metricExporter.getMetrics().flatMap((collected) => collected.scopeMetrics), []);
+      assert.deepEqual(sdk.spanExporter.getFinishedSpans(), []);
     });
   });
 });
