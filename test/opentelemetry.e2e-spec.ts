@@ -197,7 +197,6 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
     });
 
     it('leaves the globals alone: the API still hands out its no-op providers', () => {
-      assert.ok(metrics.getMeterProvider().getMeter('x') instanceof (metrics.getMeterProvider().getMeter('y').constructor as new () => object));
       assert.equal(metrics.getMeterProvider().getMeter('x').constructor.name, 'NoopMeter');
       assert.equal((trace.getTracerProvider() as unknown as { getDelegateTracer(name: string): unknown }).getDelegateTracer('x'), undefined);
     });
