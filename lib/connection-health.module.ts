@@ -19,6 +19,7 @@ import { ConnectionHealthIndicator } from './health/connection-health.health.js'
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js';
+import { ConnectionHealthOpenTelemetry } from './opentelemetry/connection-health.opentelemetry.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { realConnections } from './orchestrator/monitor.seam.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
@@ -50,6 +51,7 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
     ConnectionHealthProbes,
     DeadManSwitch,
     ConnectionHealthMetrics,
+    ConnectionHealthOpenTelemetry,
     ConnectionHealthIndicator,
   ],
   exports: [ConnectionHealthRegistry, ConnectionHealthIndicator, ConnectionHealthProbes],

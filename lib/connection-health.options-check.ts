@@ -3,12 +3,16 @@ import { MONITOR_OPTION_GROUPS, resolveMonitorOptions } from './core/resolve-mon
 import type { ConnectionHealthModuleOptions, DeadManOptions, ShutdownOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
+import type { OpenTelemetryOptions } from './interfaces/opentelemetry-options.interface.js';
 
 /** The module's own options: forRoot's, or what forRootAsync's factory returns. */
-export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, secrets: true });
+export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, openTelemetry: true, secrets: true });
 export const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 export const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
+export const OPENTELEMETRY_OPTIONS = optionNames<OpenTelemetryOptions>({ meterProvider: true, tracerProvider: true, prefix: true });
+/** What needs @opentelemetry/api, in its install hint. */
+export const OPENTELEMETRY_FEATURE = 'OpenTelemetry (the openTelemetry option)';
 export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 export const EXTRAS = ['isGlobal', 'healthController'] as const;
@@ -36,7 +40,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     );
   }
   check.knownKeys(undefined, options, MODULE_OPTIONS, 'the module');
-  const { connections, defaults, shutdown, deadMan, metrics, secrets } = options;
+  const { connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets } = options;
   check.that(
     connections === undefined || Array.isArray(connections),
     'connections',
@@ -63,6 +67,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     );
     check.needsPeer('prom-client', 'Prometheus metrics (the metrics option)');
   }
+  if (openTelemetry !== undefined) checkOpenTelemetry(check, openTelemetry);
   if (shutdown !== undefined) {
     check.knownKeys('shutdown', shutdown, SHUTDOWN_OPTIONS);
     if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);
@@ -75,6 +80,38 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     check.exitCode('deadMan.exitCode', deadMan.exitCode ?? 1);
   }
   return check;
+}
+
+function checkOpenTelemetry(check: OptionChecker, openTelemetry: true | OpenTelemetryOptions): void {
+  check.that(
+    openTelemetry === true || (typeof openTelemetry === 'object' && openTelemetry !== null && !Array.isArray(openTelemetry)),
+    'openTelemetry',
+    openTelemetry,
+    'Use true (the global MeterProvider and TracerProvider) or an object with some of: meterProvider, tracerProvider, prefix; leave it out for none.',
+  );
+  if (openTelemetry !== true) {
+    check.knownKeys('openTelemetry', openTelemetry, OPENTELEMETRY_OPTIONS);
+    const { meterProvider, tracerProvider, prefix } = openTelemetry;
+    check.that(
+      meterProvider === undefined || typeof (meterProvider as { getMeter?: unknown } | null)?.getMeter === 'function',
+      'openTelemetry.meterProvider',
+      meterProvider,
+      "Pass an OpenTelemetry MeterProvider (one with getMeter(), e.g. the SDK's new MeterProvider({ readers })), or leave it out for the global one.",
+    );
+    check.that(
+      tracerProvider === undefined || typeof (tracerProvider as { getTracer?: unknown } | null)?.getTracer === 'function',
+      'openTelemetry.tracerProvider',
+      tracerProvider,
+      'Pass an OpenTelemetry TracerProvider (one with getTracer()), or leave it out for the global one.',
+    );
+    check.that(
+      prefix === undefined || (typeof prefix === 'string' && /^[a-zA-Z][a-zA-Z0-9_]*$/.test(prefix)),
+      'openTelemetry.prefix',
+      prefix,
+      'Use letters, digits and underscores, starting with a letter (valid as an OpenTelemetry instrument name and as a Prometheus one).',
+    );
+  }
+  check.needsPeer('@opentelemetry/api', OPENTELEMETRY_FEATURE);
 }
 
 /**

@@ -7,6 +7,8 @@ export type {
 export type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 export type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 export type { PromRegistryLike } from './metrics/prom-registry-like.js';
+export type { OpenTelemetryOptions } from './interfaces/opentelemetry-options.interface.js';
+export type { MeterProviderLike, TracerProviderLike } from './opentelemetry/otel-provider-like.js';
 export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
 export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
 export type { RedisLike } from './adapters/redis/redis-like.js';

@@ -50,7 +50,7 @@ interface BadConfig {
   readonly message: string;
 }
 
-const KNOWN_MODULE = 'connections, defaults, shutdown, deadMan, metrics, secrets';
+const KNOWN_MODULE = 'connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets';
 const KNOWN_CONNECTION = 'name, kind, required, heartbeat, suspicion, reconnect, failure';
 const MS = "Use a number of milliseconds above 0 and at most 2147483647 (Node's timer limit, about 24.8 days).";
 
@@ -113,6 +113,36 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     app: () => ({ health: { metrics: { prefix: '9lives_' } } }),
     message:
       'ConnectionHealthModule.forRoot(): option "metrics.prefix" is "9lives_". Use letters, digits, underscores and colons, not starting with a digit (Prometheus metric names).',
+  },
+  {
+    title: 'openTelemetry given as a string',
+    app: () => ({ health: { openTelemetry: 'on' as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "openTelemetry" is "on". Use true (the global MeterProvider and TracerProvider) or an object with some of: meterProvider, tracerProvider, prefix; leave it out for none.',
+  },
+  {
+    title: 'openTelemetry with a misspelled option',
+    app: () => ({ health: { openTelemetry: { meterprovider: {} } as never } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "openTelemetry.meterprovider" is an object. There is no such option; openTelemetry takes meterProvider, tracerProvider, prefix. Did you mean "openTelemetry.meterProvider"?',
+  },
+  {
+    title: 'an openTelemetry meterProvider that is no MeterProvider (a reader, say)',
+    app: () => ({ health: { openTelemetry: { meterProvider: { collect: () => undefined } as never } } }),
+    message:
+      "ConnectionHealthModule.forRoot(): option \"openTelemetry.meterProvider\" is an object. Pass an OpenTelemetry MeterProvider (one with getMeter(), e.g. the SDK's new MeterProvider({ readers })), or leave it out for the global one.",
+  },
+  {
+    title: 'an openTelemetry tracerProvider that is no TracerProvider',
+    app: () => ({ health: { openTelemetry: { tracerProvider: null as never } } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "openTelemetry.tracerProvider" is null. Pass an OpenTelemetry TracerProvider (one with getTracer()), or leave it out for the global one.',
+  },
+  {
+    title: 'an openTelemetry prefix that is no instrument name',
+    app: () => ({ health: { openTelemetry: { prefix: 'connection-health.' } } }),
+    message:
+      'ConnectionHealthModule.forRoot(): option "openTelemetry.prefix" is "connection-health.". Use letters, digits and underscores, starting with a letter (valid as an OpenTelemetry instrument name and as a Prometheus one).',
   },
   {
     title: "forRoot's healthController with an unknown detail level",
@@ -926,6 +956,7 @@ const MISSING_PEERS = [
   { which: 'amqp', missing: 'amqplib', feature: 'AMQP connections', place: 'Connection "orders"' },
   { which: 'mqtt', missing: 'mqtt', feature: 'MQTT connections', place: 'Connection "devices"' },
   { which: 'metrics', missing: 'prom-client', feature: 'Prometheus metrics (the metrics option)', place: 'ConnectionHealthModule.forRoot()' },
+  { which: 'openTelemetry', missing: '@opentelemetry/api', feature: 'OpenTelemetry (the openTelemetry option)', place: 'ConnectionHealthModule.forRoot()' },
 ];
 
 describe('a client library that is not installed stops the bootstrap with the command that installs it', () => {

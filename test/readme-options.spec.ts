@@ -27,6 +27,7 @@ import {
   HEALTH_CONTROLLER_OPTIONS,
   METRICS_OPTIONS,
   MODULE_OPTIONS,
+  OPENTELEMETRY_OPTIONS,
   SHUTDOWN_OPTIONS,
 } from '../lib/connection-health.options-check.js';
 import { CONNECTION_OPTIONS } from '../lib/core/connection-definition.js';
@@ -96,6 +97,7 @@ const moduleLevel = expand([...MODULE_OPTIONS, ...EXTRAS], {
   shutdown: SHUTDOWN_OPTIONS,
   deadMan: DEAD_MAN_OPTIONS,
   metrics: METRICS_OPTIONS,
+  openTelemetry: OPENTELEMETRY_OPTIONS,
   healthController: HEALTH_CONTROLLER_OPTIONS,
 });
 

@@ -212,6 +212,13 @@ export const messages = {
   stompMessageAnswered: () => 'it had already acknowledged or NACKed the message, so nothing more is sent.',
   stompMessageSessionOver: () => 'its session has ended, so no NACK can be sent; the broker delivers the message again to a new session.',
   stompMessageNoNack: () => 'STOMP 1.0 has no NACK: the message stays unacknowledged until the session ends, then the broker delivers it again.',
+  openTelemetryNoMeterProvider: (spans: boolean) =>
+    'openTelemetry is on, but no OpenTelemetry MeterProvider is registered: the connection metrics are not recorded' +
+    `${spans ? ' (the span of each state change is)' : ', nor any span (no TracerProvider is registered either)'}. ` +
+    "Start the OpenTelemetry SDK in main.ts before NestFactory.create() (the package takes its meter at the app's bootstrap), " +
+    'or pass openTelemetry.meterProvider.',
+  openTelemetryNoTracerProvider: () =>
+    'openTelemetry: no TracerProvider is registered, so state changes make no span; the metrics are recorded.',
   keepAliveFallback: () =>
     'net-keepalive is not installed: TCP keepalive keeps its idle time but probes every 1 s, 10 times, and ' +
     'TCP_USER_TIMEOUT stays unset. Run "npm install net-keepalive" to apply intervalMs, count and userTimeoutMs.',

@@ -1,6 +1,7 @@
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
 import type { ConnectionDefinition } from './connection-definition.interface.js';
 import type { MetricsOptions } from './metrics-options.interface.js';
+import type { OpenTelemetryOptions } from './opentelemetry-options.interface.js';
 
 export interface ShutdownOptions {
   /**
@@ -39,6 +40,11 @@ export interface ConnectionHealthModuleOptions {
   deadMan?: DeadManOptions;
   /** Prometheus metrics through prom-client (an optional peer). Off unless given; `{}` uses prom-client's global registry. */
   metrics?: MetricsOptions;
+  /**
+   * The same metrics through @opentelemetry/api (an optional peer), and a span per state change where the
+   * app traces. Off unless given; `true` uses the global MeterProvider and TracerProvider.
+   */
+  openTelemetry?: true | OpenTelemetryOptions;
   /**
    * Further values to scrub from every output (reasons, logs, events, snapshots, metrics, health bodies),
    * beside the credentials the package reads from each connection's options by itself: e.g. the API key a

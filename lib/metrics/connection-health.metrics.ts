@@ -3,17 +3,14 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { loadPeer } from '../adapters/load-peer.js';
 import type { ConnectionSnapshot } from '../core/connection-snapshot.js';
-import { isServing, type ConnectionState } from '../core/connection-state.js';
+import { isServing } from '../core/connection-state.js';
 import { CONNECTION_HEALTH_OPTIONS } from '../connection-health.constants.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import type { MetricsOptions } from '../interfaces/metrics-options.interface.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
+import { HELP, RTT_BUCKETS, STATES } from './metric-set.js';
 
 type PromClient = typeof import('prom-client');
-
-const STATES: readonly ConnectionState[] = ['idle', 'connecting', 'up', 'degraded', 'down', 'reconnecting', 'failed', 'closing', 'closed'];
-/** From a loopback database (~1 ms) to a slow far IMAP server (seconds). */
-const RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 interface Metrics {
   state: Gauge<'connection' | 'kind' | 'state'>;
@@ -87,12 +84,12 @@ function createMetrics(prom: PromClient, registry: Registry, prefix: string): Me
   const reuse = <T>(name: string, create: () => T): T => (registry.getSingleMetric(`${prefix}${name}`) as T | undefined) ?? create();
   const common = { registers: [registry], labelNames: ['connection', 'kind'] as const };
   return {
-    state: reuse('state', () => new prom.Gauge({ ...common, name: `${prefix}state`, help: 'Current state of the connection: 1 for the state it is in, 0 for the others.', labelNames: ['connection', 'kind', 'state'] as const })),
-    up: reuse('up', () => new prom.Gauge({ ...common, name: `${prefix}up`, help: 'Whether the connection is serving (up or degraded): 1 or 0.' })),
-    rtt: reuse('heartbeat_rtt_seconds', () => new prom.Histogram({ ...common, name: `${prefix}heartbeat_rtt_seconds`, help: 'Round trip of successful heartbeats.', buckets: RTT_BUCKETS })),
-    failures: reuse('heartbeat_failures_total', () => new prom.Counter({ ...common, name: `${prefix}heartbeat_failures_total`, help: 'Heartbeats that failed or missed their deadline.' })),
-    attempts: reuse('reconnect_attempts_total', () => new prom.Counter({ ...common, name: `${prefix}reconnect_attempts_total`, help: 'Reconnect attempts started.' })),
-    figure: reuse('figure', () => new prom.Gauge({ ...common, name: `${prefix}figure`, help: 'What the adapter measured with the last answered heartbeat, by figure (e.g. poolWaiting: queries waiting for a pooled connection).', labelNames: ['connection', 'kind', 'figure'] as const })),
-    lastBeat: reuse('last_heartbeat_timestamp_seconds', () => new prom.Gauge({ ...common, name: `${prefix}last_heartbeat_timestamp_seconds`, help: 'Time of the last successful heartbeat, in seconds since the epoch.' })),
+    state: reuse('state', () => new prom.Gauge({ ...common, name: `${prefix}state`, help: HELP.state, labelNames: ['connection', 'kind', 'state'] as const })),
+    up: reuse('up', () => new prom.Gauge({ ...common, name: `${prefix}up`, help: HELP.up })),
+    rtt: reuse('heartbeat_rtt_seconds', () => new prom.Histogram({ ...common, name: `${prefix}heartbeat_rtt_seconds`, help: HELP.rtt, buckets: RTT_BUCKETS })),
+    failures: reuse('heartbeat_failures_total', () => new prom.Counter({ ...common, name: `${prefix}heartbeat_failures_total`, help: HELP.failures })),
+    attempts: reuse('reconnect_attempts_total', () => new prom.Counter({ ...common, name: `${prefix}reconnect_attempts_total`, help: HELP.attempts })),
+    figure: reuse('figure', () => new prom.Gauge({ ...common, name: `${prefix}figure`, help: HELP.figure, labelNames: ['connection', 'kind', 'figure'] as const })),
+    lastBeat: reuse('last_heartbeat_timestamp_seconds', () => new prom.Gauge({ ...common, name: `${prefix}last_heartbeat_timestamp_seconds`, help: HELP.lastBeat })),
   };
 }

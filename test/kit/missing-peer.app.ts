@@ -21,6 +21,7 @@ const CASES: Record<string, ConnectionHealthModuleOptions> = {
   // Nest 12's ClientNats holds such a connection, in an app that has no nats 2.x.
   'nats-3x-connection': { connections: [] },
   metrics: { metrics: {} },
+  openTelemetry: { openTelemetry: true },
 };
 
 const which = process.argv[2] ?? '';
