@@ -10,7 +10,21 @@ export interface FeatureVariant {
   options?: Partial<ConnectionHealthModuleOptions> & { healthController?: object };
 }
 
+/** An SDK as an app starts it: metrics read by a periodic exporter (not within the window), spans processed one by one. */
+async function openTelemetrySdk(): Promise<Pick<ConnectionHealthModuleOptions, 'openTelemetry'>> {
+  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
+  return {
+    openTelemetry: {
+      meterProvider: new MeterProvider({ readers: [reader] }),
+      tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] }),
+    },
+  };
+}
+
 export const FEATURE_VARIANTS: Record<string, FeatureVariant> = {
   off: { label: 'none of them (the package as before)' },
   metrics: { label: 'prom-client metrics (`metrics: {}`), for scale', options: { metrics: {} } },
+  openTelemetry: { label: 'OpenTelemetry (an SDK MeterProvider and TracerProvider)', prepare: openTelemetrySdk },
 };
