@@ -21,6 +21,7 @@ import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { realConnections } from './orchestrator/monitor.seam.js';
+import { ConnectionHealthPublishers } from './publishers/connection-health.publishers.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
 
@@ -50,6 +51,7 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
     ConnectionHealthProbes,
     DeadManSwitch,
     ConnectionHealthMetrics,
+    ConnectionHealthPublishers,
     ConnectionHealthIndicator,
   ],
   exports: [ConnectionHealthRegistry, ConnectionHealthIndicator, ConnectionHealthProbes],

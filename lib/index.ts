@@ -7,6 +7,12 @@ export type {
 export type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 export type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 export type { PromRegistryLike } from './metrics/prom-registry-like.js';
+export type { ConnectionHealthPublisher, PublishContext } from './publishers/connection-health-publisher.interface.js';
+export type { ConnectionChange, ConnectionChangeSummary } from './publishers/connection-change.js';
+export type { ThrottleOptions } from './publishers/change-throttle.js';
+export type { WebhookPublisherOptions } from './publishers/webhook-publisher.options.js';
+export { WebhookPublisher, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookBody } from './publishers/webhook.publisher.js';
+export { LogPublisher, type LogPublisherOptions } from './publishers/log.publisher.js';
 export type { TcpKeepAliveOptions } from './adapters/tcp-keepalive.js';
 export type { DataSourceLike } from './adapters/typeorm/data-source-like.js';
 export type { RedisLike } from './adapters/redis/redis-like.js';
