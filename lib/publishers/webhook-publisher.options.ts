@@ -40,7 +40,7 @@ export const WEBHOOK_OPTIONS = optionNames<WebhookPublisherOptions>({
   throttle: true,
   maxQueue: true,
 });
-const THROTTLE_OPTIONS = optionNames<ThrottleOptions>({ windowMs: true, maxPerWindow: true });
+export const THROTTLE_OPTIONS = optionNames<ThrottleOptions>({ windowMs: true, maxPerWindow: true });
 
 /** A URL as a message may show it: its origin alone, since a webhook URL's path is its secret. */
 export function shownUrl(url: unknown): unknown {

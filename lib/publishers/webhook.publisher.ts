@@ -1,5 +1,8 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { onAbort } from '../core/abortable.js';
 import { backoffDelay } from '../core/backoff.js';
 import { messages } from '../core/messages.js';
 import type { OptionChecker } from '../core/option-checker.js';
@@ -154,25 +157,30 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
     }
   }
 
-  /** One POST under its own deadline, which covers reading the answer: its body is always read, so the socket goes back to the pool. */
+  /** One POST under its own deadline, which covers reading the answer. */
   async #attempt(payload: string, shutdown: AbortSignal): Promise<Attempt> {
     const timeoutMs = this.#options.timeoutMs ?? 5_000;
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error(messages.webhookNoAnswer(timeoutMs))), timeoutMs);
-    const signal = AbortSignal.any([shutdown, deadline.signal]);
+    // One controller per attempt, aborted by its deadline or by the shutdown; both listeners go in finally.
+    const attempt = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attempt.abort(new Error(messages.webhookNoAnswer(timeoutMs)));
+    }, timeoutMs);
+    const stopListening = onAbort(shutdown, () => attempt.abort(shutdown.reason));
+    const signal = attempt.signal;
     try {
-      const response = await fetch(this.#options.url, { method: 'POST', headers: this.#headers(payload), body: payload, signal, redirect: 'manual' });
-      await response.arrayBuffer();
-      if (response.ok) return { ok: true };
-      const status = response.status;
+      const { status, retryAfter } = await post(this.#options.url, this.#headers(payload), payload, signal);
+      if (status >= 200 && status < 300) return { ok: true };
       const retry = status >= 500 || status === 408 || status === 429;
-      return { ok: false, retry, why: messages.webhookStatus(status), retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+      return { ok: false, retry, why: messages.webhookStatus(status), retryAfterMs: retryAfterMs(retryAfter) };
     } catch (error) {
-      const why = deadline.signal.aborted ? messages.webhookNoAnswer(timeoutMs) : errorText((error as { cause?: unknown })?.cause ?? error);
+      const why = timedOut ? messages.webhookNoAnswer(timeoutMs) : errorText((error as { cause?: unknown })?.cause ?? error);
       // Through the logger, which scrubs; the URL never reaches a message of ours.
       return { ok: false, retry: true, why };
     } finally {
       clearTimeout(timer);
+      stopListening();
     }
   }
 
@@ -221,6 +229,28 @@ function urlSecrets(url: string): string[] {
   } catch {
     return [url];
   }
+}
+
+/**
+ * POSTs `payload` on a connection of its own (no agent: `Connection: close`), read to its end, and resolves
+ * with the status. Not fetch(): undici keeps a pooled socket open after an abort (it connects afresh at
+ * once), which would outlive app.close(). An abort destroys the socket, whether the answer had begun or not.
+ */
+function post(url: string, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<{ status: number; retryAfter: string | null }> {
+  const client = new URL(url).protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = client.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(payload)) }, agent: false, signal }, (response) => {
+      response.resume();
+      response.on('error', reject);
+      response.on('close', () => {
+        if (!response.complete) return reject(signal.reason ?? new Error('the answer ended early'));
+        const retryAfter = response.headers['retry-after'];
+        resolve({ status: response.statusCode ?? 0, retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+      });
+    });
+    request.on('error', reject);
+    request.end(payload);
+  });
 }
 
 /** A Retry-After of seconds (the HTTP-date form is left to the backoff). */
