@@ -24,7 +24,7 @@ import {
   WebhookPublisher,
 } from '../lib/index.js';
 import { resetSocket } from './kit/reset-socket.js';
-import { TestApp } from './kit/test-app.js';
+import { TestApp, type TestAppOptions } from './kit/test-app.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxAttempts: Infinity } };
@@ -144,6 +144,16 @@ class AllLines implements LoggerService {
   }
 }
 
+/** Starts the app; should its bootstrap fail, closes the test's servers first, so the file's process can end. */
+async function startOr(cleanup: () => Promise<unknown>, options: TestAppOptions): Promise<TestApp> {
+  try {
+    return await TestApp.start(options);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
 /** The README's receiver-side check, compiled from its code block as a user pastes it. */
 async function readmeVerifier(): Promise<(secret: string, rawBody: string, signature?: string, timestamp?: string, toleranceSeconds?: number) => boolean> {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -167,7 +177,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     await listener.listen();
     const receiver = await new Receiver(200).start();
     const logs = new AllLines();
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([receiver.close(), listener.stop()]), {
       logger: logs,
       health: {
         connections: [{ name: 'smtp', kind: 'tcp', host: '127.0.0.1', port: listener.port, ...fast }],
@@ -219,7 +229,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     const failing = await new Receiver(500).start();
     const refusing = await new Receiver(400).start();
     const logs = new AllLines();
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([failing.close(), refusing.close()]), {
       logger: logs,
       health: {
         connections: [{ name: 'job', kind: 'custom', ping: async () => undefined, ...fast }],
@@ -254,7 +264,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     const hanging = await new Receiver('hang').start();
     const logs = new AllLines();
     const shutdownTimeoutMs = 1_500;
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([hanging.close(), listener.stop()]), {
       logger: logs,
       health: {
         shutdown: { timeoutMs: shutdownTimeoutMs },
@@ -300,7 +310,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     await listener.listen();
     const receiver = await new Receiver(200).start();
     const windowMs = 8_000;
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([receiver.close(), listener.stop()]), {
       health: {
         connections: [{ name: 'smtp', kind: 'tcp', host: '127.0.0.1', port: listener.port, ...fast }],
         publishers: [new WebhookPublisher({ url: receiver.url, throttle: { windowMs, maxPerWindow: 2 } })],
@@ -362,7 +372,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       },
       { name: 'recorder', publish: (change) => void got.push(change) },
     ];
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([listener.stop()]), {
       logger: logs,
       health: { shutdown: { timeoutMs: 1_000 }, connections: [{ name: 'smtp', kind: 'tcp', host: '127.0.0.1', port: listener.port, ...fast }], publishers },
     });
@@ -393,7 +403,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
   it("the webhook URL and the HMAC secret are scrubbed from every output, e.g. a reason that quotes them", async () => {
     const receiver = await new Receiver(200).start();
     const logs = new AllLines();
-    const app = await TestApp.start({
+    const app = await startOr(() => Promise.all([receiver.close()]), {
       logger: logs,
       health: {
         connections: [
