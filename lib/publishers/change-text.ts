@@ -6,8 +6,8 @@ export function changeText(change: ConnectionChange | ConnectionChangeSummary): 
   const attempts = change.reconnectAttempts > 0 ? `; reconnect attempts: ${change.reconnectAttempts}` : '';
   const reason = change.reason ? `: ${change.reason}` : '';
   if (change.type === 'summary') {
-    const seconds = Math.round(change.windowMs / 1_000);
-    return `${what} changed state ${change.changes} times in the last ${seconds} s, now ${change.to}${reason}${attempts}`;
+    const window = change.windowMs % 1_000 === 0 ? `${change.windowMs / 1_000} s` : `${change.windowMs} ms`;
+    return `${what} changed state ${change.changes} times in the last ${window}, now ${change.to}${reason}${attempts}`;
   }
   return `${what} is ${change.to}, was ${change.from}${reason}${attempts}`;
 }
