@@ -258,7 +258,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     logs.assertNoSecret();
   });
 
-  it('a receiver that never answers: the monitor still detects and recovers on time, and app.close() ends within its bound with no socket left', async () => {
+  it('a receiver that never answers: the monitor still detects and recovers on time, and app.close() ends within its bound with no socket left', async (t) => {
     const listener = new Listener();
     await listener.listen();
     const hanging = await new Receiver('hang').start();
@@ -286,6 +286,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       await listener.listen();
       const up = await app.waitForState('smtp', 'up', 3_000, backAt);
       assert.ok(up.elapsedMs <= 300 + 450 + 1_000, `up again after ${up.elapsedMs} ms`);
+      t.diagnostic(`with the receiver hanging: down after ${down.elapsedMs} ms, up again after ${up.elapsedMs} ms`);
       assert.equal(hanging.received.length, 1, 'one message at a time: the rest wait behind the hanging one');
       assert.equal(hanging.openSockets, 1);
     } finally {
@@ -295,6 +296,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     }
     try {
       assert.ok(closedInMs < shutdownTimeoutMs + 2_000, `app.close() took ${Math.round(closedInMs)} ms`);
+      t.diagnostic(`app.close() took ${Math.round(closedInMs)} ms with shutdown.timeoutMs ${shutdownTimeoutMs} and a POST in flight`);
       await logs.until(/publishing task\(s\) had not finished \d+ ms into shutdown and were aborted/, 1_000);
       const deadline = Date.now() + 2_000;
       while (hanging.openSockets > 0 && Date.now() < deadline) await sleep(20);
@@ -348,7 +350,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     }
   });
 
-  it("a user's publisher that throws, rejects or hangs is logged, and the others go on; shutdown is not held", async () => {
+  it("a user's publisher that throws, rejects or hangs is logged, and the others go on; shutdown is not held", async (t) => {
     const listener = new Listener();
     await listener.listen();
     const logs = new AllLines();
@@ -397,6 +399,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       await listener.stop();
     }
     assert.ok(closedInMs < 1_000 + 2_000, `app.close() took ${Math.round(closedInMs)} ms with a publisher that never settles`);
+    t.diagnostic(`app.close() took ${Math.round(closedInMs)} ms with shutdown.timeoutMs 1000 and a publisher that never settles`);
     assert.ok(got.some((change) => change.to === 'closed'), 'the last transitions are published at shutdown');
   });
 
