@@ -22,6 +22,7 @@ import { ConnectionHealthMetrics } from './metrics/connection-health.metrics.js'
 import { ConnectionHealthOpenTelemetry } from './opentelemetry/connection-health.opentelemetry.js';
 import { ConnectionHealthOrchestrator } from './orchestrator/connection-health.orchestrator.js';
 import { realConnections } from './orchestrator/monitor.seam.js';
+import { ConnectionHealthPublishers } from './publishers/connection-health.publishers.js';
 import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
 import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
 
@@ -52,6 +53,7 @@ import { SchedulerRegistryClock } from './schedule/scheduler-registry.clock.js';
     DeadManSwitch,
     ConnectionHealthMetrics,
     ConnectionHealthOpenTelemetry,
+    ConnectionHealthPublishers,
     ConnectionHealthIndicator,
   ],
   exports: [ConnectionHealthRegistry, ConnectionHealthIndicator, ConnectionHealthProbes],

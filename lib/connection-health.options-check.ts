@@ -4,9 +4,10 @@ import type { ConnectionHealthModuleOptions, DeadManOptions, ShutdownOptions } f
 import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 import type { MetricsOptions } from './interfaces/metrics-options.interface.js';
 import type { OpenTelemetryOptions } from './interfaces/opentelemetry-options.interface.js';
+import { checkPublishers } from './publishers/publishers.check.js';
 
 /** The module's own options: forRoot's, or what forRootAsync's factory returns. */
-export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, openTelemetry: true, secrets: true });
+export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ connections: true, defaults: true, shutdown: true, deadMan: true, metrics: true, openTelemetry: true, secrets: true, publishers: true });
 export const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 export const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
@@ -40,7 +41,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     );
   }
   check.knownKeys(undefined, options, MODULE_OPTIONS, 'the module');
-  const { connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets } = options;
+  const { connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets, publishers } = options;
   check.that(
     connections === undefined || Array.isArray(connections),
     'connections',
@@ -68,6 +69,7 @@ export function checkModuleOptions(options: ConnectionHealthModuleOptions, place
     check.needsPeer('prom-client', 'Prometheus metrics (the metrics option)');
   }
   if (openTelemetry !== undefined) checkOpenTelemetry(check, openTelemetry);
+  checkPublishers(check, publishers);
   if (shutdown !== undefined) {
     check.knownKeys('shutdown', shutdown, SHUTDOWN_OPTIONS);
     if (shutdown.drainDelayMs !== undefined && shutdown.drainDelayMs !== 0) check.duration('shutdown.drainDelayMs', shutdown.drainDelayMs);

@@ -50,7 +50,7 @@ interface BadConfig {
   readonly message: string;
 }
 
-const KNOWN_MODULE = 'connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets';
+const KNOWN_MODULE = 'connections, defaults, shutdown, deadMan, metrics, openTelemetry, secrets, publishers';
 const KNOWN_CONNECTION = 'name, kind, required, heartbeat, suspicion, reconnect, failure';
 const MS = "Use a number of milliseconds above 0 and at most 2147483647 (Node's timer limit, about 24.8 days).";
 

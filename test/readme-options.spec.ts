@@ -31,6 +31,7 @@ import {
   SHUTDOWN_OPTIONS,
 } from '../lib/connection-health.options-check.js';
 import { CONNECTION_OPTIONS } from '../lib/core/connection-definition.js';
+import { THROTTLE_OPTIONS, WEBHOOK_OPTIONS } from '../lib/publishers/webhook-publisher.options.js';
 import { DEFAULT_FAILURE, DEFAULT_HEARTBEAT, DEFAULT_RECONNECT, DEFAULT_SUSPICION } from '../lib/core/monitor-options.js';
 import { MONITOR_GROUP_OPTIONS, MONITOR_OPTION_GROUPS } from '../lib/core/resolve-monitor-options.js';
 
@@ -119,6 +120,7 @@ const PLACES: Record<string, { required: string[]; groups: string[] }> = {
   'mqtt options': expand(MQTT_OPTIONS, { subscriptions: MQTT_SUBSCRIPTION_OPTIONS }),
   'nats options': expand(NATS_OPTIONS, { subscriptions: NATS_SUBSCRIPTION_OPTIONS }),
   'microservice options': expand(MICROSERVICE_OPTIONS),
+  'WebhookPublisher options': expand(WEBHOOK_OPTIONS, { throttle: THROTTLE_OPTIONS }),
 };
 
 describe('README option tables', () => {

@@ -5,7 +5,11 @@ import type { ReconnectOptions } from './monitor-options.js';
  * `maxDelayMs`, then shortened by up to `jitter` of itself so that instances that lost the same server
  * do not come back in one wave.
  */
-export function backoffDelay(attempt: number, options: ReconnectOptions, random: () => number): number {
+export function backoffDelay(
+  attempt: number,
+  options: Pick<ReconnectOptions, 'initialDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'>,
+  random: () => number,
+): number {
   const exponential = options.initialDelayMs * options.factor ** Math.max(0, attempt - 1);
   const capped = Math.min(options.maxDelayMs, exponential);
   return capped * (1 - options.jitter * random());

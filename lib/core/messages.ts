@@ -204,6 +204,19 @@ export const messages = {
    */
   callbackFailed: (connection: string, place: string, how: CallbackFailure, why: string, next = 'the monitor goes on.') =>
     `Connection "${connection}": ${place} ${how} (${why}); ${next}`,
+  publisherFailed: (publisher: string, connection: string, how: CallbackFailure, why: string) =>
+    `Publisher "${publisher}" ${how} on a change of connection "${connection}" (${why}); the monitor and the other publishers go on.`,
+  publisherFlushFailed: (publisher: string, how: CallbackFailure, why: string) =>
+    `Publisher "${publisher}" ${how} while flushing at shutdown (${why}); the shutdown goes on.`,
+  publishersCutAtShutdown: (count: number, boundMs: number) =>
+    `${count} publishing task(s) had not finished ${boundMs} ms into shutdown and were aborted; their changes may not have been delivered.`,
+  webhookGaveUp: (publisher: string, origin: string, what: string, attempts: number, why: string) =>
+    `Publisher "${publisher}" (${origin}) gave up on "${what}" after ${attempts} attempt(s): ${why}. ` +
+    'Check that the receiver is up and answers 2xx; later changes are sent as they come.',
+  webhookDropped: (publisher: string, origin: string, dropped: number, maxQueue: number) =>
+    `Publisher "${publisher}" (${origin}) dropped the ${dropped} oldest message(s): more than maxQueue (${maxQueue}) were waiting for a slow or failing receiver.`,
+  webhookNoAnswer: (timeoutMs: number) => `no answer within ${timeoutMs} ms`,
+  webhookStatus: (status: number) => `the receiver answered HTTP ${status}`,
   stompMessageNacked: (delayMs: number) =>
     `the message is NACKed in ${delayMs} ms, so the broker's redelivery and dead-letter rules apply.`,
   stompMessageCumulativeAck: () =>

@@ -1,4 +1,5 @@
 import type { MonitorOptionsInput } from '../core/monitor-options.js';
+import type { ConnectionHealthPublisher } from '../publishers/connection-health-publisher.interface.js';
 import type { ConnectionDefinition } from './connection-definition.interface.js';
 import type { MetricsOptions } from './metrics-options.interface.js';
 import type { OpenTelemetryOptions } from './opentelemetry-options.interface.js';
@@ -51,4 +52,10 @@ export interface ConnectionHealthModuleOptions {
    * custom ping uses. An undefined entry (a variable that is not set) is skipped. Default none.
    */
   secrets?: Array<string | undefined>;
+  /**
+   * Told of every state transition of every connection, fire-and-forget: `new WebhookPublisher({ url })`,
+   * `new LogPublisher()`, or an object of the app's own with `publish(change, { signal })`. Default none
+   * (nothing subscribes).
+   */
+  publishers?: ConnectionHealthPublisher[];
 }

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChangeThrottle } from './change-throttle.js';
+import { changeText } from './change-text.js';
+import type { ConnectionChange } from './connection-change.js';
+
+function change(connection: string, to: ConnectionChange['to'], at: number): ConnectionChange {
+  const from = to === 'up' ? 'reconnecting' : 'up';
+  return { type: 'change', connection, kind: 'tcp', from, to, at, required: true, reason: `went ${to}`, reconnectAttempts: 0 };
+}
+
+describe('ChangeThrottle (time given as numbers)', () => {
+  it('lets maxPerWindow transitions through, then holds the rest for one summary at the window end', () => {
+    const throttle = new ChangeThrottle({ windowMs: 60_000, maxPerWindow: 3 });
+    const offered = [0, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000].map((at, i) => throttle.offer(change('db', i % 2 ? 'up' : 'down', at), at));
+    assert.deepEqual(offered, [true, true, true, false, false, false, false]);
+    assert.equal(throttle.nextDueAt(), 60_000);
+    assert.deepEqual(throttle.due(59_999), []);
+    const [summary, ...more] = throttle.due(60_000);
+    assert.deepEqual(more, []);
+    assert.equal(summary!.type, 'summary');
+    assert.equal(summary!.changes, 7);
+    assert.equal(summary!.to, 'down'); // the last one held: index 6
+    assert.equal(summary!.at, 6_000);
+    assert.equal(changeText(summary!), 'db (tcp, required) changed state 7 times in the last 60 s, now down: went down');
+    assert.equal(throttle.nextDueAt(), undefined);
+  });
+
+  it('keeps a link that goes on flapping at one summary a window, and lets a quiet one through again', () => {
+    const throttle = new ChangeThrottle({ windowMs: 10_000, maxPerWindow: 1 });
+    assert.equal(throttle.offer(change('db', 'down', 0), 0), true);
+    assert.equal(throttle.offer(change('db', 'up', 1_000), 1_000), false);
+    assert.equal(throttle.due(10_000).length, 1);
+    // The window after a summary starts full: still flapping, still held.
+    assert.equal(throttle.offer(change('db', 'down', 11_000), 11_000), false);
+    assert.equal(throttle.offer(change('db', 'up', 12_000), 12_000), false);
+    assert.equal(throttle.nextDueAt(), 20_000);
+    const [summary] = throttle.due(20_000);
+    assert.equal(summary!.changes, 2);
+    assert.equal(summary!.to, 'up');
+    // Quiet for a whole window: the next transition goes through at once.
+    assert.deepEqual(throttle.due(30_000), []);
+    assert.equal(throttle.offer(change('db', 'down', 31_000), 31_000), true);
+  });
+
+  it('counts each connection on its own, and due(now, true) summarizes every held window at once (shutdown)', () => {
+    const throttle = new ChangeThrottle({ windowMs: 60_000, maxPerWindow: 1 });
+    assert.equal(throttle.offer(change('db', 'down', 0), 0), true);
+    assert.equal(throttle.offer(change('mail', 'down', 0), 0), true);
+    assert.equal(throttle.offer(change('db', 'up', 500), 500), false);
+    assert.deepEqual(throttle.due(1_000), []);
+    const summaries = throttle.due(1_000, true);
+    assert.deepEqual(summaries.map((s) => [s.connection, s.changes, s.to]), [['db', 2, 'up']]);
+  });
+
+  it('a transition that comes after its window ended, before the summary was taken, joins that summary', () => {
+    const throttle = new ChangeThrottle({ windowMs: 1_000, maxPerWindow: 1 });
+    throttle.offer(change('db', 'down', 0), 0);
+    throttle.offer(change('db', 'up', 100), 100);
+    assert.equal(throttle.offer(change('db', 'down', 1_500), 1_500), false);
+    const [summary] = throttle.due(1_500);
+    assert.equal(summary!.changes, 3);
+    assert.equal(summary!.to, 'down');
+  });
+});

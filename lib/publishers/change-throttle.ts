@@ -1,0 +1,88 @@
+import type { ConnectionChange, ConnectionChangeSummary } from './connection-change.js';
+
+export interface ThrottleOptions {
+  /** Length of a connection's window. Default 60 000. */
+  windowMs?: number;
+  /** Transitions of one connection sent one by one per window; the rest go into one summary at its end. Default 3. */
+  maxPerWindow?: number;
+}
+
+export const DEFAULT_THROTTLE = { windowMs: 60_000, maxPerWindow: 3 } as const;
+
+interface Window {
+  /** When the window began. */
+  startedAt: number;
+  /** Transitions sent one by one in it (a window that follows a summary starts full). */
+  sent: number;
+  /** Transitions in it, the sent ones included. */
+  changes: number;
+  /** The last transition held back, if any. */
+  held?: ConnectionChange;
+}
+
+/**
+ * Per connection, lets `maxPerWindow` transitions through per window and holds back the rest, which
+ * become one summary when the window ends ("db changed state 7 times in the last 60 s, now up"): a flapping
+ * link makes one message a window, not a storm. The window after a summary starts full, so a link that
+ * keeps flapping goes on yielding one summary a window. No timers: the caller asks at `nextDueAt()`.
+ */
+export class ChangeThrottle {
+  private readonly windows = new Map<string, Window>();
+  private readonly windowMs: number;
+  private readonly maxPerWindow: number;
+
+  constructor(options: ThrottleOptions = {}) {
+    this.windowMs = options.windowMs ?? DEFAULT_THROTTLE.windowMs;
+    this.maxPerWindow = options.maxPerWindow ?? DEFAULT_THROTTLE.maxPerWindow;
+  }
+
+  /** True when `change` is to be sent now; false when it was held back for the window's summary. */
+  offer(change: ConnectionChange, now: number): boolean {
+    let window = this.windows.get(change.connection);
+    if (!window || now - window.startedAt >= this.windowMs) {
+      // A window that ended with transitions held back is summarized first (due() ran late).
+      if (window?.held) return this.hold(window, change);
+      window = { startedAt: now, sent: 0, changes: 0 };
+      this.windows.set(change.connection, window);
+    }
+    window.changes += 1;
+    if (window.sent < this.maxPerWindow) {
+      window.sent += 1;
+      return true;
+    }
+    window.held = change;
+    return false;
+  }
+
+  /** When the next summary falls due, or undefined when nothing is held back. */
+  nextDueAt(): number | undefined {
+    let next: number | undefined;
+    for (const window of this.windows.values()) {
+      if (window.held && (next === undefined || window.startedAt + this.windowMs < next)) next = window.startedAt + this.windowMs;
+    }
+    return next;
+  }
+
+  /** The summaries of the windows ended by `now` (all of them with `all`, at shutdown), each starting a full window. */
+  due(now: number, all = false): ConnectionChangeSummary[] {
+    const summaries: ConnectionChangeSummary[] = [];
+    for (const [connection, window] of this.windows) {
+      if (!window.held || (!all && now - window.startedAt < this.windowMs)) continue;
+      const { type: _type, ...last } = window.held;
+      summaries.push({ ...last, type: 'summary', changes: window.changes, windowMs: this.windowMs });
+      this.windows.set(connection, { startedAt: now, sent: this.maxPerWindow, changes: 0 });
+    }
+    return summaries;
+  }
+
+  /** Forgets every window: after a shutdown, a publisher used again starts afresh. */
+  clear(): void {
+    this.windows.clear();
+  }
+
+  private hold(window: Window, change: ConnectionChange): boolean {
+    window.changes += 1;
+    window.held = change;
+    return false;
+  }
+}

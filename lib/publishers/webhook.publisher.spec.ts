@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoggerService } from '@nestjs/common';
+import { SecretScrubber } from '../core/secret-scrubber.js';
+import type { ConnectionChange } from './connection-change.js';
+import { ATTACH_PUBLISHER } from './publisher-internals.js';
+import { WebhookPublisher, type WebhookBody } from './webhook.publisher.js';
+
+/** A real receiver whose answer to each POST the test sets; it keeps the bodies and when they came. */
+const received: Array<{ body: WebhookBody; at: number }> = [];
+let answer: (res: ServerResponse, count: number) => void = (res) => res.writeHead(200).end();
+const sockets = new Set<Socket>();
+const server = createServer((req: IncomingMessage, res) => {
+  let raw = '';
+  req.on('data', (chunk) => (raw += String(chunk)));
+  req.on('end', () => {
+    received.push({ body: JSON.parse(raw) as WebhookBody, at: Date.now() });
+    answer(res, received.length);
+  });
+});
+server.on('connection', (socket) => {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+});
+let url = '';
+
+function change(to: ConnectionChange['to'], n = 0): ConnectionChange {
+  return { type: 'change', connection: `c${n}`, kind: 'custom', from: 'up', to, at: Date.now(), required: true, reason: `r${n}`, reconnectAttempts: 0 };
+}
+
+class Lines implements LoggerService {
+  readonly lines: string[] = [];
+  log = (message: string) => void this.lines.push(message);
+  warn = (message: string) => void this.lines.push(message);
+  error = (message: string) => void this.lines.push(message);
+}
+
+function publisherWith(options: Partial<ConstructorParameters<typeof WebhookPublisher>[0]>): { publisher: WebhookPublisher; lines: Lines } {
+  const publisher = new WebhookPublisher({ url, retryDelayMs: 20, maxRetryDelayMs: 2_000, throttle: false, ...options });
+  const lines = new Lines();
+  publisher[ATTACH_PUBLISHER]({ logger: lines, scrubber: new SecretScrubber() });
+  return { publisher, lines };
+}
+
+describe('WebhookPublisher against a real receiver', () => {
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook/secret-path-4711`;
+  });
+  after(() => new Promise((resolve) => server.close(resolve)));
+
+  it('retries a 429 after its Retry-After, and a 408; flush() resolves once the queue is empty', async () => {
+    received.length = 0;
+    answer = (res, count) => (count === 1 ? res.writeHead(429, { 'retry-after': '1' }).end() : count === 2 ? res.writeHead(408).end() : res.writeHead(204).end());
+    const { publisher, lines } = publisherWith({});
+    const shutdown = new AbortController();
+    publisher.publish(change('down'), { signal: shutdown.signal });
+    await publisher.flush({ signal: shutdown.signal });
+    assert.equal(received.length, 3);
+    assert.ok(received[1]!.at - received[0]!.at >= 950, `Retry-After honoured: ${received[1]!.at - received[0]!.at} ms`);
+    assert.deepEqual(lines.lines, []);
+  });
+
+  it('drops the oldest beyond maxQueue, and the next message sent says so', async () => {
+    received.length = 0;
+    answer = (res) => void setTimeout(() => res.writeHead(200).end(), 100);
+    const { publisher, lines } = publisherWith({ maxQueue: 2 });
+    const shutdown = new AbortController();
+    for (let n = 0; n < 6; n++) publisher.publish(change('down', n), { signal: shutdown.signal });
+    await publisher.flush({ signal: shutdown.signal });
+    // c0 is in flight at once; c1..c5 queue behind it in a queue of 2: c1, c2 and c3 are dropped.
+    assert.deepEqual(received.map((r) => r.body.connection), ['c0', 'c4', 'c5']);
+    assert.equal(received[1]!.body.dropped, 3);
+    assert.match(received[1]!.body.text, /\(3 older message\(s\) dropped\)$/);
+    assert.equal(received[2]!.body.dropped, undefined);
+    assert.equal(lines.lines.length, 1);
+    assert.match(lines.lines[0]!, /^Publisher "webhook" \(http:\/\/127\.0\.0\.1:\d+\) dropped the 3 oldest message\(s\): more than maxQueue \(2\)/);
+  });
+
+  it('sends the summary of a throttled window when it ends, without a flush', async () => {
+    received.length = 0;
+    answer = (res) => res.writeHead(200).end();
+    const { publisher } = publisherWith({ throttle: { windowMs: 300, maxPerWindow: 1 } });
+    const shutdown = new AbortController();
+    for (const to of ['down', 'reconnecting', 'up'] as const) publisher.publish(change(to), { signal: shutdown.signal });
+    const deadline = Date.now() + 3_000;
+    while (received.length < 2 && Date.now() < deadline) await sleep(20);
+    assert.deepEqual(received.map((r) => [r.body.type, r.body.to]), [['change', 'down'], ['summary', 'up']]);
+    assert.match(received[1]!.body.text, /^c0 \(custom, required\) changed state 3 times in the last 300 ms, now up/);
+  });
+
+  it('an abort of the shutdown signal cuts a POST in flight, closes its socket and settles flush()', async () => {
+    received.length = 0;
+    answer = () => undefined; // never answers
+    const { publisher, lines } = publisherWith({ timeoutMs: 60_000 });
+    const shutdown = new AbortController();
+    publisher.publish(change('down'), { signal: shutdown.signal });
+    publisher.publish(change('up'), { signal: shutdown.signal });
+    while (received.length < 1) await sleep(10);
+    const flushed = publisher.flush({ signal: shutdown.signal });
+    shutdown.abort();
+    await flushed;
+    const deadline = Date.now() + 2_000;
+    while (sockets.size > 0 && Date.now() < deadline) await sleep(10);
+    assert.equal(sockets.size, 0);
+    assert.equal(received.length, 1, 'the queued message is dropped, not sent after the abort');
+    assert.deepEqual(lines.lines, []);
+  });
+
+  it('a timeout is retried, then given up with the origin only', async () => {
+    received.length = 0;
+    answer = () => undefined;
+    const { publisher, lines } = publisherWith({ timeoutMs: 100, retries: 1 });
+    const shutdown = new AbortController();
+    publisher.publish(change('down'), { signal: shutdown.signal });
+    await publisher.flush({ signal: shutdown.signal });
+    assert.equal(received.length, 2);
+    assert.equal(lines.lines.length, 1);
+    assert.match(lines.lines[0]!, /^Publisher "webhook" \(http:\/\/127\.0\.0\.1:\d+\) gave up on "c0 \(custom, required\) is down, was up: r0" after 2 attempt\(s\): no answer within 100 ms\./);
+    assert.ok(!lines.lines[0]!.includes('secret-path'));
+    shutdown.abort();
+  });
+});
