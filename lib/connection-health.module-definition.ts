@@ -6,6 +6,9 @@ import { createHealthController } from './health/connection-health.controller.js
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ManagementPortServer } from './health/management-port.server.js';
 import { ProbeAnswers } from './health/probe-answers.js';
+import { createStatusPageController } from './health/status-page.controller.js';
+import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
+import { ConnectionHealthStatusPage } from './status-page/connection-health.status-page.js';
 import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions } from './interfaces/health-controller-options.interface.js';
@@ -39,6 +42,18 @@ export const {
 function probeRoutes(definition: DynamicModule, options: HealthControllerOptions | false): Pick<DynamicModule, 'controllers' | 'providers'> {
   if (options === false) return { controllers: [] };
   const { port, host, path = 'health', details = 'status', awaitAppListen = true } = options;
+  if (port === undefined && options.ui === true) {
+    const page = {
+      provide: ConnectionHealthStatusPage,
+      useFactory: (registry: ConnectionHealthRegistry, probes: ConnectionHealthProbes, scrubber: SecretScrubber) =>
+        new ConnectionHealthStatusPage(registry, probes, scrubber, details),
+      inject: [ConnectionHealthRegistry, ConnectionHealthProbes, SecretScrubber],
+    };
+    return {
+      controllers: [createHealthController(options), createStatusPageController(options)],
+      providers: [...(definition.providers ?? []), page],
+    };
+  }
   if (port === undefined) return { controllers: [createHealthController(options)] };
   const server = {
     provide: ManagementPortServer,

@@ -9,7 +9,7 @@ export const MODULE_OPTIONS = optionNames<ConnectionHealthModuleOptions>({ conne
 export const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainDelayMs: true, timeoutMs: true, exitZeroOnSignal: true });
 export const DEAD_MAN_OPTIONS = optionNames<DeadManOptions>({ downForMs: true, exitCode: true });
 export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, prefix: true });
-export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true });
+export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true, ui: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 export const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
@@ -94,7 +94,15 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     "Use a route path such as 'health' or 'internal/health'.",
   );
   check.oneOf('healthController.details', controller.details, DETAIL_LEVELS);
-  const { decorators, port, host, awaitAppListen } = controller;
+  const { decorators, port, host, awaitAppListen, ui } = controller;
+  check.oneOf('healthController.ui', ui, [true, false]);
+  check.that(
+    port === undefined || ui !== true,
+    'healthController.ui',
+    ui,
+    'The status page is served as routes of the app, not on the management port (healthController.port): ' +
+      'leave port out to serve the probes and the page as routes of the app, or leave ui out.',
+  );
   check.that(
     decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
     'healthController.decorators',
