@@ -16,8 +16,11 @@ h2{font-size:1.1rem;margin:0 0 .4rem;display:flex;gap:.5rem;align-items:baseline
 .conn{border:1px solid #8886;border-left-width:.4rem;border-radius:.3rem;padding:.6rem .8rem;margin:.8rem 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;margin:0 0 .4rem}
 dt{opacity:.7}dd{margin:0}
-.spark{width:18rem;height:3rem;display:block;color:#2563eb}
+.rtt{margin:.2rem 0 .4rem}
+.spark{width:24rem;max-width:100%;height:3rem;display:block;color:#2563eb}
+.spark .frame{color:#8884}
 .spark .miss{color:#dc2626}
+figcaption{font-size:.85rem}
 .timeline{margin:.3rem 0 0;padding-left:1.2rem;max-height:12rem;overflow:auto}
 .timeline .reason{opacity:.8}
 .muted{opacity:.7}

@@ -3,7 +3,7 @@ import type { ConnectionHealthProbes } from '../health/connection-health.probes.
 import { reportConnection } from '../health/connection-report.js';
 import type { HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
 import type { ConnectionHandle } from '../registry/connection-handle.js';
-import type { ConnectionHistory } from './connection-history.js';
+import { type ConnectionHistory, RTT_SAMPLES } from './connection-history.js';
 import { STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from './status-page.assets.js';
 
 /** What one SSE `view` event carries: the overall status and the connections' part of the page. */
@@ -88,30 +88,33 @@ export class StatusPageView {
 
 /** The RTTs of the last beats as an inline SVG: a line per run of answered beats, a red tick per failed one. */
 function sparkline(rtts: readonly number[]): string {
-  const answered = rtts.filter((rtt) => !Number.isNaN(rtt));
   if (rtts.length === 0) return '<p class="muted">No heartbeat yet.</p>';
+  const answered = rtts.filter((rtt) => !Number.isNaN(rtt));
   const max = Math.max(...answered, 0.001);
-  const step = SPARK_WIDTH / 60;
+  const step = SPARK_WIDTH / (RTT_SAMPLES - 1);
+  // The newest beat at the right edge, as in every sparkline; older ones to its left.
   const x = (i: number) => (SPARK_WIDTH - (rtts.length - 1 - i) * step).toFixed(1);
   const y = (rtt: number) => (SPARK_HEIGHT - 1 - (rtt / max) * (SPARK_HEIGHT - 2)).toFixed(1);
   const runs: string[][] = [[]];
   const misses: string[] = [];
   rtts.forEach((rtt, i) => {
     if (Number.isNaN(rtt)) {
-      misses.push(`<line class="miss" x1="${x(i)}" y1="0" x2="${x(i)}" y2="${SPARK_HEIGHT}" stroke="currentColor"/>`);
+      misses.push(`<line class="miss" x1="${x(i)}" y1="0" x2="${x(i)}" y2="${SPARK_HEIGHT}" stroke="currentColor" stroke-width="1"/>`);
       runs.push([]);
     } else runs.at(-1)!.push(`${x(i)},${y(rtt)}`);
   });
   const lines = runs
     .filter((run) => run.length > 0)
-    .map((run) => (run.length === 1 ? `<circle cx="${run[0]!.split(',')[0]}" cy="${run[0]!.split(',')[1]}" r="1" fill="currentColor"/>` : `<polyline points="${run.join(' ')}" fill="none" stroke="currentColor" stroke-width="1"/>`));
+    // A single answered beat between failures is a dot: a polyline of one point draws nothing.
+    .map((run) => `<polyline points="${run.length === 1 ? `${run[0]} ${run[0]}` : run.join(' ')}" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round" vector-effect="non-scaling-stroke"/>`);
   const label =
     `RTT of the last ${rtts.length} heartbeats` +
-    (answered.length ? `: ${ms(Math.min(...answered))} to ${ms(Math.max(...answered))}` : '') +
+    (answered.length ? `: ${ms(Math.min(...answered))} to ${ms(max)}` : '') +
     (misses.length ? `, ${misses.length} failed` : '');
   return (
-    `<svg class="spark" viewBox="0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}" role="img" aria-label="${label}">` +
-    `<title>${label}</title>${lines.join('')}${misses.join('')}</svg>`
+    `<figure class="rtt"><svg class="spark" viewBox="0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}" preserveAspectRatio="none" role="img" aria-label="${label}">` +
+    `<title>${label}</title><rect class="frame" x="0" y="0" width="${SPARK_WIDTH}" height="${SPARK_HEIGHT}" fill="none" stroke="currentColor" vector-effect="non-scaling-stroke"/>` +
+    `${lines.join('')}${misses.join('')}</svg><figcaption class="muted">${label}</figcaption></figure>`
   );
 }
 
