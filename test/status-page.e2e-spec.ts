@@ -27,7 +27,7 @@ function ledger() {
     kind: 'custom' as const,
     target: 'ledger.internal:9999',
     ping: async () => {
-      if (!control.healthy) throw new Error('ledger refused: marker-reason-7f3a');
+      if (!control.healthy) throw new Error('ledger refused: marker-reason-7f3a <img src=x onerror=alert(1)>');
     },
     heartbeat: { intervalMs: 200, timeoutMs: 150 },
     reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxAttempts: Infinity },
@@ -157,6 +157,8 @@ describe('status page: routes, details, streams (node:http clients)', () => {
           show(/&rarr;/, details !== 'none'); // the timeline
           show(/required/, details !== 'none');
           if (details === 'none') assert.doesNotMatch(html, /ledger/);
+          assert.doesNotMatch(html, /<img/, 'a reason is text, never markup');
+          show(/&#60;img src=x/, details === 'full');
         }
       } finally {
         await app.close();
@@ -207,6 +209,14 @@ describe('status page: routes, details, streams (node:http clients)', () => {
   });
 });
 
+/** The little of the DOM the predicates read: the tests compile without the DOM's types. */
+interface PageGlobals {
+  document: {
+    querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null;
+    querySelectorAll(selector: string): { length: number };
+  };
+}
+
 describe('status page in headless Chromium, over a real PostgreSQL fault', () => {
   let server: PostgresServer;
   before(async () => (server = await PostgresServer.start()));
@@ -237,13 +247,14 @@ describe('status page in headless Chromium, over a real PostgreSQL fault', () =>
       page.on('console', (message) => logged.push(`${message.type()}: ${message.text()}`));
       page.on('pageerror', (error) => logged.push(`pageerror: ${error.message}`));
       await page.goto(`${app.url}/health/ui`);
-      // Page-side code as strings: the tests compile without the DOM's types.
+      // Evaluated through the debugger protocol, which the page's CSP does not govern; waitForFunction's
+      // predicates are functions (a string would be eval'd in the page, which its CSP rightly refuses).
       await page.evaluate(`window.loadedOnce = true; window.violations = [];
         document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ': ' + e.blockedURI));`);
       await page.waitForSelector('#live.live-on');
       const state = () => page.getAttribute('section[data-connection="orders-db"]', 'data-state');
       const overall = () => page.textContent('#overall');
-      await page.waitForFunction(`document.querySelectorAll('.spark polyline').length > 0`);
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.querySelectorAll('.spark polyline').length > 0);
       assert.equal(await state(), 'up');
       assert.equal(await overall(), 'ok');
       mkdirSync(ARTIFACTS, { recursive: true });
@@ -251,8 +262,11 @@ describe('status page in headless Chromium, over a real PostgreSQL fault', () =>
 
       await server.kill();
       await page.waitForFunction(
-        `document.querySelector('#overall')?.textContent === 'error' &&
-          /^(down|reconnecting|failed)$/.test(document.querySelector('section[data-connection="orders-db"]')?.getAttribute('data-state'))`,
+        () => {
+          const { document } = globalThis as unknown as PageGlobals;
+          const state = document.querySelector('section[data-connection="orders-db"]')?.getAttribute('data-state') ?? '';
+          return document.querySelector('#overall')?.textContent === 'error' && /^(down|reconnecting|failed)$/.test(state);
+        },
         undefined,
         { timeout: 15_000 },
       );
@@ -263,8 +277,11 @@ describe('status page in headless Chromium, over a real PostgreSQL fault', () =>
 
       await server.startAgain();
       await page.waitForFunction(
-        `document.querySelector('section[data-connection="orders-db"]')?.getAttribute('data-state') === 'up' &&
-          document.querySelector('#overall')?.textContent === 'ok'`,
+        () => {
+          const { document } = globalThis as unknown as PageGlobals;
+          const state = document.querySelector('section[data-connection="orders-db"]')?.getAttribute('data-state');
+          return state === 'up' && document.querySelector('#overall')?.textContent === 'ok';
+        },
         undefined,
         { timeout: 20_000 },
       );

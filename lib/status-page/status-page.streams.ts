@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { messages } from '../core/messages.js';
 
 export interface StatusPageStreamLimits {
   /** Open streams at once; one more is answered 503. */
@@ -41,7 +42,7 @@ export class StatusPageStreams {
   accept(response: ServerResponse, first: () => string): void {
     if (this.closing || this.open.size >= this.limits.maxStreams) {
       response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'retry-after': '5' });
-      response.end(this.closing ? 'The app is shutting down.\n' : 'Too many status page streams are open; try again later.\n');
+      response.end(`${this.closing ? messages.statusPageShuttingDown : messages.statusPageFull(this.open.size)}\n`);
       return;
     }
     response.writeHead(200, SSE_HEADERS);
