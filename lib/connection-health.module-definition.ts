@@ -1,7 +1,7 @@
 import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { SecretScrubber } from './core/secret-scrubber.js';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { createHealthController } from './health/connection-health.controller.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ManagementPortServer } from './health/management-port.server.js';
@@ -13,6 +13,7 @@ import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
 import type { HealthControllerOptions } from './interfaces/health-controller-options.interface.js';
 import type { MonitorSeam } from './orchestrator/monitor.seam.js';
+import type { Clock } from './core/clock.js';
 
 interface Extras {
   /** Default true. */
@@ -45,9 +46,9 @@ function probeRoutes(definition: DynamicModule, options: HealthControllerOptions
   if (port === undefined && options.ui === true) {
     const page = {
       provide: ConnectionHealthStatusPage,
-      useFactory: (registry: ConnectionHealthRegistry, probes: ConnectionHealthProbes, scrubber: SecretScrubber) =>
-        new ConnectionHealthStatusPage(registry, probes, scrubber, details),
-      inject: [ConnectionHealthRegistry, ConnectionHealthProbes, SecretScrubber],
+      useFactory: (registry: ConnectionHealthRegistry, probes: ConnectionHealthProbes, scrubber: SecretScrubber, clock: Clock) =>
+        new ConnectionHealthStatusPage(registry, probes, scrubber, details, clock),
+      inject: [ConnectionHealthRegistry, ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_CLOCK],
     };
     return {
       controllers: [createHealthController(options), createStatusPageController(options)],

@@ -40,8 +40,13 @@ interface Served {
   url: string;
 }
 
-async function serve(adapter: 'express' | 'fastify', healthController: HealthControllerOptions, connections: object[]): Promise<Served> {
-  @Module({ imports: [ConnectionHealthModule.forRoot({ connections: connections as never, healthController })] })
+async function serve(
+  adapter: 'express' | 'fastify',
+  healthController: HealthControllerOptions,
+  connections: object[],
+  shutdown?: { drainDelayMs: number },
+): Promise<Served> {
+  @Module({ imports: [ConnectionHealthModule.forRoot({ connections: connections as never, healthController, ...(shutdown ? { shutdown } : {}) })] })
   class AppModule {}
   const app =
     adapter === 'fastify'
@@ -167,17 +172,26 @@ describe('status page: routes, details, streams (node:http clients)', () => {
   }
 
   for (const adapter of ['express', 'fastify'] as const) {
-    it(`${adapter}: an open stream neither holds app.close() nor waits out keep-alive; the client sees it end`, async () => {
-      const { app, url } = await serve(adapter, { ui: true }, [ledger().definition]);
-      const stream = await openStream(`${url}/health/ui/events`);
-      assert.equal(stream.first.status, 'ok');
-      const started = performance.now();
-      await app.close();
-      const tookMs = performance.now() - started;
-      await stream.ended;
-      // Held, it never resolves; ended without waiting for 'close', Express waits out its 5 s keepAliveTimeout.
-      assert.ok(tookMs < 2_000, `app.close() took ${Math.round(tookMs)} ms`);
-    });
+    // Without a drain the streams end just before the HTTP server closes: the case where a stream ended but
+    // not awaited leaves its keep-alive socket to Express' keepAliveTimeout (5 s).
+    for (const drainDelayMs of [0, 1_000]) {
+      it(`${adapter}, drain ${drainDelayMs} ms: an open stream holds neither the drain nor app.close(); the client sees it end`, async () => {
+        const { app, url } = await serve(adapter, { ui: true }, [ledger().definition], { drainDelayMs });
+        const stream = await openStream(`${url}/health/ui/events`);
+        assert.equal(stream.first.status, 'ok');
+        const started = performance.now();
+        const limit = new AbortController();
+        const held = sleep(drainDelayMs + 5_000, undefined, { signal: limit.signal }).then(() => {
+          throw new Error(`app.close() still pending after ${drainDelayMs + 5_000} ms: the open stream holds it`);
+        });
+        await Promise.race([app.close().finally(() => limit.abort()), held.catch((error: Error) => (error.name === 'AbortError' ? undefined : Promise.reject(error)))]);
+        const tookMs = performance.now() - started;
+        await stream.ended;
+        // Held, it never resolves; ended without waiting for 'close', Express waits out its 5 s keepAliveTimeout.
+        assert.ok(tookMs >= drainDelayMs - 50, `app.close() took ${Math.round(tookMs)} ms: the drain was kept`);
+        assert.ok(tookMs < drainDelayMs + 2_000, `app.close() took ${Math.round(tookMs)} ms with a ${drainDelayMs} ms drain`);
+      });
+    }
   }
 
   it('a client that goes away is forgotten: no stream, no keep-alive timer; streams are bounded', async () => {

@@ -1,6 +1,7 @@
 import type { OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { Subscription } from 'rxjs';
+import type { Clock } from '../core/clock.js';
 import type { SecretScrubber } from '../core/secret-scrubber.js';
 import type { ConnectionHealthProbes } from '../health/connection-health.probes.js';
 import type { HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
@@ -25,6 +26,8 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
     probes: ConnectionHealthProbes,
     scrubber: SecretScrubber,
     private readonly details: HealthDetailLevel,
+    /** The monitors' clock, so that the hour of the timeline is theirs (fake time in an app's tests). */
+    private readonly clock: Clock,
     limits: StatusPageStreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
     this.view = new StatusPageView(probes, scrubber, details);
@@ -47,7 +50,7 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
 
   /** The whole page as it is now. */
   html(): string {
-    return this.view.page(this.registry.all(), this.histories, Date.now());
+    return this.view.page(this.registry.all(), this.histories, this.clock.now());
   }
 
   /** Serves the live stream on a raw response (Express' `res`, Fastify's `reply.raw`, node:http's). */
@@ -63,6 +66,6 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
   }
 
   private frame(): string {
-    return sseEvent('view', this.view.view(this.registry.all(), this.histories, Date.now()));
+    return sseEvent('view', this.view.view(this.registry.all(), this.histories, this.clock.now()));
   }
 }
