@@ -97,19 +97,6 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
   const { decorators, port, host, awaitAppListen, ui } = controller;
   check.oneOf('healthController.ui', ui, [true, false]);
   check.that(
-    port === undefined || ui !== true,
-    'healthController.ui',
-    ui,
-    'The status page is served as routes of the app, not on the management port (healthController.port): ' +
-      'leave port out to serve the probes and the page as routes of the app, or leave ui out.',
-  );
-  check.that(
-    decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
-    'healthController.decorators',
-    decorators,
-    'Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
-  );
-  check.that(
     port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65535),
     'healthController.port',
     port,

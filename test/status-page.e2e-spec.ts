@@ -14,6 +14,7 @@ import { ConnectionHealthModule } from '../lib/index.js';
 import type { HealthControllerOptions } from '../lib/interfaces/health-controller-options.interface.js';
 import { ConnectionHealthStatusPage } from '../lib/status-page/connection-health.status-page.js';
 import { PostgresServer } from './kit/postgres.server.js';
+import { freePort } from './kit/process.util.js';
 import { activeHandles, TestApp } from './kit/test-app.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -215,11 +216,27 @@ describe('status page: routes, details, streams (node:http clients)', () => {
     }
   });
 
-  it('ui with the management port is refused when forRoot() is called, naming the option and the fix', () => {
-    assert.throws(
-      () => ConnectionHealthModule.forRoot({ healthController: { ui: true, port: 9464 } }),
-      /healthController\.ui.*not on the management port/s,
-    );
+  it('on the management port too: the page, its stream (ended at shutdown), and 404 for the ui routes on the app', async () => {
+    const port = await freePort();
+    const { app, url } = await serve('express', { ui: true, port, host: '127.0.0.1', details: 'status' }, [ledger().definition]);
+    const management = `http://127.0.0.1:${port}`;
+    let closed = false;
+    try {
+      assert.equal((await get(`${url}/health/ui`)).status, 404, 'not a route of the app');
+      const page = await get(`${management}/health/ui`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-security-policy')!, /default-src 'none'/);
+      assert.match(page.body, /data-connection="ledger"/);
+      const stream = await openStream(`${management}/health/ui/events`);
+      assert.equal(stream.first.status, 'ok');
+      const started = performance.now();
+      await app.close();
+      closed = true;
+      await stream.ended;
+      assert.ok(performance.now() - started < 2_000, 'the stream held app.close()');
+    } finally {
+      if (!closed) await app.close();
+    }
   });
 });
 

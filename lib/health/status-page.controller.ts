@@ -2,7 +2,7 @@ import { Controller, Get, Header, Res, type Type, VERSION_NEUTRAL } from '@nestj
 import type { ServerResponse } from 'node:http';
 import type { HealthControllerOptions } from '../interfaces/health-controller-options.interface.js';
 import { ConnectionHealthStatusPage } from '../status-page/connection-health.status-page.js';
-import { STATUS_PAGE_CSP } from '../status-page/status-page.assets.js';
+import { STATUS_PAGE_HEADERS } from '../status-page/status-page.assets.js';
 
 /**
  * The status page's routes, `/<path>/ui` and its stream `/<path>/ui/events`, made per registration beside the
@@ -16,12 +16,6 @@ export function createStatusPageController(options: HealthControllerOptions): Ty
     constructor(private readonly page: ConnectionHealthStatusPage) {}
 
     @Get('ui')
-    @Header('Content-Type', 'text/html; charset=utf-8')
-    @Header('Content-Security-Policy', STATUS_PAGE_CSP)
-    // Fetched again on each visit: the page holds the state at the time it was rendered.
-    @Header('Cache-Control', 'no-cache')
-    @Header('X-Content-Type-Options', 'nosniff')
-    @Header('Referrer-Policy', 'no-referrer')
     ui(): string {
       return this.page.html();
     }
@@ -32,6 +26,10 @@ export function createStatusPageController(options: HealthControllerOptions): Ty
       this.page.stream(rawResponse(response));
     }
   }
+  // The same headers as on the management port, as if each were written above ui() with @Header().
+  const prototype = ConnectionHealthStatusPageController.prototype;
+  const headers = Object.entries(STATUS_PAGE_HEADERS).map(([name, value]) => Header(name, value));
+  Reflect.decorate(headers, prototype, 'ui', Object.getOwnPropertyDescriptor(prototype, 'ui'));
   return Reflect.decorate(decorators, ConnectionHealthStatusPageController) as Type<unknown>;
 }
 

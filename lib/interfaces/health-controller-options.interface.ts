@@ -28,8 +28,8 @@ export interface HealthControllerOptions {
    * per connection its state, since when, required or optional, an RTT sparkline of the last 60 heartbeats,
    * reconnect attempts, the next attempt and the last hour's transitions. It shows what `details` allows:
    * reasons, targets and errors only at 'full', the overall status only at 'none'. `decorators` apply to its
-   * routes too. When on, each connection's recent history is kept from bootstrap (60 numbers and at most 100
-   * transitions). Not with `port`. Default false.
+   * routes too. With `port`, the page is served on the management port, outside the app's guards. When on,
+   * each connection's recent history is kept from bootstrap (60 numbers and at most 100 transitions). Default false.
    */
   ui?: boolean;
   /**

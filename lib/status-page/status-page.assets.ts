@@ -82,3 +82,13 @@ export const STATUS_PAGE_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+/** The page's answer headers, wherever it is served (a route of the app or the management port). */
+export const STATUS_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': STATUS_PAGE_CSP,
+  // Fetched again on each visit: the page holds the state at the time it was rendered.
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
