@@ -97,6 +97,12 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
   const { decorators, port, host, awaitAppListen, ui } = controller;
   check.oneOf('healthController.ui', ui, [true, false]);
   check.that(
+    decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
+    'healthController.decorators',
+    decorators,
+    'Pass an array of class decorators, called as above a class, e.g. [SkipThrottle(), Public()].',
+  );
+  check.that(
     port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65535),
     'healthController.port',
     port,

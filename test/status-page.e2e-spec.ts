@@ -216,6 +216,13 @@ describe('status page: routes, details, streams (node:http clients)', () => {
     }
   });
 
+  it('a ui that is not a boolean is refused when forRoot() is called, naming the option', () => {
+    assert.throws(
+      () => ConnectionHealthModule.forRoot({ healthController: { ui: 'yes' as never } }),
+      /ConnectionHealthModule\.forRoot\(\): option "healthController\.ui" is/,
+    );
+  });
+
   it('on the management port too: the page, its stream (ended at shutdown), and 404 for the ui routes on the app', async () => {
     const port = await freePort();
     const { app, url } = await serve('express', { ui: true, port, host: '127.0.0.1', details: 'status' }, [ledger().definition]);
