@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real servers and fault tools the end-to-end tests need (Debian/Ubuntu, as root).
+# Installs the real servers, fault tools and the headless browser (chromium, for the status page test) the end-to-end tests need (Debian/Ubuntu, as root).
 # Idempotent: when everything is present it touches nothing and needs no network.
 # To add a server, add its package name to PACKAGES.
 set -euo pipefail
