@@ -1,15 +1,19 @@
-import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
 import { SecretScrubber } from './core/secret-scrubber.js';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
+import { CONNECTION_HEALTH_CLOCK, CONNECTION_HEALTH_MONITOR_SEAM, CONNECTION_HEALTH_OPTIONS, CONNECTION_HEALTH_REGISTRATION } from './connection-health.constants.js';
 import { createHealthController } from './health/connection-health.controller.js';
 import { ConnectionHealthProbes } from './health/connection-health.probes.js';
 import { ManagementPortServer } from './health/management-port.server.js';
 import { ProbeAnswers } from './health/probe-answers.js';
+import { createStatusPageController } from './health/status-page.controller.js';
+import { ConnectionHealthRegistry } from './registry/connection-health.registry.js';
+import { ConnectionHealthStatusPage } from './status-page/connection-health.status-page.js';
 import { ConnectionHealthLogger } from './logging/connection-health.logger.js';
 import type { ConnectionHealthModuleOptions } from './interfaces/connection-health-options.interface.js';
-import type { HealthControllerOptions } from './interfaces/health-controller-options.interface.js';
+import type { HealthControllerOptions, HealthDetailLevel } from './interfaces/health-controller-options.interface.js';
 import type { MonitorSeam } from './orchestrator/monitor.seam.js';
+import type { Clock } from './core/clock.js';
 
 interface Extras {
   /** Default true. */
@@ -39,7 +43,11 @@ export const {
 function probeRoutes(definition: DynamicModule, options: HealthControllerOptions | false): Pick<DynamicModule, 'controllers' | 'providers'> {
   if (options === false) return { controllers: [] };
   const { port, host, path = 'health', details = 'status', awaitAppListen = true } = options;
-  if (port === undefined) return { controllers: [createHealthController(options)] };
+  const page = options.ui === true ? [statusPageProvider(details)] : [];
+  if (port === undefined) {
+    const controllers = [createHealthController(options), ...(page.length ? [createStatusPageController(options)] : [])];
+    return page.length ? { controllers, providers: [...(definition.providers ?? []), ...page] } : { controllers };
+  }
   const server = {
     provide: ManagementPortServer,
     useFactory: (
@@ -49,6 +57,7 @@ function probeRoutes(definition: DynamicModule, options: HealthControllerOptions
       logger: ConnectionHealthLogger,
       seam: MonitorSeam,
       http?: HttpAdapterHost,
+      statusPage?: ConnectionHealthStatusPage,
     ) =>
       new ManagementPortServer(
         { port: seam.managementPort(port), host, path, awaitAppListen },
@@ -57,6 +66,7 @@ function probeRoutes(definition: DynamicModule, options: HealthControllerOptions
         logger,
         (bound) => seam.managementPortBound(bound),
         http,
+        statusPage,
       ),
     inject: [
       ConnectionHealthProbes,
@@ -65,7 +75,18 @@ function probeRoutes(definition: DynamicModule, options: HealthControllerOptions
       ConnectionHealthLogger,
       CONNECTION_HEALTH_MONITOR_SEAM,
       { token: HttpAdapterHost, optional: true },
+      { token: ConnectionHealthStatusPage, optional: true },
     ],
   };
-  return { controllers: [], providers: [...(definition.providers ?? []), server] };
+  return { controllers: [], providers: [...(definition.providers ?? []), ...page, server] };
+}
+
+/** The status page (healthController.ui): provided only when on, so that off it subscribes and keeps nothing. */
+function statusPageProvider(details: HealthDetailLevel): Provider {
+  return {
+    provide: ConnectionHealthStatusPage,
+    useFactory: (registry: ConnectionHealthRegistry, probes: ConnectionHealthProbes, scrubber: SecretScrubber, clock: Clock) =>
+      new ConnectionHealthStatusPage(registry, probes, scrubber, details, clock),
+    inject: [ConnectionHealthRegistry, ConnectionHealthProbes, SecretScrubber, CONNECTION_HEALTH_CLOCK],
+  };
 }

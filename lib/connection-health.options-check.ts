@@ -14,7 +14,7 @@ export const METRICS_OPTIONS = optionNames<MetricsOptions>({ registry: true, pre
 export const OPENTELEMETRY_OPTIONS = optionNames<OpenTelemetryOptions>({ meterProvider: true, tracerProvider: true, prefix: true });
 /** What needs @opentelemetry/api, in its install hint. */
 export const OPENTELEMETRY_FEATURE = 'OpenTelemetry (the openTelemetry option)';
-export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true });
+export const HEALTH_CONTROLLER_OPTIONS = optionNames<HealthControllerOptions>({ path: true, details: true, decorators: true, port: true, host: true, awaitAppListen: true, ui: true });
 /** Given to forRoot() or forRootAsync() themselves: the routes and the scope are fixed before any factory runs. */
 export const EXTRAS = ['isGlobal', 'healthController'] as const;
 export const DETAIL_LEVELS: readonly HealthDetailLevel[] = ['full', 'status', 'none'];
@@ -133,7 +133,8 @@ export function checkModuleExtras(extras: { isGlobal?: unknown; healthController
     "Use a route path such as 'health' or 'internal/health'.",
   );
   check.oneOf('healthController.details', controller.details, DETAIL_LEVELS);
-  const { decorators, port, host, awaitAppListen } = controller;
+  const { decorators, port, host, awaitAppListen, ui } = controller;
+  check.oneOf('healthController.ui', ui, [true, false]);
   check.that(
     decorators === undefined || (Array.isArray(decorators) && decorators.every((decorator) => typeof decorator === 'function')),
     'healthController.decorators',

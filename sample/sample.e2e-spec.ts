@@ -106,6 +106,9 @@ describe('the sample app, as the README runs it', () => {
       for (const probe of ['live', 'ready', 'startup']) {
         assert.equal((await fetch(`http://127.0.0.1:${port}/health/${probe}`)).status, 200, probe);
       }
+      const page = await fetch(`http://127.0.0.1:${port}/health/ui`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /data-connection="jobs"/, 'the status page lists the connections');
       child.kill('SIGTERM');
       const [code, signal] = await once(child, 'exit');
       assert.deepEqual({ code, signal }, { code: 0, signal: null }, output);

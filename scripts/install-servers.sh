@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the real servers and fault tools the end-to-end tests need (Debian/Ubuntu, as root).
+# Installs the real servers, fault tools and the headless browser (chromium, for the status page test) the end-to-end tests need (Debian/Ubuntu, as root).
 # Idempotent: when everything is present it touches nothing and needs no network.
 # To add a server, add its package name to PACKAGES.
 set -euo pipefail
 
-PACKAGES=(postgresql iptables iproute2 dovecot-imapd wrk activemq rabbitmq-server openssl redis-server redis-tools nats-server mosquitto prometheus)
+PACKAGES=(postgresql iptables iproute2 dovecot-imapd wrk activemq rabbitmq-server openssl redis-server redis-tools nats-server mosquitto prometheus chromium fonts-liberation)
 # Packages whose Debian service the tests never use: the kit starts private servers on free ports, so a
 # system-wide one (redis on 6379, mosquitto on 1883, prometheus on 9090: the tests use only its promtool)
 # only costs memory and a port. Stopped and disabled when this script installed them; a service the

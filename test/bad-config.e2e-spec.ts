@@ -153,7 +153,7 @@ const BAD_CONFIGS: readonly BadConfig[] = [
     title: "forRoot's healthController with a misspelled option",
     app: () => ({ healthController: { detail: 'none' } as never }),
     message:
-      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details, decorators, port, host, awaitAppListen. Did you mean "healthController.details"?',
+      'ConnectionHealthModule.forRoot(): option "healthController.detail" is a string. There is no such option; healthController takes path, details, decorators, port, host, awaitAppListen, ui. Did you mean "healthController.details"?',
   },
   {
     title: "forRoot's healthController with decorators that are not an array",

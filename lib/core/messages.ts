@@ -27,6 +27,8 @@ export const messages = {
   operationTimeout: (connection: string, operation: string, timeoutMs: number) =>
     `Connection "${connection}": ${operation} did not finish within ${timeoutMs} ms.`,
   closedOnPurpose: (connection: string) => `Connection "${connection}" was closed on purpose.`,
+  statusPageShuttingDown: 'The app is shutting down; the status page stream is closed.',
+  statusPageFull: (open: number) => `Too many status page streams are open (${open}); try again later.`,
   closedByForce: (connection: string, why: string) =>
     `Connection "${connection}" was closed on purpose, by force: ${why}`,
   nonStaticProvider: (declaredBy: string, what: string) =>

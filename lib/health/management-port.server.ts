@@ -6,6 +6,8 @@ import { messages } from '../core/messages.js';
 import type { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import type { ProbeResult } from './connection-health.probes.js';
 import type { ProbeAnswers, ProbeName } from './probe-answers.js';
+import type { ConnectionHealthStatusPage } from '../status-page/connection-health.status-page.js';
+import { STATUS_PAGE_HEADERS } from '../status-page/status-page.assets.js';
 
 export interface ManagementPortOptions {
   readonly port: number;
@@ -45,6 +47,7 @@ const APP_NOT_LISTENING: ProbeResult = (() => {
 export class ManagementPortServer implements OnModuleInit, BeforeApplicationShutdown {
   private server?: Server;
   private readonly routes: ReadonlyMap<string, ProbeName>;
+  private readonly base: string;
 
   constructor(
     private readonly options: ManagementPortOptions,
@@ -55,8 +58,11 @@ export class ManagementPortServer implements OnModuleInit, BeforeApplicationShut
     private readonly bound: (port: number) => void,
     /** The app's own HTTP server, when it has one (not in an application context). */
     private readonly http?: HttpAdapterHost,
+    /** The status page (healthController.ui), served at `<path>/ui` and `<path>/ui/events`. */
+    private readonly page?: ConnectionHealthStatusPage,
   ) {
     const base = `/${options.path.replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+    this.base = base;
     this.routes = new Map<string, ProbeName>([
       [base || '/', 'readiness'],
       [`${base}/ready`, 'readiness'],
@@ -116,6 +122,13 @@ export class ManagementPortServer implements OnModuleInit, BeforeApplicationShut
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const pathname = (request.url ?? '/').split('?')[0]!;
+    if (this.page && request.method === 'GET' && pathname.replace(/\/+$/, '') === `${this.base}/ui`) {
+      const html = this.page.html();
+      response.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
+      response.end(html);
+      return;
+    }
+    if (this.page && request.method === 'GET' && pathname === `${this.base}/ui/events`) return this.page.stream(response);
     const probe = request.method === 'GET' || request.method === 'HEAD' ? this.routes.get(pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname) : undefined;
     const { status, body } = !probe
       ? { status: 404, body: NOT_FOUND }

@@ -24,6 +24,15 @@ export interface HealthControllerOptions {
    */
   decorators?: ClassDecorator[];
   /**
+   * Serve a live status page at `/<path>/ui` (HTML, updated through Server-Sent Events at `/<path>/ui/events`):
+   * per connection its state, since when, required or optional, an RTT sparkline of the last 60 heartbeats,
+   * reconnect attempts, the next attempt and the last hour's transitions. It shows what `details` allows:
+   * reasons, targets and errors only at 'full', the overall status only at 'none'. `decorators` apply to its
+   * routes too. With `port`, the page is served on the management port, outside the app's guards. When on,
+   * each connection's recent history is kept from bootstrap (60 numbers and at most 100 transitions). Default false.
+   */
+  ui?: boolean;
+  /**
    * Serve the probe routes on this port, from a small HTTP server of the package's own, instead of the
    * app's routes (a management port, as Spring Boot and lightship have): no global prefix, version,
    * guard, interceptor or throttler of the app applies there, and it also works in an app with no HTTP

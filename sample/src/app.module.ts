@@ -125,9 +125,10 @@ const database = process.env.DATABASE_URL
       ],
       // In Kubernetes, DRAIN_DELAY_MS=5000 lets endpoints drop the pod before connections close.
       shutdown: { drainDelayMs: Number(process.env.DRAIN_DELAY_MS ?? 0), timeoutMs: 10_000 },
-      // HEALTH_DETAILS=full adds each connection's target, state and reasons to the bodies (scrubbed of
-      // secrets, but they tell the app's topology): for a port only operators reach. Default: status only.
-      ...(process.env.HEALTH_DETAILS === 'full' ? { healthController: { details: 'full' as const } } : {}),
+      // The live status page at /health/ui. HEALTH_DETAILS=full adds each connection's target, state and
+      // reasons to the bodies and the page (scrubbed of secrets, but they tell the app's topology): for a
+      // port only operators reach. Default: status only.
+      healthController: { ui: true, ...(process.env.HEALTH_DETAILS === 'full' ? { details: 'full' as const } : {}) },
       // DEAD_MAN_MS: exit after the database has been down that long, so Docker restarts the container.
       ...(process.env.DEAD_MAN_MS ? { deadMan: { downForMs: Number(process.env.DEAD_MAN_MS), exitCode: 1 } } : {}),
     }),

@@ -1,0 +1,71 @@
+import type { OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import type { Subscription } from 'rxjs';
+import type { Clock } from '../core/clock.js';
+import type { SecretScrubber } from '../core/secret-scrubber.js';
+import type { ConnectionHealthProbes } from '../health/connection-health.probes.js';
+import type { HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
+import type { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
+import { ConnectionHistory } from './connection-history.js';
+import { StatusPageView } from './status-page.view.js';
+import { DEFAULT_STREAM_LIMITS, sseEvent, type StatusPageStreamLimits, StatusPageStreams } from './status-page.streams.js';
+
+/**
+ * The live status page (`healthController.ui`): keeps each connection's recent history from bootstrap, renders
+ * the page, and pushes a new view to the open streams on every event. Provided only when `ui` is on. While
+ * nobody watches it only records events (a ring of RTTs, the hour's transitions): no timer, no rendering.
+ */
+export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly histories = new Map<string, ConnectionHistory>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly view: StatusPageView;
+  private readonly streams: StatusPageStreams;
+
+  constructor(
+    private readonly registry: ConnectionHealthRegistry,
+    probes: ConnectionHealthProbes,
+    scrubber: SecretScrubber,
+    private readonly details: HealthDetailLevel,
+    /** The monitors' clock, so that the hour of the timeline is theirs (fake time in an app's tests). */
+    private readonly clock: Clock,
+    limits: StatusPageStreamLimits = DEFAULT_STREAM_LIMITS,
+  ) {
+    this.view = new StatusPageView(probes, scrubber, details);
+    this.streams = new StatusPageStreams(limits);
+  }
+
+  onApplicationBootstrap(): void {
+    for (const handle of this.registry.all()) {
+      // At 'none' the page shows the overall status only: no history is worth keeping.
+      const history = this.details === 'none' ? undefined : new ConnectionHistory();
+      if (history) this.histories.set(handle.name, history);
+      this.subscriptions.push(
+        handle.events$.subscribe((event) => {
+          history?.record(event);
+          if (this.streams.size > 0) this.streams.send(this.frame());
+        }),
+      );
+    }
+  }
+
+  /** The whole page as it is now. */
+  html(): string {
+    return this.view.page(this.registry.all(), this.histories, this.clock.now());
+  }
+
+  /** Serves the live stream on a raw response (Express' `res`, Fastify's `reply.raw`, node:http's). */
+  stream(response: ServerResponse): void {
+    this.streams.accept(response, () => this.frame());
+  }
+
+  /** Streams end in the module's own hook, beside the drain rather than after it, and are awaited until closed. */
+  async onModuleDestroy(): Promise<void> {
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.subscriptions.length = 0;
+    await this.streams.close();
+  }
+
+  private frame(): string {
+    return sseEvent('view', this.view.view(this.registry.all(), this.histories, this.clock.now()));
+  }
+}
