@@ -216,6 +216,28 @@ describe('status page: routes, details, streams (node:http clients)', () => {
     }
   });
 
+  it('a watched page renders at most a few views a second, however many connections beat (no render per event)', async () => {
+    // 50 connections beating every 100 ms are 500 events a second; a render for each would be 500 renders of all 50.
+    const connections = Array.from({ length: 50 }, (_, i) => ({
+      name: `c${i}`,
+      kind: 'custom' as const,
+      ping: async () => undefined,
+      heartbeat: { intervalMs: 100, timeoutMs: 80 },
+    }));
+    const { app, url } = await serve('express', { ui: true }, connections);
+    try {
+      const stream = await openStream(`${url}/health/ui/events`);
+      let views = 0;
+      stream.response.on('data', (chunk: string) => (views += chunk.split('event: view\n').length - 1));
+      await sleep(2_000);
+      stream.response.destroy();
+      assert.ok(views >= 1, `the stream went on with the beats: ${views} views in 2 s`);
+      assert.ok(views <= 10, `at most a few views a second, not one per event: ${views} views in 2 s`);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a ui that is not a boolean is refused when forRoot() is called, naming the option', () => {
     assert.throws(
       () => ConnectionHealthModule.forRoot({ healthController: { ui: 'yes' as never } }),

@@ -11,15 +11,23 @@ import { StatusPageView } from './status-page.view.js';
 import { DEFAULT_STREAM_LIMITS, sseEvent, type StatusPageStreamLimits, StatusPageStreams } from './status-page.streams.js';
 
 /**
+ * At most one view per this long, however many events came in it: every heartbeat of every connection is an
+ * event, and a render per event would cost N renders of N connections a second while somebody watches.
+ */
+const VIEW_INTERVAL_MS = 500;
+
+/**
  * The live status page (`healthController.ui`): keeps each connection's recent history from bootstrap, renders
- * the page, and pushes a new view to the open streams on every event. Provided only when `ui` is on. While
- * nobody watches it only records events (a ring of RTTs, the hour's transitions): no timer, no rendering.
+ * the page, and pushes a new view to the open streams after events, at most once per VIEW_INTERVAL_MS. Provided
+ * only when `ui` is on. While nobody watches it only records events (a ring of RTTs, the hour's transitions):
+ * no timer, no rendering.
  */
 export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly histories = new Map<string, ConnectionHistory>();
   private readonly subscriptions: Subscription[] = [];
   private readonly view: StatusPageView;
   private readonly streams: StatusPageStreams;
+  private viewTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly registry: ConnectionHealthRegistry,
@@ -42,7 +50,7 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
       this.subscriptions.push(
         handle.events$.subscribe((event) => {
           history?.record(event);
-          if (this.streams.size > 0) this.streams.send(this.frame());
+          this.changed();
         }),
       );
     }
@@ -62,7 +70,18 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
   async onModuleDestroy(): Promise<void> {
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.subscriptions.length = 0;
+    clearTimeout(this.viewTimer);
     await this.streams.close();
+  }
+
+  /** Sends the view as it is VIEW_INTERVAL_MS after the first event since the last one sent; nothing while nobody watches. */
+  private changed(): void {
+    if (this.streams.size === 0 || this.viewTimer !== undefined) return;
+    this.viewTimer = setTimeout(() => {
+      this.viewTimer = undefined;
+      if (this.streams.size > 0) this.streams.send(this.frame());
+    }, VIEW_INTERVAL_MS);
+    this.viewTimer.unref();
   }
 
   private frame(): string {
