@@ -8,6 +8,7 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionHealthModule } from '../../lib/index.js';
@@ -51,6 +52,9 @@ async function measure(variantName: string, phase: string, connections: number, 
 
   const app = await NestFactory.create(FeatureCostModule, { logger: false });
   await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  // A browser's EventSource: reads the stream as it comes (in this process, so its reading counts too, a little).
+  const viewer = variant.watch ? http.get(`http://127.0.0.1:${port}/health/ui/events`, (response) => response.resume()) : undefined;
   try {
     await sleep(WARMUP_MS);
     const result: FeatureCostResult = { variant: variantName, connections };
@@ -66,13 +70,13 @@ async function measure(variantName: string, phase: string, connections: number, 
       result.cpuMicrosPerBeat = (cpu.user + cpu.system) / Math.max(1, beats);
       result.heapBytes = await heapAfterGc();
     } else {
-      const { port } = app.getHttpServer().address() as AddressInfo;
       const url = `http://127.0.0.1:${port}/health`;
       await runWrk(url, { ...WRK_DEFAULTS, durationS: 2 }); // JIT warm-up
       result.wrk = await runWrk(url, { ...WRK_DEFAULTS, durationS: amount });
     }
     return result;
   } finally {
+    viewer?.destroy();
     await app.close();
   }
 }
