@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -276,6 +276,68 @@ interface PageGlobals {
     querySelectorAll(selector: string): { length: number };
   };
 }
+
+/** A client that opens the stream, then stops reading: a paused process, a frozen tab, a peer gone without a FIN. */
+function stalledClient(port: string, path: string): Promise<net.Socket> {
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
+      socket.pause();
+      resolve(socket);
+    });
+    socket.on('error', () => undefined);
+  });
+}
+
+/** Bytes waiting in user land for the first open stream: past what the kernel took. */
+function backlogOf(app: INestApplication): number {
+  const streams = (app.get(ConnectionHealthStatusPage) as unknown as { streams: { open: Set<http.ServerResponse> } }).streams;
+  return [...streams.open][0]?.writableLength ?? 0;
+}
+
+describe('status page (review): a reader that stops, and the first transitions', () => {
+  for (const adapter of ['express', 'fastify'] as const) {
+    it(`${adapter}: a stream whose client stopped reading holds neither app.close() nor crashes the process after it`, async () => {
+      const uncaught: Error[] = [];
+      const onUncaught = (error: Error) => uncaught.push(error);
+      process.on('uncaughtException', onUncaught);
+      // 60 connections make a view large enough to fill the kernel's buffers (about 4 MB on loopback) within seconds.
+      const many = Array.from({ length: 60 }, (_, i) => ({ name: `filler-${i}`, kind: 'custom' as const, ping: async () => undefined, heartbeat: { intervalMs: 50, timeoutMs: 40 } }));
+      const { app, url } = await serve(adapter, { ui: true }, many);
+      const socket = await stalledClient(new URL(url).port, '/health/ui/events');
+      try {
+        await until(() => backlogOf(app) > 0, 60_000, 'bytes waiting for the stalled reader');
+        assert.ok(backlogOf(app) < 1 << 20, 'under maxPendingBytes, so the stream is not cut before the shutdown');
+        const started = Date.now();
+        let closed = false;
+        const closing = app.close().then(() => (closed = true));
+        // DESIGN.md's bound is drain (0) + deadline (10 s by default) + 1 s; the stream must take far less.
+        await Promise.race([closing, sleep(8_000)]);
+        assert.ok(closed, `app.close() still pending ${Date.now() - started} ms after it began: the stalled stream holds it`);
+        // A keep-alive tick after the end was a write after end, thrown out of a timer.
+        await sleep(500);
+        assert.deepEqual(uncaught.map((error) => error.message), []);
+      } finally {
+        socket.destroy();
+        process.off('uncaughtException', onUncaught);
+      }
+    });
+  }
+
+  it("the timeline holds each connection's first transitions, from before the page's own bootstrap hook", async () => {
+    const { definition } = ledger();
+    const { app, url } = await serve('express', { ui: true, details: 'full' }, [definition]);
+    try {
+      await until(async () => (await get(`${url}/health`)).status === 200, 5_000, 'ledger up');
+      const { body } = await get(`${url}/health/ui`);
+      const timeline = /<ol class="timeline"[^>]*>(.*?)<\/ol>/.exec(body)?.[1] ?? '';
+      // Newest first: connecting -> up, then idle -> connecting.
+      assert.deepEqual([...timeline.matchAll(/badge s-(\w+)/g)].map((match) => match[1]), ['connecting', 'up', 'idle', 'connecting']);
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('status page in headless Chromium, over a real PostgreSQL fault', () => {
   let server: PostgresServer;

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { type Observable, ReplaySubject } from 'rxjs';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
@@ -10,6 +11,14 @@ import { ConnectionHandle } from './connection-handle.js';
 @Injectable()
 export class ConnectionHealthRegistry {
   private readonly handles = new Map<string, ConnectionHandle>();
+  private readonly bound$ = new ReplaySubject<ConnectionHandle>();
+
+  /**
+   * @internal Each handle as it is bound, at module init, before its monitor starts (at bootstrap), and those
+   * bound already to a late subscriber: what a watcher of every connection subscribes to so that it sees each
+   * one's first transitions, which events$ does not replay.
+   */
+  readonly registered$: Observable<ConnectionHandle> = this.bound$.asObservable();
 
   constructor(private readonly logger: ConnectionHealthLogger) {}
 
@@ -22,7 +31,9 @@ export class ConnectionHealthRegistry {
 
   /** @internal Binds a connection's monitor to its (perhaps already injected) handle; names are checked unique before. */
   register(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {
-    this.handleFor(monitor.name).bind(monitor, adapter, required);
+    const handle = this.handleFor(monitor.name);
+    handle.bind(monitor, adapter, required);
+    this.bound$.next(handle);
   }
 
   /** @internal The handle of `name`, bound or not yet: what @InjectConnection receives. */

@@ -1,10 +1,11 @@
-import type { OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { OnModuleDestroy } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { Subscription } from 'rxjs';
 import type { Clock } from '../core/clock.js';
 import type { SecretScrubber } from '../core/secret-scrubber.js';
 import type { ConnectionHealthProbes } from '../health/connection-health.probes.js';
 import type { HealthDetailLevel } from '../interfaces/health-controller-options.interface.js';
+import type { ConnectionHandle } from '../registry/connection-handle.js';
 import type { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 import { ConnectionHistory } from './connection-history.js';
 import { StatusPageView } from './status-page.view.js';
@@ -17,12 +18,12 @@ import { DEFAULT_STREAM_LIMITS, sseEvent, type StatusPageStreamLimits, StatusPag
 const VIEW_INTERVAL_MS = 500;
 
 /**
- * The live status page (`healthController.ui`): keeps each connection's recent history from bootstrap, renders
+ * The live status page (`healthController.ui`): keeps each connection's recent history from its registration, renders
  * the page, and pushes a new view to the open streams after events, at most once per VIEW_INTERVAL_MS. Provided
  * only when `ui` is on. While nobody watches it only records events (a ring of RTTs, the hour's transitions):
  * no timer, no rendering.
  */
-export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnModuleDestroy {
+export class ConnectionHealthStatusPage implements OnModuleDestroy {
   private readonly histories = new Map<string, ConnectionHistory>();
   private readonly subscriptions: Subscription[] = [];
   private readonly view: StatusPageView;
@@ -40,20 +41,7 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
   ) {
     this.view = new StatusPageView(probes, scrubber, details);
     this.streams = new StatusPageStreams(limits);
-  }
-
-  onApplicationBootstrap(): void {
-    for (const handle of this.registry.all()) {
-      // At 'none' the page shows the overall status only: no history is worth keeping.
-      const history = this.details === 'none' ? undefined : new ConnectionHistory();
-      if (history) this.histories.set(handle.name, history);
-      this.subscriptions.push(
-        handle.events$.subscribe((event) => {
-          history?.record(event);
-          this.changed();
-        }),
-      );
-    }
+    this.subscriptions.push(registry.registered$.subscribe((handle) => this.watch(handle)));
   }
 
   /** The whole page as it is now. */
@@ -72,6 +60,19 @@ export class ConnectionHealthStatusPage implements OnApplicationBootstrap, OnMod
     this.subscriptions.length = 0;
     clearTimeout(this.viewTimer);
     await this.streams.close();
+  }
+
+  /** From each connection's registration on, so that the timeline holds its first transitions too. */
+  private watch(handle: ConnectionHandle): void {
+    // At 'none' the page shows the overall status only: no history is worth keeping.
+    const history = this.details === 'none' ? undefined : new ConnectionHistory();
+    if (history) this.histories.set(handle.name, history);
+    this.subscriptions.push(
+      handle.events$.subscribe((event) => {
+        history?.record(event);
+        this.changed();
+      }),
+    );
   }
 
   /** Sends the view as it is VIEW_INTERVAL_MS after the first event since the last one sent; nothing while nobody watches. */

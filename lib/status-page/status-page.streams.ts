@@ -12,6 +12,9 @@ export interface StatusPageStreamLimits {
 
 export const DEFAULT_STREAM_LIMITS: StatusPageStreamLimits = { maxStreams: 32, maxPendingBytes: 1 << 20, keepAliveMs: 15_000 };
 
+/** How long an ended stream may take to close before its socket is destroyed: a client that stopped reading never lets it. */
+const CLOSE_GRACE_MS = 500;
+
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-store, no-transform',
@@ -45,6 +48,8 @@ export class StatusPageStreams {
       response.end(`${this.closing ? messages.statusPageShuttingDown : messages.statusPageFull(this.open.size)}\n`);
       return;
     }
+    // A client's reset surfaces as 'error' on the response; 'close' follows and forgets the stream.
+    response.on('error', () => undefined);
     response.writeHead(200, SSE_HEADERS);
     // retry: how long the browser waits before it opens a dropped stream again.
     response.write(`retry: 2000\n\n${first()}`);
@@ -59,19 +64,29 @@ export class StatusPageStreams {
   /** Writes `frame` to every open stream; a stream whose client stopped reading is cut instead. */
   send(frame: string): void {
     for (const response of this.open) {
+      if (response.writableEnded) continue;
       if (response.writableLength > this.limits.maxPendingBytes) response.destroy();
       else response.write(frame);
     }
   }
 
-  /** Ends every stream, refuses new ones, and resolves when every response has closed. */
+  /**
+   * Ends every stream, refuses new ones, and resolves when every response has closed: at once for a client
+   * that reads, within CLOSE_GRACE_MS for one that stopped (its socket destroyed, as bytes still queued for it
+   * would hold the end for ever).
+   */
   async close(): Promise<void> {
     this.closing = true;
+    this.stopKeepAlive();
     await Promise.all(
       [...this.open].map(
         (response) =>
           new Promise<void>((resolve) => {
-            response.once('close', () => resolve());
+            const grace = setTimeout(() => response.destroy(), CLOSE_GRACE_MS);
+            response.once('close', () => {
+              clearTimeout(grace);
+              resolve();
+            });
             response.end();
           }),
       ),
@@ -80,10 +95,12 @@ export class StatusPageStreams {
 
   private forget(response: ServerResponse): void {
     this.open.delete(response);
-    if (this.open.size === 0 && this.keepAlive !== undefined) {
-      clearInterval(this.keepAlive);
-      this.keepAlive = undefined;
-    }
+    if (this.open.size === 0) this.stopKeepAlive();
+  }
+
+  private stopKeepAlive(): void {
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
   }
 }
 
