@@ -4,6 +4,8 @@
  * never answers, a flapping link, and publishers of a user's that throw, reject or hang.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -25,6 +27,15 @@ import {
 } from '../lib/index.js';
 import { resetSocket } from './kit/reset-socket.js';
 import { TestApp, type TestAppOptions } from './kit/test-app.js';
+
+/** A port nothing listens on: a receiver CI cannot reach (connection refused at once). */
+async function refusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxAttempts: Infinity } };
@@ -212,7 +223,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
 
       const down = receiver.received.find((r) => r.body.to === 'down')!.body;
       assert.equal(down.from, 'up');
-      assert.match(down.reason, /ECONNREFUSED|refused/);
+      assert.match(down.reason ?? '', /ECONNREFUSED|refused/);
       // Every transition arrives once, in order: each one starts where the one before ended.
       const states = receiver.received.map((r) => r.body);
       for (let i = 1; i < states.length; i++) assert.equal(states[i]!.from, states[i - 1]!.to, `order at ${i}: ${JSON.stringify(states.map((s) => s.to))}`);
@@ -320,7 +331,9 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     });
     const startedAt = Date.now();
     const seen: string[] = [];
-    const subscription = app.registry.get('smtp').events$.subscribe((event) => void (event.type === 'state' && seen.push(event.to)));
+    const subscription = app.registry
+      .get('smtp')
+      .events$.subscribe((event) => void (event.type === 'state' && (event.from === 'up') !== (event.to === 'up') && seen.push(event.to)));
     try {
       await app.waitForState('smtp', 'up', 3_000);
       for (let flap = 0; flap < 3; flap++) {
@@ -332,12 +345,14 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       assert.ok(Date.now() - startedAt < windowMs, 'the flaps fit in one window (a busy machine may need a rerun)');
       await receiver.until((got) => got.some((r) => r.body.type === 'summary'), windowMs + 3_000, 'a summary');
       await sleep(300);
-      const changes = receiver.received.filter((r) => r.body.type === 'change');
+      const serving = (state: string) => state === 'up' || state === 'degraded';
+      // Only changes of serving-ness count; idle -> connecting passes without counting.
+      const changes = receiver.received.filter((r) => r.body.type === 'change' && serving(r.body.from) !== serving(r.body.to));
       const summaries = receiver.received.filter((r) => r.body.type === 'summary').map((r) => r.body as WebhookBody & { changes: number; windowMs: number });
-      assert.equal(changes.length, 2, 'maxPerWindow transitions one by one');
+      assert.equal(changes.length, 2, `maxPerWindow transitions one by one: ${JSON.stringify(receiver.received.map((r) => `${r.body.type} ${r.body.from}->${r.body.to}`))}`);
       assert.equal(summaries.length, 1);
       const [summary] = summaries;
-      assert.ok(seen.length >= 6, `transitions seen: ${seen.join(', ')}`);
+      assert.ok(seen.length >= 6, `changes of serving-ness seen: ${seen.join(', ')}`);
       assert.ok(summary!.changes >= seen.length, `summary counts ${summary!.changes}, the test saw ${seen.length} after subscribing`);
       assert.equal(summary!.to, 'up');
       assert.equal(summary!.windowMs, windowMs);
@@ -435,5 +450,56 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       await receiver.close();
     }
     logs.assertNoSecret();
+  });
+
+  it("the 'exit' failure policy: the `failed` transition reaches the webhook before the process exits, past the default throttle", async () => {
+    const receiver = await new Receiver(200).start();
+    const fixture = path.join(root, '.build', 'test', 'fixtures', 'exit-publish.app.js');
+    const child = spawn(process.execPath, [fixture, receiver.url, String(await refusedPort())], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 3, output);
+      const failed = receiver.received.find((r) => r.body.to === 'failed');
+      assert.ok(failed, `the webhook got ${JSON.stringify(receiver.received.map((r) => `${r.body.from}->${r.body.to}`))}; the child logged:\n${output}`);
+      assert.equal(failed.body.type, 'change');
+      assert.match(failed.body.text, /^ledger \(tcp, required\) is failed, was /);
+      assert.doesNotMatch(output, /Zq8xSecretPathToken4711/);
+    } finally {
+      clearTimeout(timer);
+      await receiver.close();
+    }
+  });
+
+  it('a receiver CI cannot reach (connection refused): app.close() does not wait out the flush bound; one attempt, the give-up logged', async (t) => {
+    const logs = new AllLines();
+    const url = `http://127.0.0.1:${await refusedPort()}${SECRET_PATH}`;
+    const app = await TestApp.start({
+      logger: logs,
+      health: {
+        connections: [{ name: 'job', kind: 'custom', ping: async () => undefined, ...fast }],
+        // The defaults: 3 retries from 1 s on; the connection's closing and closed wait behind them at shutdown.
+        publishers: [new WebhookPublisher({ url, throttle: false })],
+      },
+    });
+    await app.waitForState('job', 'up', 3_000);
+    const started = performance.now();
+    await app.close();
+    const closedInMs = performance.now() - started;
+    t.diagnostic(`app.close() took ${Math.round(closedInMs)} ms with an unreachable receiver`);
+    assert.ok(closedInMs < 2_500, `app.close() took ${Math.round(closedInMs)} ms`);
+    assert.ok(logs.lines.some((line) => /^warn Publisher "webhook" \(http:\/\/127\.0\.0\.1:\d+\) gave up on ".*" after 1 attempt\(s\): .*ECONNREFUSED/.test(line)), logs.lines.join('\n'));
+    logs.assertNoSecret();
+  });
+
+  it('the README example has no webhook URL to fall back on: a missing ALERT_WEBHOOK_URL stops the bootstrap', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const block = readme.split('```ts\n').map((part) => part.split('\n```')[0]!).find((code) => code.includes('new WebhookPublisher({ url: process.env.ALERT_WEBHOOK_URL'));
+    assert.ok(block, 'README.md has the publishers example');
+    assert.doesNotMatch(block, /hooks\.slack\.com/);
+    assert.doesNotMatch(block, /ALERT_WEBHOOK_URL \?\?/);
   });
 });

@@ -215,6 +215,11 @@ export const messages = {
   webhookGaveUp: (publisher: string, origin: string, what: string, attempts: number, why: string) =>
     `Publisher "${publisher}" (${origin}) gave up on "${what}" after ${attempts} attempt(s): ${why}. ` +
     'Check that the receiver is up and answers 2xx; later changes are sent as they come.',
+  webhookGaveUpAtShutdown: (publisher: string, origin: string, what: string, attempts: number, why: string, left: number) =>
+    `Publisher "${publisher}" (${origin}) gave up on "${what}" after ${attempts} attempt(s): ${why}. ` +
+    `At shutdown a failing receiver is not retried: ${left} more message(s) not sent.`,
+  publisherNeverSettled: (publisher: string, connection: string, deadlineMs: number) =>
+    `Publisher "${publisher}" did not settle within ${deadlineMs} ms on a change of connection "${connection}"; its signal is aborted and it is no longer waited for.`,
   webhookDropped: (publisher: string, origin: string, dropped: number, maxQueue: number) =>
     `Publisher "${publisher}" (${origin}) dropped the ${dropped} oldest message(s): more than maxQueue (${maxQueue}) were waiting for a slow or failing receiver.`,
   webhookNoAnswer: (timeoutMs: number) => `no answer within ${timeoutMs} ms`,

@@ -100,12 +100,26 @@ export function shortened(text: string): string {
 
 /** An unknown thrown value as text: the error code first (when the message lacks it), then the message. */
 export function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    const prefix = typeof code === 'string' && !error.message.includes(code) ? `${code}: ` : '';
-    return `${prefix}${error.message || error.name}`;
+  // Total: a value String() cannot convert (a null-prototype object), or a throwing message getter, gives its tag.
+  try {
+    if (error instanceof Error) {
+      const code = (error as { code?: unknown }).code;
+      const prefix = typeof code === 'string' && !error.message.includes(code) ? `${code}: ` : '';
+      return `${prefix}${error.message || error.name}`;
+    }
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
   }
-  return String(error);
+}
+
+/** String(value), total: a value String() cannot convert gives its tag, `[object Object]`. */
+export function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** A short, redacted reason for an unknown thrown value. */

@@ -30,6 +30,7 @@ import { ConnectionHealthExplorer, type DeclaredHandler } from '../explorer/conn
 import type { ConnectionDefinition } from '../interfaces/connection-definition.interface.js';
 import type { ConnectionHealthModuleOptions } from '../interfaces/connection-health-options.interface.js';
 import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
+import { ConnectionHealthPublishers, MAX_FLUSH_MS } from '../publishers/connection-health.publishers.js';
 import { ConnectionHealthRegistry } from '../registry/connection-health.registry.js';
 import type { MonitorSeam } from './monitor.seam.js';
 import { FORCED_EXIT_AFTER_MS, ShutdownSignals } from './shutdown-signals.js';
@@ -82,6 +83,7 @@ export class ConnectionHealthOrchestrator
     private readonly scrubber: SecretScrubber,
     private readonly logger: ConnectionHealthLogger,
     @Inject(CONNECTION_HEALTH_MONITOR_SEAM) private readonly seam: MonitorSeam,
+    private readonly publishers: ConnectionHealthPublishers,
   ) {
     this.#options = options;
     this.#explorer = explorer;
@@ -141,6 +143,8 @@ export class ConnectionHealthOrchestrator
   /**
    * Logs the reason at fatal level, closes every connection within the shutdown deadline and exits with
    * `exitCode`: the failure policy 'exit' and the dead-man switch end here, and nothing else may exit.
+   * The publishers are flushed with what is left of that deadline (at most MAX_FLUSH_MS) first: the
+   * transition that led here is the one alert that matters, and process.exit() would cut its POST.
    */
   async exitProcess(reason: string, exitCode: number): Promise<void> {
     if (this.exiting) return;
@@ -148,7 +152,10 @@ export class ConnectionHealthOrchestrator
     this.isDraining = true;
     this.logger.fatal(`${reason}; exiting with code ${exitCode}`);
     process.exitCode = exitCode;
+    const startedAt = Date.now();
     await this.closeAll();
+    const timeoutMs = this.#options.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    await this.publishers.flush(Math.max(0, Math.min(MAX_FLUSH_MS, timeoutMs - (Date.now() - startedAt))));
     process.exit(exitCode);
   }
 

@@ -62,4 +62,26 @@ describe('ChangeThrottle (time given as numbers)', () => {
     assert.equal(summary!.changes, 3);
     assert.equal(summary!.to, 'down');
   });
+
+  it('tells an ordinary outage at once (down, then up), folding its reconnect cycles; `failed` is never held', () => {
+    const throttle = new ChangeThrottle();
+    const outage: Array<[ConnectionChange['from'], ConnectionChange['to'], number]> = [
+      ['up', 'down', 0],
+      ['down', 'reconnecting', 1_000],
+      ['reconnecting', 'down', 2_000],
+      ['down', 'reconnecting', 4_000],
+      ['reconnecting', 'down', 5_000],
+      ['down', 'reconnecting', 9_000],
+      ['reconnecting', 'up', 9_500],
+    ];
+    const sent = outage.filter(([from, to, at]) => throttle.offer({ ...change('db', to, at), from }, at)).map(([from, to]) => `${from}->${to}`);
+    assert.deepEqual(sent, ['up->down', 'reconnecting->up']);
+    assert.equal(throttle.nextDueAt(), undefined, 'nothing held for a summary');
+    // A window already spent on flaps: `failed` still goes out at once, and no stale summary follows it.
+    const flapping = new ChangeThrottle({ windowMs: 60_000, maxPerWindow: 1 });
+    assert.equal(flapping.offer(change('db', 'down', 0), 0), true);
+    assert.equal(flapping.offer(change('db', 'up', 1_000), 1_000), false);
+    assert.equal(flapping.offer({ ...change('db', 'failed', 2_000), from: 'reconnecting' }, 2_000), true);
+    assert.deepEqual(flapping.due(60_000, true), []);
+  });
 });

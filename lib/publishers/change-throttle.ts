@@ -1,3 +1,4 @@
+import { isServing, type ConnectionState } from '../core/connection-state.js';
 import type { ConnectionChange, ConnectionChangeSummary } from './connection-change.js';
 
 export interface ThrottleOptions {
@@ -14,7 +15,7 @@ interface Window {
   startedAt: number;
   /** Transitions sent one by one in it (a window that follows a summary starts full). */
   sent: number;
-  /** Transitions in it, the sent ones included. */
+  /** Changes of serving-ness in it, the sent ones included. */
   changes: number;
   /** The last transition held back, if any. */
   held?: ConnectionChange;
@@ -36,8 +37,21 @@ export class ChangeThrottle {
     this.maxPerWindow = options.maxPerWindow ?? DEFAULT_THROTTLE.maxPerWindow;
   }
 
-  /** True when `change` is to be sent now; false when it was held back for the window's summary. */
+  /**
+   * True when `change` is to be sent now; false when it was held back for the window's summary, or folded.
+   * Only changes of serving-ness (up or degraded, or not) count against the window. The down <-> reconnecting
+   * cycles of one outage are folded: the next message sent carries their `reconnectAttempts`, so an
+   * ordinary outage is told at once as down, then up. `failed` always passes, and supersedes what the
+   * window held back.
+   */
   offer(change: ConnectionChange, now: number): boolean {
+    if (change.to === 'failed') {
+      const held = this.windows.get(change.connection);
+      if (held) held.held = undefined;
+      return true;
+    }
+    if (isLost(change.from) && isLost(change.to)) return false;
+    if (isServing(change.from) === isServing(change.to)) return true;
     let window = this.windows.get(change.connection);
     if (!window || now - window.startedAt >= this.windowMs) {
       // A window that ended with transitions held back is summarized first (due() ran late).
@@ -85,4 +99,9 @@ export class ChangeThrottle {
     window.held = change;
     return false;
   }
+}
+
+/** Out of service during an outage, still trying. */
+function isLost(state: ConnectionState): boolean {
+  return state === 'down' || state === 'reconnecting';
 }

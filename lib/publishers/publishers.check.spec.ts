@@ -32,6 +32,9 @@ describe('the publishers option at bootstrap', () => {
       [[{ publish: () => undefined, flush: 'soon' }], /option "publishers\[0\]\.flush" is "soon"\. Pass a function/],
       [[new LogPublisher(), new WebhookPublisher({ url: 'ftp://user:pw@files.example.com/SecretToken123456' })], /option "publishers\[1\]\.url" is "ftp:\/\/files\.example\.com"\. Use an absolute http or https URL/],
       [[new WebhookPublisher({ url: 'hooks.slack.com/services/SecretToken123456' })], /option "publishers\[0\]\.url" is a string\. Use an absolute http or https URL/],
+      // The README's example with ALERT_WEBHOOK_URL unset: no fallback, the bootstrap stops.
+      [[new WebhookPublisher({ url: process.env.CH_UNSET_WEBHOOK_URL! })], /option "publishers\[0\]\.url" is undefined\. Use an absolute http or https URL/],
+      [[new WebhookPublisher({ url: SECRET_URL, reasons: 'no' as unknown as boolean })], /option "publishers\[0\]\.reasons" is "no"\. Use one of true, false/],
       [[new WebhookPublisher({ url: SECRET_URL, secret: 'short-secret' })], /option "publishers\[0\]\.secret" is a string\. Use a string of at least 16 characters/],
       [[new WebhookPublisher({ url: SECRET_URL, timeoutMs: 0 })], /option "publishers\[0\]\.timeoutMs" is 0\. Use a number of milliseconds above 0/],
       [[new WebhookPublisher({ url: SECRET_URL, retries: -1 })], /option "publishers\[0\]\.retries" is -1\. Use a whole number from 0/],

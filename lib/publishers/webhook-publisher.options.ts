@@ -27,6 +27,11 @@ export interface WebhookPublisherOptions {
   throttle?: ThrottleOptions | false;
   /** Messages waiting to be sent; beyond it the oldest is dropped, and the next message says so. Default 100. */
   maxQueue?: number;
+  /**
+   * Whether the (scrubbed) reason of a change goes to the receiver, in `reason` and in `text`. False keeps
+   * error texts of your dependencies (host names, addresses) away from a third party such as Slack. Default true.
+   */
+  reasons?: boolean;
 }
 
 export const WEBHOOK_OPTIONS = optionNames<WebhookPublisherOptions>({
@@ -39,6 +44,7 @@ export const WEBHOOK_OPTIONS = optionNames<WebhookPublisherOptions>({
   maxRetryDelayMs: true,
   throttle: true,
   maxQueue: true,
+  reasons: true,
 });
 export const THROTTLE_OPTIONS = optionNames<ThrottleOptions>({ windowMs: true, maxPerWindow: true });
 
@@ -56,7 +62,7 @@ export function shownUrl(url: unknown): unknown {
 /** Checks a WebhookPublisher's options; `check` names the place and the option path (`publishers[0].`). */
 export function checkWebhookOptions(check: OptionChecker, options: WebhookPublisherOptions): void {
   check.knownKeys(undefined, options, WEBHOOK_OPTIONS, 'a WebhookPublisher');
-  const { url, secret, name, timeoutMs, retries, retryDelayMs, maxRetryDelayMs, throttle, maxQueue } = options;
+  const { url, secret, name, timeoutMs, retries, retryDelayMs, maxRetryDelayMs, throttle, maxQueue, reasons } = options;
   let protocol: string | undefined;
   try {
     protocol = typeof url === 'string' ? new URL(url).protocol : undefined;
@@ -102,4 +108,5 @@ export function checkWebhookOptions(check: OptionChecker, options: WebhookPublis
     maxQueue,
     'Use a whole number from 1 to 10000.',
   );
+  check.oneOf('reasons', reasons, [true, false]);
 }

@@ -58,6 +58,9 @@ describe('WebhookPublisher against a real receiver', () => {
     const { publisher, lines } = publisherWith({});
     const shutdown = new AbortController();
     publisher.publish(change('down'), { signal: shutdown.signal });
+    // Before the shutdown's flush: a flush gives each message one last attempt, no retry.
+    const deadline = Date.now() + 5_000;
+    while (received.length < 3 && Date.now() < deadline) await sleep(20);
     await publisher.flush({ signal: shutdown.signal });
     assert.equal(received.length, 3);
     assert.ok(received[1]!.at - received[0]!.at >= 950, `Retry-After honoured: ${received[1]!.at - received[0]!.at} ms`);
@@ -85,11 +88,13 @@ describe('WebhookPublisher against a real receiver', () => {
     answer = (res) => res.writeHead(200).end();
     const { publisher } = publisherWith({ throttle: { windowMs: 300, maxPerWindow: 1 } });
     const shutdown = new AbortController();
-    for (const to of ['down', 'reconnecting', 'up'] as const) publisher.publish(change(to), { signal: shutdown.signal });
+    const steps = [['up', 'down'], ['down', 'reconnecting'], ['reconnecting', 'up'], ['up', 'down']] as const;
+    for (const [from, to] of steps) publisher.publish({ ...change(to), from }, { signal: shutdown.signal });
     const deadline = Date.now() + 3_000;
     while (received.length < 2 && Date.now() < deadline) await sleep(20);
-    assert.deepEqual(received.map((r) => [r.body.type, r.body.to]), [['change', 'down'], ['summary', 'up']]);
-    assert.match(received[1]!.body.text, /^c0 \(custom, required\) changed state 3 times in the last 300 ms, now up/);
+    assert.deepEqual(received.map((r) => [r.body.type, r.body.to]), [['change', 'down'], ['summary', 'down']]);
+    // down <-> reconnecting is no change of serving-ness: folded, not counted.
+    assert.match(received[1]!.body.text, /^c0 \(custom, required\) changed state 3 times in the last 300 ms, now down/);
   });
 
   it('an abort of the shutdown signal cuts a POST in flight, closes its socket and settles flush()', async () => {
@@ -116,11 +121,54 @@ describe('WebhookPublisher against a real receiver', () => {
     const { publisher, lines } = publisherWith({ timeoutMs: 100, retries: 1 });
     const shutdown = new AbortController();
     publisher.publish(change('down'), { signal: shutdown.signal });
-    await publisher.flush({ signal: shutdown.signal });
+    const deadline = Date.now() + 5_000;
+    while (lines.lines.length < 1 && Date.now() < deadline) await sleep(20);
     assert.equal(received.length, 2);
     assert.equal(lines.lines.length, 1);
     assert.match(lines.lines[0]!, /^Publisher "webhook" \(http:\/\/127\.0\.0\.1:\d+\) gave up on "c0 \(custom, required\) is down, was up: r0" after 2 attempt\(s\): no answer within 100 ms\./);
     assert.ok(!lines.lines[0]!.includes('secret-path'));
+    shutdown.abort();
+  });
+
+  it("escapes Slack's markup in `text` (&, <, >), while the structured `reason` stays as it was", async () => {
+    received.length = 0;
+    answer = (res) => res.writeHead(200).end();
+    const { publisher } = publisherWith({});
+    const shutdown = new AbortController();
+    const reason = 'quota <!channel> see <https://evil.example/x|the docs> & retry > later';
+    publisher.publish({ ...change('down'), reason }, { signal: shutdown.signal });
+    await publisher.flush({ signal: shutdown.signal });
+    assert.equal(received.length, 1);
+    assert.equal(received[0]!.body.reason, reason);
+    assert.equal(received[0]!.body.text, 'c0 (custom, required) is down, was up: quota &lt;!channel&gt; see &lt;https://evil.example/x|the docs&gt; &amp; retry &gt; later');
+    shutdown.abort();
+  });
+
+  it('reasons: false leaves the reason out of the body and the text', async () => {
+    received.length = 0;
+    answer = (res) => res.writeHead(200).end();
+    const { publisher } = publisherWith({ reasons: false });
+    const shutdown = new AbortController();
+    publisher.publish({ ...change('down'), reason: 'connect ECONNREFUSED 10.0.0.7:5432' }, { signal: shutdown.signal });
+    await publisher.flush({ signal: shutdown.signal });
+    assert.equal(received.length, 1);
+    assert.ok(!('reason' in received[0]!.body), JSON.stringify(received[0]!.body));
+    assert.equal(received[0]!.body.text, 'c0 (custom, required) is down, was up');
+    shutdown.abort();
+  });
+
+  it('at flush, a failing receiver gets one attempt per message, no backoff, and the flush stops at the first failure', async () => {
+    received.length = 0;
+    answer = (res) => res.writeHead(503).end();
+    const { publisher, lines } = publisherWith({ retries: 3, retryDelayMs: 2_000, maxRetryDelayMs: 2_000 });
+    const shutdown = new AbortController();
+    for (let n = 0; n < 3; n++) publisher.publish(change('down', n), { signal: shutdown.signal });
+    const started = Date.now();
+    await publisher.flush({ signal: shutdown.signal });
+    assert.ok(Date.now() - started < 1_500, `flush took ${Date.now() - started} ms`);
+    assert.equal(received.length, 1, 'the receiver is known failing after the first attempt: the rest are not tried');
+    assert.equal(lines.lines.length, 1, lines.lines.join('\n'));
+    assert.match(lines.lines[0]!, /gave up on "c0 .*" after 1 attempt\(s\): the receiver answered HTTP 503\. .*2 more message\(s\) not sent/);
     shutdown.abort();
   });
 });

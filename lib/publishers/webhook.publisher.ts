@@ -17,8 +17,13 @@ import { checkWebhookOptions, shownUrl, type WebhookPublisherOptions } from './w
 export const SIGNATURE_HEADER = 'x-connection-health-signature';
 export const TIMESTAMP_HEADER = 'x-connection-health-timestamp';
 
-/** The JSON body of one POST: the change (or summary), its time as ISO text, and a `text` that Slack and Teams show as is. */
-export type WebhookBody = (Omit<ConnectionChange, 'at'> | Omit<ConnectionChangeSummary, 'at'>) & {
+/**
+ * The JSON body of one POST: the change (or summary), its time as ISO text, and a `text` that Slack and Teams
+ * show (with `&`, `<` and `>` escaped, so that a reason cannot ping `<!channel>` or hide a link). Without
+ * `reason` when the option `reasons` is false.
+ */
+export type WebhookBody = (Omit<ConnectionChange, 'at' | 'reason'> | Omit<ConnectionChangeSummary, 'at' | 'reason'>) & {
+  readonly reason?: string;
   readonly text: string;
   readonly at: string;
   /** Older messages dropped from the full queue before this one. */
@@ -43,9 +48,14 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   readonly #idleWaiters: Array<() => void> = [];
   #logger: LoggerService = new Logger('ConnectionHealth');
   #signal?: AbortSignal;
+  #unwatch?: () => void;
   #summaryTimer?: NodeJS.Timeout;
   #sending = false;
   #dropped = 0;
+  /** From flush() on: one last attempt per message, no retry, and the first failure ends the flush. */
+  #flushing = false;
+  /** Ends a retry's backoff early, when the flush begins. */
+  #wake?: () => void;
 
   constructor(options: WebhookPublisherOptions) {
     this.#options = { ...options };
@@ -66,6 +76,9 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   /** Sends the held summaries now and resolves once the queue is empty, or the shutdown's signal aborted. */
   flush({ signal }: PublishContext): Promise<void> {
     if (!this.#watch(signal)) return Promise.resolve();
+    this.#flushing = true;
+    // A retry waiting out its backoff gives up now: its receiver failed the last attempt.
+    this.#wake?.();
     for (const summary of this.#throttle?.due(Date.now(), true) ?? []) this.#enqueue(summary);
     this.#clearSummaryTimer();
     if (!this.#sending) return Promise.resolve();
@@ -95,8 +108,10 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   #watch(signal: AbortSignal): boolean {
     if (signal.aborted) return false;
     if (this.#signal !== signal) {
+      // Each call may bring a signal of its own (aborted at shutdown): the last one given is followed, alone.
+      this.#unwatch?.();
       this.#signal = signal;
-      signal.addEventListener('abort', () => this.#stop(), { once: true });
+      this.#unwatch = onAbort(signal, () => this.#stop());
     }
     return true;
   }
@@ -104,9 +119,11 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   /** Shutdown's bound is spent: drop what waits, so no timer or socket outlives the app. */
   #stop(): void {
     this.#queue.length = 0;
+    this.#flushing = false;
     this.#clearSummaryTimer();
     this.#throttle?.clear();
     this.#signal = undefined;
+    this.#unwatch = undefined;
     this.#settleIdle();
   }
 
@@ -116,7 +133,10 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
       this.#queue.shift();
       this.#dropped += 1;
     }
-    this.#queue.push({ ...change, text: changeText(change), at: new Date(change.at).toISOString() });
+    const { reason, ...rest } = change;
+    const told = this.#options.reasons === false ? { ...rest, reason: '' } : change;
+    const text = slackEscaped(changeText(told));
+    this.#queue.push(this.#options.reasons === false ? { ...rest, text, at: new Date(change.at).toISOString() } : { ...rest, reason, text, at: new Date(change.at).toISOString() });
     if (!this.#sending) void this.#sendAll();
   }
 
@@ -148,13 +168,40 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
     for (let attempt = 1; ; attempt += 1) {
       const outcome = await this.#attempt(payload, signal);
       if (outcome.ok || signal.aborted) return;
+      if (this.#flushing) return this.#giveUpAtShutdown(body, attempt, outcome.why);
       if (!outcome.retry || attempt > retries) {
         this.#logger.warn(messages.webhookGaveUp(this.name, this.#origin, body.text, attempt, outcome.why));
         return;
       }
       const backoff = backoffDelay(attempt, { initialDelayMs: retryDelayMs, maxDelayMs: maxRetryDelayMs, factor: 2, jitter: 0.5 }, Math.random);
-      await sleep(Math.min(maxRetryDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0)), signal);
+      await this.#sleep(Math.min(maxRetryDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0)), signal);
+      if (this.#flushing && !signal.aborted) return this.#giveUpAtShutdown(body, attempt, outcome.why);
     }
+  }
+
+  /**
+   * At shutdown the receiver just failed: no retry, and the messages behind are not tried either, so that
+   * an unreachable receiver costs one attempt, not the whole flush bound (a test's afterAll has 5 s).
+   */
+  #giveUpAtShutdown(body: WebhookBody, attempts: number, why: string): void {
+    const left = this.#queue.length;
+    this.#queue.length = 0;
+    this.#logger.warn(messages.webhookGaveUpAtShutdown(this.name, this.#origin, body.text, attempts, why, left));
+  }
+
+  /** Waits out a retry's backoff; the shutdown's abort or the flush ends it early. */
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stopListening();
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const stopListening = onAbort(signal, done);
+      this.#wake = done;
+    });
   }
 
   /** One POST under its own deadline, which covers reading the answer. */
@@ -259,15 +306,7 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number(header) * 1_000;
 }
 
-/** Waits `ms`, or less when `signal` aborts; the timer never outlives the wait. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Slack's escaping of the three characters its markup uses (`<!channel>`, `<url|label>`); Teams shows them as they were. */
+function slackEscaped(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

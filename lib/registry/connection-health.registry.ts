@@ -3,6 +3,7 @@ import { type Observable, ReplaySubject } from 'rxjs';
 import type { ConnectionAdapter } from '../core/connection-adapter.interface.js';
 import type { ConnectionMonitor } from '../core/connection-monitor.js';
 import { UnknownConnectionError } from '../core/errors/unknown-connection.error.js';
+import { textOf } from '../core/redact.js';
 import type { CallbackReport } from '../core/user-callback.js';
 import { ConnectionHealthLogger } from '../logging/connection-health.logger.js';
 import { ConnectionHandle } from './connection-handle.js';
@@ -27,7 +28,7 @@ export class ConnectionHealthRegistry {
    * at error level with its stack; the message names the connection and the place.
    */
   readonly reportCallbackFailure: CallbackReport = (error, message) =>
-    this.logger.error(message, error instanceof Error ? (error.stack ?? error.message) : String(error));
+    this.logger.error(message, error instanceof Error ? (error.stack ?? error.message) : textOf(error));
 
   /** @internal Binds a connection's monitor to its (perhaps already injected) handle; names are checked unique before. */
   register(monitor: ConnectionMonitor, adapter: ConnectionAdapter, required: boolean): void {
