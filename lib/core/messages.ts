@@ -217,7 +217,7 @@ export const messages = {
     'Check that the receiver is up and answers 2xx; later changes are sent as they come.',
   webhookGaveUpAtShutdown: (publisher: string, origin: string, what: string, attempts: number, why: string, left: number) =>
     `Publisher "${publisher}" (${origin}) gave up on "${what}" after ${attempts} attempt(s): ${why}. ` +
-    `At shutdown a failing receiver is not retried: ${left} more message(s) not sent.`,
+    `At shutdown a receiver that refuses or does not answer is not retried: ${left} more message(s) not sent.`,
   publisherNeverSettled: (publisher: string, connection: string, deadlineMs: number) =>
     `Publisher "${publisher}" did not settle within ${deadlineMs} ms on a change of connection "${connection}"; its signal is aborted and it is no longer waited for.`,
   webhookDropped: (publisher: string, origin: string, dropped: number, maxQueue: number) =>

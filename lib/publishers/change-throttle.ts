@@ -15,7 +15,7 @@ interface Window {
   startedAt: number;
   /** Transitions sent one by one in it (a window that follows a summary starts full). */
   sent: number;
-  /** Changes of serving-ness in it, the sent ones included. */
+  /** Changes among up, degraded and lost in it, the sent ones included. */
   changes: number;
   /** The last transition held back, if any. */
   held?: ConnectionChange;
@@ -39,10 +39,11 @@ export class ChangeThrottle {
 
   /**
    * True when `change` is to be sent now; false when it was held back for the window's summary, or folded.
-   * Only changes of serving-ness (up or degraded, or not) count against the window. The down <-> reconnecting
-   * cycles of one outage are folded: the next message sent carries their `reconnectAttempts`, so an
-   * ordinary outage is told at once as down, then up. `failed` always passes, and supersedes what the
-   * window held back.
+   * Changes among up, degraded and lost (down or reconnecting) count against the window, a flap between up
+   * and degraded as much as an outage. The down <-> reconnecting cycles of one outage are folded: the next
+   * message sent carries their `reconnectAttempts`, so an ordinary outage is told at once as down, then up.
+   * The steps of start-up and shutdown (idle, connecting, closing, closed) pass without counting; `failed`
+   * always passes, and supersedes what the window held back.
    */
   offer(change: ConnectionChange, now: number): boolean {
     if (change.to === 'failed') {
@@ -51,7 +52,7 @@ export class ChangeThrottle {
       return true;
     }
     if (isLost(change.from) && isLost(change.to)) return false;
-    if (isServing(change.from) === isServing(change.to)) return true;
+    if (!isWatched(change.from) || !isWatched(change.to)) return true;
     let window = this.windows.get(change.connection);
     if (!window || now - window.startedAt >= this.windowMs) {
       // A window that ended with transitions held back is summarized first (due() ran late).
@@ -99,6 +100,11 @@ export class ChangeThrottle {
     window.held = change;
     return false;
   }
+}
+
+/** The states of a connection at work, whose changes a flapping link repeats. */
+function isWatched(state: ConnectionState): boolean {
+  return isServing(state) || isLost(state);
 }
 
 /** Out of service during an outage, still trying. */

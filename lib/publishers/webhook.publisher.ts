@@ -30,7 +30,14 @@ export type WebhookBody = (Omit<ConnectionChange, 'at' | 'reason'> | Omit<Connec
   readonly dropped?: number;
 };
 
-type Attempt = { ok: true } | { ok: false; retry: boolean; why: string; retryAfterMs?: number };
+/** `answered`: the receiver gave an HTTP status (it is there), rather than a refused connection or silence. */
+type Attempt = { ok: true } | { ok: false; retry: boolean; answered: boolean; why: string; retryAfterMs?: number };
+
+/**
+ * An attempt's deadline once the flush began: a receiver that does not answer (egress blackholed in a CI)
+ * costs a shutdown this, not its whole flush bound.
+ */
+const FLUSH_ATTEMPT_MS = 1_000;
 
 /**
  * POSTs a small JSON per transition to a webhook (Slack, Teams, an own receiver), signed with HMAC-SHA256
@@ -52,10 +59,15 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   #summaryTimer?: NodeJS.Timeout;
   #sending = false;
   #dropped = 0;
-  /** From flush() on: one last attempt per message, no retry, and the first failure ends the flush. */
+  /**
+   * From flush() on: attempts get FLUSH_ATTEMPT_MS, and a receiver that is not there (refused, silent) ends
+   * the flush at its first failure; one that answers 5xx, 408 or 429 is retried until the flush bound.
+   */
   #flushing = false;
   /** Ends a retry's backoff early, when the flush begins. */
   #wake?: () => void;
+  /** Shortens the attempt in flight to FLUSH_ATTEMPT_MS, when the flush begins. */
+  #hurry?: () => void;
 
   constructor(options: WebhookPublisherOptions) {
     this.#options = { ...options };
@@ -77,8 +89,9 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
   flush({ signal }: PublishContext): Promise<void> {
     if (!this.#watch(signal)) return Promise.resolve();
     this.#flushing = true;
-    // A retry waiting out its backoff gives up now: its receiver failed the last attempt.
+    // What waits is delivered now: a retry's backoff ends, and the attempt in flight gets the flush's deadline.
     this.#wake?.();
+    this.#hurry?.();
     for (const summary of this.#throttle?.due(Date.now(), true) ?? []) this.#enqueue(summary);
     this.#clearSummaryTimer();
     if (!this.#sending) return Promise.resolve();
@@ -168,20 +181,21 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
     for (let attempt = 1; ; attempt += 1) {
       const outcome = await this.#attempt(payload, signal);
       if (outcome.ok || signal.aborted) return;
-      if (this.#flushing) return this.#giveUpAtShutdown(body, attempt, outcome.why);
+      if (this.#flushing && !outcome.answered) return this.#giveUpAtShutdown(body, attempt, outcome.why);
       if (!outcome.retry || attempt > retries) {
         this.#logger.warn(messages.webhookGaveUp(this.name, this.#origin, body.text, attempt, outcome.why));
         return;
       }
       const backoff = backoffDelay(attempt, { initialDelayMs: retryDelayMs, maxDelayMs: maxRetryDelayMs, factor: 2, jitter: 0.5 }, Math.random);
       await this.#sleep(Math.min(maxRetryDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0)), signal);
-      if (this.#flushing && !signal.aborted) return this.#giveUpAtShutdown(body, attempt, outcome.why);
+      if (this.#flushing && !signal.aborted && !outcome.answered) return this.#giveUpAtShutdown(body, attempt, outcome.why);
     }
   }
 
   /**
-   * At shutdown the receiver just failed: no retry, and the messages behind are not tried either, so that
-   * an unreachable receiver costs one attempt, not the whole flush bound (a test's afterAll has 5 s).
+   * At shutdown the receiver is not there (refused, or silent past FLUSH_ATTEMPT_MS): no retry, and the
+   * messages behind are not tried either, so that it costs one attempt, not the whole flush bound (a
+   * test's afterAll has 5 s).
    */
   #giveUpAtShutdown(body: WebhookBody, attempts: number, why: string): void {
     const left = this.#queue.length;
@@ -206,27 +220,36 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
 
   /** One POST under its own deadline, which covers reading the answer. */
   async #attempt(payload: string, shutdown: AbortSignal): Promise<Attempt> {
-    const timeoutMs = this.#options.timeoutMs ?? 5_000;
+    const configuredMs = this.#options.timeoutMs ?? 5_000;
+    let timeoutMs = this.#flushing ? Math.min(configuredMs, FLUSH_ATTEMPT_MS) : configuredMs;
     // One controller per attempt, aborted by its deadline or by the shutdown; both listeners go in finally.
     const attempt = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       timedOut = true;
       attempt.abort(new Error(messages.webhookNoAnswer(timeoutMs)));
-    }, timeoutMs);
+    };
+    let timer = setTimeout(expire, timeoutMs);
+    this.#hurry = () => {
+      if (timeoutMs <= FLUSH_ATTEMPT_MS) return;
+      clearTimeout(timer);
+      timeoutMs = FLUSH_ATTEMPT_MS;
+      timer = setTimeout(expire, timeoutMs);
+    };
     const stopListening = onAbort(shutdown, () => attempt.abort(shutdown.reason));
     const signal = attempt.signal;
     try {
       const { status, retryAfter } = await post(this.#options.url, this.#headers(payload), payload, signal);
       if (status >= 200 && status < 300) return { ok: true };
       const retry = status >= 500 || status === 408 || status === 429;
-      return { ok: false, retry, why: messages.webhookStatus(status), retryAfterMs: retryAfterMs(retryAfter) };
+      return { ok: false, retry, answered: true, why: messages.webhookStatus(status), retryAfterMs: retryAfterMs(retryAfter) };
     } catch (error) {
       const why = timedOut ? messages.webhookNoAnswer(timeoutMs) : errorText((error as { cause?: unknown })?.cause ?? error);
       // Through the logger, which scrubs; the URL never reaches a message of ours.
-      return { ok: false, retry: true, why };
+      return { ok: false, retry: true, answered: false, why };
     } finally {
       clearTimeout(timer);
+      this.#hurry = undefined;
       stopListening();
     }
   }
