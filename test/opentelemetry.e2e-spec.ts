@@ -80,6 +80,14 @@ class Sdk {
 }
 
 /** The single value of a counter or gauge series with these attributes. */
+/**
+ * The first transition after the start: `idle -> connecting` is seen or not depending on the order in which
+ * Nest runs the bootstrap hooks (the monitors start in one, the meter and tracer are taken in another).
+ */
+function firstConnect(transitions: readonly string[]): string | undefined {
+  return transitions[0] === 'idle -> connecting' ? transitions[1] : transitions[0];
+}
+
 function valueOf(metric: MetricData | undefined, attributes: Record<string, string>): unknown {
   assert.ok(metric, 'metric missing');
   const points = metric.dataPoints.filter((point) => Object.entries(attributes).every(([key, value]) => point.attributes[key] === value));
@@ -243,7 +251,7 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
 
     it('makes a span per state change, with the change as its event', () => {
       const transitions = sdk.transitions('pg');
-      assert.equal(transitions[0], 'connecting -> up', transitions.join(', '));
+      assert.equal(firstConnect(transitions), 'connecting -> up', transitions.join(', '));
       assert.ok(transitions.includes('up -> down') || transitions.includes('degraded -> down'), transitions.join(', '));
       assert.equal(transitions.at(-1)!.endsWith('-> up'), true, transitions.join(', '));
       for (const span of sdk.spans('pg')) {
@@ -354,7 +362,7 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
       assert.equal(valueOf(read.get('connection_health_reconnect_attempts_total'), pg), attempts);
       assert.equal(valueOf(read.get('connection_health_up'), pg), 1);
       assert.equal(valueOf(read.get('connection_health_state'), { ...pg, state: 'up' }), 1);
-      assert.equal(transitions[0], 'connecting -> up');
+      assert.equal(firstConnect(transitions), 'connecting -> up', transitions.join(', '));
       assert.equal(transitions.at(-1)!.endsWith('-> up'), true, transitions.join(', '));
     });
   });

@@ -80,7 +80,7 @@ class Receiver {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private answer: number | 'hang' | ((count: number) => number)) {
+  constructor(private answer: number | 'hang' | ((count: number, body: WebhookBody) => number)) {
     this.server = createHttpServer((request, response) => void this.take(request, response));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -118,9 +118,10 @@ class Receiver {
   private async take(request: IncomingMessage, response: ServerResponse): Promise<void> {
     let raw = '';
     for await (const chunk of request) raw += String(chunk);
-    this.received.push({ path: request.url ?? '', headers: request.headers, raw, body: JSON.parse(raw) as WebhookBody });
+    const body = JSON.parse(raw) as WebhookBody;
+    this.received.push({ path: request.url ?? '', headers: request.headers, raw, body });
     if (this.answer === 'hang') return;
-    const status = typeof this.answer === 'function' ? this.answer(this.received.length) : this.answer;
+    const status = typeof this.answer === 'function' ? this.answer(this.received.length, body) : this.answer;
     response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
   }
 }
@@ -156,6 +157,22 @@ class AllLines implements LoggerService {
 }
 
 /** Starts the app; should its bootstrap fail, closes the test's servers first, so the file's process can end. */
+/** Runs test/fixtures/exit-publish.app.ts: a tcp connection to a refused port whose failure policy is 'exit'. */
+async function runExitApp(webhookUrl: string): Promise<{ code: number | null; output: string }> {
+  const fixture = path.join(root, '.build', 'test', 'fixtures', 'exit-publish.app.js');
+  const child = spawn(process.execPath, [fixture, webhookUrl, String(await refusedPort())], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, output };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function startOr(cleanup: () => Promise<unknown>, options: TestAppOptions): Promise<TestApp> {
   try {
     return await TestApp.start(options);
@@ -452,24 +469,73 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     logs.assertNoSecret();
   });
 
-  it("the 'exit' failure policy: the `failed` transition reaches the webhook before the process exits, past the default throttle", async () => {
-    const receiver = await new Receiver(200).start();
-    const fixture = path.join(root, '.build', 'test', 'fixtures', 'exit-publish.app.js');
-    const child = spawn(process.execPath, [fixture, receiver.url, String(await refusedPort())], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  it("the 'exit' failure policy: the `failed` transition reaches the webhook before the process exits, past the default throttle and a passing 503", async () => {
+    // The first POST of `failed` is answered 503 (a passing error, a rate limit): retried within the exit's bound.
+    let failedTries = 0;
+    const receiver = await new Receiver((_, body) => (body.to === 'failed' && ++failedTries === 1 ? 503 : 200)).start();
     try {
-      const [code] = await once(child, 'exit');
+      const { code, output } = await runExitApp(receiver.url);
       assert.equal(code, 3, output);
-      const failed = receiver.received.find((r) => r.body.to === 'failed');
-      assert.ok(failed, `the webhook got ${JSON.stringify(receiver.received.map((r) => `${r.body.from}->${r.body.to}`))}; the child logged:\n${output}`);
-      assert.equal(failed.body.type, 'change');
-      assert.match(failed.body.text, /^ledger \(tcp, required\) is failed, was /);
+      const failed = receiver.received.filter((r) => r.body.to === 'failed');
+      assert.equal(failed.length, 2, `the webhook got ${JSON.stringify(receiver.received.map((r) => `${r.body.from}->${r.body.to}`))}; the child logged:\n${output}`);
+      assert.equal(failed[1]!.body.type, 'change');
+      assert.match(failed[1]!.body.text, /^ledger \(tcp, required\) is failed, was /);
       assert.doesNotMatch(output, /Zq8xSecretPathToken4711/);
     } finally {
-      clearTimeout(timer);
+      await receiver.close();
+    }
+  });
+
+  it('a receiver that accepts and never answers (egress blackholed in CI) costs app.close() one short attempt, not the 5 s flush bound', async (t) => {
+    const hanging = await new Receiver('hang').start();
+    const app = await startOr(() => hanging.close(), {
+      health: {
+        connections: [{ name: 'job', kind: 'custom', ping: async () => undefined, ...fast }],
+        publishers: [new WebhookPublisher({ url: hanging.url, throttle: false })],
+      },
+    });
+    try {
+      await app.waitForState('job', 'up', 3_000);
+      await hanging.until((got) => got.length >= 1, 3_000, 'a POST in flight');
+      const started = performance.now();
+      await app.close();
+      const ms = Math.round(performance.now() - started);
+      t.diagnostic(`app.close() took ${ms} ms`);
+      assert.ok(ms < 2_500, `app.close() took ${ms} ms: a Jest afterAll (5 s) fails`);
+    } finally {
+      await hanging.close();
+    }
+  });
+
+  it('a connection that flaps up <-> degraded (a ping failing every other beat) yields a summary, not a message per beat', async () => {
+    const receiver = await new Receiver(200).start();
+    let beats = 0;
+    const app = await startOr(() => receiver.close(), {
+      health: {
+        connections: [
+          {
+            name: 'pool',
+            kind: 'custom',
+            // Every other beat fails, below the failure threshold: up -> degraded -> up -> ... (a busy dependency).
+            ping: async () => {
+              beats += 1;
+              if (beats % 2 === 0) throw new Error('busy');
+            },
+            heartbeat: { intervalMs: 100, timeoutMs: 80, jitter: 0, failureThreshold: 3 },
+          },
+        ],
+        // The default throttle: 3 changes a minute one by one, the rest one summary.
+        publishers: [new WebhookPublisher({ url: receiver.url })],
+      },
+    });
+    try {
+      await sleep(3_000);
+      // The start-up steps (idle -> connecting -> up) pass without counting; the flap counts.
+      const changes = receiver.received.filter((r) => r.body.type === 'change' && r.body.from !== 'idle' && r.body.from !== 'connecting');
+      assert.ok(beats >= 10, `the ping ran ${beats} times`);
+      assert.equal(changes.length, 3, `3 per 60 s: ${JSON.stringify(changes.map((r) => `${r.body.from}->${r.body.to}`))}`);
+    } finally {
+      await app.close();
       await receiver.close();
     }
   });
