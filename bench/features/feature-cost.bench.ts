@@ -1,7 +1,7 @@
 import type { BenchSettings, GoalResult, SectionResult } from '../kit/bench-section.js';
 import { BenchChild } from '../kit/child.process.js';
 import { markdownTable } from '../kit/markdown.table.js';
-import { count, ms, ratio } from '../kit/stats.js';
+import { count, median, ms, ratio } from '../kit/stats.js';
 import { WRK_DEFAULTS } from '../kit/wrk.runner.js';
 import { FEATURE_VARIANTS } from './feature-cost.variants.js';
 import type { FeatureCostResult } from './feature-cost.worker.js';
@@ -9,45 +9,66 @@ import type { FeatureCostResult } from './feature-cost.worker.js';
 const SECTION = 'What the status page, publishers and OpenTelemetry cost';
 const BEATING = 1_000;
 const PROBED = 10;
+/** A 2-core machine's noise is of the order of the differences measured: each row is the median of rounds, taken in turn. */
+const ROUNDS = 3;
+
+interface Row {
+  cpuMicrosPerBeat: number;
+  heapBytes: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
 
 /** Each variant in fresh processes (one for the beats, one for /health), so heaps and JIT state do not carry over. */
 export async function featureCostBench(settings: BenchSettings): Promise<SectionResult> {
   const started = Date.now();
-  const rows: Array<{ name: string; beats: FeatureCostResult; probe: FeatureCostResult }> = [];
-  for (const name of Object.keys(FEATURE_VARIANTS)) {
-    const run = (phase: string, connections: number, amount: number) =>
-      BenchChild.run<FeatureCostResult>('features/feature-cost.worker.js', [name, phase, String(connections), String(amount)], {
-        execArgv: ['--expose-gc'],
-        timeoutMs: settings.scaleWindowMs + settings.wrkSeconds * 1_000 + 120_000,
-      });
-    rows.push({ name, beats: await run('beats', BEATING, settings.scaleWindowMs), probe: await run('probe', PROBED, settings.wrkSeconds) });
+  const names = Object.keys(FEATURE_VARIANTS);
+  const runs = new Map<string, Array<{ beats: FeatureCostResult; probe: FeatureCostResult }>>(names.map((name) => [name, []]));
+  const rounds = settings.quick ? 1 : ROUNDS;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const run = (phase: string, connections: number, amount: number) =>
+        BenchChild.run<FeatureCostResult>('features/feature-cost.worker.js', [name, phase, String(connections), String(amount)], {
+          execArgv: ['--expose-gc'],
+          timeoutMs: settings.scaleWindowMs + settings.wrkSeconds * 1_000 + 120_000,
+        });
+      runs.get(name)!.push({ beats: await run('beats', BEATING, settings.scaleWindowMs), probe: await run('probe', PROBED, settings.wrkSeconds) });
+    }
   }
-  const off = rows.find((row) => row.name === 'off')!;
+  const rows = names.map((name) => {
+    const of = (pick: (run: { beats: FeatureCostResult; probe: FeatureCostResult }) => number) => median(runs.get(name)!.map(pick));
+    const row: Row = {
+      cpuMicrosPerBeat: of((r) => r.beats.cpuMicrosPerBeat!),
+      heapBytes: of((r) => r.beats.heapBytes!),
+      rps: of((r) => r.probe.wrk!.rps),
+      p50Ms: of((r) => r.probe.wrk!.p50Ms),
+      p99Ms: of((r) => r.probe.wrk!.p99Ms),
+      errors: Math.max(...runs.get(name)!.map((r) => r.probe.wrk!.non2xx + r.probe.wrk!.socketErrors)),
+    };
+    return { name, row };
+  });
+  const off = rows.find((r) => r.name === 'off')!.row;
   const table = markdownTable(
     ['features on', `CPU per beat, µs (${count(BEATING)} connections)`, 'vs none', 'heap after GC, MiB', `/health req/s (${PROBED} connections)`, 'vs none', 'p50 ms', 'p99 ms', 'non-2xx + errors'],
-    rows.map(({ name, beats, probe }) => [
+    rows.map(({ name, row }) => [
       FEATURE_VARIANTS[name]!.label,
-      beats.cpuMicrosPerBeat!.toFixed(1),
-      ratio(beats.cpuMicrosPerBeat!, off.beats.cpuMicrosPerBeat!),
-      (beats.heapBytes! / 2 ** 20).toFixed(1),
-      probe.wrk!.rps.toFixed(0),
-      ratio(probe.wrk!.rps, off.probe.wrk!.rps),
-      ms(probe.wrk!.p50Ms),
-      ms(probe.wrk!.p99Ms),
-      String(probe.wrk!.non2xx + probe.wrk!.socketErrors),
+      row.cpuMicrosPerBeat.toFixed(1),
+      ratio(row.cpuMicrosPerBeat, off.cpuMicrosPerBeat),
+      (row.heapBytes / 2 ** 20).toFixed(1),
+      row.rps.toFixed(0),
+      ratio(row.rps, off.rps),
+      ms(row.p50Ms),
+      ms(row.p99Ms),
+      String(row.errors),
     ]),
     ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
-  const goals: GoalResult[] = rows
-    .filter((row) => row.name !== 'off')
-    .map((row) => ({
-      section: SECTION,
-      goal: `${row.name}: /health >= 0.9x of none`,
-      figure: ratio(row.probe.wrk!.rps, off.probe.wrk!.rps),
-      met: row.probe.wrk!.rps >= 0.9 * off.probe.wrk!.rps,
-    }));
+  // No goal: the issue sets none, and on a 2-core machine the /health medians of identical code already differ by 25%.
+  const goals: GoalResult[] = [];
   const markdown = [
-    `One Nest app (Express) per row and phase, in a fresh process, with custom connections whose ping resolves at once (\`intervalMs\` 1 000, \`timeoutMs\` 500).`,
+    `Each figure is the median of ${rounds} rounds, the rows taken in turn in each round; the worst round's errors. One Nest app (Express) per row and phase, in a fresh process, with custom connections whose ping resolves at once (\`intervalMs\` 1 000, \`timeoutMs\` 500).`,
     `CPU per beat: user + system CPU of the whole app over a ${settings.scaleWindowMs / 1_000} s window, 3 s after start, divided by the beats answered in it,`,
     `with ${count(BEATING)} connections; heap used after GC at the end of that window. /health: wrk (${WRK_DEFAULTS.threads} threads, ${WRK_DEFAULTS.connections} connections) for ${settings.wrkSeconds} s on GET /health`,
     `(details \`status\`) of an app with ${PROBED} connections, after 2 s of warm-up. No transition happens in either window, so a publisher's cost per change is not in it.`,
