@@ -1,38 +1,14 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
+import { TcpListener } from './kit/tcp-listener.js';
 import { activeHandles, leakedHandles, TestApp } from './kit/test-app.js';
-import { resetSocket } from './kit/reset-socket.js';
 
 const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: Infinity } };
 const sqliteProvider = { provide: DataSource, useFactory: () => new DataSource({ type: 'sqljs' }) };
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-/** A TCP listener that can go away and come back on the same port. */
-class Listener {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  async listen(): Promise<void> {
-    this.server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    // A client's FIN makes Node end() its side at once: resetSocket() closes such a socket instead.
-    for (const socket of this.sockets) resetSocket(socket);
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
-  }
-}
 
 describe('ConnectionHealthModule with SQLite (sql.js)', () => {
   it('reports an initialized data source up, from its snapshot, as whole JSON', async () => {
@@ -142,7 +118,7 @@ describe('defaults by kind', () => {
 // Bad configurations: test/bad-config.e2e-spec.ts.
 
 describe('TCP connections against a real listener', () => {
-  const listener = new Listener();
+  const listener = new TcpListener();
   before(() => listener.listen());
   after(() => listener.stop());
 
@@ -247,7 +223,7 @@ describe('custom pings and health semantics', () => {
 
 describe('shutdown', () => {
   it('leaves no timer, socket or server behind after app.close()', async () => {
-    const listener = new Listener();
+    const listener = new TcpListener();
     await listener.listen();
     await sleep(50);
     const baseline = activeHandles();

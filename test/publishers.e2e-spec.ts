@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -25,7 +25,7 @@ import {
   type WebhookBody,
   WebhookPublisher,
 } from '../lib/index.js';
-import { resetSocket } from './kit/reset-socket.js';
+import { TcpListener } from './kit/tcp-listener.js';
 import { TestApp, type TestAppOptions } from './kit/test-app.js';
 
 /** A port nothing listens on: a receiver CI cannot reach (connection refused at once). */
@@ -42,29 +42,6 @@ const fast = { heartbeat: { intervalMs: 300, timeoutMs: 150, jitter: 0 }, reconn
 /** A Slack-style webhook path: the path is the secret. */
 const SECRET_PATH = '/services/T0PUBTEST/B0PUBTEST/Zq8xSecretPathToken4711';
 const HMAC_SECRET = 'hmac-secret-0f3c9a7e5d1b2468';
-
-/** A TCP listener that can go away and come back on the same port. */
-class Listener {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  async listen(): Promise<void> {
-    this.server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) resetSocket(socket);
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
-  }
-}
 
 interface Received {
   readonly path: string;
@@ -201,7 +178,7 @@ async function readmeVerifier(): Promise<(secret: string, rawBody: string, signa
 describe('Change publishers against real receivers and a real tcp fault', () => {
   it('the receiver gets every transition, signed so that the README check verifies it, and no log line shows the secrets', async () => {
     const verify = await readmeVerifier();
-    const listener = new Listener();
+    const listener = new TcpListener();
     await listener.listen();
     const receiver = await new Receiver(200).start();
     const logs = new AllLines();
@@ -287,7 +264,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
   });
 
   it('a receiver that never answers: the monitor still detects and recovers on time, and app.close() ends within its bound with no socket left', async (t) => {
-    const listener = new Listener();
+    const listener = new TcpListener();
     await listener.listen();
     const hanging = await new Receiver('hang').start();
     const logs = new AllLines();
@@ -336,7 +313,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
   });
 
   it('a flapping connection yields a summary, not a storm', async () => {
-    const listener = new Listener();
+    const listener = new TcpListener();
     await listener.listen();
     const receiver = await new Receiver(200).start();
     const windowMs = 8_000;
@@ -383,7 +360,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
   });
 
   it("a user's publisher that throws, rejects or hangs is logged, and the others go on; shutdown is not held", async (t) => {
-    const listener = new Listener();
+    const listener = new TcpListener();
     await listener.listen();
     const logs = new AllLines();
     const got: ConnectionChange[] = [];
