@@ -84,4 +84,28 @@ describe('ChangeThrottle (time given as numbers)', () => {
     assert.equal(flapping.offer({ ...change('db', 'failed', 2_000), from: 'reconnecting' }, 2_000), true);
     assert.deepEqual(flapping.due(60_000, true), []);
   });
+
+  it('review15d MEDIUM: a busy pool flapping up <-> degraded does not hold back the outage that follows', () => {
+    const throttle = new ChangeThrottle(); // defaults: 3 per 60 s
+    const step = (from: ConnectionChange['from'], to: ConnectionChange['to'], at: number) =>
+      throttle.offer({ type: 'change', connection: 'db', kind: 'typeorm', from, to, at, required: true, reason: to, reconnectAttempts: 0 }, at);
+    // pool pressure: degraded, never down (DESIGN), and it still serves
+    assert.equal(step('up', 'degraded', 0), true);
+    assert.equal(step('degraded', 'up', 5_000), true);
+    assert.equal(step('up', 'degraded', 10_000), true);
+    // then the database dies: the human needs this now, not at the window's end
+    assert.equal(step('degraded', 'down', 12_000), true, `down held back until ${throttle.nextDueAt()} (48 s late)`);
+  });
+
+  it('review15d LOW: the retry policy cycling failed -> up -> down -> failed is not throttled at all', () => {
+    const throttle = new ChangeThrottle({ windowMs: 60_000, maxPerWindow: 3 });
+    const step = (from: ConnectionChange['from'], to: ConnectionChange['to'], at: number) =>
+      throttle.offer({ type: 'change', connection: 'db', kind: 'tcp', from, to, at, required: true, reason: to, reconnectAttempts: 0 }, at);
+    let sent = 0;
+    for (let cycle = 0; cycle < 10; cycle++) {
+      const at = cycle * 5_000;
+      for (const [from, to] of [['up', 'down'], ['down', 'failed'], ['failed', 'up']] as const) if (step(from, to, at)) sent += 1;
+    }
+    assert.ok(sent <= 3 + 10, `${sent} messages in one 60 s window (failed passes by design: at most 10 of them)`);
+  });
 });

@@ -184,4 +184,38 @@ describe('WebhookPublisher against a real receiver', () => {
     assert.deepEqual(lines.lines, []);
     shutdown.abort();
   });
+
+  it('review15d HIGH: at flush, a receiver that is slow (answers 200 in 1.3 s), not absent, takes every message within the bound', async () => {
+    received.length = 0;
+    answer = (res) => void setTimeout(() => res.writeHead(200).end(), 1_300); // a cold-start serverless receiver
+    const { publisher, lines } = publisherWith({});
+    const shutdown = new AbortController();
+    const bound = setTimeout(() => shutdown.abort(), 5_000); // MAX_FLUSH_MS, as ConnectionHealthPublishers cuts it
+    publisher.publish(change('failed', 0), { signal: shutdown.signal }); // in flight with its own 5 s deadline
+    publisher.publish(change('failed', 1), { signal: shutdown.signal });
+    await sleep(100);
+    await publisher.flush({ signal: shutdown.signal });
+    clearTimeout(bound);
+    shutdown.abort();
+    assert.deepEqual(lines.lines, [], 'a receiver that answers in 1.3 s is treated as absent');
+    assert.deepEqual(received.map((r) => r.body.connection), ['c0', 'c1'], 'the failed of c1 is dropped untried');
+  });
+
+  it('review15d MEDIUM: at flush, a 429 with Retry-After longer than the bound sleeps the bound away and loses the failed', async () => {
+    received.length = 0;
+    let answers = 0;
+    // Slack/Teams rate limit: a 429 with Retry-After, answered while the flush already runs.
+    answer = (res) => (++answers === 1 ? void setTimeout(() => res.writeHead(429, { 'retry-after': '30' }).end(), 200) : res.writeHead(200).end());
+    const { publisher, lines } = publisherWith({ retryDelayMs: 1_000, maxRetryDelayMs: 30_000 });
+    const shutdown = new AbortController();
+    const bound = setTimeout(() => shutdown.abort(), 3_000); // the flush bound ConnectionHealthPublishers gives
+    publisher.publish(change('failed', 0), { signal: shutdown.signal }); // the exit's failed, in flight
+    await sleep(50);
+    const started = Date.now();
+    await publisher.flush({ signal: shutdown.signal });
+    const took = Date.now() - started;
+    clearTimeout(bound);
+    shutdown.abort();
+    assert.equal(received.length, 2, `the failed was retried within the bound (flush took ${took} ms, ${received.length} attempt(s), log: [${lines.lines.join(' | ')}])`);
+  });
 });
