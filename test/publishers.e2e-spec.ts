@@ -274,7 +274,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       health: {
         shutdown: { timeoutMs: shutdownTimeoutMs },
         connections: [{ name: 'smtp', kind: 'tcp', host: '127.0.0.1', port: listener.port, ...fast }],
-        // A long deadline per attempt: at shutdown the flush cuts the POST in flight to its own 1 s deadline.
+        // A long deadline per attempt: at shutdown the flush cuts the POST in flight to its own 2.5 s deadline.
         publishers: [new WebhookPublisher({ url: hanging.url, timeoutMs: 60_000, throttle: false })],
       },
     });
@@ -302,7 +302,8 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     try {
       assert.ok(closedInMs < shutdownTimeoutMs + 2_000, `app.close() took ${Math.round(closedInMs)} ms`);
       t.diagnostic(`app.close() took ${Math.round(closedInMs)} ms with shutdown.timeoutMs ${shutdownTimeoutMs} and a POST in flight`);
-      await logs.until(/gave up on .* after 1 attempt\(s\): no answer within 1000 ms\. At shutdown a receiver that refuses or does not answer is not retried/, 1_000);
+      // The flush bound (what is left of shutdown.timeoutMs, 1.5 s) comes before the attempt's 2.5 s: it cuts the POST.
+      await logs.until(/publishing task\(s\) had not finished \d+ ms into shutdown and were aborted/, 1_000);
       const deadline = Date.now() + 2_000;
       while (hanging.openSockets > 0 && Date.now() < deadline) await sleep(20);
       assert.equal(hanging.openSockets, 0, 'the aborted POST closed its socket');
@@ -478,7 +479,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
       await app.close();
       const ms = Math.round(performance.now() - started);
       t.diagnostic(`app.close() took ${ms} ms`);
-      assert.ok(ms < 2_500, `app.close() took ${ms} ms: a Jest afterAll (5 s) fails`);
+      assert.ok(ms < 4_000, `app.close() took ${ms} ms: a Jest afterAll (5 s) fails`);
     } finally {
       await hanging.close();
     }

@@ -85,7 +85,7 @@ describe('ChangeThrottle (time given as numbers)', () => {
     assert.deepEqual(flapping.due(60_000, true), []);
   });
 
-  it('review15d MEDIUM: a busy pool flapping up <-> degraded does not hold back the outage that follows', () => {
+  it('a busy pool flapping up <-> degraded does not hold back the outage that follows (a budget of its own)', () => {
     const throttle = new ChangeThrottle(); // defaults: 3 per 60 s
     const step = (from: ConnectionChange['from'], to: ConnectionChange['to'], at: number) =>
       throttle.offer({ type: 'change', connection: 'db', kind: 'typeorm', from, to, at, required: true, reason: to, reconnectAttempts: 0 }, at);
@@ -97,7 +97,7 @@ describe('ChangeThrottle (time given as numbers)', () => {
     assert.equal(step('degraded', 'down', 12_000), true, `down held back until ${throttle.nextDueAt()} (48 s late)`);
   });
 
-  it('review15d LOW: the retry policy cycling failed -> up -> down -> failed is not throttled at all', () => {
+  it('the retry policy cycling failed -> up -> down -> failed is throttled: failed -> up counts', () => {
     const throttle = new ChangeThrottle({ windowMs: 60_000, maxPerWindow: 3 });
     const step = (from: ConnectionChange['from'], to: ConnectionChange['to'], at: number) =>
       throttle.offer({ type: 'change', connection: 'db', kind: 'tcp', from, to, at, required: true, reason: to, reconnectAttempts: 0 }, at);

@@ -165,10 +165,10 @@ describe('WebhookPublisher against a real receiver', () => {
     for (let n = 0; n < 3; n++) publisher.publish(change('down', n), { signal: shutdown.signal });
     const started = Date.now();
     await publisher.flush({ signal: shutdown.signal });
-    assert.ok(Date.now() - started < 2_500, `flush took ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 4_000, `flush took ${Date.now() - started} ms`);
     assert.equal(received.length, 1, 'the receiver is known silent after the first attempt: the rest are not tried');
     assert.equal(lines.lines.length, 1, lines.lines.join('\n'));
-    assert.match(lines.lines[0]!, /gave up on "c0 .*" after 1 attempt\(s\): no answer within 1000 ms\. .*2 more message\(s\) not sent/);
+    assert.match(lines.lines[0]!, /gave up on "c0 .*" after 1 attempt\(s\): no answer within 2500 ms\. .*2 more message\(s\) not sent/);
     shutdown.abort();
   });
 
@@ -185,7 +185,7 @@ describe('WebhookPublisher against a real receiver', () => {
     shutdown.abort();
   });
 
-  it('review15d HIGH: at flush, a receiver that is slow (answers 200 in 1.3 s), not absent, takes every message within the bound', async () => {
+  it('at flush, a receiver that is slow (answers 200 in 1.3 s), not absent, takes every message within the bound', async () => {
     received.length = 0;
     answer = (res) => void setTimeout(() => res.writeHead(200).end(), 1_300); // a cold-start serverless receiver
     const { publisher, lines } = publisherWith({});
@@ -201,7 +201,7 @@ describe('WebhookPublisher against a real receiver', () => {
     assert.deepEqual(received.map((r) => r.body.connection), ['c0', 'c1'], 'the failed of c1 is dropped untried');
   });
 
-  it('review15d MEDIUM: at flush, a 429 with Retry-After longer than the bound sleeps the bound away and loses the failed', async () => {
+  it('at flush, a 429 with a Retry-After longer than the bound is retried within the bound, so the failed is not lost', async () => {
     received.length = 0;
     let answers = 0;
     // Slack/Teams rate limit: a 429 with Retry-After, answered while the flush already runs.

@@ -35,9 +35,12 @@ type Attempt = { ok: true } | { ok: false; retry: boolean; answered: boolean; wh
 
 /**
  * An attempt's deadline once the flush began: a receiver that does not answer (egress blackholed in a CI)
- * costs a shutdown this, not its whole flush bound.
+ * costs a shutdown this, not its whole flush bound, while a slow one (a cold start) still gets to answer;
+ * and under a test framework's 5 s hook timeout.
  */
-const FLUSH_ATTEMPT_MS = 1_000;
+const FLUSH_ATTEMPT_MS = 2_500;
+/** The longest wait before a retry once the flush began, whatever the backoff or a Retry-After says: the bound is near. */
+const FLUSH_RETRY_WAIT_MS = 500;
 
 /**
  * POSTs a small JSON per transition to a webhook (Slack, Teams, an own receiver), signed with HMAC-SHA256
@@ -187,7 +190,8 @@ export class WebhookPublisher implements ConnectionHealthPublisher {
         return;
       }
       const backoff = backoffDelay(attempt, { initialDelayMs: retryDelayMs, maxDelayMs: maxRetryDelayMs, factor: 2, jitter: 0.5 }, Math.random);
-      await this.#sleep(Math.min(maxRetryDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0)), signal);
+      const wait = Math.min(maxRetryDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0));
+      await this.#sleep(this.#flushing ? Math.min(wait, FLUSH_RETRY_WAIT_MS) : wait, signal);
       if (this.#flushing && !signal.aborted && !outcome.answered) return this.#giveUpAtShutdown(body, attempt, outcome.why);
     }
   }
