@@ -4,7 +4,7 @@ import type { ConnectionChange, ConnectionChangeSummary } from './connection-cha
 export interface ThrottleOptions {
   /** Length of a connection's window. Default 60 000. */
   windowMs?: number;
-  /** Transitions of one connection sent one by one per window; the rest go into one summary at its end. Default 3. */
+  /** Changes of one connection sent one by one per window, for outages and recoveries and apart for up <-> degraded flaps; the rest go into one summary at its end. Default 3. */
   maxPerWindow?: number;
 }
 
