@@ -162,6 +162,15 @@ function samples(exposition: string, family: string): string[] {
     .sort();
 }
 
+/** After a describe: its app, its data source, its SDK, and the globals, so that the next one starts with no provider. */
+async function closeAll(app: TestApp | undefined, dataSource: DataSource | undefined, sdk: Sdk): Promise<void> {
+  await app?.close();
+  await dataSource?.destroy().catch(() => undefined);
+  await sdk.shutdown();
+  metrics.disable();
+  trace.disable();
+}
+
 describe('OpenTelemetry over a real PostgreSQL outage', () => {
   let server: PostgresServer;
   before(async () => {
@@ -345,13 +354,7 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
       await app.waitFor('pg', (s) => s.lastBeatAt !== undefined, 10_000);
       await terminated(app, server, 'pg');
     });
-    after(async () => {
-      await app?.close();
-      await dataSource?.destroy().catch(() => undefined);
-      await sdk.shutdown();
-      metrics.disable();
-      trace.disable();
-    });
+    after(() => closeAll(app, dataSource, sdk));
 
     it('records through the global MeterProvider and TracerProvider, taken at bootstrap', async () => {
       const read = await sdk.metrics();
@@ -382,13 +385,7 @@ describe('OpenTelemetry over a real PostgreSQL outage', () => {
       trace.setGlobalTracerProvider(sdk.tracerProvider);
       await terminated(app, server, 'pg');
     });
-    after(async () => {
-      await app?.close();
-      await dataSource?.destroy().catch(() => undefined);
-      await sdk.shutdown();
-      metrics.disable();
-      trace.disable();
-    });
+    after(() => closeAll(app, dataSource, sdk));
 
     it('says so once in the log, and records nothing', async () => {
       const lines = logger.lines.filter((line) => line.message.includes('openTelemetry'));

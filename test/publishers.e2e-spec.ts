@@ -150,6 +150,14 @@ async function runExitApp(webhookUrl: string): Promise<{ code: number | null; ou
   }
 }
 
+/** The tcp dependency goes away (its sockets reset) and comes back: the connection reads down, then up again. */
+async function outage(app: TestApp, listener: TcpListener): Promise<void> {
+  await listener.stop();
+  await app.waitForState('smtp', 'down', 3_000);
+  await listener.listen();
+  await app.waitForState('smtp', 'up', 3_000);
+}
+
 async function startOr(cleanup: () => Promise<unknown>, options: TestAppOptions): Promise<TestApp> {
   try {
     return await TestApp.start(options);
@@ -191,10 +199,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     });
     try {
       await app.waitForState('smtp', 'up', 3_000);
-      await listener.stop();
-      await app.waitForState('smtp', 'down', 3_000);
-      await listener.listen();
-      await app.waitForState('smtp', 'up', 3_000);
+      await outage(app, listener);
       await receiver.until((got) => got.some((r) => r.body.to === 'down') && got.at(-1)?.body.to === 'up', 5_000, 'down, then up');
 
       for (const { path: url, headers, raw, body } of receiver.received) {
@@ -333,10 +338,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     try {
       await app.waitForState('smtp', 'up', 3_000);
       for (let flap = 0; flap < 3; flap++) {
-        await listener.stop();
-        await app.waitForState('smtp', 'down', 3_000);
-        await listener.listen();
-        await app.waitForState('smtp', 'up', 3_000);
+        await outage(app, listener);
       }
       assert.ok(Date.now() - startedAt < windowMs, 'the flaps fit in one window (a busy machine may need a rerun)');
       await receiver.until((got) => got.some((r) => r.body.type === 'summary'), windowMs + 3_000, 'a summary');
@@ -391,10 +393,7 @@ describe('Change publishers against real receivers and a real tcp fault', () => 
     let closedInMs = 0;
     try {
       await app.waitForState('smtp', 'up', 3_000);
-      await listener.stop();
-      await app.waitForState('smtp', 'down', 3_000);
-      await listener.listen();
-      await app.waitForState('smtp', 'up', 3_000);
+      await outage(app, listener);
       assert.ok(got.some((change) => change.to === 'down'));
       assert.equal(got.at(-1)?.to, 'up');
       assert.equal(hangingCalls, got.length, 'the hanging publisher is called for every change too');
